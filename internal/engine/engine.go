@@ -73,7 +73,7 @@ type StoredRecord struct {
 	Offset uint64
 	// Time is the arrival time the engine assigned to the record's batch, in
 	// Unix milliseconds. Times never decrease along a log.
-	Time int64
+	Time  int64
 	Key   []byte
 	Value []byte
 }
