@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/runnel/runnel/internal/engine"
+	"github.com/runnel/runnel/internal/engine/enginetest"
 	"github.com/runnel/runnel/internal/engine/mem"
 )
 
@@ -316,4 +317,20 @@ func BenchmarkRead(b *testing.B) {
 			}
 		})
 	}
+}
+
+func TestConformance(t *testing.T) {
+	enginetest.Run(t, enginetest.Harness{
+		New: func(t *testing.T) engine.Engine { return mem.New(mem.DefaultOptions()) },
+	})
+}
+
+// TestConformanceBusyRetention runs the suite with a retention pass every
+// millisecond, so that background trimming races with everything else.
+func TestConformanceBusyRetention(t *testing.T) {
+	enginetest.Run(t, enginetest.Harness{
+		New: func(t *testing.T) engine.Engine {
+			return mem.New(mem.Options{RetentionInterval: time.Millisecond})
+		},
+	})
 }
