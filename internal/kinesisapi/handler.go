@@ -1,0 +1,376 @@
+package kinesisapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/runnel/runnel/internal/streams"
+)
+
+// TargetPrefix is the service part of X-Amz-Target for Kinesis Data Streams.
+const TargetPrefix = "Kinesis_20131202"
+
+// DefaultMaxBodyBytes is the default request body limit: a full PutRecords of
+// 10 MiB payload, base64-encoded in JSON, fits below it with room to spare for
+// member names. Kinesis itself caps PutRecords at 10 MiB of record data.
+const DefaultMaxBodyBytes = 16 << 20
+
+// Options configure a Handler.
+type Options struct {
+	// MaxBodyBytes is the largest request body accepted; a larger one is
+	// answered with 413 RequestEntityTooLargeException without being read.
+	// Default DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// Logger receives a debug record per request and an error record per
+	// internal fault. Nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// DefaultOptions returns the defaults described on each Options field.
+func DefaultOptions() Options {
+	return Options{MaxBodyBytes: DefaultMaxBodyBytes}
+}
+
+// Validate reports whether the options are usable.
+func (o Options) Validate() error {
+	if o.MaxBodyBytes < 1<<10 {
+		return errors.New("kinesisapi: MaxBodyBytes below 1 KiB")
+	}
+	return nil
+}
+
+// Handler serves the Kinesis Data Streams API over HTTP on a Backend. It is
+// safe for concurrent use.
+type Handler struct {
+	backend Backend
+	opts    Options
+	log     *slog.Logger
+}
+
+var _ http.Handler = (*Handler)(nil)
+
+// NewHandler returns a Handler serving b.
+func NewHandler(b Backend, opts Options) (*Handler, error) {
+	if b == nil {
+		return nil, errors.New("kinesisapi: nil backend")
+	}
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Handler{backend: b, opts: opts, log: log}, nil
+}
+
+// bufPool holds request and response buffers. Buffers that grew beyond
+// maxPooledBuffer are dropped so one huge request does not pin memory.
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxPooledBuffer = 4 << 20
+
+func getBuffer() *bytes.Buffer { return bufPool.Get().(*bytes.Buffer) }
+
+func putBuffer(b *bytes.Buffer) {
+	if b.Cap() > maxPooledBuffer {
+		return
+	}
+	b.Reset()
+	bufPool.Put(b)
+}
+
+// exchange is the state of one request.
+type exchange struct {
+	w         http.ResponseWriter
+	r         *http.Request
+	requestID string
+	proto     protocol
+	op        string
+	status    int
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	x := &exchange{w: w, r: r, requestID: newUUID()}
+	hdr := w.Header()
+	hdr.Set("x-amzn-RequestId", x.requestID)
+	hdr.Set("x-amz-id-2", newID2())
+	if origin := r.Header.Get("Origin"); origin != "" {
+		hdr.Set("Access-Control-Allow-Origin", "*")
+		if r.Method == http.MethodOptions {
+			if v := r.Header.Get("Access-Control-Request-Headers"); v != "" {
+				hdr.Set("Access-Control-Allow-Headers", v)
+			}
+			if v := r.Header.Get("Access-Control-Request-Method"); v != "" {
+				hdr.Set("Access-Control-Allow-Methods", v)
+			}
+			hdr.Set("Access-Control-Max-Age", "172800")
+			x.writeRaw(http.StatusOK, "", nil)
+			h.logRequest(x, start)
+			return
+		}
+		hdr.Set("Access-Control-Expose-Headers", "x-amzn-RequestId,x-amzn-ErrorType,x-amz-request-id,x-amz-id-2,x-amzn-ErrorMessage,Date")
+	}
+	h.serve(x)
+	h.logRequest(x, start)
+}
+
+func (h *Handler) logRequest(x *exchange, start time.Time) {
+	if !h.log.Enabled(x.r.Context(), slog.LevelDebug) {
+		return
+	}
+	h.log.LogAttrs(x.r.Context(), slog.LevelDebug, "request",
+		slog.String("op", x.op),
+		slog.Int("status", x.status),
+		slog.Duration("duration", time.Since(start)),
+		slog.String("request_id", x.requestID),
+		slog.String("remote", x.r.RemoteAddr),
+	)
+}
+
+func (h *Handler) serve(x *exchange) {
+	r := x.r
+	if r.Method != http.MethodPost {
+		x.writeXMLError(http.StatusForbidden, "AccessDeniedException", "Unable to determine service/operation name to be authorized")
+		return
+	}
+	x.proto = protocolFor(r.Header.Get("Content-Type"))
+	service, opName, _ := strings.Cut(r.Header.Get("X-Amz-Target"), ".")
+	x.op = opName
+	op := operations[opName]
+	targetValid := service == TargetPrefix && op != nil
+
+	// The body, bounded: a declared length over the limit is refused before
+	// reading; an undeclared one is cut at the limit.
+	if r.ContentLength > h.opts.MaxBodyBytes {
+		x.writeError(h.tooLarge())
+		return
+	}
+	body := getBuffer()
+	defer putBuffer(body)
+	if r.ContentLength > 0 {
+		body.Grow(int(r.ContentLength))
+	}
+	n, err := body.ReadFrom(io.LimitReader(r.Body, h.opts.MaxBodyBytes+1))
+	if n > h.opts.MaxBodyBytes {
+		x.writeError(h.tooLarge())
+		return
+	}
+	if err != nil {
+		// The client went away or sent a broken chunked body.
+		x.writeError(bareError(ErrSerialization))
+		return
+	}
+
+	if body.Len() == 0 {
+		// Kinesis answers an empty body in JSON 1.1 when asked in JSON 1.1,
+		// and in CBOR otherwise.
+		if x.proto != protoJSON {
+			x.proto = protoCBOR
+		}
+		if targetValid {
+			x.writeError(bareError(ErrSerialization))
+		} else {
+			x.writeError(bareError(ErrUnknownOperation))
+		}
+		return
+	}
+	if x.proto == protoNone {
+		if service == "" || opName == "" {
+			x.writeXMLError(http.StatusForbidden, "AccessDeniedException", "Unable to determine service/operation name to be authorized")
+			return
+		}
+		x.writeRaw(http.StatusNotFound, "", []byte("<UnknownOperationException/>\n"))
+		return
+	}
+	if x.proto == protoPlainJSON {
+		// Coral answers plain JSON with HTTP 200 and an error envelope, and
+		// goes no further.
+		typ, msgKey := "UnknownOperationException", "message"
+		if !isMap(protoJSON, body.Bytes()) || !json.Valid(body.Bytes()) {
+			typ, msgKey = "SerializationException", "Message"
+		}
+		x.writeRaw(http.StatusOK, "application/json",
+			[]byte(`{"Output":{"__type":"com.amazon.coral.service#`+typ+`","`+msgKey+`":null},"Version":"1.0"}`))
+		return
+	}
+	if !isMap(x.proto, body.Bytes()) {
+		x.writeError(bareError(ErrSerialization))
+		return
+	}
+	if !targetValid {
+		if service == TargetPrefix && knownButUnserved[opName] {
+			x.writeError(notImplemented(opName))
+			return
+		}
+		x.writeError(bareError(ErrUnknownOperation))
+		return
+	}
+
+	in := op.newInput()
+	if aerr := decode(x.proto, body.Bytes(), in); aerr != nil {
+		x.writeError(aerr)
+		return
+	}
+	if aerr := validate(&op.input, in); aerr != nil {
+		x.writeError(aerr)
+		return
+	}
+	out, err := op.call(r.Context(), h.backend, in)
+	if err != nil {
+		x.writeError(h.backendError(r.Context(), x, err))
+		return
+	}
+	x.writeOutput(h, op, out)
+}
+
+func (h *Handler) tooLarge() *apiError {
+	return newError(ErrRequestEntityTooLarge, fmt.Sprintf(
+		"Request body exceeds the limit of %d bytes.", h.opts.MaxBodyBytes))
+}
+
+// backendError maps an error from the Backend to the wire. Anything that is
+// not a *streams.Error with a registered code is an internal fault: it is
+// logged and the client sees only InternalFailure.
+func (h *Handler) backendError(ctx context.Context, x *exchange, err error) error {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae
+	}
+	var se *streams.Error
+	if errors.As(err, &se) {
+		if ae, ok := fromStreams(se); ok {
+			return ae
+		}
+	}
+	h.log.LogAttrs(ctx, slog.LevelError, "internal failure",
+		slog.String("op", x.op),
+		slog.String("request_id", x.requestID),
+		slog.Any("error", err),
+	)
+	return bareError(ErrInternalFailure)
+}
+
+// writeOutput encodes a successful result.
+func (x *exchange) writeOutput(h *Handler, op *operation, out any) {
+	if !op.hasOutput {
+		x.writeRaw(http.StatusOK, x.proto.contentType(), nil)
+		return
+	}
+	buf := getBuffer()
+	defer putBuffer(buf)
+	var err error
+	switch {
+	case out == nil && x.proto == protoCBOR:
+		buf.WriteByte(0xa0) // empty map
+	case out == nil:
+		buf.WriteString("{}")
+	case x.proto == protoCBOR:
+		err = cborEnc.NewEncoder(buf).Encode(out)
+	default:
+		enc := json.NewEncoder(buf)
+		enc.SetEscapeHTML(false)
+		err = enc.Encode(out)
+		if err == nil {
+			buf.Truncate(buf.Len() - 1) // Encode's newline
+		}
+	}
+	if err != nil {
+		x.writeError(h.backendError(x.r.Context(), x, fmt.Errorf("encode %s output: %w", op.name, err)))
+		return
+	}
+	x.writeRaw(http.StatusOK, x.proto.contentType(), buf.Bytes())
+}
+
+// errorBody is an error's wire form. JSON and CBOR share the member names.
+type errorBody struct {
+	Type         string  `json:"__type" cbor:"__type"`
+	Message      *string `json:"message,omitempty" cbor:"message,omitempty"`
+	UpperMessage *string `json:"Message,omitempty" cbor:"Message,omitempty"`
+}
+
+func (x *exchange) writeError(err error) {
+	ae, ok := err.(*apiError)
+	if !ok {
+		ae = bareError(ErrInternalFailure)
+	}
+	b := errorBody{Type: ae.typ.Name}
+	if !ae.noMessage {
+		msg := ae.message
+		if ae.upperMessage {
+			b.UpperMessage = &msg
+		} else {
+			b.Message = &msg
+		}
+	}
+	x.w.Header().Set("X-Amzn-ErrorType", ae.typ.Name)
+	var body []byte
+	proto := x.proto
+	if proto == protoCBOR {
+		body, _ = cborEnc.Marshal(b)
+	} else {
+		proto = protoJSON
+		body, _ = json.Marshal(b)
+	}
+	x.writeRaw(ae.typ.Status, proto.contentType(), body)
+}
+
+// writeXMLError answers the way Coral does before it knows the protocol.
+func (x *exchange) writeXMLError(status int, typ, msg string) {
+	x.writeRaw(status, "", []byte("<"+typ+">\n  <Message>"+msg+"</Message>\n</"+typ+">\n"))
+}
+
+func (x *exchange) writeRaw(status int, contentType string, body []byte) {
+	hdr := x.w.Header()
+	if contentType != "" {
+		hdr.Set("Content-Type", contentType)
+	}
+	hdr.Set("Content-Length", strconv.Itoa(len(body)))
+	x.status = status
+	x.w.WriteHeader(status)
+	if len(body) > 0 {
+		_, _ = x.w.Write(body)
+	}
+}
+
+// newUUID returns a random (version 4) UUID.
+func newUUID() string {
+	var u [16]byte
+	_, _ = rand.Read(u[:])
+	u[6] = u[6]&0x0f | 0x40
+	u[8] = u[8]&0x3f | 0x80
+	var s [36]byte
+	hex.Encode(s[0:8], u[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], u[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], u[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], u[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:], u[10:])
+	return string(s[:])
+}
+
+// newID2 returns an opaque x-amz-id-2 value (AWS sends 72 random bytes in
+// base64; clients only log it).
+func newID2() string {
+	var b [48]byte
+	_, _ = rand.Read(b[:])
+	return base64.StdEncoding.EncodeToString(b[:])
+}
