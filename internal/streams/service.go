@@ -2,7 +2,9 @@ package streams
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/runnel/runnel/internal/engine"
@@ -70,8 +72,22 @@ func (o Options) Validate() error {
 // safe for concurrent use. Every method returns either its output or an error;
 // errors the client should see are *Error, anything else is an internal fault.
 type Service struct {
-	opts Options
-	eng  engine.Engine
+	opts   Options
+	eng    engine.Engine
+	tokens tokenSigner
+
+	mu struct {
+		sync.Mutex
+		cache map[string]*stream // by stream name
+	}
+
+	// The reaper finishes deletions; wake pokes it, stop ends it.
+	ctx    context.Context // cancelled by Close
+	cancel context.CancelFunc
+	wake   chan struct{}
+	stop   chan struct{}
+	wg     sync.WaitGroup
+	once   sync.Once
 }
 
 // New starts a service on eng. The caller owns eng and closes it after the
@@ -80,98 +96,42 @@ func New(ctx context.Context, eng engine.Engine, opts Options) (*Service, error)
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
+	if eng == nil {
+		return nil, errors.New("streams: nil engine")
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Service{opts: opts, eng: eng}, nil
+	key := opts.IteratorKey
+	if len(key) == 0 {
+		key = make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, err
+		}
+	}
+	s := &Service{
+		opts:   opts,
+		eng:    eng,
+		tokens: tokenSigner{key: append([]byte(nil), key...)},
+		wake:   make(chan struct{}, 1),
+		stop:   make(chan struct{}),
+	}
+	s.mu.cache = make(map[string]*stream)
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.wg.Add(1)
+	go s.reaper()
+	return s, nil
 }
 
-// Close stops the service's background work.
-func (s *Service) Close() error { return nil }
+// Close stops the service's background work. It does not close the engine.
+func (s *Service) Close() error {
+	s.once.Do(func() {
+		s.cancel()
+		close(s.stop)
+	})
+	s.wg.Wait()
+	return nil
+}
 
-var errNotImplemented = errors.New("streams: not implemented")
-
-func (s *Service) CreateStream(ctx context.Context, in *CreateStreamInput) error {
-	return errNotImplemented
-}
-func (s *Service) DeleteStream(ctx context.Context, in *DeleteStreamInput) error {
-	return errNotImplemented
-}
-func (s *Service) DescribeStream(ctx context.Context, in *DescribeStreamInput) (*DescribeStreamOutput, error) {
-	return nil, errNotImplemented
-}
-func (s *Service) DescribeStreamSummary(ctx context.Context, in *DescribeStreamSummaryInput) (*DescribeStreamSummaryOutput, error) {
-	return nil, errNotImplemented
-}
-func (s *Service) ListStreams(ctx context.Context, in *ListStreamsInput) (*ListStreamsOutput, error) {
-	return nil, errNotImplemented
-}
-func (s *Service) ListShards(ctx context.Context, in *ListShardsInput) (*ListShardsOutput, error) {
-	return nil, errNotImplemented
-}
-func (s *Service) PutRecord(ctx context.Context, in *PutRecordInput) (*PutRecordOutput, error) {
-	return nil, errNotImplemented
-}
-func (s *Service) PutRecords(ctx context.Context, in *PutRecordsInput) (*PutRecordsOutput, error) {
-	return nil, errNotImplemented
-}
-func (s *Service) GetShardIterator(ctx context.Context, in *GetShardIteratorInput) (*GetShardIteratorOutput, error) {
-	return nil, errNotImplemented
-}
-func (s *Service) GetRecords(ctx context.Context, in *GetRecordsInput) (*GetRecordsOutput, error) {
-	return nil, errNotImplemented
-}
-func (s *Service) AddTagsToStream(ctx context.Context, in *AddTagsToStreamInput) error {
-	return errNotImplemented
-}
-func (s *Service) RemoveTagsFromStream(ctx context.Context, in *RemoveTagsFromStreamInput) error {
-	return errNotImplemented
-}
-func (s *Service) ListTagsForStream(ctx context.Context, in *ListTagsForStreamInput) (*ListTagsForStreamOutput, error) {
-	return nil, errNotImplemented
-}
-func (s *Service) TagResource(ctx context.Context, in *TagResourceInput) error {
-	return errNotImplemented
-}
-func (s *Service) UntagResource(ctx context.Context, in *UntagResourceInput) error {
-	return errNotImplemented
-}
-func (s *Service) ListTagsForResource(ctx context.Context, in *ListTagsForResourceInput) (*ListTagsForResourceOutput, error) {
-	return nil, errNotImplemented
-}
-func (s *Service) IncreaseStreamRetentionPeriod(ctx context.Context, in *IncreaseStreamRetentionPeriodInput) error {
-	return errNotImplemented
-}
-func (s *Service) DecreaseStreamRetentionPeriod(ctx context.Context, in *DecreaseStreamRetentionPeriodInput) error {
-	return errNotImplemented
-}
-func (s *Service) DescribeLimits(ctx context.Context, in *DescribeLimitsInput) (*DescribeLimitsOutput, error) {
-	return nil, errNotImplemented
-}
-func (s *Service) UpdateMaxRecordSize(ctx context.Context, in *UpdateMaxRecordSizeInput) error {
-	return errNotImplemented
-}
-func (s *Service) EnableEnhancedMonitoring(ctx context.Context, in *EnhancedMonitoringInput) (*EnhancedMonitoringOutput, error) {
-	return nil, errNotImplemented
-}
-func (s *Service) DisableEnhancedMonitoring(ctx context.Context, in *EnhancedMonitoringInput) (*EnhancedMonitoringOutput, error) {
-	return nil, errNotImplemented
-}
-func (s *Service) StartStreamEncryption(ctx context.Context, in *StreamEncryptionInput) error {
-	return errNotImplemented
-}
-func (s *Service) StopStreamEncryption(ctx context.Context, in *StreamEncryptionInput) error {
-	return errNotImplemented
-}
-func (s *Service) PutResourcePolicy(ctx context.Context, in *PutResourcePolicyInput) error {
-	return errNotImplemented
-}
-func (s *Service) GetResourcePolicy(ctx context.Context, in *GetResourcePolicyInput) (*GetResourcePolicyOutput, error) {
-	return nil, errNotImplemented
-}
-func (s *Service) DeleteResourcePolicy(ctx context.Context, in *DeleteResourcePolicyInput) error {
-	return errNotImplemented
-}
-func (s *Service) DescribeAccountSettings(ctx context.Context, in *DescribeAccountSettingsInput) (*DescribeAccountSettingsOutput, error) {
-	return nil, errNotImplemented
-}
+func (s *Service) now() time.Time { return s.opts.Now() }
+func (s *Service) nowMs() int64   { return s.opts.Now().UnixMilli() }

@@ -1,0 +1,601 @@
+package streams
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/runnel/runnel/internal/engine"
+)
+
+// Record keys in the engine: one flag byte, then the partition key's bytes.
+const (
+	keyFlagKMS byte = 1 << 0 // written while the stream was KMS-encrypted
+)
+
+// Limits of the data plane.
+const (
+	maxPutRecords        = 500
+	maxPutRecordsBytes   = 10 << 20
+	maxGetRecords        = 10000
+	maxGetRecordsBytes   = 10 << 20
+	iteratorLife         = 300_000 // ms
+	maxPartitionKeyChars = 256
+)
+
+var (
+	encKMS  = "KMS"
+	encNone = "NONE"
+)
+
+const errInternal = "Internal service failure."
+
+func checkPartitionKey(pk *string, member string) error {
+	if pk == nil {
+		return errNull(member)
+	}
+	n := utf8.RuneCountInString(*pk)
+	if n < 1 {
+		return errorf(CodeValidation, "1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: Member must have length greater than or equal to 1", *pk, member)
+	}
+	if n > maxPartitionKeyChars {
+		return errorf(CodeValidation, "1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: Member must have length less than or equal to 256", *pk, member)
+	}
+	return nil
+}
+
+func errExplicitHashKey(v string) *Error {
+	return errorf(CodeInvalidArgument, "Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1]. Specified value was %s", v)
+}
+
+// recordHash returns the hash key a record routes by.
+func recordHash(pk string, explicit *string) (hashKey, error) {
+	if explicit != nil {
+		h, ok := parseHashKey(*explicit)
+		if !ok {
+			return hashKey{}, errExplicitHashKey(*explicit)
+		}
+		return h, nil
+	}
+	return partitionHash(pk), nil
+}
+
+func (s *Service) errRecordTooLarge(name string, size int, maxKiB int32) *Error {
+	return errorf(CodeInvalidArgument, "Record size %d bytes (data plus partition key) exceeds the maximum record size of %d KiB of stream %s under account %s.", size, maxKiB, name, s.opts.AccountID)
+}
+
+// appendLog appends to a shard's log, mapping engine failures.
+func (s *Service) appendLog(ctx context.Context, sh *shard, recs []engine.Record) (engine.AppendResult, error) {
+	l, err := sh.handle(ctx, s.eng)
+	if err != nil {
+		return engine.AppendResult{}, err
+	}
+	return l.Append(ctx, recs)
+}
+
+// PutRecord writes one record to the shard its hash key falls in.
+func (s *Service) PutRecord(ctx context.Context, in *PutRecordInput) (*PutRecordOutput, error) {
+	if in == nil {
+		in = &PutRecordInput{}
+	}
+	name, err := s.streamName(in.StreamName, in.StreamARN)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkPartitionKey(in.PartitionKey, "partitionKey"); err != nil {
+		return nil, err
+	}
+	pk := *in.PartitionKey
+	st, status, err := s.live(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.writable(name, status); err != nil {
+		return nil, err
+	}
+	m := st.meta
+	size := len(in.Data) + len(pk)
+	if size > int(m.MaxRecordKiB)<<10 {
+		return nil, s.errRecordTooLarge(name, size, m.MaxRecordKiB)
+	}
+	h, err := recordHash(pk, in.ExplicitHashKey)
+	if err != nil {
+		return nil, err
+	}
+	if in.SequenceNumberForOrdering != nil {
+		sn, ok := parseSeqNum(*in.SequenceNumberForOrdering)
+		if !ok || int64(sn.arrival) > s.nowMs()/1000+1 {
+			return nil, errorf(CodeInvalidArgument, "ExclusiveMinimumSequenceNumber %s used in PutRecord on stream %s under account %s is invalid.", *in.SequenceNumberForOrdering, name, s.opts.AccountID)
+		}
+		// Numbers grow per shard with every append, so any record appended
+		// now is above every number already issued for its shard.
+	}
+	sh := st.route(h)
+	if sh == nil {
+		return nil, errors.New("streams: no open shard covers the hash key")
+	}
+	if !sh.limits.admitWrite(size, s.nowMs()) {
+		return nil, s.errThrottled(sh, name)
+	}
+	flags := byte(0)
+	enc := &encNone
+	if m.Encryption != "" {
+		flags |= keyFlagKMS
+		enc = &encKMS
+	}
+	key := make([]byte, 1+len(pk))
+	key[0] = flags
+	copy(key[1:], pk)
+	res, err := s.appendLog(ctx, sh, []engine.Record{{Key: key, Value: in.Data}})
+	if err != nil {
+		if errors.Is(err, engine.ErrLogNotFound) || errors.Is(err, engine.ErrClosed) {
+			return nil, s.errStreamNotFound(name)
+		}
+		return nil, err
+	}
+	et := *enc
+	return &PutRecordOutput{
+		ShardId:        sh.id,
+		SequenceNumber: seqNum{created: sh.created, shard: uint32(sh.index), offset: res.FirstOffset, arrival: uint64(res.Time / 1000)}.String(),
+		EncryptionType: &et,
+	}, nil
+}
+
+// putGroup is the records of one PutRecords request bound for one shard.
+type putGroup struct {
+	sh    *shard
+	first int // position of the group's first record in the sorted order
+	n     int
+	res   engine.AppendResult
+	err   error
+}
+
+// PutRecords writes up to 500 records. Each record succeeds or fails on its
+// own; the response lists the outcomes in request order. The records bound
+// for one shard are appended as one batch in request order; batches for
+// different shards are appended concurrently.
+func (s *Service) PutRecords(ctx context.Context, in *PutRecordsInput) (*PutRecordsOutput, error) {
+	if in == nil {
+		in = &PutRecordsInput{}
+	}
+	name, err := s.streamName(in.StreamName, in.StreamARN)
+	if err != nil {
+		return nil, err
+	}
+	n := len(in.Records)
+	if in.Records == nil {
+		return nil, errNull("records")
+	}
+	if n < 1 {
+		return nil, errorf(CodeValidation, "1 validation error detected: Value '[]' at 'records' failed to satisfy constraint: Member must have length greater than or equal to 1")
+	}
+	if n > maxPutRecords {
+		return nil, errorf(CodeValidation, "1 validation error detected: Value '[...]' at 'records' failed to satisfy constraint: Member must have length less than or equal to %d", maxPutRecords)
+	}
+	st, status, err := s.live(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.writable(name, status); err != nil {
+		return nil, err
+	}
+	m := st.meta
+	maxSize := int(m.MaxRecordKiB) << 10
+
+	// Validate and route every record first: any invalid record fails the
+	// whole request, as in Kinesis.
+	shardOf := make([]*shard, n)
+	total, keyBytes := 0, 0
+	for i := range in.Records {
+		r := &in.Records[i]
+		if err := checkPartitionKey(r.PartitionKey, "records."+itoa(i+1)+".member.partitionKey"); err != nil {
+			return nil, err
+		}
+		pk := *r.PartitionKey
+		size := len(r.Data) + len(pk)
+		if size > maxSize {
+			return nil, s.errRecordTooLarge(name, size, m.MaxRecordKiB)
+		}
+		total += size
+		keyBytes += 1 + len(pk)
+		h, err := recordHash(pk, r.ExplicitHashKey)
+		if err != nil {
+			return nil, err
+		}
+		if shardOf[i] = st.route(h); shardOf[i] == nil {
+			return nil, errors.New("streams: no open shard covers the hash key")
+		}
+	}
+	if total > maxPutRecordsBytes {
+		return nil, errorf(CodeInvalidArgument, "Records size %d bytes (data plus partition keys) exceeds the PutRecords limit of %d bytes.", total, maxPutRecordsBytes)
+	}
+
+	out := &PutRecordsOutput{Records: make([]PutRecordsResultEntry, n)}
+	flags := byte(0)
+	enc := encNone
+	if m.Encryption != "" {
+		flags |= keyFlagKMS
+		enc = encKMS
+	}
+	out.EncryptionType = &enc
+
+	// Throughput admission, in request order; rejected records are marked
+	// and left out of the batches.
+	if s.opts.EnforceThroughput {
+		now := s.nowMs()
+		for i := range in.Records {
+			r := &in.Records[i]
+			if !shardOf[i].limits.admitWrite(len(r.Data)+len(*r.PartitionKey), now) {
+				e := s.errThrottled(shardOf[i], name)
+				out.Records[i].ErrorCode, out.Records[i].ErrorMessage = ptr(string(e.Code)), &e.Message
+				out.FailedRecordCount++
+				shardOf[i] = nil
+			}
+		}
+	}
+
+	// Group by shard (counting sort, stable: request order within a shard).
+	var groups []putGroup
+	groupOf := make([]int32, n)
+	var index map[*shard]int32
+	for i, sh := range shardOf {
+		if sh == nil {
+			groupOf[i] = -1
+			continue
+		}
+		g := int32(-1)
+		if index != nil {
+			if x, ok := index[sh]; ok {
+				g = x
+			}
+		} else {
+			for j := range groups {
+				if groups[j].sh == sh {
+					g = int32(j)
+					break
+				}
+			}
+		}
+		if g < 0 {
+			g = int32(len(groups))
+			groups = append(groups, putGroup{sh: sh})
+			if index == nil && len(groups) > 16 {
+				index = make(map[*shard]int32, 64)
+				for j := range groups {
+					index[groups[j].sh] = int32(j)
+				}
+			} else if index != nil {
+				index[sh] = g
+			}
+		}
+		groupOf[i] = g
+		groups[g].n++
+	}
+	pos := 0
+	for j := range groups {
+		groups[j].first = pos
+		pos += groups[j].n
+	}
+	recs := make([]engine.Record, pos)
+	slot := make([]int32, n) // record i's position within its group
+	fill := make([]int, len(groups))
+	keys := make([]byte, 0, keyBytes)
+	for i := range in.Records {
+		g := groupOf[i]
+		if g < 0 {
+			continue
+		}
+		r := &in.Records[i]
+		k := len(keys)
+		keys = append(keys, flags)
+		keys = append(keys, *r.PartitionKey...)
+		slot[i] = int32(fill[g])
+		recs[groups[g].first+fill[g]] = engine.Record{Key: keys[k:len(keys):len(keys)], Value: r.Data}
+		fill[g]++
+	}
+
+	// Append: one batch per shard, concurrently when there are several.
+	appendGroup := func(g *putGroup) {
+		g.res, g.err = s.appendLog(ctx, g.sh, recs[g.first:g.first+g.n])
+	}
+	if len(groups) == 1 {
+		appendGroup(&groups[0])
+	} else if len(groups) > 1 {
+		var wg sync.WaitGroup
+		for j := 1; j < len(groups); j++ {
+			wg.Add(1)
+			go func(g *putGroup) {
+				defer wg.Done()
+				appendGroup(g)
+			}(&groups[j])
+		}
+		appendGroup(&groups[0])
+		wg.Wait()
+	}
+
+	// Outcomes in request order.
+	seqs := make([]string, n)
+	seqBuf := make([]byte, 0, seqNumDigits*pos)
+	internal := string(CodeInternalFailure)
+	for i := range in.Records {
+		g := groupOf[i]
+		if g < 0 {
+			continue
+		}
+		grp := &groups[g]
+		e := &out.Records[i]
+		if grp.err != nil {
+			msg := errInternal
+			e.ErrorCode, e.ErrorMessage = &internal, &msg
+			out.FailedRecordCount++
+			continue
+		}
+		sh := grp.sh
+		k := len(seqBuf)
+		seqBuf = seqNum{created: sh.created, shard: uint32(sh.index), offset: grp.res.FirstOffset + uint64(slot[i]), arrival: uint64(grp.res.Time / 1000)}.appendTo(seqBuf)
+		seqs[i] = unsafeString(seqBuf[k:])
+		e.SequenceNumber = &seqs[i]
+		e.ShardId = &sh.id
+	}
+	return out, nil
+}
+
+func itoa(i int) string {
+	var b [20]byte
+	p := len(b)
+	for {
+		p--
+		b[p] = byte('0' + i%10)
+		i /= 10
+		if i == 0 {
+			return string(b[p:])
+		}
+	}
+}
+
+// GetShardIterator returns an iterator to a position in a shard.
+func (s *Service) GetShardIterator(ctx context.Context, in *GetShardIteratorInput) (*GetShardIteratorOutput, error) {
+	if in == nil {
+		in = &GetShardIteratorInput{}
+	}
+	name, err := s.streamName(in.StreamName, in.StreamARN)
+	if err != nil {
+		return nil, err
+	}
+	if in.ShardId == nil {
+		return nil, errNull("shardId")
+	}
+	if in.ShardIteratorType == nil {
+		return nil, errNull("shardIteratorType")
+	}
+	typ := *in.ShardIteratorType
+	switch typ {
+	case "AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER", "TRIM_HORIZON", "LATEST", "AT_TIMESTAMP":
+	default:
+		return nil, errorf(CodeValidation, "1 validation error detected: Value '%s' at 'shardIteratorType' failed to satisfy constraint: Member must satisfy enum value set: [AFTER_SEQUENCE_NUMBER, AT_SEQUENCE_NUMBER, AT_TIMESTAMP, TRIM_HORIZON, LATEST]", typ)
+	}
+	idx, ok := parseShardIndex(*in.ShardId)
+	if !ok {
+		return nil, errorf(CodeResourceNotFound, "Could not find shard %s in stream %s under account %s.", *in.ShardId, name, s.opts.AccountID)
+	}
+	sid := shardID(idx)
+	st, status, err := s.live(ctx, name)
+	if err != nil {
+		if e, ok := err.(*Error); ok && e.Code == CodeResourceNotFound {
+			return nil, s.errShardNotFound(sid, name)
+		}
+		return nil, err
+	}
+	if err := s.writable(name, status); err != nil {
+		return nil, err
+	}
+	now := s.nowMs()
+	if idx >= len(st.shards) || !st.meta.shardVisible(idx, now) {
+		return nil, s.errShardNotFound(sid, name)
+	}
+	sh, sm := st.shards[idx], &st.meta.Shards[idx]
+	mustSpecify := "Must either specify (1) AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER and StartingSequenceNumber or (2) TRIM_HORIZON or LATEST and no StartingSequenceNumber. Request specified %s and %s StartingSequenceNumber."
+
+	var offset uint64
+	switch typ {
+	case "AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER":
+		if in.StartingSequenceNumber == nil {
+			return nil, errorf(CodeInvalidArgument, mustSpecify, typ, "no")
+		}
+		str := *in.StartingSequenceNumber
+		sn, ok := parseSeqNum(str)
+		if !ok {
+			return nil, errorf(CodeInvalidArgument, "StartingSequenceNumber %s used in GetShardIterator on shard %s in stream %s under account %s is invalid.", str, sid, name, s.opts.AccountID)
+		}
+		if int(sn.shard) != idx {
+			return nil, errorf(CodeInvalidArgument, "Invalid StartingSequenceNumber. It encodes %s, while it was used in a call to a shard with %s", shardID(int(sn.shard)), sid)
+		}
+		if sn.created != sh.created&mask36 {
+			return nil, errorf(CodeInvalidArgument, "StartingSequenceNumber %s used in GetShardIterator on shard %s in stream %s under account %s is invalid because it did not come from this stream.", str, sid, name, s.opts.AccountID)
+		}
+		offset = sn.offset
+		if typ == "AFTER_SEQUENCE_NUMBER" {
+			if offset == ^uint64(0) {
+				return nil, errorf(CodeInvalidArgument, "StartingSequenceNumber %s used in GetShardIterator on shard %s in stream %s under account %s is invalid.", str, sid, name, s.opts.AccountID)
+			}
+			offset++
+		}
+	case "TRIM_HORIZON", "LATEST":
+		if in.StartingSequenceNumber != nil {
+			return nil, errorf(CodeInvalidArgument, mustSpecify, typ, "also a")
+		}
+		if typ == "LATEST" {
+			if sm.Closed != 0 {
+				offset = sm.EndOffset
+			} else {
+				l, err := sh.handle(ctx, s.eng)
+				if err != nil {
+					return nil, s.mapLogErr(err, sid, name)
+				}
+				info, err := l.Info(ctx)
+				if err != nil {
+					return nil, s.mapLogErr(err, sid, name)
+				}
+				offset = info.Next
+			}
+		}
+	case "AT_TIMESTAMP":
+		if in.Timestamp == nil {
+			return nil, errorf(CodeInvalidArgument, "Must specify timestampInMillis parameter for iterator of type AT_TIMESTAMP. Current request has no timestamp parameter.")
+		}
+		t := in.Timestamp.Millis()
+		if t > now {
+			return nil, errorf(CodeInvalidArgument, "The timestampInMillis parameter cannot be greater than the currentTimestampInMillis. timestampInMillis: %d, currentTimestampInMillis: %d", t, now)
+		}
+		l, err := sh.handle(ctx, s.eng)
+		if err != nil {
+			return nil, s.mapLogErr(err, sid, name)
+		}
+		if offset, err = l.OffsetAt(ctx, t); err != nil {
+			return nil, s.mapLogErr(err, sid, name)
+		}
+	}
+	it := s.tokens.encodeIterator(iterator{issued: now, stream: name, streamID: st.meta.ID, shard: uint32(idx), offset: offset})
+	return &GetShardIteratorOutput{ShardIterator: &it}, nil
+}
+
+// mapLogErr turns the engine's "log gone" errors into the shard's
+// ResourceNotFoundException.
+func (s *Service) mapLogErr(err error, sid, name string) error {
+	if errors.Is(err, engine.ErrLogNotFound) || errors.Is(err, engine.ErrClosed) {
+		return s.errShardNotFound(sid, name)
+	}
+	return err
+}
+
+// GetRecords reads from the position a shard iterator names.
+func (s *Service) GetRecords(ctx context.Context, in *GetRecordsInput) (*GetRecordsOutput, error) {
+	if in == nil {
+		in = &GetRecordsInput{}
+	}
+	if in.ShardIterator == nil {
+		return nil, errNull("shardIterator")
+	}
+	limit := maxGetRecords
+	if in.Limit != nil {
+		if *in.Limit < 1 {
+			return nil, errorf(CodeValidation, "1 validation error detected: Value '%d' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1", *in.Limit)
+		}
+		if *in.Limit > maxGetRecords {
+			return nil, errorf(CodeValidation, "1 validation error detected: Value '%d' at 'limit' failed to satisfy constraint: Member must have value less than or equal to %d", *in.Limit, maxGetRecords)
+		}
+		limit = int(*in.Limit)
+	}
+	it, ok := s.tokens.decodeIterator(*in.ShardIterator)
+	now := s.nowMs()
+	if !ok || it.issued <= 0 || it.issued > now+iteratorLife || !validStreamName(it.stream) || it.shard > 1<<31-1 {
+		return nil, errorf(CodeInvalidArgument, "Invalid ShardIterator.")
+	}
+	if now-it.issued > iteratorLife {
+		return nil, errorf(CodeExpiredIterator, "Iterator expired. The iterator was created at time %s while right now it is %s which is further in the future than the tolerated delay of %d milliseconds.", amzTime(it.issued), amzTime(now), iteratorLife)
+	}
+	name := it.stream
+	if in.StreamARN != nil {
+		arnName, err := s.streamFromARN(*in.StreamARN)
+		if err != nil {
+			return nil, err
+		}
+		if arnName != name {
+			return nil, errorf(CodeInvalidArgument, "Invalid ShardIterator.")
+		}
+	}
+	idx := int(it.shard)
+	sid := shardID(idx)
+	st, status, err := s.live(ctx, name)
+	if err != nil {
+		if e, ok := err.(*Error); ok && e.Code == CodeResourceNotFound {
+			return nil, s.errShardNotFound(sid, name)
+		}
+		return nil, err
+	}
+	if st.meta.ID != it.streamID || idx >= len(st.shards) {
+		return nil, s.errShardNotFound(sid, name)
+	}
+	if err := s.writable(name, status); err != nil {
+		return nil, err
+	}
+	sh, sm := st.shards[idx], st.meta.Shards[idx]
+	if !sh.limits.admitRead(now) {
+		return nil, s.errThrottled(sh, name)
+	}
+	l, err := sh.handle(ctx, s.eng)
+	if err != nil {
+		return nil, s.mapLogErr(err, sid, name)
+	}
+	stored, err := l.Read(ctx, it.offset, limit, maxGetRecordsBytes)
+	if err != nil {
+		return nil, s.mapLogErr(err, sid, name)
+	}
+	out := &GetRecordsOutput{Records: make([]Record, len(stored))}
+	next := it.offset
+	bytes := 0
+	var kms *string
+	for i := range stored {
+		r := &stored[i]
+		rec := &out.Records[i]
+		var pk []byte
+		if len(r.Key) > 0 {
+			pk = r.Key[1:]
+			if r.Key[0]&keyFlagKMS != 0 {
+				if kms == nil {
+					kms = ptr(encKMS)
+				}
+				rec.EncryptionType = kms
+			}
+		}
+		rec.SequenceNumber = seqNum{created: sh.created, shard: uint32(idx), offset: r.Offset, arrival: uint64(r.Time / 1000)}.String()
+		rec.ApproximateArrivalTimestamp = TimestampMillis(r.Time)
+		rec.Data = r.Value
+		if rec.Data == nil {
+			rec.Data = []byte{}
+		}
+		rec.PartitionKey = string(pk)
+		bytes += len(r.Key) + len(r.Value)
+		next = r.Offset + 1
+	}
+	sh.limits.chargeRead(bytes)
+
+	if sm.Closed != 0 && next >= sm.EndOffset {
+		// The closed shard is drained: no next iterator, the children instead.
+		out.ChildShards = s.childShards(st, idx)
+		return out, nil
+	}
+	if len(stored) > 0 {
+		info, err := l.Info(ctx)
+		if err != nil {
+			return nil, s.mapLogErr(err, sid, name)
+		}
+		if next < info.Next {
+			out.MillisBehindLatest = max(0, now-stored[len(stored)-1].Time)
+		}
+	}
+	nit := s.tokens.encodeIterator(iterator{issued: now, stream: name, streamID: st.meta.ID, shard: it.shard, offset: next})
+	out.NextShardIterator = &nit
+	return out, nil
+}
+
+// childShards lists the shards created from shard idx by resharding.
+func (s *Service) childShards(st *stream, idx int) []ChildShard {
+	out := []ChildShard{}
+	for i := range st.meta.Shards {
+		sm := &st.meta.Shards[i]
+		for _, p := range sm.Parents {
+			if p != idx {
+				continue
+			}
+			c := ChildShard{ShardId: st.shards[i].id, HashKeyRange: HashKeyRange{StartingHashKey: sm.Start, EndingHashKey: sm.End}}
+			for _, pp := range sm.Parents {
+				c.ParentShards = append(c.ParentShards, shardID(pp))
+			}
+			out = append(out, c)
+			break
+		}
+	}
+	return out
+}

@@ -1,0 +1,378 @@
+package streams
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/runnel/runnel/internal/engine"
+)
+
+// Stream statuses, as Kinesis names them.
+const (
+	statusCreating = "CREATING"
+	statusActive   = "ACTIVE"
+	statusUpdating = "UPDATING"
+	statusDeleting = "DELETING"
+)
+
+// Stream modes.
+const (
+	modeProvisioned = "PROVISIONED"
+	modeOnDemand    = "ON_DEMAND"
+)
+
+// metaPrefix prefixes the metadata key of every stream: "streams/<name>".
+const metaPrefix = "streams/"
+
+func metaKey(name string) string { return metaPrefix + name }
+
+// streamMeta is everything runnel knows about a stream, stored as JSON under
+// one metadata key. Every change is one compare-and-set of the whole value.
+//
+// Transitional statuses (CREATING, UPDATING, DELETING) carry the Unix-ms
+// deadline Until at which they settle (to ACTIVE, or to "gone" for
+// DELETING). The settled status is computed from the clock whenever the
+// stream is read, so a crash during a transition changes nothing; the next
+// write stores the settled status.
+type streamMeta struct {
+	Name    string `json:"name"`
+	ID      string `json:"id"`      // unique per creation; prefixes the shard log names
+	Created int64  `json:"created"` // Unix ms
+	Status  string `json:"status"`
+	Until   int64  `json:"until,omitempty"`
+	Mode    string `json:"mode"`
+
+	RetentionHours int32 `json:"retentionHours"`
+	MaxRecordKiB   int32 `json:"maxRecordKiB"`
+	WarmMiBps      int32 `json:"warmMiBps,omitempty"`
+
+	// Shards lists every shard ever created, by index; shards are never
+	// removed from the list (expired ones are skipped when listing).
+	Shards []shardMeta `json:"shards"`
+
+	Tags       map[string]string `json:"tags,omitempty"`
+	Metrics    []string          `json:"metrics,omitempty"`
+	Encryption string            `json:"encryption,omitempty"` // "" (NONE) or "KMS"
+	KeyID      string            `json:"keyId,omitempty"`
+	Policy     string            `json:"policy,omitempty"`
+
+	// Consumers is reserved for enhanced fan-out registrations.
+	Consumers []consumerMeta `json:"consumers,omitempty"`
+}
+
+// shardMeta describes one shard and its lineage.
+type shardMeta struct {
+	// Parents holds the parent shard index and, after a merge, the adjacent
+	// parent's; empty for shards created with the stream.
+	Parents []int  `json:"parents,omitempty"`
+	Start   string `json:"start"` // decimal hash key
+	End     string `json:"end"`
+	Created int64  `json:"created"` // Unix ms
+	// Closed is the Unix-ms time the shard was closed by resharding, 0
+	// while open. EndOffset is then the log's Next offset at sealing.
+	Closed    int64  `json:"closed,omitempty"`
+	EndOffset uint64 `json:"endOffset,omitempty"`
+}
+
+// consumerMeta is an enhanced fan-out consumer registration (reserved).
+type consumerMeta struct {
+	Name    string `json:"name"`
+	Created int64  `json:"created"`
+	Status  string `json:"status"`
+	Until   int64  `json:"until,omitempty"`
+}
+
+// settled returns the status at time now (Unix ms); "" means the stream is
+// gone (its deletion has completed, whether or not the metadata is removed).
+func (m *streamMeta) settled(now int64) string {
+	if m.Until != 0 && now >= m.Until {
+		if m.Status == statusDeleting {
+			return ""
+		}
+		return statusActive
+	}
+	return m.Status
+}
+
+// settle stores the settled status.
+func (m *streamMeta) settle(now int64) {
+	if st := m.settled(now); st != m.Status && st != "" {
+		m.Status, m.Until = st, 0
+	}
+}
+
+func (m *streamMeta) openShards() int {
+	n := 0
+	for i := range m.Shards {
+		if m.Shards[i].Closed == 0 {
+			n++
+		}
+	}
+	return n
+}
+
+func shardID(i int) string { return fmt.Sprintf("shardId-%012d", i) }
+
+func logName(streamID string, shard int) string { return streamID + "." + strconv.Itoa(shard) }
+
+// stream is the decoded, cached form of a streamMeta plus the runtime state of
+// its shards. Everything but the shards' runtime state is immutable; a change
+// builds a new stream value.
+type stream struct {
+	meta    *streamMeta
+	version uint64
+	fetched time.Time // when meta was last confirmed against the engine
+	arn     string
+	shards  []*shard // by index
+	routes  []route  // open shards, sorted by starting hash key
+}
+
+type route struct {
+	start, end hashKey
+	sh         *shard
+}
+
+// shard is the runtime state of one shard, shared between successive
+// versions of its stream's cache entry.
+type shard struct {
+	index   int
+	id      string
+	logName string
+	created uint64 // creation time, Unix seconds (for sequence numbers)
+	start   hashKey
+	end     hashKey
+
+	mu  sync.Mutex
+	log engine.Log // opened lazily
+
+	limits *shardLimits // nil unless throughput is enforced
+}
+
+func (sh *shard) handle(ctx context.Context, eng engine.Engine) (engine.Log, error) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.log != nil {
+		return sh.log, nil
+	}
+	l, err := eng.Log(ctx, sh.logName)
+	if err != nil {
+		return nil, err
+	}
+	sh.log = l
+	return l, nil
+}
+
+// build decodes a stream cache entry, reusing the shard runtime state of prev
+// when it belongs to the same creation of the stream.
+func (s *Service) build(m *streamMeta, version uint64, prev *stream) *stream {
+	st := &stream{
+		meta:    m,
+		version: version,
+		fetched: time.Now(),
+		arn:     s.streamARN(m.Name),
+		shards:  make([]*shard, len(m.Shards)),
+	}
+	for i := range m.Shards {
+		sm := &m.Shards[i]
+		if prev != nil && prev.meta.ID == m.ID && i < len(prev.shards) {
+			st.shards[i] = prev.shards[i]
+		} else {
+			start, _ := parseHashKey(sm.Start)
+			end, _ := parseHashKey(sm.End)
+			sh := &shard{
+				index:   i,
+				id:      shardID(i),
+				logName: logName(m.ID, i),
+				created: uint64(sm.Created / 1000),
+				start:   start,
+				end:     end,
+			}
+			if s.opts.EnforceThroughput {
+				sh.limits = newShardLimits()
+			}
+			st.shards[i] = sh
+		}
+		if sm.Closed == 0 {
+			sh := st.shards[i]
+			st.routes = append(st.routes, route{sh.start, sh.end, sh})
+		}
+	}
+	sortRoutes(st.routes)
+	return st
+}
+
+func sortRoutes(r []route) {
+	// Insertion sort: shards are created in hash order, so this is nearly
+	// always a single pass.
+	for i := 1; i < len(r); i++ {
+		for j := i; j > 0 && r[j].start.cmp(r[j-1].start) < 0; j-- {
+			r[j], r[j-1] = r[j-1], r[j]
+		}
+	}
+}
+
+// route returns the open shard whose range holds h, or nil.
+func (st *stream) route(h hashKey) *shard {
+	r := st.routes
+	lo, hi := 0, len(r)
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if r[mid].start.cmp(h) <= 0 {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	if lo == 0 {
+		return nil
+	}
+	if c := r[lo-1]; c.end.cmp(h) >= 0 {
+		return c.sh
+	}
+	return nil
+}
+
+// cacheTTL bounds how long the data plane trusts a cached stream description
+// without checking the engine (only matters when several services share one
+// engine; a single service updates its cache on every change it makes).
+const cacheTTL = time.Second
+
+func decodeMeta(b []byte) (*streamMeta, error) {
+	m := new(streamMeta)
+	if err := json.Unmarshal(b, m); err != nil {
+		return nil, fmt.Errorf("streams: decode stream metadata: %w", err)
+	}
+	return m, nil
+}
+
+// fetch reads a stream's metadata from the engine and refreshes the cache.
+// It returns nil, nil if the key does not exist.
+func (s *Service) fetch(ctx context.Context, name string) (*stream, error) {
+	b, ver, err := s.eng.Meta().Get(ctx, metaKey(name))
+	if errors.Is(err, engine.ErrKeyNotFound) {
+		s.mu.Lock()
+		delete(s.mu.cache, name)
+		s.mu.Unlock()
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	prev := s.mu.cache[name]
+	s.mu.Unlock()
+	if prev != nil && prev.version == ver {
+		st := *prev
+		st.fetched = time.Now()
+		return s.store(name, &st), nil
+	}
+	m, err := decodeMeta(b)
+	if err != nil {
+		return nil, err
+	}
+	return s.store(name, s.build(m, ver, prev)), nil
+}
+
+// store puts st in the cache unless a newer version is already there, and
+// returns the cached entry.
+func (s *Service) store(name string, st *stream) *stream {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur := s.mu.cache[name]; cur != nil && cur.version > st.version && cur.meta.ID == st.meta.ID {
+		return cur
+	}
+	s.mu.cache[name] = st
+	return st
+}
+
+// cached returns the stream from the cache when fresh enough, else from the
+// engine. It returns nil, nil if the stream does not exist.
+func (s *Service) cached(ctx context.Context, name string) (*stream, error) {
+	s.mu.Lock()
+	st := s.mu.cache[name]
+	s.mu.Unlock()
+	if st != nil && time.Since(st.fetched) < cacheTTL {
+		return st, nil
+	}
+	return s.fetch(ctx, name)
+}
+
+// errRetry asks update to retry after a concurrent change.
+var errRetry = errors.New("streams: retry")
+
+// update applies fn to a fresh copy of the stream's metadata and stores the
+// result with one compare-and-set, retrying on concurrent changes. fn sees the
+// settled status. A stream that does not exist (or whose deletion has
+// completed) gives ResourceNotFoundException.
+func (s *Service) update(ctx context.Context, name string, fn func(m *streamMeta, now int64) error) (*stream, error) {
+	for attempt := 0; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		b, ver, err := s.eng.Meta().Get(ctx, metaKey(name))
+		if errors.Is(err, engine.ErrKeyNotFound) {
+			return nil, s.errStreamNotFound(name)
+		}
+		if err != nil {
+			return nil, err
+		}
+		m, err := decodeMeta(b)
+		if err != nil {
+			return nil, err
+		}
+		now := s.nowMs()
+		if m.settled(now) == "" {
+			return nil, s.errStreamNotFound(name)
+		}
+		m.settle(now)
+		if err := fn(m, now); err != nil {
+			return nil, err
+		}
+		nb, err := json.Marshal(m)
+		if err != nil {
+			return nil, err
+		}
+		nv, err := s.eng.Meta().Put(ctx, metaKey(name), nb, ver)
+		if errors.Is(err, engine.ErrVersionMismatch) && attempt < 1000 {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		s.mu.Lock()
+		prev := s.mu.cache[name]
+		s.mu.Unlock()
+		return s.store(name, s.build(m, nv, prev)), nil
+	}
+}
+
+// listMeta returns every stream's metadata, sorted by name, reusing cached
+// decodings.
+func (s *Service) listMeta(ctx context.Context) ([]*stream, error) {
+	ents, err := s.eng.Meta().List(ctx, metaPrefix)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*stream, 0, len(ents))
+	for _, e := range ents {
+		name := e.Key[len(metaPrefix):]
+		s.mu.Lock()
+		prev := s.mu.cache[name]
+		s.mu.Unlock()
+		if prev != nil && prev.version == e.Version {
+			out = append(out, prev)
+			continue
+		}
+		m, err := decodeMeta(e.Value)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s.store(name, s.build(m, e.Version, prev)))
+	}
+	return out, nil
+}

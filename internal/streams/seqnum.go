@@ -1,0 +1,149 @@
+package streams
+
+import (
+	"math/bits"
+	"strconv"
+)
+
+// Sequence numbers.
+//
+// A sequence number is a 56-digit decimal string. Read as an integer it is a
+// 188-bit value made of 47 hexadecimal nibbles, most significant first (the
+// layout earlier Kinesis emulators observed on real Kinesis and documented):
+//
+//	nibbles  bits  field
+//	1        4     version, always 2
+//	9        36    shard creation time, Unix seconds
+//	1        4     shard index, low 4 bits (repeated; checked on decode)
+//	16       64    record index: the record's engine offset in the shard log
+//	2        8     reserved, 0
+//	9        36    record arrival time, Unix seconds
+//	8        32    shard index
+//	1        4     trailer, always 2
+//
+// The version nibble makes every number 2*16^46 <= n < 3*16^46, which always
+// prints as exactly 56 decimal digits. Within a shard the numbers grow with the
+// engine offset, so a number maps straight to (shard index, offset) and back.
+// A shard created by resharding gets a creation time strictly later (in whole
+// seconds) than its parents', so its numbers sort above theirs.
+type seqNum struct {
+	created uint64 // shard creation time, Unix seconds (36 bits)
+	shard   uint32 // shard index
+	offset  uint64 // engine offset of the record
+	arrival uint64 // record arrival time, Unix seconds (36 bits)
+}
+
+const seqNumDigits = 56
+
+const mask36 = 1<<36 - 1
+
+// u192 is a 192-bit unsigned integer, w[0] least significant.
+type u192 [3]uint64
+
+// push shifts v left by n (< 64) bits and ors in x (< 2^n).
+func (v *u192) push(n uint, x uint64) {
+	v[2] = v[2]<<n | v[1]>>(64-n)
+	v[1] = v[1]<<n | v[0]>>(64-n)
+	v[0] = v[0]<<n | x
+}
+
+// pop returns the low n (<= 64) bits of v and shifts them out.
+func (v *u192) pop(n uint) uint64 {
+	var x uint64
+	if n == 64 {
+		x = v[0]
+		v[0], v[1], v[2] = v[1], v[2], 0
+		return x
+	}
+	x = v[0] & (1<<n - 1)
+	v[0] = v[0]>>n | v[1]<<(64-n)
+	v[1] = v[1]>>n | v[2]<<(64-n)
+	v[2] >>= n
+	return x
+}
+
+// String returns the 56-digit decimal form.
+func (s seqNum) String() string {
+	var buf [seqNumDigits]byte
+	return string(s.appendTo(buf[:0]))
+}
+
+// appendTo appends the decimal form to b.
+func (s seqNum) appendTo(b []byte) []byte {
+	var v u192
+	v.push(4, 2)
+	v.push(36, s.created&mask36)
+	v.push(4, uint64(s.shard&0xf))
+	v.push(64, s.offset) // shifts of 64 yield 0 in Go, so push works for n = 64
+	v.push(8, 0)
+	v.push(36, s.arrival&mask36)
+	v.push(32, uint64(s.shard))
+	v.push(4, 2)
+	// Three base-10^19 limbs: 56 digits = 18 + 19 + 19.
+	const base = 1e19
+	var limbs [3]uint64
+	for i := range limbs {
+		var r uint64
+		v[2], r = bits.Div64(0, v[2], base)
+		v[1], r = bits.Div64(r, v[1], base)
+		v[0], r = bits.Div64(r, v[0], base)
+		limbs[i] = r
+	}
+	b = strconv.AppendUint(b, limbs[2], 10)
+	for _, l := range []uint64{limbs[1], limbs[0]} {
+		var d [19]byte
+		for j := 18; j >= 0; j-- {
+			d[j] = byte('0' + l%10)
+			l /= 10
+		}
+		b = append(b, d[:]...)
+	}
+	return b
+}
+
+// parseSeqNum decodes a sequence number written by seqNum.String. It reports
+// false for anything that is not one.
+func parseSeqNum(str string) (seqNum, bool) {
+	if len(str) != seqNumDigits || str[0] == '0' {
+		return seqNum{}, false
+	}
+	var v u192
+	for i := 0; i < len(str); i++ {
+		c := str[i]
+		if c < '0' || c > '9' {
+			return seqNum{}, false
+		}
+		// v = v*10 + digit
+		var carry uint64
+		hi, lo := bits.Mul64(v[0], 10)
+		lo, c0 := bits.Add64(lo, uint64(c-'0'), 0)
+		v[0], carry = lo, hi+c0
+		hi, lo = bits.Mul64(v[1], 10)
+		lo, c0 = bits.Add64(lo, carry, 0)
+		v[1], carry = lo, hi+c0
+		hi, lo = bits.Mul64(v[2], 10)
+		lo, c0 = bits.Add64(lo, carry, 0)
+		if hi != 0 || c0 != 0 {
+			return seqNum{}, false
+		}
+		v[2] = lo
+	}
+	var s seqNum
+	if v.pop(4) != 2 {
+		return seqNum{}, false
+	}
+	s.shard = uint32(v.pop(32))
+	s.arrival = v.pop(36)
+	if v.pop(8) != 0 {
+		return seqNum{}, false
+	}
+	s.offset = v.pop(64)
+	if v.pop(4) != uint64(s.shard&0xf) {
+		return seqNum{}, false
+	}
+	s.created = v.pop(36)
+	if v.pop(4) != 2 || v[0] != 0 || v[1] != 0 || v[2] != 0 {
+		return seqNum{}, false
+	}
+	return s, true
+}
