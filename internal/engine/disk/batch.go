@@ -1,0 +1,179 @@
+package disk
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+
+	"github.com/runnel/runnel/internal/engine"
+)
+
+// Batch framing (see doc.go for the byte layout).
+const (
+	batchHeaderSize = 32
+	// maxFrameSize bounds a frame's length field: the largest batch the
+	// engine accepts plus its per-record length prefixes.
+	maxFrameSize = batchHeaderSize + engine.MaxBatchBytes + engine.MaxBatchRecords*2*binary.MaxVarintLen32
+)
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// errShortFrame reports that the bytes end inside a frame: a torn write at
+// the end of a segment, or simply a buffer that needs more bytes.
+var errShortFrame = errors.New("disk: frame extends past the data")
+
+// CorruptionError reports bytes on disk that fail their checks. Recovery
+// cuts the tail of the last segment at the first such frame; anywhere else
+// it is returned to the caller rather than served.
+type CorruptionError struct {
+	// Path is the file, Pos the byte position in it.
+	Path string
+	Pos  int64
+	// Reason says what check failed.
+	Reason string
+}
+
+func (e *CorruptionError) Error() string {
+	return fmt.Sprintf("disk: corrupt data in %s at byte %d: %s", e.Path, e.Pos, e.Reason)
+}
+
+// batchHeader is the fixed part of a frame.
+type batchHeader struct {
+	Length      uint32 // whole frame, header included
+	CRC         uint32
+	FirstOffset uint64
+	Count       uint32
+	Flags       uint32 // reserved, zero
+	Time        int64  // arrival time of every record, Unix ms
+}
+
+// encodeBody returns a frame whose header is left to sealFrame, and the
+// CRC-32C of its records section. It runs on the appender's goroutine so
+// concurrent appenders encode and checksum in parallel.
+func encodeBody(dst []byte, recs []engine.Record) ([]byte, uint32) {
+	n := batchHeaderSize
+	for _, r := range recs {
+		n += uvarintLen(uint64(len(r.Key))) + uvarintLen(uint64(len(r.Value))) + len(r.Key) + len(r.Value)
+	}
+	if cap(dst) < n {
+		dst = make([]byte, n)
+	}
+	b := dst[:n]
+	clear(b[:batchHeaderSize])
+	p := batchHeaderSize
+	for _, r := range recs {
+		p += binary.PutUvarint(b[p:], uint64(len(r.Key)))
+		p += binary.PutUvarint(b[p:], uint64(len(r.Value)))
+		p += copy(b[p:], r.Key)
+		p += copy(b[p:], r.Value)
+	}
+	binary.LittleEndian.PutUint32(b[0:], uint32(n))
+	binary.LittleEndian.PutUint32(b[16:], uint32(len(recs)))
+	return b, crc32.Checksum(b[batchHeaderSize:], crcTable)
+}
+
+// sealFrame fills in the header fields known only at commit time and the
+// frame's checksum: CRC-32C over the records section, then header bytes
+// 8..32.
+func sealFrame(frame []byte, bodyCRC uint32, first uint64, t int64) {
+	binary.LittleEndian.PutUint64(frame[8:], first)
+	binary.LittleEndian.PutUint64(frame[24:], uint64(t))
+	binary.LittleEndian.PutUint32(frame[4:], crc32.Update(bodyCRC, crcTable, frame[8:batchHeaderSize]))
+}
+
+func uvarintLen(x uint64) int {
+	n := 1
+	for x >= 0x80 {
+		x >>= 7
+		n++
+	}
+	return n
+}
+
+// parseHeader decodes and sanity-checks a frame header from b, which holds
+// at least batchHeaderSize bytes.
+func parseHeader(b []byte) (batchHeader, error) {
+	h := batchHeader{
+		Length:      binary.LittleEndian.Uint32(b[0:]),
+		CRC:         binary.LittleEndian.Uint32(b[4:]),
+		FirstOffset: binary.LittleEndian.Uint64(b[8:]),
+		Count:       binary.LittleEndian.Uint32(b[16:]),
+		Flags:       binary.LittleEndian.Uint32(b[20:]),
+		Time:        int64(binary.LittleEndian.Uint64(b[24:])),
+	}
+	switch {
+	case h.Length < batchHeaderSize+2 || h.Length > maxFrameSize:
+		return h, fmt.Errorf("bad frame length %d", h.Length)
+	case h.Count == 0 || h.Count > engine.MaxBatchRecords:
+		return h, fmt.Errorf("bad record count %d", h.Count)
+	case h.Count*2 > h.Length-batchHeaderSize:
+		return h, fmt.Errorf("record count %d does not fit in %d bytes", h.Count, h.Length)
+	case h.Flags != 0:
+		return h, fmt.Errorf("unknown flags %#x", h.Flags)
+	}
+	return h, nil
+}
+
+// checkFrame verifies a whole frame's checksum.
+func checkFrame(frame []byte, h batchHeader) error {
+	crc := crc32.Checksum(frame[batchHeaderSize:h.Length], crcTable)
+	crc = crc32.Update(crc, crcTable, frame[8:batchHeaderSize])
+	if crc != h.CRC {
+		return fmt.Errorf("checksum mismatch: stored %#08x, computed %#08x", h.CRC, crc)
+	}
+	return nil
+}
+
+// decodeFrame parses the frame at the start of b: header, checksum and
+// records. It returns errShortFrame when b ends inside the frame. fn is called
+// for each record in order; key and value alias b.
+func decodeFrame(b []byte, fn func(i int, key, value []byte)) (batchHeader, error) {
+	if len(b) < batchHeaderSize {
+		return batchHeader{}, errShortFrame
+	}
+	h, err := parseHeader(b)
+	if err != nil {
+		return h, err
+	}
+	if uint64(len(b)) < uint64(h.Length) {
+		return h, errShortFrame
+	}
+	if err := checkFrame(b, h); err != nil {
+		return h, err
+	}
+	return h, walkRecords(b[batchHeaderSize:h.Length], int(h.Count), fn)
+}
+
+// walkRecords walks a checksummed records section. A section that does not
+// hold exactly count records is an error (it can only come from a bug or a
+// CRC collision, but the decoder must not trust it).
+func walkRecords(body []byte, count int, fn func(i int, key, value []byte)) error {
+	p := 0
+	for i := 0; i < count; i++ {
+		kl, n := binary.Uvarint(body[p:])
+		if n <= 0 {
+			return errors.New("bad key length")
+		}
+		p += n
+		vl, n := binary.Uvarint(body[p:])
+		if n <= 0 {
+			return errors.New("bad value length")
+		}
+		p += n
+		if kl > uint64(len(body)-p) || vl > uint64(len(body)-p)-kl {
+			return errors.New("record runs past the frame")
+		}
+		k := body[p : p+int(kl) : p+int(kl)]
+		p += int(kl)
+		v := body[p : p+int(vl) : p+int(vl)]
+		p += int(vl)
+		if fn != nil {
+			fn(i, k, v)
+		}
+	}
+	if p != len(body) {
+		return errors.New("trailing bytes after the last record")
+	}
+	return nil
+}

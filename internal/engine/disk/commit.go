@@ -1,0 +1,485 @@
+package disk
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/runnel/runnel/internal/engine"
+)
+
+// Group commit. Appenders encode and checksum their batch on their own
+// goroutine, then queue it. One committer goroutine takes everything queued,
+// gives each batch its offsets and arrival time, writes each log's batches
+// with one write, fdatasyncs every file written in parallel, and then
+// acknowledges them all. While it syncs, the next group queues up, so the
+// number of syncs per second stays near the disk's fsync rate however many
+// appenders there are.
+
+// appendOp is one queued Append.
+type appendOp struct {
+	l     *log
+	frame []byte
+	crc   uint32
+	count int
+	pool  *[]byte // frame's buffer, from framePool
+
+	res  engine.AppendResult
+	err  error
+	done chan struct{}
+}
+
+const maxPooledFrame = 1 << 20
+
+var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+func newAppendOp(l *log, recs []engine.Record) *appendOp {
+	op := &appendOp{l: l, count: len(recs), done: make(chan struct{})}
+	var dst []byte
+	bp := framePool.Get().(*[]byte)
+	dst = (*bp)[:0]
+	op.frame, op.crc = encodeBody(dst, recs)
+	if cap(op.frame) <= maxPooledFrame && cap(op.frame) == cap(dst) {
+		op.pool = bp
+	} else if cap(op.frame) <= maxPooledFrame {
+		*bp = op.frame[:0]
+		op.pool = bp
+	} else {
+		framePool.Put(bp)
+	}
+	return op
+}
+
+func (op *appendOp) free() {
+	if op.pool != nil {
+		*op.pool = op.frame[:0]
+		framePool.Put(op.pool)
+		op.pool, op.frame = nil, nil
+	}
+}
+
+// writeState is a log's write position, owned by the committer.
+type writeState struct {
+	seg          *segment // active segment
+	h            *handle  // its file, held during a commit round
+	size         int64    // bytes written to seg
+	next         uint64   // next offset to assign
+	maxTime      int64    // newest arrival time ever assigned (or the segment floor)
+	firstTime    int64    // of seg's first batch, 0 if none
+	lastTime     int64    // of seg's last batch, 0 if none
+	lastIndexPos int64    // position of seg's last index entry
+	idxSize      int64    // bytes in seg's index file
+	entries      []indexEntry
+	idxBuf       []byte // index bytes not yet written
+
+	rolled  []rolledSeg // segments closed during this round
+	newSegs []*segment  // segments created during this round
+}
+
+type rolledSeg struct {
+	seg         *segment
+	next        uint64
+	size        int64
+	first, last int64
+}
+
+type committer struct {
+	e    *Engine
+	mu   sync.Mutex
+	pend []*appendOp
+	kick chan struct{}
+	stop chan struct{}
+	done chan struct{}
+
+	// owned by run
+	buf   []byte
+	dirty map[*handle]*log // SyncInterval: written, not yet synced
+	err   error            // first sync error of the final flush
+}
+
+func newCommitter(e *Engine) *committer {
+	return &committer{
+		e:     e,
+		kick:  make(chan struct{}, 1),
+		stop:  make(chan struct{}),
+		done:  make(chan struct{}),
+		dirty: make(map[*handle]*log),
+	}
+}
+
+func (c *committer) submit(op *appendOp) {
+	c.mu.Lock()
+	c.pend = append(c.pend, op)
+	c.mu.Unlock()
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (c *committer) take(spare []*appendOp) []*appendOp {
+	c.mu.Lock()
+	ops := c.pend
+	c.pend = spare[:0]
+	c.mu.Unlock()
+	return ops
+}
+
+// close commits what is queued, syncs what is dirty and stops the committer.
+func (c *committer) close() error {
+	close(c.stop)
+	<-c.done
+	return c.err
+}
+
+func (c *committer) run() {
+	defer close(c.done)
+	var tick <-chan time.Time
+	if c.e.opts.Durability == SyncInterval {
+		t := time.NewTicker(c.e.opts.SyncInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	var spare []*appendOp
+	for {
+		select {
+		case <-c.kick:
+		case <-tick:
+			c.syncDirty()
+			continue
+		case <-c.stop:
+			if ops := c.take(nil); len(ops) > 0 {
+				c.commit(ops)
+			}
+			c.err = c.syncDirty()
+			return
+		}
+		ops := c.take(spare)
+		if len(ops) > 0 {
+			c.commit(ops)
+		}
+		clear(ops)
+		spare = ops
+	}
+}
+
+type group struct {
+	l   *log
+	ops []*appendOp
+	err error
+}
+
+func (c *committer) commit(ops []*appendOp) {
+	now := c.e.opts.now()
+	var groups []*group
+	if len(ops) == 1 {
+		groups = []*group{{l: ops[0].l, ops: ops}}
+	} else {
+		byLog := make(map[*log]*group)
+		for _, op := range ops {
+			g := byLog[op.l]
+			if g == nil {
+				g = &group{l: op.l}
+				byLog[op.l] = g
+				groups = append(groups, g)
+			}
+			g.ops = append(g.ops, op)
+		}
+	}
+	for _, g := range groups {
+		g.err = c.write(g, now)
+	}
+	c.makeDurable(groups)
+	for _, g := range groups {
+		l := g.l
+		if g.err == nil {
+			c.publish(l)
+		} else {
+			l.w.rolled, l.w.newSegs = l.w.rolled[:0], nil
+		}
+		if l.w.h != nil {
+			c.e.files.release(l.w.h)
+			l.w.h = nil
+		}
+		for _, op := range g.ops {
+			if g.err != nil {
+				op.res, op.err = engine.AppendResult{}, g.err
+			}
+			close(op.done)
+		}
+	}
+}
+
+// write writes a log's batches of this round (not synced). On error it
+// undoes what it can; if it cannot, the log is marked failed.
+func (c *committer) write(g *group, now int64) (err error) {
+	l, w := g.l, &g.l.w
+	l.mu.RLock()
+	failed := l.failed
+	l.mu.RUnlock()
+	if failed != nil {
+		return fmt.Errorf("%w: %s: %w", ErrFailed, l.name, failed)
+	}
+	saved := *w
+	savedEntries := len(w.entries)
+	defer func() {
+		if err == nil {
+			return
+		}
+		err = fmt.Errorf("disk: append to %s: %w", l.name, err)
+		if len(w.rolled) == 0 && w.h != nil && c.undo(l, saved) == nil {
+			w.size, w.next, w.maxTime, w.firstTime, w.lastTime = saved.size, saved.next, saved.maxTime, saved.firstTime, saved.lastTime
+			w.lastIndexPos, w.idxSize = saved.lastIndexPos, saved.idxSize
+			w.entries = w.entries[:savedEntries]
+			w.idxBuf = w.idxBuf[:0]
+			return
+		}
+		c.fail(l, err)
+	}()
+	if w.h == nil {
+		if w.h, err = c.e.files.acquire(w.seg.path, false); err != nil {
+			return err
+		}
+	}
+	opts := &c.e.opts
+	buf := c.buf[:0]
+	bufAt := w.size
+	flush := func() error {
+		if len(buf) == 0 {
+			return nil
+		}
+		_, err := w.h.f.WriteAt(buf, bufAt)
+		buf = buf[:0]
+		bufAt = w.size
+		return err
+	}
+	defer func() { c.buf = buf[:0] }()
+	for _, op := range g.ops {
+		t := max(now, w.maxTime)
+		fl := int64(len(op.frame))
+		if w.next > w.seg.base && (w.size+fl > opts.SegmentSize || t-w.firstTime >= opts.SegmentMaxAge.Milliseconds()) {
+			if err := flush(); err != nil {
+				return err
+			}
+			if err := c.roll(l); err != nil {
+				return err
+			}
+			bufAt = w.size
+		}
+		sealFrame(op.frame, op.crc, w.next, t)
+		if w.next == w.seg.base {
+			w.firstTime = t
+		}
+		if w.next == w.seg.base || w.size-w.lastIndexPos >= int64(opts.IndexInterval) {
+			e := indexEntry{Offset: w.next, Pos: w.size, Time: t}
+			w.entries = append(w.entries, e)
+			w.idxBuf = appendIndexEntry(w.idxBuf, e)
+			w.lastIndexPos = w.size
+		}
+		if len(buf) > 0 && len(buf)+len(op.frame) > 4<<20 {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		if len(buf) == 0 && len(op.frame) >= 1<<20 {
+			if _, err := w.h.f.WriteAt(op.frame, w.size); err != nil {
+				return err
+			}
+			bufAt = w.size + fl
+		} else {
+			buf = append(buf, op.frame...)
+		}
+		op.res = engine.AppendResult{FirstOffset: w.next, Time: t}
+		w.next += uint64(op.count)
+		w.size += fl
+		w.maxTime, w.lastTime = t, t
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	return c.writeIndex(w)
+}
+
+// writeIndex appends the pending index bytes of the active segment. The
+// index is not synced: recovery rebuilds what it lacks.
+func (c *committer) writeIndex(w *writeState) error {
+	if len(w.idxBuf) == 0 {
+		return nil
+	}
+	h, err := c.e.files.acquire(w.seg.idxPath, false)
+	if err != nil {
+		return err
+	}
+	defer c.e.files.release(h)
+	if _, err := h.f.WriteAt(w.idxBuf, w.idxSize); err != nil {
+		return err
+	}
+	w.idxSize += int64(len(w.idxBuf))
+	w.idxBuf = w.idxBuf[:0]
+	return nil
+}
+
+// undo cuts the files of the active segment back to their sizes in saved.
+func (c *committer) undo(l *log, saved writeState) error {
+	if err := l.w.h.f.Truncate(saved.size); err != nil {
+		return err
+	}
+	h, err := c.e.files.acquire(saved.seg.idxPath, false)
+	if err != nil {
+		return err
+	}
+	defer c.e.files.release(h)
+	return h.f.Truncate(saved.idxSize)
+}
+
+func (c *committer) fail(l *log, err error) {
+	l.mu.Lock()
+	if l.failed == nil {
+		l.failed = err
+	}
+	l.mu.Unlock()
+}
+
+// roll closes the active segment and starts a new one at w.next. The old
+// segment is synced first, so that a segment is complete on disk before a
+// newer one exists.
+func (c *committer) roll(l *log) error {
+	w := &l.w
+	w.idxBuf = appendIndexFooter(w.idxBuf, indexFooter{Next: w.next, Size: w.size, LastTime: w.lastTime})
+	if err := c.writeIndex(w); err != nil {
+		return err
+	}
+	if err := w.h.f.Sync(); err != nil {
+		return err
+	}
+	c.e.files.release(w.h)
+	w.h = nil
+	w.rolled = append(w.rolled, rolledSeg{seg: w.seg, next: w.next, size: w.size, first: w.firstTime, last: w.lastTime})
+	s := newSegment(l.dir, w.next)
+	h, err := c.e.files.acquire(s.path, true)
+	if err != nil {
+		return err
+	}
+	w.h = h
+	if _, err := h.f.WriteAt(encodeSegmentHeader(segmentHeader{Base: w.next, Floor: w.maxTime}), 0); err != nil {
+		return err
+	}
+	ih, err := c.e.files.acquire(s.idxPath, true)
+	if err != nil {
+		return err
+	}
+	_, err = ih.f.WriteAt(encodeIndexHeader(w.next), 0)
+	c.e.files.release(ih)
+	if err != nil {
+		return err
+	}
+	if err := c.e.fs.SyncDir(l.dir); err != nil {
+		return err
+	}
+	w.seg = s
+	w.size, w.idxSize = segmentHeaderSize, indexHeaderSize
+	w.entries = nil
+	w.firstTime, w.lastTime, w.lastIndexPos = 0, 0, 0
+	w.newSegs = append(w.newSegs, s)
+	return nil
+}
+
+// makeDurable syncs, in parallel, the files written this round (SyncAlways),
+// or remembers them for the next tick (SyncInterval).
+func (c *committer) makeDurable(groups []*group) {
+	if c.e.opts.Durability == SyncInterval {
+		for _, g := range groups {
+			if g.err == nil && c.dirty[g.l.w.h] == nil {
+				c.e.files.ref(g.l.w.h)
+				c.dirty[g.l.w.h] = g.l
+			}
+		}
+		return
+	}
+	var todo []*group
+	for _, g := range groups {
+		if g.err == nil {
+			todo = append(todo, g)
+		}
+	}
+	parallel(len(todo), func(i int) {
+		g := todo[i]
+		if err := g.l.w.h.f.Sync(); err != nil {
+			g.err = fmt.Errorf("disk: sync %s: %w", g.l.name, err)
+			c.fail(g.l, err)
+		}
+	})
+}
+
+// syncDirty syncs the files written since the last tick (SyncInterval).
+func (c *committer) syncDirty() error {
+	if len(c.dirty) == 0 {
+		return nil
+	}
+	hs := make([]*handle, 0, len(c.dirty))
+	for h := range c.dirty {
+		hs = append(hs, h)
+	}
+	errs := make([]error, len(hs))
+	parallel(len(hs), func(i int) { errs[i] = hs[i].f.Sync() })
+	var first error
+	for i, h := range hs {
+		if errs[i] != nil {
+			// Acknowledged records may be lost: refuse further appends.
+			c.fail(c.dirty[h], errs[i])
+			if first == nil {
+				first = errs[i]
+			}
+		}
+		delete(c.dirty, h)
+		c.e.files.release(h)
+	}
+	return first
+}
+
+// parallel runs fn(0..n-1) on up to 32 goroutines and waits for them.
+func parallel(n int, fn func(i int)) {
+	if n == 1 {
+		fn(0)
+		return
+	}
+	workers := min(n, 32)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	next := 0
+	for range workers {
+		wg.Go(func() {
+			for {
+				mu.Lock()
+				i := next
+				next++
+				mu.Unlock()
+				if i >= n {
+					return
+				}
+				fn(i)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// publish makes a round's records visible and wakes waiters.
+func (c *committer) publish(l *log) {
+	w := &l.w
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, r := range w.rolled {
+		s := r.seg
+		s.closed, s.next, s.size, s.firstTime, s.lastTime, s.known = true, r.next, r.size, r.first, r.last, true
+		s.entries = nil
+	}
+	l.segs = append(l.segs, w.newSegs...)
+	a := w.seg
+	a.next, a.size, a.firstTime, a.lastTime, a.known = w.next, w.size, w.firstTime, w.lastTime, true
+	a.entries = w.entries
+	l.next = w.next
+	l.lastTime = w.lastTime
+	l.wakeLocked()
+	w.rolled, w.newSegs = w.rolled[:0], nil
+}

@@ -1,0 +1,103 @@
+// Package disk is runnel's embedded storage engine: durable, crash-safe
+// shard logs written for the streaming workload (sequential append,
+// sequential read, whole-segment expiry), and a small metadata store.
+//
+// # Layout
+//
+// A data directory holds:
+//
+//	meta.db                      bbolt: metadata store and the registry of logs
+//	logs/<log name>/             one directory per log
+//	logs/<log name>/<base>.seg   segment files, <base> the first offset, 20 digits
+//	logs/<log name>/<base>.idx   the segment's sparse index
+//
+// A log exists when it has an entry in the registry (bucket "logs" of
+// meta.db, the log's name mapped to JSON {"retention": ns, "sealed": bool}).
+// CreateLog makes the directory and first segment before the entry, DeleteLog
+// removes the entry before the directory, and Open removes directories
+// without an entry, so an interrupted create or delete leaves nothing behind.
+//
+// All integers are little-endian unless said otherwise. CRC means CRC-32C
+// (Castagnoli).
+//
+// # Segment file
+//
+// A 32-byte header, then frames back to back:
+//
+//	offset size field
+//	0      8    magic "RNLSEGM1"
+//	8      8    base: offset of the segment's first record (matches the file name)
+//	16     8    floor: int64 Unix ms, the log's newest arrival time when the
+//	            segment was created; arrival times in the segment are >= floor
+//	24     4    reserved, zero
+//	28     4    CRC of bytes 0..28
+//
+// # Frame (one appended batch)
+//
+//	offset size field
+//	0      4    length of the whole frame, header included (34 .. about 64 MiB)
+//	4      4    CRC of the records section (bytes 32..length), continued
+//	            over bytes 8..32 of this header
+//	8      8    first offset: offset of the batch's first record
+//	16     4    count: number of records, 1 .. 10000
+//	20     4    flags, zero
+//	24     8    time: arrival time of every record of the batch, int64 Unix ms
+//	32     ...  records section: count records, each
+//	              uvarint key length, uvarint value length, key, value
+//
+// The records section comes first in the checksum so that appenders can
+// checksum their records in parallel before the committer assigns offsets and
+// time. Frames of a segment have consecutive offsets: a frame's first offset
+// is the previous frame's first offset plus its count (the first frame's is
+// the segment's base).
+//
+// # Index file
+//
+// A 16-byte header ("RNLINDX1", then the segment's base as 8 bytes), then
+// 32-byte records:
+//
+//	offset size field
+//	0      8    a
+//	8      8    b
+//	16     8    c
+//	24     4    kind: 1 entry, 2 footer
+//	28     4    CRC of bytes 0..28
+//
+// An entry (kind 1) maps a frame's first offset (a) to its byte position in
+// the segment (b) and its time (c). The first frame of a segment is always
+// indexed; after it, a frame is indexed when at least IndexInterval bytes
+// separate it from the previous indexed frame. Offsets, positions and times
+// increase along the index. A footer (kind 2) closes the index of a segment
+// that no longer grows: a is the offset after its last record, b the segment
+// file's size, c the time of its last frame. The index is derived data: it is
+// never synced and is rebuilt from the segment whenever it is missing, torn
+// or does not match the segment.
+//
+// # Durability and recovery
+//
+// An append is acknowledged after its frame is written and, under
+// SyncAlways, the segment fdatasynced (the segment's directory is fsynced when
+// a segment file is created or removed). A segment is synced before the next
+// one is created, so every segment but the last is complete on disk.
+//
+// On Open, for each log, only the last segment is examined: its index is read,
+// the last index entry that points at a valid frame is found, and the frames
+// after it are checked (length, CRC, offset sequence). The first frame that is
+// torn or fails a check and everything after it are cut off. Earlier segments
+// are checked against their index footer when first read; a record that fails
+// its checksum there is reported as a *CorruptionError, never served.
+//
+// Under SyncInterval an append is acknowledged once written to the operating
+// system, and dirty files are synced every SyncInterval: a crash of the
+// machine can lose up to that much acknowledged data (a process crash loses
+// nothing). See docs/FORMAT.md.
+//
+// # Errors
+//
+// A write error while appending is undone (the files are cut back) and the
+// append fails; the log stays usable. A failed fsync cannot be undone — the
+// kernel may have dropped the dirty pages — so the log is marked failed: its
+// appends return ErrFailed until the engine is reopened, which recovers the
+// log from what is really on disk. Reads keep working. An append that returned
+// an error may or may not be present after reopening; an acknowledged one is.
+package disk

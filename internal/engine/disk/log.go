@@ -1,0 +1,525 @@
+package disk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/runnel/runnel/internal/engine"
+)
+
+const osCreateTrunc = os.O_RDWR | os.O_CREATE | os.O_TRUNC
+
+// log is one shard log: a directory of segments, the last one active.
+type log struct {
+	e    *Engine
+	name string
+	dir  string
+
+	// gate is held shared by each Append from submission to acknowledgement
+	// and exclusively by Seal, DeleteLog and a Trim that replaces the active
+	// segment: holding it exclusively means no append of this log is in the
+	// committer.
+	gate sync.RWMutex
+
+	mu        sync.RWMutex
+	segs      []*segment // by base offset; the last is active
+	next      uint64     // one past the last acknowledged record
+	lastTime  int64      // arrival time of the newest record; 0 when empty
+	sealed    bool
+	deleted   bool
+	retention time.Duration
+	failed    error
+	notify    chan struct{} // closed and replaced when next grows, on seal and on delete
+	hints     [8]readHint   // where recent reads stopped, for sequential readers
+	hintNext  int
+
+	// w is the write state, owned by the committer goroutine (or by whoever
+	// holds gate exclusively).
+	w writeState
+}
+
+var _ engine.Log = (*log)(nil)
+
+// readHint remembers the batch holding offset next in segment seg.
+type readHint struct {
+	seg      *segment
+	next     uint64
+	batchOff uint64
+	batchPos int64
+}
+
+func emptySegment(dir string, h segmentHeader) *segment {
+	s := newSegment(dir, h.Base)
+	s.size = segmentHeaderSize
+	s.known = true
+	return s
+}
+
+func (e *Engine) newLog(name string, rec logRecord, segs []*segment) *log {
+	l := &log{
+		e:         e,
+		name:      name,
+		dir:       filepath.Join(e.logsDir(), name),
+		segs:      segs,
+		sealed:    rec.Sealed,
+		retention: rec.Retention,
+		notify:    make(chan struct{}),
+	}
+	act := segs[len(segs)-1]
+	l.next = act.next
+	l.lastTime = act.lastTime
+	l.w = writeState{
+		seg:     act,
+		size:    act.size,
+		next:    act.next,
+		entries: act.entries,
+		idxSize: indexHeaderSize + int64(len(act.entries))*indexEntrySize,
+	}
+	if len(act.entries) > 0 {
+		l.w.lastIndexPos = act.entries[len(act.entries)-1].Pos
+		l.w.firstTime = act.firstTime
+		l.w.lastTime = act.lastTime
+	}
+	return l
+}
+
+func (l *log) checkLocked() error {
+	if l.deleted {
+		return fmt.Errorf("%w: %s", engine.ErrLogNotFound, l.name)
+	}
+	return nil
+}
+
+// Append implements engine.Log.
+func (l *log) Append(ctx context.Context, recs []engine.Record) (engine.AppendResult, error) {
+	if len(recs) == 0 {
+		return engine.AppendResult{}, errors.New("disk: empty batch")
+	}
+	if len(recs) > engine.MaxBatchRecords {
+		return engine.AppendResult{}, fmt.Errorf("%w: %d records", engine.ErrTooLarge, len(recs))
+	}
+	n := 0
+	for _, r := range recs {
+		n += len(r.Key) + len(r.Value)
+	}
+	if n > engine.MaxBatchBytes {
+		return engine.AppendResult{}, fmt.Errorf("%w: %d bytes", engine.ErrTooLarge, n)
+	}
+	if !l.e.enter() {
+		return engine.AppendResult{}, engine.ErrClosed
+	}
+	defer l.e.leave()
+	if err := ctx.Err(); err != nil {
+		return engine.AppendResult{}, err
+	}
+	l.gate.RLock()
+	defer l.gate.RUnlock()
+	l.mu.RLock()
+	err := l.checkLocked()
+	switch {
+	case err != nil:
+	case l.sealed:
+		err = fmt.Errorf("%w: %s", engine.ErrSealed, l.name)
+	case l.failed != nil:
+		err = fmt.Errorf("%w: %s: %w", ErrFailed, l.name, l.failed)
+	}
+	l.mu.RUnlock()
+	if err != nil {
+		return engine.AppendResult{}, err
+	}
+	op := newAppendOp(l, recs)
+	l.e.com.submit(op)
+	<-op.done
+	res, err := op.res, op.err
+	op.free()
+	return res, err
+}
+
+// Info implements engine.Log.
+func (l *log) Info(ctx context.Context) (engine.LogInfo, error) {
+	if !l.e.enter() {
+		return engine.LogInfo{}, engine.ErrClosed
+	}
+	defer l.e.leave()
+	if err := l.firstSegmentKnown(); err != nil {
+		return engine.LogInfo{}, err
+	}
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if err := l.checkLocked(); err != nil {
+		return engine.LogInfo{}, err
+	}
+	info := engine.LogInfo{
+		Name:      l.name,
+		First:     l.segs[0].base,
+		Next:      l.next,
+		Sealed:    l.sealed,
+		Retention: l.retention,
+	}
+	if info.First < info.Next {
+		info.LastTime = l.lastTime
+		info.FirstTime = l.segs[0].firstTime
+	}
+	return info, nil
+}
+
+// firstSegmentKnown makes sure the first segment's times are known.
+func (l *log) firstSegmentKnown() error {
+	l.mu.RLock()
+	s := l.segs[0]
+	known := s.known
+	l.mu.RUnlock()
+	if !known {
+		if _, err := l.closedIndex(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Seal implements engine.Log.
+func (l *log) Seal(ctx context.Context) error {
+	if !l.e.enter() {
+		return engine.ErrClosed
+	}
+	defer l.e.leave()
+	l.gate.Lock()
+	defer l.gate.Unlock()
+	l.mu.RLock()
+	err := l.checkLocked()
+	sealed, ret := l.sealed, l.retention
+	l.mu.RUnlock()
+	if err != nil || sealed {
+		return err
+	}
+	if err := putLogRecord(l.e.db, l.name, logRecord{Retention: ret, Sealed: true}, false); err != nil {
+		return fmt.Errorf("disk: seal %s: %w", l.name, err)
+	}
+	l.mu.Lock()
+	l.sealed = true
+	l.wakeLocked()
+	l.mu.Unlock()
+	return nil
+}
+
+// SetRetention implements engine.Log.
+func (l *log) SetRetention(ctx context.Context, d time.Duration) error {
+	if d < 0 {
+		return fmt.Errorf("disk: negative retention %v", d)
+	}
+	if !l.e.enter() {
+		return engine.ErrClosed
+	}
+	defer l.e.leave()
+	l.gate.Lock() // serializes registry writes with Seal
+	defer l.gate.Unlock()
+	l.mu.RLock()
+	err := l.checkLocked()
+	sealed := l.sealed
+	l.mu.RUnlock()
+	if err != nil {
+		return err
+	}
+	if err := putLogRecord(l.e.db, l.name, logRecord{Retention: d, Sealed: sealed}, false); err != nil {
+		return fmt.Errorf("disk: set retention of %s: %w", l.name, err)
+	}
+	l.mu.Lock()
+	l.retention = d
+	l.mu.Unlock()
+	return nil
+}
+
+// Trim implements engine.Log.
+func (l *log) Trim(ctx context.Context, before int64) error {
+	if !l.e.enter() {
+		return engine.ErrClosed
+	}
+	defer l.e.leave()
+	return l.trim(before)
+}
+
+func (l *log) wakeLocked() {
+	close(l.notify)
+	l.notify = make(chan struct{})
+}
+
+// Wait implements engine.Log.
+func (l *log) Wait(ctx context.Context, next uint64) (uint64, error) {
+	for {
+		l.mu.RLock()
+		if l.deleted || l.e.closed.Load() {
+			l.mu.RUnlock()
+			return 0, engine.ErrClosed
+		}
+		n, sealed, ch := l.next, l.sealed, l.notify
+		l.mu.RUnlock()
+		if n > next || sealed {
+			return n, nil
+		}
+		select {
+		case <-ch:
+		case <-l.e.closing:
+			return 0, engine.ErrClosed
+		case <-ctx.Done():
+			return n, ctx.Err()
+		}
+	}
+}
+
+// OffsetAt implements engine.Log.
+func (l *log) OffsetAt(ctx context.Context, t int64) (uint64, error) {
+	if !l.e.enter() {
+		return 0, engine.ErrClosed
+	}
+	defer l.e.leave()
+	for attempt := 0; ; attempt++ {
+		off, err := l.offsetAt(t)
+		if err != nil && isNotExist(err) && attempt < 3 {
+			continue // a segment was trimmed under us
+		}
+		return off, err
+	}
+}
+
+func (l *log) offsetAt(t int64) (uint64, error) {
+	l.mu.RLock()
+	if err := l.checkLocked(); err != nil {
+		l.mu.RUnlock()
+		return 0, err
+	}
+	next, last := l.next, l.lastTime
+	segs := append([]*segment(nil), l.segs...)
+	l.mu.RUnlock()
+	if segs[0].base == next || last < t {
+		return next, nil
+	}
+	// The first segment whose last batch is at or after t holds the answer.
+	var ferr error
+	i := sort.Search(len(segs), func(i int) bool {
+		lt, err := l.segLastTime(segs[i])
+		if err != nil && ferr == nil {
+			ferr = err
+		}
+		return lt >= t
+	})
+	if ferr != nil {
+		return 0, ferr
+	}
+	if i == len(segs) {
+		return next, nil
+	}
+	s := segs[i]
+	entries, end, err := l.segIndex(s)
+	if err != nil {
+		return 0, err
+	}
+	pos := int64(segmentHeaderSize)
+	if e, ok := seekTime(entries, t); ok {
+		pos = e.Pos
+	}
+	h, err := l.e.files.acquire(s.path, false)
+	if err != nil {
+		return 0, err
+	}
+	defer l.e.files.release(h)
+	sc := &scanner{f: h.f, path: s.path, pos: pos, end: end, chunk: 256 << 10}
+	for {
+		_, bh, _, err := sc.next()
+		if err != nil {
+			if errors.Is(err, errShortFrame) || errors.Is(err, io.EOF) {
+				return next, nil
+			}
+			return 0, err
+		}
+		if bh.Time >= t {
+			return bh.FirstOffset, nil
+		}
+	}
+}
+
+// segLastTime returns the arrival time of a segment's last batch.
+func (l *log) segLastTime(s *segment) (int64, error) {
+	l.mu.RLock()
+	known, lt, empty := s.known, s.lastTime, s.next == s.base
+	l.mu.RUnlock()
+	if known || empty {
+		return lt, nil
+	}
+	if _, err := l.closedIndex(s); err != nil {
+		return 0, err
+	}
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return s.lastTime, nil
+}
+
+// segIndex returns a segment's sparse index and its committed end.
+func (l *log) segIndex(s *segment) ([]indexEntry, int64, error) {
+	l.mu.RLock()
+	if !s.closed {
+		entries, size := s.entries, s.size
+		l.mu.RUnlock()
+		return entries, size, nil
+	}
+	l.mu.RUnlock()
+	ci, err := l.closedIndex(s)
+	if err != nil {
+		return nil, 0, err
+	}
+	return ci.entries, ci.footer.Size, nil
+}
+
+// Read implements engine.Log.
+func (l *log) Read(ctx context.Context, from uint64, maxRecords, maxBytes int) ([]engine.StoredRecord, error) {
+	if !l.e.enter() {
+		return nil, engine.ErrClosed
+	}
+	defer l.e.leave()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if maxRecords <= 0 { // no record limit, as the contract's other engines
+		maxRecords = math.MaxInt
+	}
+	maxBytes = max(maxBytes, 0)
+	for attempt := 0; ; attempt++ {
+		recs, err := l.read(from, maxRecords, maxBytes)
+		if err != nil && isNotExist(err) && attempt < 3 {
+			continue // a segment was trimmed under us: start again at the new first
+		}
+		return recs, err
+	}
+}
+
+func (l *log) read(from uint64, maxRecords, maxBytes int) ([]engine.StoredRecord, error) {
+	var out []engine.StoredRecord
+	bytes := 0
+	for {
+		l.mu.RLock()
+		if err := l.checkLocked(); err != nil {
+			l.mu.RUnlock()
+			return nil, err
+		}
+		next := l.next
+		if first := l.segs[0].base; from < first {
+			from = first
+		}
+		if from >= next {
+			l.mu.RUnlock()
+			return out, nil
+		}
+		i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].base > from }) - 1
+		s := l.segs[i]
+		segNext, closed, size := s.next, s.closed, s.size
+		hint, hasHint := l.hintLocked(s, from)
+		l.mu.RUnlock()
+
+		var pos int64 = segmentHeaderSize
+		var end int64
+		if hasHint && size >= 0 {
+			pos, end = hint.batchPos, size
+		} else {
+			entries, e, err := l.segIndex(s)
+			if err != nil {
+				return nil, err
+			}
+			end = e
+			if ie, ok := seekEntry(entries, from); ok {
+				pos = ie.Pos
+			}
+		}
+		h, err := l.e.files.acquire(s.path, false)
+		if err != nil {
+			return nil, err
+		}
+		want := min(maxBytes-bytes, 16<<20) + min(maxBytes, 16<<20)/8 + l.e.opts.IndexInterval + 4096
+		sc := &scanner{f: h.f, path: s.path, pos: pos, end: end, chunk: min(max(want, 64<<10), 16<<20), fresh: true}
+		var lastPos int64
+		var lastOff uint64
+		full := false
+		for !full {
+			fpos, bh, frame, err := sc.next()
+			if err != nil {
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				l.e.files.release(h)
+				if errors.Is(err, errShortFrame) {
+					err = &CorruptionError{Path: s.path, Pos: fpos, Reason: "segment ends inside a frame"}
+				}
+				return nil, err
+			}
+			if bh.FirstOffset+uint64(bh.Count) <= from {
+				continue
+			}
+			if bh.FirstOffset > from {
+				l.e.files.release(h)
+				return nil, &CorruptionError{Path: s.path, Pos: fpos, Reason: fmt.Sprintf("offset %d missing", from)}
+			}
+			lastPos, lastOff = fpos, bh.FirstOffset
+			werr := walkRecords(frame[batchHeaderSize:], int(bh.Count), func(i int, k, v []byte) {
+				off := bh.FirstOffset + uint64(i)
+				if off < from || full {
+					return
+				}
+				sz := len(k) + len(v)
+				if len(out) >= maxRecords || (len(out) > 0 && bytes+sz > maxBytes) {
+					full = true
+					return
+				}
+				bytes += sz
+				out = append(out, engine.StoredRecord{Offset: off, Time: bh.Time, Key: k, Value: v})
+				from = off + 1
+			})
+			if werr != nil {
+				l.e.files.release(h)
+				return nil, &CorruptionError{Path: s.path, Pos: fpos, Reason: werr.Error()}
+			}
+			if len(out) >= maxRecords {
+				full = true
+			}
+		}
+		l.e.files.release(h)
+		if lastPos > 0 {
+			l.mu.Lock()
+			l.addHintLocked(readHint{seg: s, next: from, batchOff: lastOff, batchPos: lastPos})
+			l.mu.Unlock()
+		}
+		if full || from >= next || from < segNext && !closed {
+			return out, nil
+		}
+		if from < segNext {
+			return nil, &CorruptionError{Path: s.path, Pos: end, Reason: fmt.Sprintf("segment ends before offset %d", segNext)}
+		}
+		if out == nil {
+			out = make([]engine.StoredRecord, 0, 64)
+		}
+	}
+}
+
+func (l *log) hintLocked(s *segment, from uint64) (readHint, bool) {
+	for _, h := range l.hints {
+		if h.seg == s && h.next == from {
+			return h, true
+		}
+	}
+	return readHint{}, false
+}
+
+func (l *log) addHintLocked(h readHint) {
+	l.hints[l.hintNext] = h
+	l.hintNext = (l.hintNext + 1) % len(l.hints)
+}
+
+const (
+	osRDWR   = os.O_RDWR
+	osRDONLY = os.O_RDONLY
+)
