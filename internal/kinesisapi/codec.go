@@ -59,14 +59,16 @@ func (p protocol) contentType() string {
 
 var (
 	cborDec = mustDecMode(cbor.DecOptions{
-		DupMapKey:          cbor.DupMapKeyQuiet,
-		IndefLength:        cbor.IndefLengthAllowed,
-		TagsMd:             cbor.TagsAllowed,
-		MaxNestedLevels:    32,
-		MaxArrayElements:   1 << 17,
-		MaxMapPairs:        1 << 17,
-		FieldNameMatching:  cbor.FieldNameMatchingCaseSensitive,
-		ByteStringToString: cbor.ByteStringToStringAllowed,
+		DupMapKey:         cbor.DupMapKeyQuiet,
+		IndefLength:       cbor.IndefLengthAllowed,
+		TagsMd:            cbor.TagsAllowed,
+		MaxNestedLevels:   32,
+		MaxArrayElements:  1 << 17,
+		MaxMapPairs:       1 << 17,
+		FieldNameMatching: cbor.FieldNameMatchingCaseSensitive,
+		// Strings must be text strings, which the decoder checks are valid
+		// UTF-8, as AWS's encoders write them.
+		ByteStringToString: cbor.ByteStringToStringForbidden,
 	})
 	cborEnc = mustEncMode(cbor.EncOptions{})
 )

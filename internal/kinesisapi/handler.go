@@ -311,7 +311,7 @@ func (x *exchange) writeError(err error) {
 	}
 	b := errorBody{Type: ae.typ.Name}
 	if !ae.noMessage {
-		msg := ae.message
+		msg := strings.ToValidUTF8(ae.message, "\uFFFD")
 		if ae.upperMessage {
 			b.UpperMessage = &msg
 		} else {
