@@ -248,7 +248,7 @@ func runVerify(t *testing.T, sent []sentRec, reads map[int32][]readRec, strict b
 	for _, rid := range retried {
 		ledgers[rid[0]].retried(rid[1])
 	}
-	dec := &recordDecoder{run: testRun, keys: keys, strict: strict}
+	dec := &recordDecoder{run: testRun, keys: keys, strict: strict, verify: true}
 	rng := rand.New(rand.NewPCG(3, 4))
 	var logs []*shardLog
 	for shard := int32(0); shard < int32(len(reads)); shard++ {

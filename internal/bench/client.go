@@ -1,0 +1,276 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/smithy-go"
+)
+
+// ErrEFOUnsupported reports an endpoint that does not support enhanced
+// fan-out (RegisterStreamConsumer and SubscribeToShard).
+var ErrEFOUnsupported = errors.New("bench: endpoint does not support enhanced fan-out")
+
+// ErrSetup wraps failures to create, find or wait for the stream.
+var ErrSetup = errors.New("bench: stream setup failed")
+
+// clients are the SDK clients of a run, sharing one HTTP client.
+type clients struct {
+	// data has the SDK's retries turned off: producers and consumers retry
+	// themselves, so that throttles and failures are seen and counted.
+	data *kinesis.Client
+	// control retries like any SDK client; it runs the control plane
+	// (create, describe, delete, register).
+	control *kinesis.Client
+}
+
+func newClients(ctx context.Context, o *Options) (*clients, error) {
+	conns := o.Producers + max(o.Consumers, o.Shards) + 16
+	hc := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+		t.MaxIdleConns = 2 * conns
+		t.MaxIdleConnsPerHost = conns
+	})
+	opts := []func(*config.LoadOptions) error{
+		config.WithRegion(o.Region),
+		config.WithHTTPClient(hc),
+	}
+	if o.Endpoint != "" && !o.AWSCredentials {
+		opts = append(opts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("runnelbench", "runnelbench", "")))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS config: %w", err)
+	}
+	endpoint := func(k *kinesis.Options) {
+		if o.Endpoint != "" {
+			k.BaseEndpoint = aws.String(o.Endpoint)
+		}
+	}
+	return &clients{
+		data: kinesis.NewFromConfig(cfg, endpoint, func(k *kinesis.Options) {
+			k.Retryer = aws.NopRetryer{}
+		}),
+		control: kinesis.NewFromConfig(cfg, endpoint, func(k *kinesis.Options) {
+			k.Retryer = retry.NewStandard(func(s *retry.StandardOptions) { s.MaxAttempts = 8 })
+		}),
+	}, nil
+}
+
+// streamInfo is the stream a run uses.
+type streamInfo struct {
+	name    string
+	arn     string
+	created bool
+	shards  []string         // shard ids, in ListShards order
+	index   map[string]int32 // shard id -> index in shards
+}
+
+// setupStream creates the stream (or finds the existing one), waits until
+// it is ACTIVE and lists its shards.
+func setupStream(ctx context.Context, c *kinesis.Client, o *Options, name string) (*streamInfo, error) {
+	si := &streamInfo{name: name}
+	if o.Create {
+		_, err := c.CreateStream(ctx, &kinesis.CreateStreamInput{
+			StreamName: aws.String(name),
+			ShardCount: aws.Int32(int32(o.Shards)),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%w: create stream %s: %w", ErrSetup, name, err)
+		}
+		si.created = true
+	}
+	deadline := time.Now().Add(o.SetupTimeout)
+	for active := false; !active; {
+		out, err := c.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(name)})
+		var notFound *types.ResourceNotFoundException
+		switch {
+		case err == nil && out.StreamDescriptionSummary.StreamStatus == types.StreamStatusActive:
+			si.arn = aws.ToString(out.StreamDescriptionSummary.StreamARN)
+			active = true
+			continue
+		case err == nil, errors.As(err, &notFound) && si.created:
+			// Still creating (or not yet visible).
+		default:
+			return si, fmt.Errorf("%w: describe stream %s: %w", ErrSetup, name, err)
+		}
+		if time.Now().After(deadline) {
+			return si, fmt.Errorf("%w: stream %s not ACTIVE after %v", ErrSetup, name, o.SetupTimeout)
+		}
+		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+			return si, err
+		}
+	}
+	in := &kinesis.ListShardsInput{StreamName: aws.String(name)}
+	for {
+		out, err := c.ListShards(ctx, in)
+		if err != nil {
+			return si, fmt.Errorf("%w: list shards of %s: %w", ErrSetup, name, err)
+		}
+		for _, s := range out.Shards {
+			si.shards = append(si.shards, aws.ToString(s.ShardId))
+		}
+		if out.NextToken == nil {
+			break
+		}
+		in = &kinesis.ListShardsInput{NextToken: out.NextToken}
+	}
+	if len(si.shards) == 0 {
+		return si, fmt.Errorf("%w: stream %s has no shards", ErrSetup, name)
+	}
+	si.index = make(map[string]int32, len(si.shards))
+	for i, id := range si.shards {
+		si.index[id] = int32(i)
+	}
+	return si, nil
+}
+
+// deleteStream deletes a stream the run created. It uses its own context so
+// that an interrupted run still cleans up.
+func deleteStream(c *kinesis.Client, name string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := c.DeleteStream(ctx, &kinesis.DeleteStreamInput{
+		StreamName:              aws.String(name),
+		EnforceConsumerDeletion: aws.Bool(true),
+	})
+	if err != nil {
+		return fmt.Errorf("delete stream %s: %w", name, err)
+	}
+	return nil
+}
+
+// registerConsumer registers an enhanced fan-out consumer and waits until
+// it is ACTIVE.
+func registerConsumer(ctx context.Context, c *kinesis.Client, o *Options, si *streamInfo, name string) (string, error) {
+	out, err := c.RegisterStreamConsumer(ctx, &kinesis.RegisterStreamConsumerInput{
+		StreamARN:    aws.String(si.arn),
+		ConsumerName: aws.String(name),
+	})
+	if err != nil {
+		if unsupported(err) {
+			return "", fmt.Errorf("%w: RegisterStreamConsumer: %w", ErrEFOUnsupported, err)
+		}
+		return "", fmt.Errorf("register stream consumer: %w", err)
+	}
+	arn := aws.ToString(out.Consumer.ConsumerARN)
+	deadline := time.Now().Add(o.SetupTimeout)
+	for out.Consumer.ConsumerStatus != types.ConsumerStatusActive {
+		d, err := c.DescribeStreamConsumer(ctx, &kinesis.DescribeStreamConsumerInput{ConsumerARN: aws.String(arn)})
+		if err != nil {
+			return arn, fmt.Errorf("describe stream consumer: %w", err)
+		}
+		if d.ConsumerDescription.ConsumerStatus == types.ConsumerStatusActive {
+			break
+		}
+		if time.Now().After(deadline) {
+			return arn, fmt.Errorf("stream consumer %s not ACTIVE after %v", name, o.SetupTimeout)
+		}
+		if err := sleep(ctx, 200*time.Millisecond); err != nil {
+			return arn, err
+		}
+	}
+	return arn, nil
+}
+
+func deregisterConsumer(c *kinesis.Client, arn string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := c.DeregisterStreamConsumer(ctx, &kinesis.DeregisterStreamConsumerInput{ConsumerARN: aws.String(arn)}); err != nil {
+		return fmt.Errorf("deregister stream consumer: %w", err)
+	}
+	return nil
+}
+
+// unsupported reports whether err says the endpoint does not implement the
+// operation.
+func unsupported(err error) bool {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		switch ae.ErrorCode() {
+		case "UnknownOperationException", "InvalidAction", "NotImplemented", "UnsupportedOperation":
+			return true
+		}
+	}
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) {
+		switch re.HTTPStatusCode() {
+		case http.StatusNotFound, http.StatusNotImplemented, http.StatusMethodNotAllowed:
+			return true
+		}
+	}
+	return false
+}
+
+// errClass is how a producer or consumer reacts to a failed call.
+type errClass int
+
+const (
+	// errFatal: the call will not succeed by retrying (validation, missing
+	// stream, access denied); the run stops.
+	errFatal errClass = iota
+	// errThrottled: the service refused the call for capacity; nothing was
+	// written. Retry after a backoff.
+	errThrottled
+	// errRetryable: a server error, a transport error or a timeout; the
+	// outcome of a write is unknown. Retry after a backoff.
+	errRetryable
+	// errStopped: the run is ending.
+	errStopped
+)
+
+var (
+	isThrottle  = retry.IsErrorThrottles(retry.DefaultThrottles)
+	isRetryable = retry.IsErrorRetryables(retry.DefaultRetryables)
+)
+
+// classify tells how to react to err, returned by a call made with a
+// context derived from run.
+func classify(run context.Context, err error) errClass {
+	switch {
+	case run.Err() != nil:
+		return errStopped
+	case isThrottle.IsErrorThrottle(err) == aws.TrueTernary:
+		return errThrottled
+	case errors.Is(err, context.DeadlineExceeded), isRetryable.IsErrorRetryable(err) == aws.TrueTernary:
+		return errRetryable
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) && ae.ErrorCode() == "InternalFailure" {
+		return errRetryable
+	}
+	return errFatal
+}
+
+// backoff returns a full-jitter exponential delay for the given attempt
+// (1, 2, ...): uniform in [0, min(1s, 20ms * 2^attempt)).
+func backoff(rng *rand.Rand, attempt int) time.Duration {
+	ceiling := 20 * time.Millisecond << min(attempt, 6)
+	ceiling = min(ceiling, time.Second)
+	return time.Duration(rng.Int64N(int64(ceiling))) + time.Millisecond
+}
+
+// sleep waits for d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
