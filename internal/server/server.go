@@ -1,0 +1,187 @@
+// Package server runs an http.Handler on one TCP port for every protocol the
+// AWS SDKs speak: HTTP/1.1, HTTP/2 over cleartext with prior knowledge (h2c)
+// and, when TLS is configured, HTTP/2 negotiated by ALPN (h2) alongside
+// HTTP/1.1 over TLS. The certificate is either given (a PEM cert and key
+// file) or generated at start: a self-signed certificate for localhost,
+// 127.0.0.1 and ::1.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"syscall"
+	"time"
+)
+
+// Options configure a Server.
+type Options struct {
+	// Addr is the TCP address to listen on. Default "127.0.0.1:4567". Port 0
+	// picks a free port (see Server.Addr).
+	Addr string
+	// TLSCertFile and TLSKeyFile name a PEM certificate (chain) and its key.
+	// Both or neither must be set.
+	TLSCertFile string
+	TLSKeyFile  string
+	// TLSSelfSigned serves TLS with a certificate generated at start for
+	// localhost, 127.0.0.1 and ::1. Exclusive with TLSCertFile.
+	TLSSelfSigned bool
+	// ReadHeaderTimeout bounds how long a client may take to send request
+	// headers. Default 10s.
+	ReadHeaderTimeout time.Duration
+	// IdleTimeout closes keep-alive connections idle this long. Default 2m.
+	IdleTimeout time.Duration
+	// Logger receives the http.Server's own error messages (TLS handshake
+	// failures and the like) at debug level. Nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// DefaultOptions returns the defaults described on each Options field.
+func DefaultOptions() Options {
+	return Options{
+		Addr:              "127.0.0.1:4567",
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+}
+
+// Validate reports whether the options are usable.
+func (o Options) Validate() error {
+	if o.Addr == "" {
+		return errors.New("server: empty listen address")
+	}
+	if _, _, err := net.SplitHostPort(o.Addr); err != nil {
+		return fmt.Errorf("server: listen address %q: %w", o.Addr, err)
+	}
+	if (o.TLSCertFile == "") != (o.TLSKeyFile == "") {
+		return errors.New("server: a TLS certificate needs both a cert file and a key file")
+	}
+	if o.TLSSelfSigned && o.TLSCertFile != "" {
+		return errors.New("server: choose either a TLS certificate file or a self-signed certificate, not both")
+	}
+	if o.ReadHeaderTimeout < 0 || o.IdleTimeout < 0 {
+		return errors.New("server: negative timeout")
+	}
+	return nil
+}
+
+// tlsEnabled reports whether the options ask for TLS.
+func (o Options) tlsEnabled() bool { return o.TLSCertFile != "" || o.TLSSelfSigned }
+
+// ErrAddrInUse is returned by Listen when another process holds the port.
+var ErrAddrInUse = errors.New("server: address already in use")
+
+// Server is one listening socket serving a handler. Create it with Listen,
+// run it with Serve, stop it with Shutdown.
+type Server struct {
+	http *http.Server
+	ln   net.Listener
+	tls  bool
+	cert *x509.Certificate
+}
+
+// Listen binds the listening socket, so that the address is known (and a port
+// conflict reported) before Serve starts.
+func Listen(ctx context.Context, h http.Handler, opts Options) (*Server, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	var tlsCert *tls.Certificate
+	if opts.tlsEnabled() {
+		var (
+			c   tls.Certificate
+			err error
+		)
+		if opts.TLSSelfSigned {
+			c, err = selfSigned(time.Now())
+		} else {
+			c, err = tls.LoadX509KeyPair(opts.TLSCertFile, opts.TLSKeyFile)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("server: tls certificate: %w", err)
+		}
+		tlsCert = &c
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", opts.Addr)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("%w: %s", ErrAddrInUse, opts.Addr)
+		}
+		return nil, fmt.Errorf("server: listen on %s: %w", opts.Addr, err)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	var protos http.Protocols
+	protos.SetHTTP1(true)
+	protos.SetHTTP2(true)
+	protos.SetUnencryptedHTTP2(true)
+	s := &Server{
+		ln: ln,
+		http: &http.Server{
+			Handler:           h,
+			Protocols:         &protos,
+			ReadHeaderTimeout: opts.ReadHeaderTimeout,
+			IdleTimeout:       opts.IdleTimeout,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		},
+	}
+	if tlsCert != nil {
+		s.tls = true
+		s.cert = tlsCert.Leaf
+		s.http.TLSConfig = &tls.Config{
+			Certificates: []tls.Certificate{*tlsCert},
+			MinVersion:   tls.VersionTLS12,
+		}
+	}
+	return s, nil
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Endpoint is the URL clients use: "http://host:port" or "https://host:port".
+func (s *Server) Endpoint() string {
+	scheme := "http"
+	if s.tls {
+		scheme = "https"
+	}
+	return scheme + "://" + s.ln.Addr().String()
+}
+
+// Certificate is the TLS leaf certificate served, nil without TLS. Clients of
+// a self-signed server add it to their trusted roots.
+func (s *Server) Certificate() *x509.Certificate { return s.cert }
+
+// Serve accepts connections until Shutdown. It returns nil after a graceful
+// shutdown and the accept error otherwise.
+func (s *Server) Serve() error {
+	var err error
+	if s.tls {
+		err = s.http.ServeTLS(s.ln, "", "")
+	} else {
+		err = s.http.Serve(s.ln)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting connections, closes idle ones and waits for
+// in-flight requests to finish or ctx to end, whichever comes first; then
+// it closes the remaining connections.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.http.Shutdown(ctx)
+	if err != nil {
+		_ = s.http.Close()
+	}
+	return err
+}
