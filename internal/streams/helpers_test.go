@@ -137,3 +137,5 @@ func ip(i int32) *int32   { return &i }
 func bp(b bool) *bool     { return &b }
 
 func engineLogOptions() engine.LogOptions { return engine.LogOptions{} }
+
+func errorsAs(err error, target **Error) bool { return errors.As(err, target) }

@@ -12,10 +12,11 @@ func (s *Service) errTooManyTags(name string) *Error {
 }
 
 // tagCharsOK reports whether every character of s is one Kinesis accepts in
-// tags: Unicode letters, digits, white space and _ . / = + - % @ :.
+// tags: Unicode letters, digits, the space and _ . / = + - % @ : (a tab is
+// refused, as Kinesis refuses it).
 func tagCharsOK(s string) bool {
 	for _, r := range s {
-		if unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsSpace(r) || strings.ContainsRune("_./=+-%@:", r) {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) || r == ' ' || strings.ContainsRune("_./=+-%@:", r) {
 			continue
 		}
 		return false
