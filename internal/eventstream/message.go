@@ -35,7 +35,7 @@ type Message struct {
 }
 
 // Header returns the value of the first header called name.
-func (m *Message) Header(name string) (Value, bool) {
+func (m Message) Header(name string) (Value, bool) {
 	for i := range m.Headers {
 		if m.Headers[i].Name == name {
 			return m.Headers[i].Value, true
@@ -47,7 +47,7 @@ func (m *Message) Header(name string) (Value, bool) {
 // HeaderString returns the string value of the first header called name, or
 // "" when there is none or it is not a string. It suits the :message-type,
 // :event-type and :exception-type dispatch headers.
-func (m *Message) HeaderString(name string) string {
+func (m Message) HeaderString(name string) string {
 	v, _ := m.Header(name)
 	s, _ := v.AsString()
 	return s
@@ -71,7 +71,7 @@ func (m Message) Clone() Message {
 
 // EncodedLen returns the size m will have on the wire, or an error if it
 // cannot be encoded.
-func (m *Message) EncodedLen() (int, error) {
+func (m Message) EncodedLen() (int, error) {
 	hlen, err := headersLen(m.Headers)
 	if err != nil {
 		return 0, err
