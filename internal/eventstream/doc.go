@@ -51,26 +51,30 @@
 //
 // # Limits
 //
-// This package enforces the limits of the strictest AWS implementation it
-// knows of, so that anything it writes every SDK can read:
+// This package enforces these limits, on encode and on decode:
 //
 //   - payload at most 16 MiB (MaxPayloadLen) and headers block at most
 //     128 KiB (MaxHeadersLen), so a message is at most 16 MiB + 128 KiB + 16
-//     bytes (aws-c-event-stream, used by the CRT-based SDKs; aws-sdk-go-v2
-//     enforced the same two limits until it dropped them in
-//     aws/protocol/eventstream v1.6.9);
-//   - header names 1 to 127 bytes (MaxHeaderNameLen; aws-c-event-stream caps
-//     names at INT8_MAX, the wire allows 255 and aws-sdk-go-v2 accepts 0 to
-//     255);
+//     bytes (MaxMessageLen). aws-sdk-go-v2 enforced exactly these until
+//     aws/protocol/eventstream v1.6.9 dropped all size limits; the C library
+//     behind the CRT-based SDKs (aws-c-event-stream) caps the whole message
+//     at 16 MiB (24 MiB in later releases), so a producer that must reach
+//     every client keeps messages under 16 MiB in total;
+//   - header names 1 to 127 bytes (MaxHeaderNameLen): aws-c-event-stream
+//     caps names at INT8_MAX, the wire allows 255 and aws-sdk-go-v2 accepts
+//     0 to 255;
 //   - bytes and string values at most 32767 bytes (MaxHeaderValueLen,
-//     INT16_MAX, enforced by aws-sdk-go-v2, the Ruby and the Swift SDKs even
-//     though the length field is unsigned).
+//     INT16_MAX), as aws-sdk-go-v2, the Ruby and the Swift SDKs enforce even
+//     though the length field is unsigned.
+//
+// String values and names are not checked for UTF-8.
 //
 // The Decoder applies the same limits (or lower ones, see DecoderOptions), so
 // every message it accepts re-encodes to the very same bytes. It checks the
 // prelude CRC before trusting either length, and it grows its buffer only as
-// bytes actually arrive, so a peer that announces a large message and then
-// stalls costs at most a small read chunk, never the announced size.
+// bytes actually arrive (64 KiB, then doubling), so a peer that announces a
+// large message and then stalls costs at most twice what it has sent plus
+// 64 KiB, never the announced size.
 //
 // # Message types
 //
