@@ -437,8 +437,13 @@ func TestNilInputs(t *testing.T) {
 	e.create("s", 1)
 	for i, c := range []func() error{
 		func() error { _, err := s.PutRecord(ctx, &PutRecordInput{StreamName: sp("s")}); return err },
-		func() error { _, err := s.GetShardIterator(ctx, &GetShardIteratorInput{StreamName: sp("s")}); return err },
-		func() error { return s.IncreaseStreamRetentionPeriod(ctx, &IncreaseStreamRetentionPeriodInput{StreamName: sp("s")}) },
+		func() error {
+			_, err := s.GetShardIterator(ctx, &GetShardIteratorInput{StreamName: sp("s")})
+			return err
+		},
+		func() error {
+			return s.IncreaseStreamRetentionPeriod(ctx, &IncreaseStreamRetentionPeriodInput{StreamName: sp("s")})
+		},
 		func() error { return s.StartStreamEncryption(ctx, &StreamEncryptionInput{StreamName: sp("s")}) },
 		func() error {
 			_, err := s.PutRecords(ctx, &PutRecordsInput{StreamName: sp("s"), Records: []PutRecordsRequestEntry{{}}})
