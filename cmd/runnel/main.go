@@ -1,0 +1,140 @@
+// Command runnel is the runnel server and its tools in one binary:
+//
+//	runnel serve     run the Kinesis-compatible server
+//	runnel bench     load-test a Kinesis endpoint
+//	runnel version   print the version
+//	runnel help      list the commands
+//
+// Each command takes its own flags; `runnel <command> -h` lists them.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strings"
+
+	"github.com/runnel/runnel/internal/bench"
+)
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3"; a
+// development build reports the VCS revision it was built from.
+var version = "dev"
+
+// env reads the environment; tests substitute a map.
+type env func(string) string
+
+// command is one subcommand of the binary.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) int
+}
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
+)
+
+func commands() []command {
+	return []command{
+		{"serve", "run the Kinesis-compatible server", runServe},
+		{"bench", "load-test a Kinesis endpoint (runnel's own or any other)", func(ctx context.Context, args []string, stdout, stderr io.Writer, _ env) int {
+			return bench.Main(ctx, args, stdout, stderr)
+		}},
+		{"version", "print the version", runVersion},
+		{"help", "list the commands", runHelp},
+	}
+}
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr, os.Getenv))
+}
+
+// run dispatches to a subcommand and returns the process exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return exitUsage
+	}
+	name := args[0]
+	switch name {
+	case "-h", "-help", "--help":
+		name = "help"
+	case "-version", "--version":
+		name = "version"
+	}
+	for _, c := range commands() {
+		if c.name == name {
+			return c.run(ctx, args[1:], stdout, stderr, getenv)
+		}
+	}
+	fmt.Fprintf(stderr, "runnel: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return exitUsage
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "runnel: a self-hosted streaming data platform that speaks the Amazon Kinesis API")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Usage: runnel <command> [flags]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Commands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-8s  %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, `Run "runnel <command> -h" for a command's flags.`)
+}
+
+func runHelp(_ context.Context, args []string, stdout, stderr io.Writer, getenv env) int {
+	if len(args) > 0 && args[0] != "help" {
+		// "runnel help serve" is "runnel serve -h".
+		return run(context.Background(), []string{args[0], "-h"}, stdout, stderr, getenv)
+	}
+	usage(stdout)
+	return exitOK
+}
+
+func runVersion(_ context.Context, _ []string, stdout, _ io.Writer, _ env) int {
+	fmt.Fprintf(stdout, "runnel %s (%s %s/%s)\n", versionString(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return exitOK
+}
+
+// versionString is the release version, or for a development build the VCS
+// revision (with "+dirty" when built from a modified tree).
+func versionString() string {
+	if version != "dev" {
+		return version
+	}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return version
+	}
+	var rev, dirty string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "+dirty"
+			}
+		}
+	}
+	if rev == "" {
+		if v := info.Main.Version; v != "" && v != "(devel)" {
+			return v
+		}
+		return version
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	return strings.Join([]string{version, rev + dirty}, "-")
+}

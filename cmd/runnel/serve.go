@@ -1,0 +1,249 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/runnel/runnel/internal/engine"
+	"github.com/runnel/runnel/internal/engine/disk"
+	"github.com/runnel/runnel/internal/engine/mem"
+	"github.com/runnel/runnel/internal/kinesisapi"
+	"github.com/runnel/runnel/internal/server"
+	"github.com/runnel/runnel/internal/streams"
+)
+
+// serveConfig is everything `runnel serve` is told by flags and environment.
+type serveConfig struct {
+	listen            string
+	dataDir           string
+	engine            string
+	region            string
+	accountID         string
+	transitionDelay   time.Duration
+	shardLimit        int
+	enforceThroughput bool
+	tlsCert, tlsKey   string
+	tlsSelfSigned     bool
+	logLevel          slog.Level
+	shutdownTimeout   time.Duration
+	maxBodyBytes      int64
+}
+
+// parseServe reads flags, each defaulting to its environment variable and
+// then to the built-in default.
+func parseServe(args []string, stderr io.Writer, getenv env) (serveConfig, error) {
+	var c serveConfig
+	fs := flag.NewFlagSet("runnel serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	envOr := func(key, def string) string {
+		if v := getenv(key); v != "" {
+			return v
+		}
+		return def
+	}
+	var envErr error
+	durationEnv := func(key string, def time.Duration) time.Duration {
+		v := getenv(key)
+		if v == "" {
+			return def
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			envErr = errors.Join(envErr, fmt.Errorf("%s=%q: %w", key, v, err))
+			return def
+		}
+		return d
+	}
+	intEnv := func(key string, def int) int {
+		v := getenv(key)
+		if v == "" {
+			return def
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			envErr = errors.Join(envErr, fmt.Errorf("%s=%q: not a number", key, v))
+			return def
+		}
+		return n
+	}
+	boolEnv := func(key string, def bool) bool {
+		v := getenv(key)
+		if v == "" {
+			return def
+		}
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			envErr = errors.Join(envErr, fmt.Errorf("%s=%q: not a boolean", key, v))
+			return def
+		}
+		return b
+	}
+	sdef := streams.DefaultOptions()
+	fs.StringVar(&c.listen, "listen", envOr("RUNNEL_LISTEN", "127.0.0.1:4567"), "`address` to listen on (env RUNNEL_LISTEN); 0.0.0.0:4567 for all interfaces")
+	fs.StringVar(&c.dataDir, "data-dir", envOr("RUNNEL_DATA_DIR", "./runnel-data"), "`directory` for the disk engine's data (env RUNNEL_DATA_DIR)")
+	fs.StringVar(&c.engine, "engine", envOr("RUNNEL_ENGINE", "disk"), "storage engine: disk (durable) or memory (lost on exit) (env RUNNEL_ENGINE)")
+	fs.StringVar(&c.region, "region", envOr("RUNNEL_REGION", sdef.Region), "AWS region shown in ARNs (env RUNNEL_REGION)")
+	fs.StringVar(&c.accountID, "account-id", envOr("RUNNEL_ACCOUNT_ID", sdef.AccountID), "12-digit account id shown in ARNs and messages (env RUNNEL_ACCOUNT_ID)")
+	fs.DurationVar(&c.transitionDelay, "transition-delay", durationEnv("RUNNEL_TRANSITION_DELAY", sdef.TransitionDelay), "how long streams stay CREATING/UPDATING/DELETING; 0s for immediate (env RUNNEL_TRANSITION_DELAY)")
+	fs.IntVar(&c.shardLimit, "shard-limit", intEnv("RUNNEL_SHARD_LIMIT", sdef.ShardLimit), "the account's open-shard limit (env RUNNEL_SHARD_LIMIT)")
+	fs.BoolVar(&c.enforceThroughput, "enforce-throughput", boolEnv("RUNNEL_ENFORCE_THROUGHPUT", false), "enforce per-shard throughput limits like Kinesis (env RUNNEL_ENFORCE_THROUGHPUT)")
+	fs.StringVar(&c.tlsCert, "tls-cert", envOr("RUNNEL_TLS_CERT", ""), "PEM certificate `file` to serve HTTPS/h2 with (needs --tls-key)")
+	fs.StringVar(&c.tlsKey, "tls-key", envOr("RUNNEL_TLS_KEY", ""), "PEM private key `file` for --tls-cert")
+	fs.BoolVar(&c.tlsSelfSigned, "tls-self-signed", boolEnv("RUNNEL_TLS_SELF_SIGNED", false), "serve HTTPS/h2 with a certificate generated at start")
+	logLevel := fs.String("log-level", envOr("RUNNEL_LOG_LEVEL", "info"), "log level: debug (every request), info, warn or error (env RUNNEL_LOG_LEVEL)")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to let in-flight requests finish on SIGTERM/SIGINT")
+	fs.Int64Var(&c.maxBodyBytes, "max-body-bytes", kinesisapi.DefaultMaxBodyBytes, "largest request body accepted")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: runnel serve [flags]")
+		fmt.Fprintln(stderr)
+		fmt.Fprintln(stderr, "Runs the Kinesis-compatible server. Point any AWS SDK or the AWS CLI at it:")
+		fmt.Fprintln(stderr, "  aws --endpoint-url http://127.0.0.1:4567 kinesis list-streams")
+		fmt.Fprintln(stderr)
+		fmt.Fprintln(stderr, "Flags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
+	}
+	if envErr != nil {
+		return c, fmt.Errorf("bad environment: %w", envErr)
+	}
+	if err := c.logLevel.UnmarshalText([]byte(*logLevel)); err != nil {
+		return c, fmt.Errorf("--log-level %q: use debug, info, warn or error", *logLevel)
+	}
+	switch c.engine {
+	case "disk", "memory":
+	default:
+		return c, fmt.Errorf("--engine %q: use disk or memory", c.engine)
+	}
+	if c.engine == "disk" && c.dataDir == "" {
+		return c, errors.New("--data-dir is empty: the disk engine needs a directory")
+	}
+	return c, nil
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) int {
+	cfg, err := parseServe(args, stderr, getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "runnel serve: %v\n", err)
+		return exitUsage
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	if err := serve(ctx, cfg, log, nil); err != nil {
+		fmt.Fprintf(stderr, "runnel serve: %v\n", err)
+		return exitError
+	}
+	return exitOK
+}
+
+// serve runs the server until ctx ends, then shuts down in order: stop
+// accepting, finish in-flight requests, close the service, close the engine.
+// ready, when not nil, receives the server once it listens.
+func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- *server.Server) (err error) {
+	var eng engine.Engine
+	switch cfg.engine {
+	case "memory":
+		eng = mem.New(mem.DefaultOptions())
+	default:
+		d, oerr := disk.Open(cfg.dataDir, disk.DefaultOptions())
+		if oerr != nil {
+			return fmt.Errorf("open data directory %s: %w (is another runnel using it? choose another with --data-dir or RUNNEL_DATA_DIR)", cfg.dataDir, oerr)
+		}
+		eng = d
+	}
+	defer func() {
+		if cerr := eng.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close engine: %w", cerr))
+		}
+	}()
+
+	sopts := streams.DefaultOptions()
+	sopts.Region = cfg.region
+	sopts.AccountID = cfg.accountID
+	sopts.TransitionDelay = cfg.transitionDelay
+	sopts.ShardLimit = cfg.shardLimit
+	sopts.EnforceThroughput = cfg.enforceThroughput
+	// The service outlives the signal: it is closed only after the server
+	// has drained.
+	svc, err := streams.New(context.WithoutCancel(ctx), eng, sopts)
+	if err != nil {
+		return fmt.Errorf("start service: %w", err)
+	}
+	defer func() {
+		if cerr := svc.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close service: %w", cerr))
+		}
+	}()
+
+	hopts := kinesisapi.DefaultOptions()
+	hopts.Logger = log
+	hopts.MaxBodyBytes = cfg.maxBodyBytes
+	h, err := kinesisapi.NewHandler(svc, hopts)
+	if err != nil {
+		return err
+	}
+	sv := server.DefaultOptions()
+	sv.Addr = cfg.listen
+	sv.TLSCertFile, sv.TLSKeyFile, sv.TLSSelfSigned = cfg.tlsCert, cfg.tlsKey, cfg.tlsSelfSigned
+	sv.Logger = log
+	srv, err := server.Listen(ctx, h, sv)
+	if errors.Is(err, server.ErrAddrInUse) {
+		return fmt.Errorf("%s is already in use (another runnel?): stop that process or choose another address with --listen or RUNNEL_LISTEN", cfg.listen)
+	}
+	if err != nil {
+		return err
+	}
+	log.Info("runnel listening",
+		slog.String("endpoint", srv.Endpoint()),
+		slog.String("engine", cfg.engine),
+		slog.String("data_dir", dataDirAttr(cfg)),
+		slog.String("region", cfg.region),
+		slog.String("version", versionString()))
+	if ready != nil {
+		ready <- srv
+	}
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve() }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", slog.Duration("timeout", cfg.shutdownTimeout))
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("in-flight requests cut short", slog.Any("error", err))
+	}
+	if err := <-served; err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func dataDirAttr(cfg serveConfig) string {
+	if cfg.engine == "memory" {
+		return "(none: memory engine)"
+	}
+	return strings.TrimSpace(cfg.dataDir)
+}
