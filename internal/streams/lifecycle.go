@@ -179,7 +179,7 @@ func (s *Service) CreateStream(ctx context.Context, in *CreateStreamInput) error
 		}
 		return err
 	}
-	s.store(name, s.build(m, nv, nil))
+	s.store(name, s.build(m, nb, nv, nil))
 	return nil
 }
 

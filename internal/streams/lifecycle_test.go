@@ -315,3 +315,50 @@ func TestDescribeLimits(t *testing.T) {
 		t.Fatalf("limits %+v, want %+v", *out, want)
 	}
 }
+
+// TestTwoServicesOneEngine checks that a service sees another's changes even
+// when a recreated stream's metadata version equals the one it cached.
+func TestTwoServicesOneEngine(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	other, err := New(ctx, e.eng, e.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	e.create("s", 1)
+	tag := func(k string) {
+		t.Helper()
+		if err := e.svc.AddTagsToStream(ctx, &AddTagsToStreamInput{StreamName: sp("s"), Tags: map[string]string{k: ""}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tag("old1")
+	tag("old2") // version 3
+	if _, err := other.DescribeStreamSummary(ctx, &DescribeStreamSummaryInput{StreamName: sp("s")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.DeleteStream(ctx, &DeleteStreamInput{StreamName: sp("s")}); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(time.Second)
+	e.create("s", 2)
+	tag("new1")
+	tag("new2") // version 3 again
+	out, err := other.ListTagsForStream(ctx, &ListTagsForStreamInput{StreamName: sp("s")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Tags) != 2 || *out.Tags[0].Key != "new1" {
+		t.Fatalf("other service sees %+v", out.Tags)
+	}
+	// Its data plane writes to the new stream's logs.
+	p, err := other.PutRecord(ctx, &PutRecordInput{StreamName: sp("s"), PartitionKey: sp("a"), Data: []byte("x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	it := e.iter("s", p.ShardId, "AT_SEQUENCE_NUMBER", &p.SequenceNumber)
+	if got := e.get(it, 0); len(got.Records) != 1 {
+		t.Fatalf("record written by the other service not found: %+v", got)
+	}
+}

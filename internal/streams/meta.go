@@ -1,6 +1,7 @@
 package streams
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -126,6 +127,7 @@ func logName(streamID string, shard int) string { return streamID + "." + strcon
 type stream struct {
 	meta    *streamMeta
 	version uint64
+	raw     []byte    // the stored JSON (versions restart when a stream is recreated)
 	fetched time.Time // when meta was last confirmed against the engine
 	arn     string
 	shards  []*shard // by index
@@ -169,9 +171,10 @@ func (sh *shard) handle(ctx context.Context, eng engine.Engine) (engine.Log, err
 
 // build decodes a stream cache entry, reusing the shard runtime state of prev
 // when it belongs to the same creation of the stream.
-func (s *Service) build(m *streamMeta, version uint64, prev *stream) *stream {
+func (s *Service) build(m *streamMeta, raw []byte, version uint64, prev *stream) *stream {
 	st := &stream{
 		meta:    m,
+		raw:     raw,
 		version: version,
 		fetched: time.Now(),
 		arn:     s.streamARN(m.Name),
@@ -266,7 +269,7 @@ func (s *Service) fetch(ctx context.Context, name string) (*stream, error) {
 	s.mu.Lock()
 	prev := s.mu.cache[name]
 	s.mu.Unlock()
-	if prev != nil && prev.version == ver {
+	if prev != nil && prev.version == ver && bytes.Equal(prev.raw, b) {
 		st := *prev
 		st.fetched = time.Now()
 		return s.store(name, &st), nil
@@ -275,7 +278,7 @@ func (s *Service) fetch(ctx context.Context, name string) (*stream, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.store(name, s.build(m, ver, prev)), nil
+	return s.store(name, s.build(m, b, ver, prev)), nil
 }
 
 // store puts st in the cache unless a newer version is already there, and
@@ -347,7 +350,7 @@ func (s *Service) update(ctx context.Context, name string, fn func(m *streamMeta
 		s.mu.Lock()
 		prev := s.mu.cache[name]
 		s.mu.Unlock()
-		return s.store(name, s.build(m, nv, prev)), nil
+		return s.store(name, s.build(m, nb, nv, prev)), nil
 	}
 }
 
@@ -364,7 +367,7 @@ func (s *Service) listMeta(ctx context.Context) ([]*stream, error) {
 		s.mu.Lock()
 		prev := s.mu.cache[name]
 		s.mu.Unlock()
-		if prev != nil && prev.version == e.Version {
+		if prev != nil && prev.version == e.Version && bytes.Equal(prev.raw, e.Value) {
 			out = append(out, prev)
 			continue
 		}
@@ -372,7 +375,7 @@ func (s *Service) listMeta(ctx context.Context) ([]*stream, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, s.store(name, s.build(m, e.Version, prev)))
+		out = append(out, s.store(name, s.build(m, e.Value, e.Version, prev)))
 	}
 	return out, nil
 }
