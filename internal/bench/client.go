@@ -33,24 +33,43 @@ type clients struct {
 	// control retries like any SDK client; it runs the control plane
 	// (create, describe, delete, register).
 	control *kinesis.Client
+	// transport is closed at the end of the run, so that no connection
+	// goroutine outlives it.
+	transport *http.Transport
+}
+
+// close releases the idle connections.
+func (c *clients) close() {
+	if c.transport != nil {
+		c.transport.CloseIdleConnections()
+	}
 }
 
 func newClients(ctx context.Context, o *Options) (*clients, error) {
 	conns := o.Producers + max(o.Consumers, o.Shards) + 16
-	hc := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
-		t.MaxIdleConns = 2 * conns
-		t.MaxIdleConnsPerHost = conns
-	})
-	opts := []func(*config.LoadOptions) error{
-		config.WithRegion(o.Region),
-		config.WithHTTPClient(hc),
-	}
+	var cfg aws.Config
+	var tr *http.Transport
 	if o.Endpoint != "" && !o.AWSCredentials {
-		opts = append(opts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("runnelbench", "runnelbench", "")))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("load AWS config: %w", err)
+		// A local endpoint: fixed dummy credentials and nothing from the
+		// environment, on a transport the run closes at its end.
+		tr = http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConns = 2 * conns
+		tr.MaxIdleConnsPerHost = conns
+		cfg = aws.Config{
+			Region:      o.Region,
+			Credentials: aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider("runnelbench", "runnelbench", "")),
+			HTTPClient:  &http.Client{Transport: tr},
+		}
+	} else {
+		hc := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+			t.MaxIdleConns = 2 * conns
+			t.MaxIdleConnsPerHost = conns
+		})
+		var err error
+		cfg, err = config.LoadDefaultConfig(ctx, config.WithRegion(o.Region), config.WithHTTPClient(hc))
+		if err != nil {
+			return nil, fmt.Errorf("load AWS config: %w", err)
+		}
 	}
 	endpoint := func(k *kinesis.Options) {
 		if o.Endpoint != "" {
@@ -64,6 +83,7 @@ func newClients(ctx context.Context, o *Options) (*clients, error) {
 		control: kinesis.NewFromConfig(cfg, endpoint, func(k *kinesis.Options) {
 			k.Retryer = retry.NewStandard(func(s *retry.StandardOptions) { s.MaxAttempts = 8 })
 		}),
+		transport: tr,
 	}, nil
 }
 

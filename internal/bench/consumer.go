@@ -215,6 +215,11 @@ func (c *subscriber) run(ctx context.Context, ready func()) error {
 				st.getError(err)
 			case classify(ctx, err) == errThrottled:
 				st.getThrottles.Add(1)
+			case !readyOnce:
+				// The first subscription failed for a reason retrying
+				// will not fix: the endpoint does not speak the event
+				// stream the SDK expects.
+				return fmt.Errorf("%w: SubscribeToShard on %s: %w", ErrEFOUnsupported, c.s.id, err)
 			default:
 				return fmt.Errorf("subscribe to %s: %w", c.s.id, err)
 			}

@@ -228,7 +228,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	} else {
 		rep.WriteText(stdout)
 	}
-	if err != nil {
+	if err != nil && jsonOut {
 		fmt.Fprintf(stderr, "runnel bench: %v\n", err)
 	}
 	if !rep.OK() {

@@ -67,6 +67,9 @@ type Report struct {
 	// Verification compares what was acknowledged with what was read.
 	Verification Verification `json:"verification"`
 
+	// Started is set once the producers started: a report without it
+	// only describes a failure to set up.
+	Started bool `json:"started"`
 	// Interrupted is set when the run was stopped early.
 	Interrupted bool `json:"interrupted,omitempty"`
 	// Error is the error that ended the run, if any.
@@ -261,6 +264,13 @@ func (rep *Report) WriteText(w io.Writer) {
 	}
 	p("workload  %s%d producers, %s, %s %s records, %s, %s\n", prof, wl.Producers, call, size, wl.Shape, keys, rate)
 	p("consumers %d (%s)\n\n", rep.Consumers, wl.ConsumerMode)
+	if !rep.Started {
+		p("error: %s\n", rep.Error)
+		for _, c := range rep.Cleanup {
+			p("cleanup: %s\n", c)
+		}
+		return
+	}
 
 	p("%-10s %12s %12s %10s %9s\n", "", "records", "rec/s", "MiB/s", "seconds")
 	p("%-10s %12d %12.0f %10.2f %9.1f\n", "written", rep.Written.Records, rep.Written.RecordsPerSec, rep.Written.MiBPerSec, rep.ProduceSeconds)

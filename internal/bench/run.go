@@ -166,6 +166,7 @@ func Run(ctx context.Context, o Options, progress func(Progress)) (*Report, erro
 		return rep.fail(err)
 	}
 	r.c = c
+	defer c.close()
 	si, err := setupStream(ctx, c.control, &o, name)
 	if si != nil && si.created && !o.Keep {
 		defer func() {
@@ -251,6 +252,7 @@ func Run(ctx context.Context, o Options, progress func(Progress)) (*Report, erro
 	}
 
 	// Produce.
+	rep.Started = true
 	r.start = time.Now()
 	r.startUnix = r.start.UnixNano()
 	if o.Duration > 0 {
@@ -280,18 +282,19 @@ func Run(ctx context.Context, o Options, progress func(Progress)) (*Report, erro
 	waitGroup(gctx, &producing)
 	produced := time.Since(r.start)
 
-	// Drain: read until every acknowledged record arrived, or nothing new
-	// arrived for the drain timeout.
+	// Drain: read until as many records arrived as were acknowledged and
+	// nothing more came for a moment (copies would otherwise end the drain
+	// early), or nothing new arrived for the drain timeout.
 	phase.Store("draining")
+	settle := max(2*o.PollInterval, 200*time.Millisecond)
 	lastGet, lastChange := r.stats.getRecords.Load(), time.Now()
 	for gctx.Err() == nil {
 		got := r.stats.getRecords.Load()
-		if got >= r.stats.putRecords.Load() {
-			break
-		}
 		if got != lastGet {
 			lastGet, lastChange = got, time.Now()
-		} else if time.Since(lastChange) > o.DrainTimeout {
+		}
+		quiet := time.Since(lastChange)
+		if (got >= r.stats.putRecords.Load() && quiet >= settle) || quiet > o.DrainTimeout {
 			break
 		}
 		sleep(gctx, 20*time.Millisecond)

@@ -1,0 +1,325 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func TestParseArgs(t *testing.T) {
+	tests := []struct {
+		name  string
+		args  []string
+		check func(t *testing.T, o Options)
+		err   bool
+	}{
+		{
+			name: "defaults",
+			check: func(t *testing.T, o Options) {
+				want := DefaultOptions()
+				if o != want {
+					t.Errorf("options = %+v, want defaults", o)
+				}
+			},
+		},
+		{
+			name: "profile values",
+			args: []string{"--profile", "clickstream"},
+			check: func(t *testing.T, o Options) {
+				if o.Shape != ShapeClickstream || o.KeyDist != KeyZipf || o.Keys != 100000 || o.Size != 500 || o.SizeMax != 1536 {
+					t.Errorf("clickstream options = %+v", o)
+				}
+			},
+		},
+		{
+			name: "explicit flags override the profile, before or after it",
+			args: []string{"--keys", "7", "--profile", "iot", "--rate=0", "--batch", "500"},
+			check: func(t *testing.T, o Options) {
+				if o.Keys != 7 || o.Rate != 0 || o.Batch != 500 || o.Shape != ShapeIoT || o.Producers != 16 {
+					t.Errorf("iot with overrides = %+v", o)
+				}
+			},
+		},
+		{
+			name: "logs bursts and override",
+			args: []string{"--profile", "logs", "--burst", "off"},
+			check: func(t *testing.T, o Options) {
+				if o.BurstOn != 0 || o.BurstOff != 0 || o.Shape != ShapeLogs {
+					t.Errorf("logs without bursts = %+v", o)
+				}
+			},
+		},
+		{
+			name: "burst",
+			args: []string{"--burst", "500ms/1.5s"},
+			check: func(t *testing.T, o Options) {
+				if o.BurstOn != 500*time.Millisecond || o.BurstOff != 1500*time.Millisecond {
+					t.Errorf("burst = %v/%v", o.BurstOn, o.BurstOff)
+				}
+			},
+		},
+		{
+			name: "records alone replace the duration",
+			args: []string{"--records", "1000"},
+			check: func(t *testing.T, o Options) {
+				if o.Records != 1000 || o.Duration != 0 {
+					t.Errorf("records/duration = %d/%v", o.Records, o.Duration)
+				}
+			},
+		},
+		{
+			name: "records and duration",
+			args: []string{"--records", "1000", "--duration", "5s"},
+			check: func(t *testing.T, o Options) {
+				if o.Records != 1000 || o.Duration != 5*time.Second {
+					t.Errorf("records/duration = %d/%v", o.Records, o.Duration)
+				}
+			},
+		},
+		{
+			name: "putrecord mode sends one record per call",
+			args: []string{"--mode", "putrecord"},
+			check: func(t *testing.T, o Options) {
+				if o.Batch != 1 || o.putMode() != PutRecord {
+					t.Errorf("batch/mode = %d/%s", o.Batch, o.putMode())
+				}
+			},
+		},
+		{
+			name: "batch 1 means PutRecord",
+			args: []string{"--batch", "1"},
+			check: func(t *testing.T, o Options) {
+				if o.putMode() != PutRecord {
+					t.Errorf("mode = %s", o.putMode())
+				}
+			},
+		},
+		{name: "unknown profile", args: []string{"--profile", "nope"}, err: true},
+		{name: "bad mode", args: []string{"--mode", "fast"}, err: true},
+		{name: "batch too big", args: []string{"--batch", "501"}, err: true},
+		{name: "size below header", args: []string{"--size", "10"}, err: true},
+		{name: "putrecord with a batch", args: []string{"--mode", "putrecord", "--batch", "10"}, err: true},
+		{name: "existing stream without a name", args: []string{"--create=false"}, err: true},
+		{name: "no bound", args: []string{"--duration", "0"}, err: true},
+		{name: "zipf exponent", args: []string{"--key-dist", "zipf", "--zipf-s", "1"}, err: true},
+		{name: "bad burst", args: []string{"--burst", "2s"}, err: true},
+		{name: "bad endpoint", args: []string{"--endpoint", "localhost:4567"}, err: true},
+		{name: "stray argument", args: []string{"now"}, err: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o, _, err := parseArgs(tt.args, io.Discard)
+			if (err != nil) != tt.err {
+				t.Fatalf("parseArgs(%q) error = %v, want error %v", tt.args, err, tt.err)
+			}
+			if err == nil && tt.check != nil {
+				tt.check(t, o)
+			}
+		})
+	}
+}
+
+func TestProfilesValid(t *testing.T) {
+	for _, name := range ProfileNames() {
+		o := DefaultOptions()
+		Profiles[name].Apply(&o)
+		if err := o.Validate(); err != nil {
+			t.Errorf("profile %s: %v", name, err)
+		}
+	}
+}
+
+func TestHelp(t *testing.T) {
+	var stderr bytes.Buffer
+	if code := Main(context.Background(), []string{"-h"}, io.Discard, &stderr); code != exitOK {
+		t.Errorf("Main -h = %d", code)
+	}
+	for _, want := range []string{"clickstream", "-consumer-mode", "-profile"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("usage lacks %q", want)
+		}
+	}
+	if _, _, err := parseArgs([]string{"-h"}, io.Discard); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("parseArgs -h error = %v", err)
+	}
+}
+
+func TestPacer(t *testing.T) {
+	// 400 records at 2,000 records/s take about 0.2 s.
+	start := time.Now()
+	p := &pacer{rate: 2000, start: start}
+	for range 40 {
+		if !p.wait(context.Background(), 10, time.Time{}) {
+			t.Fatal("wait refused without a deadline")
+		}
+	}
+	if el := time.Since(start); el < 190*time.Millisecond || el > 2*time.Second {
+		t.Errorf("400 records at 2000/s took %v", el)
+	}
+	// A batch scheduled past the deadline is refused.
+	if p.wait(context.Background(), 10, time.Now().Add(time.Millisecond)) {
+		t.Error("wait accepted a batch past the deadline")
+	}
+	// Bursts: nothing is sent during the off period.
+	b := &pacer{on: 50 * time.Millisecond, off: 100 * time.Millisecond, start: time.Now().Add(-60 * time.Millisecond)}
+	t0 := time.Now()
+	b.wait(context.Background(), 1, time.Time{})
+	if w := time.Since(t0); w < 70*time.Millisecond {
+		t.Errorf("wait in the off period returned after %v", w)
+	}
+}
+
+// runMain runs Main with --json against endpoint and decodes the report.
+func runMain(t *testing.T, endpoint string, args ...string) (int, Report, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	args = append([]string{"--endpoint", endpoint, "--json", "--drain-timeout", "500ms", "--setup-timeout", "20s"}, args...)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	code := Main(ctx, args, &stdout, &stderr)
+	var rep Report
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("Main %q: exit %d, report not JSON: %v\nstdout: %s\nstderr: %s", args, code, err, stdout.String(), stderr.String())
+	}
+	return code, rep, stderr.String()
+}
+
+// TestMainFaults runs the whole tool against an in-process fake Kinesis
+// that misbehaves in known ways, and checks that the report tells.
+func TestMainFaults(t *testing.T) {
+	short := []string{"--duration", "300ms", "--shards", "3", "--producers", "3", "--batch", "20", "--size", "100", "--poll-interval", "10ms"}
+	tests := []struct {
+		name  string
+		f     faults
+		args  []string
+		code  int
+		check func(t *testing.T, r Report)
+	}{
+		{
+			name: "clean",
+			code: exitOK,
+			check: func(t *testing.T, r Report) {
+				if r.Written.Records == 0 || r.Read.Records != r.Written.Records || r.Verification.ReadOnce != r.Written.Records {
+					t.Errorf("written %d, read %d, verified %d", r.Written.Records, r.Read.Records, r.Verification.ReadOnce)
+				}
+				if r.PutLatency.Count == 0 || r.EndToEnd.Count != uint64(r.Read.Records) || r.PutLatency.P99Ms <= 0 {
+					t.Errorf("latencies %+v %+v", r.PutLatency, r.EndToEnd)
+				}
+			},
+		},
+		{
+			name: "single key, PutRecord, shared consumer, record count",
+			args: []string{"--records", "150", "--duration", "0", "--batch", "1", "--keys", "1", "--consumers", "1", "--profile", "iot", "--rate", "0"},
+			code: exitOK,
+			check: func(t *testing.T, r Report) {
+				if r.Written.Records != 150 || r.Workload.Mode != PutRecord || r.Consumers != 1 || !r.Verification.OK {
+					t.Errorf("report %+v", r)
+				}
+			},
+		},
+		{
+			name: "throttled records are retried",
+			f:    faults{throttle: 7},
+			code: exitOK,
+			check: func(t *testing.T, r Report) {
+				if r.ThrottledRecords == 0 || r.RetriedRecords == 0 || r.FailedRecords != 0 {
+					t.Errorf("throttled %d, retried %d, failed %d", r.ThrottledRecords, r.RetriedRecords, r.FailedRecords)
+				}
+			},
+		},
+		{
+			name: "lost",
+			f:    faults{drop: 50},
+			code: exitFailed,
+			check: func(t *testing.T, r Report) {
+				if r.Verification.Lost == 0 || r.Verification.OK {
+					t.Errorf("verification %+v", r.Verification)
+				}
+			},
+		},
+		{
+			name: "duplicated",
+			f:    faults{dup: 50},
+			code: exitFailed,
+			check: func(t *testing.T, r Report) {
+				if r.Verification.Duplicated == 0 || r.Verification.Lost != 0 {
+					t.Errorf("verification %+v", r.Verification)
+				}
+			},
+		},
+		{
+			name: "corrupted",
+			f:    faults{corrupt: 50},
+			code: exitFailed,
+			check: func(t *testing.T, r Report) {
+				if r.Verification.Corrupted == 0 {
+					t.Errorf("verification %+v", r.Verification)
+				}
+			},
+		},
+		{
+			name: "reordered",
+			f:    faults{reverse: true},
+			args: []string{"--keys", "2"},
+			code: exitFailed,
+			check: func(t *testing.T, r Report) {
+				if r.Verification.Reordered == 0 || r.Verification.Lost != 0 {
+					t.Errorf("verification %+v", r.Verification)
+				}
+			},
+		},
+		{
+			name: "enhanced fan-out unsupported",
+			args: []string{"--consumer-mode", "efo"},
+			code: exitFailed,
+			check: func(t *testing.T, r Report) {
+				if !strings.Contains(r.Error, "does not support enhanced fan-out") || r.Started {
+					t.Errorf("error %q, started %v", r.Error, r.Started)
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			endpoint := newFakeKinesis(t, tt.f)
+			code, rep, stderr := runMain(t, endpoint, append(append([]string{}, short...), tt.args...)...)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d; error %q; verification %+v\nstderr: %s", code, tt.code, rep.Error, rep.Verification, stderr)
+			}
+			tt.check(t, rep)
+		})
+	}
+}
+
+// TestMainEndpoint runs the tool against a real endpoint given in
+// RUNNEL_BENCH_ENDPOINT (a runnel server, kinesalite, kinesis-local).
+func TestMainEndpoint(t *testing.T) {
+	endpoint := os.Getenv("RUNNEL_BENCH_ENDPOINT")
+	if endpoint == "" {
+		t.Skip("RUNNEL_BENCH_ENDPOINT not set")
+	}
+	for _, args := range [][]string{
+		{"--duration", "1s", "--shards", "2", "--producers", "2", "--batch", "50", "--poll-interval", "50ms"},
+		{"--records", "100", "--batch", "1", "--keys", "1", "--shards", "1", "--poll-interval", "50ms"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			code, rep, stderr := runMain(t, endpoint, args...)
+			if code != exitOK || rep.Written.Records == 0 || !rep.Verification.OK {
+				t.Errorf("exit %d, written %d, verification %+v, error %q\nstderr: %s", code, rep.Written.Records, rep.Verification, rep.Error, stderr)
+			}
+		})
+	}
+}
