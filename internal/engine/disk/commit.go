@@ -29,7 +29,10 @@ type appendOp struct {
 	done chan struct{}
 }
 
-const maxPooledFrame = 1 << 20
+const maxPooledFrame = 2 << 20
+
+// writeBufs hold the frames of one log's round, written with one call.
+var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1<<20); return &b }}
 
 var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
 
@@ -92,7 +95,6 @@ type committer struct {
 	done chan struct{}
 
 	// owned by run
-	buf   []byte
 	dirty map[*handle]*log // SyncInterval: written, not yet synced
 	err   error            // first sync error of the final flush
 }
@@ -186,10 +188,27 @@ func (c *committer) commit(ops []*appendOp) {
 			g.ops = append(g.ops, op)
 		}
 	}
-	for _, g := range groups {
-		g.err = c.write(g, now)
+	// Each log is written and synced on its own goroutine: the writes are
+	// copies into the page cache that use every core, and the syncs overlap
+	// in the disk's queue.
+	always := c.e.opts.Durability == SyncAlways
+	parallel(len(groups), func(i int) {
+		g := groups[i]
+		if g.err = c.write(g, now); g.err == nil && always {
+			if err := g.l.w.h.f.Sync(); err != nil {
+				g.err = fmt.Errorf("disk: sync %s: %w", g.l.name, err)
+				c.fail(g.l, err)
+			}
+		}
+	})
+	if !always {
+		for _, g := range groups {
+			if g.err == nil && c.dirty[g.l.w.h] == nil {
+				c.e.files.ref(g.l.w.h)
+				c.dirty[g.l.w.h] = g.l
+			}
+		}
 	}
-	c.makeDurable(groups)
 	for _, g := range groups {
 		l := g.l
 		if g.err == nil {
@@ -242,7 +261,8 @@ func (c *committer) write(g *group, now int64) (err error) {
 		}
 	}
 	opts := &c.e.opts
-	buf := c.buf[:0]
+	bp := writeBufs.Get().(*[]byte)
+	buf := (*bp)[:0]
 	bufAt := w.size
 	flush := func() error {
 		if len(buf) == 0 {
@@ -253,7 +273,7 @@ func (c *committer) write(g *group, now int64) (err error) {
 		bufAt = w.size
 		return err
 	}
-	defer func() { c.buf = buf[:0] }()
+	defer func() { *bp = buf[:0]; writeBufs.Put(bp) }()
 	for _, op := range g.ops {
 		t := max(now, w.maxTime)
 		fl := int64(len(op.frame))
@@ -382,33 +402,6 @@ func (c *committer) roll(l *log) error {
 	w.firstTime, w.lastTime, w.lastIndexPos = 0, 0, 0
 	w.newSegs = append(w.newSegs, s)
 	return nil
-}
-
-// makeDurable syncs, in parallel, the files written this round (SyncAlways),
-// or remembers them for the next tick (SyncInterval).
-func (c *committer) makeDurable(groups []*group) {
-	if c.e.opts.Durability == SyncInterval {
-		for _, g := range groups {
-			if g.err == nil && c.dirty[g.l.w.h] == nil {
-				c.e.files.ref(g.l.w.h)
-				c.dirty[g.l.w.h] = g.l
-			}
-		}
-		return
-	}
-	var todo []*group
-	for _, g := range groups {
-		if g.err == nil {
-			todo = append(todo, g)
-		}
-	}
-	parallel(len(todo), func(i int) {
-		g := todo[i]
-		if err := g.l.w.h.f.Sync(); err != nil {
-			g.err = fmt.Errorf("disk: sync %s: %w", g.l.name, err)
-			c.fail(g.l, err)
-		}
-	})
 }
 
 // syncDirty syncs the files written since the last tick (SyncInterval).
