@@ -61,8 +61,19 @@ func recordHash(pk string, explicit *string) (hashKey, error) {
 	return partitionHash(pk), nil
 }
 
-func (s *Service) errRecordTooLarge(name string, size int, maxKiB int32) *Error {
-	return errorf(CodeInvalidArgument, "Record size %d bytes (data plus partition key) exceeds the maximum record size of %d KiB of stream %s under account %s.", size, maxKiB, name, s.opts.AccountID)
+// checkRecordSize enforces the stream's maximum record size. A data blob
+// above it alone gets the model's length message (what Kinesis answered when
+// 1 MiB was the model's limit); data plus partition key above it gets
+// runnel's wording of the documented rule.
+func (s *Service) checkRecordSize(name, member string, data, pk int, maxKiB int32) error {
+	maxBytes := int(maxKiB) << 10
+	if data > maxBytes {
+		return errorf(CodeValidation, "1 validation error detected: Value at '%s' failed to satisfy constraint: Member must have length less than or equal to %d", member, maxBytes)
+	}
+	if data+pk > maxBytes {
+		return errorf(CodeValidation, "1 validation error detected: Record size %d bytes (data plus partition key) at '%s' exceeds the maximum record size of %d KiB of stream %s under account %s.", data+pk, member, maxKiB, name, s.opts.AccountID)
+	}
+	return nil
 }
 
 // appendLog appends to a shard's log, mapping engine failures.
@@ -96,8 +107,8 @@ func (s *Service) PutRecord(ctx context.Context, in *PutRecordInput) (*PutRecord
 	}
 	m := st.meta
 	size := len(in.Data) + len(pk)
-	if size > int(m.MaxRecordKiB)<<10 {
-		return nil, s.errRecordTooLarge(name, size, m.MaxRecordKiB)
+	if err := s.checkRecordSize(name, "data", len(in.Data), len(pk), m.MaxRecordKiB); err != nil {
+		return nil, err
 	}
 	h, err := recordHash(pk, in.ExplicitHashKey)
 	if err != nil {
@@ -181,7 +192,6 @@ func (s *Service) PutRecords(ctx context.Context, in *PutRecordsInput) (*PutReco
 		return nil, err
 	}
 	m := st.meta
-	maxSize := int(m.MaxRecordKiB) << 10
 
 	// Validate and route every record first: any invalid record fails the
 	// whole request, as in Kinesis.
@@ -193,11 +203,10 @@ func (s *Service) PutRecords(ctx context.Context, in *PutRecordsInput) (*PutReco
 			return nil, err
 		}
 		pk := *r.PartitionKey
-		size := len(r.Data) + len(pk)
-		if size > maxSize {
-			return nil, s.errRecordTooLarge(name, size, m.MaxRecordKiB)
+		if err := s.checkRecordSize(name, "records."+itoa(i+1)+".member.data", len(r.Data), len(pk), m.MaxRecordKiB); err != nil {
+			return nil, err
 		}
-		total += size
+		total += len(r.Data) + len(pk)
 		keyBytes += 1 + len(pk)
 		h, err := recordHash(pk, r.ExplicitHashKey)
 		if err != nil {

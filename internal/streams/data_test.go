@@ -100,8 +100,10 @@ func TestPutRecordOptions(t *testing.T) {
 		{"hash key garbage", &PutRecordInput{StreamName: sp("s"), PartitionKey: sp("a"), ExplicitHashKey: sp("-5")}, CodeInvalidArgument, ""},
 		{"bad ordering", &PutRecordInput{StreamName: sp("s"), PartitionKey: sp("a"), SequenceNumberForOrdering: sp("12")}, CodeInvalidArgument,
 			"ExclusiveMinimumSequenceNumber 12 used in PutRecord on stream s under account 000000000000 is invalid."},
-		{"too large", &PutRecordInput{StreamName: sp("s"), PartitionKey: sp("a"), Data: make([]byte, 1<<20)}, CodeInvalidArgument,
-			"Record size 1048577 bytes (data plus partition key) exceeds the maximum record size of 1024 KiB of stream s under account 000000000000."},
+		{"too large", &PutRecordInput{StreamName: sp("s"), PartitionKey: sp("a"), Data: make([]byte, 1<<20)}, CodeValidation,
+			"1 validation error detected: Record size 1048577 bytes (data plus partition key) at 'data' exceeds the maximum record size of 1024 KiB of stream s under account 000000000000."},
+		{"data too large", &PutRecordInput{StreamName: sp("s"), PartitionKey: sp("a"), Data: make([]byte, 1<<20+1)}, CodeValidation,
+			"1 validation error detected: Value at 'data' failed to satisfy constraint: Member must have length less than or equal to 1048576"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := e.svc.PutRecord(ctx, tc.in)
@@ -187,7 +189,8 @@ func TestPutRecordsErrors(t *testing.T) {
 		{"no key", &PutRecordsInput{StreamName: sp("s"), Records: []PutRecordsRequestEntry{rec, {Data: []byte("x")}}}, CodeValidation,
 			"1 validation error detected: Value null at 'records.2.member.partitionKey' failed to satisfy constraint: Member must not be null"},
 		{"bad hash", &PutRecordsInput{StreamName: sp("s"), Records: []PutRecordsRequestEntry{{PartitionKey: sp("a"), ExplicitHashKey: sp("x")}}}, CodeInvalidArgument, ""},
-		{"too large", &PutRecordsInput{StreamName: sp("s"), Records: []PutRecordsRequestEntry{{PartitionKey: sp("a"), Data: make([]byte, 1<<20)}}}, CodeInvalidArgument, ""},
+		{"too large", &PutRecordsInput{StreamName: sp("s"), Records: []PutRecordsRequestEntry{rec, {PartitionKey: sp("a"), Data: make([]byte, 1<<20+1)}}}, CodeValidation,
+			"1 validation error detected: Value at 'records.2.member.data' failed to satisfy constraint: Member must have length less than or equal to 1048576"},
 		{"missing", &PutRecordsInput{StreamName: sp("x"), Records: []PutRecordsRequestEntry{rec}}, CodeResourceNotFound, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
