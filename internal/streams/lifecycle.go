@@ -287,20 +287,17 @@ func (s *Service) reaper() {
 	}
 }
 
-// reap completes every deletion whose deadline has passed.
+// reap completes every deletion whose deadline has passed. It reuses the
+// cache's decodings, so a tick over unchanged streams decodes nothing.
 func (s *Service) reap(ctx context.Context) error {
-	ents, err := s.eng.Meta().List(ctx, metaPrefix)
+	all, err := s.listMeta(ctx)
 	if err != nil {
 		return err
 	}
 	now := s.nowMs()
-	for _, e := range ents {
-		m, err := decodeMeta(e.Value)
-		if err != nil {
-			continue
-		}
-		if m.settled(now) == "" {
-			if err := s.finishDelete(ctx, m, e.Version); err != nil {
+	for _, st := range all {
+		if st.meta.settled(now) == "" {
+			if err := s.finishDelete(ctx, st.meta, st.version); err != nil {
 				return err
 			}
 		}
