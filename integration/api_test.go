@@ -200,17 +200,17 @@ func TestPutAndGetRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// md5("a") = 0cc175b9c0f1b6a831c399e269772661 > 2^127, so the second shard.
-	if aws.ToString(r1.ShardId) != "shardId-000000000001" {
+	// md5("a") = 0cc175b9c0f1b6a831c399e269772661 < 2^127, so the first shard.
+	if aws.ToString(r1.ShardId) != "shardId-000000000000" {
 		t.Errorf("partition key a went to %s", aws.ToString(r1.ShardId))
 	}
-	r2, err := c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String(name), PartitionKey: aws.String("a"), ExplicitHashKey: aws.String("0"),
-		Data: []byte("two")})
+	r2, err := c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String(name), PartitionKey: aws.String("a"),
+		ExplicitHashKey: aws.String("340282366920938463463374607431768211455"), Data: []byte("two")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if aws.ToString(r2.ShardId) != "shardId-000000000000" {
-		t.Errorf("explicit hash key 0 went to %s", aws.ToString(r2.ShardId))
+	if aws.ToString(r2.ShardId) != "shardId-000000000001" {
+		t.Errorf("explicit hash key 2^128-1 went to %s", aws.ToString(r2.ShardId))
 	}
 	r3, err := c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String(name), PartitionKey: aws.String("a"), Data: []byte("three"),
 		SequenceNumberForOrdering: r1.SequenceNumber})
