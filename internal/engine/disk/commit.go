@@ -241,12 +241,15 @@ func (c *committer) write(g *group, now int64) (err error) {
 	}
 	saved := *w
 	savedEntries := len(w.entries)
+	// A failed write of this round's frames can be undone by cutting the
+	// files back. Once a roll has begun (syncs, a new file) it cannot.
+	undoable := true
 	defer func() {
 		if err == nil {
 			return
 		}
 		err = fmt.Errorf("disk: append to %s: %w", l.name, err)
-		if len(w.rolled) == 0 && w.h != nil && c.undo(l, saved) == nil {
+		if undoable && w.h != nil && c.undo(l, saved) == nil {
 			w.size, w.next, w.maxTime, w.firstTime, w.lastTime = saved.size, saved.next, saved.maxTime, saved.firstTime, saved.lastTime
 			w.lastIndexPos, w.idxSize = saved.lastIndexPos, saved.idxSize
 			w.entries = w.entries[:savedEntries]
@@ -281,6 +284,7 @@ func (c *committer) write(g *group, now int64) (err error) {
 			if err := flush(); err != nil {
 				return err
 			}
+			undoable = false
 			if err := c.roll(l); err != nil {
 				return err
 			}

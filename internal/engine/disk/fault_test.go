@@ -1,0 +1,196 @@
+package disk
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/runnel/runnel/internal/engine"
+)
+
+// faultFS is the OS filesystem with failures injected on demand: a write or
+// sync of a file whose path contains the fault's substring fails.
+type faultFS struct {
+	OSFS
+	mu     sync.Mutex
+	faults map[string]fault // by operation: "write", "sync", "syncdir"
+}
+
+type fault struct {
+	path string // substring of the path
+	err  error
+}
+
+func (f *faultFS) set(op, path string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.faults == nil {
+		f.faults = map[string]fault{}
+	}
+	if err == nil {
+		delete(f.faults, op)
+		return
+	}
+	f.faults[op] = fault{path, err}
+}
+
+func (f *faultFS) check(op, path string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if ft, ok := f.faults[op]; ok && strings.Contains(path, ft.path) {
+		return ft.err
+	}
+	return nil
+}
+
+func (f *faultFS) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
+	file, err := f.OSFS.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return &faultFile{File: file, fs: f, path: name}, nil
+}
+
+func (f *faultFS) SyncDir(name string) error {
+	if err := f.check("syncdir", name); err != nil {
+		return err
+	}
+	return f.OSFS.SyncDir(name)
+}
+
+type faultFile struct {
+	File
+	fs   *faultFS
+	path string
+}
+
+func (f *faultFile) WriteAt(b []byte, off int64) (int, error) {
+	if err := f.fs.check("write", f.path); err != nil {
+		// A failing write may still have written part of the data.
+		n, _ := f.File.WriteAt(b[:len(b)/2], off)
+		return n, err
+	}
+	return f.File.WriteAt(b, off)
+}
+
+func (f *faultFile) Sync() error {
+	if err := f.fs.check("sync", f.path); err != nil {
+		return err
+	}
+	return f.File.Sync()
+}
+
+func TestFaults(t *testing.T) {
+	eio := syscall.EIO
+	tests := []struct {
+		name       string
+		durability Durability
+		op, path   string
+		err        error
+		// failed: the log refuses appends until reopened (else it stays
+		// usable once the fault is gone).
+		failed bool
+	}{
+		{"write error on segment", SyncAlways, "write", ".seg", eio, false},
+		{"disk full on segment", SyncAlways, "write", ".seg", syscall.ENOSPC, false},
+		{"disk full on index", SyncAlways, "write", ".idx", syscall.ENOSPC, false},
+		{"fsync error", SyncAlways, "sync", ".seg", eio, true},
+		{"fsync error, interval durability", SyncInterval, "sync", ".seg", eio, true},
+		{"disk full, interval durability", SyncInterval, "write", ".seg", syscall.ENOSPC, false},
+		// With small segments the fault hits while a segment is rolled,
+		// which cannot be undone.
+		{"disk full on roll", SyncAlways, "write", ".seg", syscall.ENOSPC, true},
+		{"fsync error on roll", SyncAlways, "sync", ".seg", eio, true},
+		{"directory fsync error on roll", SyncAlways, "syncdir", "logs/f", eio, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			dir := t.TempDir()
+			ffs := &faultFS{}
+			opts := testOptions()
+			opts.FS = ffs
+			opts.Durability = tt.durability
+			opts.SyncInterval = 5 * time.Millisecond
+			if !strings.Contains(tt.name, "roll") {
+				opts.SegmentSize = 1 << 20
+			}
+			e := openTest(t, dir, opts)
+			l := mustLog(t, e, "f")
+			other := mustLog(t, e, "other")
+			appendN(t, l, 200, 10)
+
+			ffs.set(tt.op, tt.path, tt.err)
+			var err error
+			for i := 0; i < 100 && err == nil; i++ { // until the fault is hit (a roll, a tick)
+				_, err = l.Append(ctx, []engine.Record{{Value: make([]byte, 300)}})
+				if tt.durability == SyncInterval && tt.op == "sync" {
+					time.Sleep(2 * time.Millisecond)
+				}
+			}
+			if err == nil || (!errors.Is(err, tt.err) && !errors.Is(err, ErrFailed)) {
+				t.Fatalf("Append under fault: %v, want %v", err, tt.err)
+			}
+			ffs.set(tt.op, "", nil)
+			info, _ := l.Info(ctx)
+			acked := info.Next // everything before this was acknowledged
+
+			_, err = l.Append(ctx, []engine.Record{{Value: val(acked)}})
+			if tt.failed {
+				if !errors.Is(err, ErrFailed) {
+					t.Fatalf("Append after a failed sync: %v, want ErrFailed", err)
+				}
+			} else if err != nil {
+				t.Fatalf("Append after the fault is gone: %v", err)
+			} else {
+				acked++
+			}
+			// Reads still work; other logs are not affected.
+			if recs, err := l.Read(ctx, 0, 10, 1<<20); err != nil || len(recs) != 10 {
+				t.Fatalf("Read after fault: %d records, %v", len(recs), err)
+			}
+			appendN(t, other, 5, 5)
+
+			e.Close()
+			e = openTest(t, dir, opts)
+			l = mustLog(t, e, "f")
+			info, _ = l.Info(ctx)
+			if info.Next < acked {
+				t.Fatalf("after reopen Next = %d, %d records were acknowledged", info.Next, acked)
+			}
+			checkPrefix(t, l, 200)
+			if _, err := l.Append(ctx, []engine.Record{{Value: []byte("x")}}); err != nil {
+				t.Fatalf("Append after reopen: %v", err)
+			}
+		})
+	}
+}
+
+// checkPrefix checks the first n records hold appendN's values and the
+// whole log reads back densely.
+func checkPrefix(t *testing.T, l engine.Log, n uint64) {
+	t.Helper()
+	ctx := context.Background()
+	info, _ := l.Info(ctx)
+	from := uint64(0)
+	for from < info.Next {
+		recs, err := l.Read(ctx, from, 1000, 1<<20)
+		if err != nil || len(recs) == 0 {
+			t.Fatalf("Read(%d): %d records, %v", from, len(recs), err)
+		}
+		for _, r := range recs {
+			if r.Offset != from {
+				t.Fatalf("offset %d, want %d", r.Offset, from)
+			}
+			if from < n && string(r.Value) != string(val(from)) {
+				t.Fatalf("record %d = %q", from, r.Value)
+			}
+			from++
+		}
+	}
+}
