@@ -179,6 +179,11 @@ func TestGracefulShutdown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	it, err := c.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamName: aws.String("kept"), ShardId: aws.String("shardId-000000000000"),
+		ShardIteratorType: types.ShardIteratorTypeTrimHorizon})
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv.stop(t)
 
 	srv2 := startServer(t, dataDir, "--transition-delay", "0s")
@@ -186,5 +191,13 @@ func TestGracefulShutdown(t *testing.T) {
 	recs := readAll(t, c2, "kept")["shardId-000000000000"]
 	if len(recs) != 1 || string(recs[0].Data) != "still here" || aws.ToString(recs[0].SequenceNumber) != aws.ToString(put.SequenceNumber) {
 		t.Fatalf("after restart: %+v", recs)
+	}
+	// An iterator issued before the restart is still good after it.
+	res, err := c2.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: it.ShardIterator})
+	if err != nil {
+		t.Fatalf("iterator from before the restart: %v", err)
+	}
+	if len(res.Records) != 1 || string(res.Records[0].Data) != "still here" {
+		t.Fatalf("iterator from before the restart read %+v", res.Records)
 	}
 }

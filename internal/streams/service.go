@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -27,9 +28,9 @@ type Options struct {
 	// EnforceThroughput turns on per-shard throughput limits (1 MiB/s and
 	// 1,000 records/s in; 2 MiB/s and 5 GetRecords/s out).
 	EnforceThroughput bool
-	// IteratorKey signs shard iterators. Empty: a random key per process
-	// (iterators then do not survive a restart, which their 5-minute life
-	// makes harmless).
+	// IteratorKey signs shard iterators and NextTokens. Empty: a random key
+	// created once and kept in the engine's metadata, so iterators survive a
+	// restart.
 	IteratorKey []byte
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -104,8 +105,8 @@ func New(ctx context.Context, eng engine.Engine, opts Options) (*Service, error)
 	}
 	key := opts.IteratorKey
 	if len(key) == 0 {
-		key = make([]byte, 32)
-		if _, err := rand.Read(key); err != nil {
+		var err error
+		if key, err = storedIteratorKey(ctx, eng.Meta()); err != nil {
 			return nil, err
 		}
 	}
@@ -121,6 +122,38 @@ func New(ctx context.Context, eng engine.Engine, opts Options) (*Service, error)
 	s.wg.Add(1)
 	go s.reaper()
 	return s, nil
+}
+
+// iteratorKeyName is the metadata key holding the key that signs shard
+// iterators and NextTokens when Options.IteratorKey is empty.
+const iteratorKeyName = "server/iterator-key"
+
+// storedIteratorKey returns the signing key kept in the metadata store,
+// creating a random one on first use, so that iterators and NextTokens stay
+// valid across a restart (and across services sharing the engine).
+func storedIteratorKey(ctx context.Context, meta engine.Meta) ([]byte, error) {
+	for {
+		key, _, err := meta.Get(ctx, iteratorKeyName)
+		if err == nil {
+			if len(key) < 16 {
+				return nil, fmt.Errorf("streams: stored iterator key is %d bytes, want at least 16", len(key))
+			}
+			return key, nil
+		}
+		if !errors.Is(err, engine.ErrKeyNotFound) {
+			return nil, fmt.Errorf("streams: read iterator key: %w", err)
+		}
+		key = make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, err
+		}
+		if _, err := meta.Put(ctx, iteratorKeyName, key, 0); err == nil {
+			return key, nil
+		} else if !errors.Is(err, engine.ErrVersionMismatch) {
+			return nil, fmt.Errorf("streams: store iterator key: %w", err)
+		}
+		// Another service stored one first: use that.
+	}
 }
 
 // Close stops the service's background work. It does not close the engine.
