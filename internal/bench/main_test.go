@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/runnel/runnel/runneltest"
 )
 
 func TestMain(m *testing.M) {
@@ -302,6 +304,46 @@ func TestMainFaults(t *testing.T) {
 			tt.check(t, rep)
 		})
 	}
+}
+
+// TestMainRunnel runs the tool against an in-process runnel server.
+func TestMainRunnel(t *testing.T) {
+	tests := []struct {
+		name string
+		opts []runneltest.Option
+		args []string
+	}{
+		{
+			name: "disk engine, PutRecords, clickstream",
+			opts: []runneltest.Option{runneltest.WithDisk(), runneltest.WithTransitionDelay(0)},
+			args: []string{"--duration", "1s", "--profile", "clickstream", "--producers", "4", "--shards", "3"},
+		},
+		{
+			name: "memory engine, PutRecord, single key, shared consumer",
+			opts: []runneltest.Option{runneltest.WithTransitionDelay(0)},
+			args: []string{"--records", "300", "--batch", "1", "--keys", "1", "--shards", "2", "--consumers", "1"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := runneltest.NewServer(t, tt.opts...)
+			code, rep, stderr := runMain(t, srv.Endpoint(), append([]string{"--poll-interval", "20ms"}, tt.args...)...)
+			if code != exitOK || rep.Written.Records == 0 || !rep.Verification.OK || rep.Verification.ReadOnce != rep.Written.Records {
+				t.Errorf("exit %d, written %d, verification %+v, error %q\nstderr: %s", code, rep.Written.Records, rep.Verification, rep.Error, stderr)
+			}
+		})
+	}
+	t.Run("enhanced fan-out works or fails clearly", func(t *testing.T) {
+		srv := runneltest.NewServer(t, runneltest.WithTransitionDelay(0))
+		code, rep, stderr := runMain(t, srv.Endpoint(), "--duration", "1s", "--consumer-mode", "efo", "--shards", "2", "--producers", "2")
+		switch {
+		case code == exitOK && rep.Verification.OK && rep.Written.Records > 0:
+		case code == exitFailed && !rep.Started && strings.Contains(rep.Error, "does not support enhanced fan-out"):
+			t.Logf("runnel: %s", rep.Error)
+		default:
+			t.Errorf("exit %d, started %v, verification %+v, error %q\nstderr: %s", code, rep.Started, rep.Verification, rep.Error, stderr)
+		}
+	})
 }
 
 // TestMainEndpoint runs the tool against a real endpoint given in

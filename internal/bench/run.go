@@ -167,7 +167,11 @@ func Run(ctx context.Context, o Options, progress func(Progress)) (*Report, erro
 	}
 	r.c = c
 	defer c.close()
-	si, err := setupStream(ctx, c.control, &o, name)
+	// Bound the setup even against an endpoint that accepts connections
+	// and never answers.
+	setupCtx, cancelSetup := context.WithTimeout(ctx, o.SetupTimeout+o.RequestTimeout)
+	defer cancelSetup()
+	si, err := setupStream(setupCtx, c.control, &o, name)
 	if si != nil && si.created && !o.Keep {
 		defer func() {
 			if err := deleteStream(c.control, name); err != nil {
@@ -184,7 +188,7 @@ func Run(ctx context.Context, o Options, progress func(Progress)) (*Report, erro
 
 	var consumerARN string
 	if o.ConsumerMode == ConsumeEFO {
-		consumerARN, err = registerConsumer(ctx, c.control, &o, si, fmt.Sprintf("runnel-bench-%08x", r.run))
+		consumerARN, err = registerConsumer(setupCtx, c.control, &o, si, fmt.Sprintf("runnel-bench-%08x", r.run))
 		if consumerARN != "" {
 			defer func() {
 				if err := deregisterConsumer(c.control, consumerARN); err != nil {

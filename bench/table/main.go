@@ -1,0 +1,203 @@
+// Command table prints the results of bench/compare.sh: one block per
+// workload with each target's figures from its `runnel bench --json` report,
+// then the ratios runnel/peer. It also serves the script as a small helper
+// (-seconds, -quote) so that the script needs nothing but Go and npm.
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// report holds the fields of a `runnel bench --json` report the table shows.
+type report struct {
+	Error   string `json:"error"`
+	Started bool   `json:"started"`
+	Written struct {
+		RecordsPerSec float64 `json:"records_per_sec"`
+		MiBPerSec     float64 `json:"mib_per_sec"`
+		Records       int64   `json:"records"`
+	} `json:"written"`
+	Read struct {
+		RecordsPerSec float64 `json:"records_per_sec"`
+		Records       int64   `json:"records"`
+	} `json:"read"`
+	PutLatency   latency `json:"put_latency"`
+	EndToEnd     latency `json:"end_to_end_latency"`
+	Throttled    int64   `json:"throttled_records"`
+	PutErrors    int64   `json:"put_errors"`
+	GetErrors    int64   `json:"get_errors"`
+	Verification struct {
+		Checked    bool  `json:"checked"`
+		OK         bool  `json:"ok"`
+		Lost       int64 `json:"lost"`
+		Duplicated int64 `json:"duplicated"`
+		Reordered  int64 `json:"reordered"`
+		Corrupted  int64 `json:"corrupted"`
+	} `json:"verification"`
+}
+
+type latency struct {
+	P50 float64 `json:"p50_ms"`
+	P99 float64 `json:"p99_ms"`
+}
+
+func main() {
+	dir := flag.String("dir", "", "results directory written by compare.sh")
+	targets := flag.String("targets", "runnel,kinesalite,kinesis-local", "targets, runnel first")
+	seconds := flag.String("seconds", "", "print this duration in whole seconds and exit")
+	quote := flag.Bool("quote", false, "print standard input as a JSON string and exit")
+	flag.Parse()
+	switch {
+	case *seconds != "":
+		d, err := time.ParseDuration(*seconds)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "table:", err)
+			os.Exit(2)
+		}
+		fmt.Println(int(math.Ceil(d.Seconds())))
+	case *quote:
+		b, _ := io.ReadAll(os.Stdin)
+		q, _ := json.Marshal(strings.TrimSpace(string(b)))
+		fmt.Println(string(q))
+	case *dir != "":
+		if err := printTable(os.Stdout, *dir, strings.Split(*targets, ",")); err != nil {
+			fmt.Fprintln(os.Stderr, "table:", err)
+			os.Exit(1)
+		}
+	default:
+		flag.Usage()
+		os.Exit(2)
+	}
+}
+
+type workload struct{ name, desc, flags string }
+
+func readWorkloads(dir string) ([]workload, error) {
+	f, err := os.Open(filepath.Join(dir, "workloads"))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var wls []workload
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		parts := strings.SplitN(sc.Text(), "|", 3)
+		if len(parts) == 3 {
+			wls = append(wls, workload{parts[0], parts[1], parts[2]})
+		}
+	}
+	return wls, sc.Err()
+}
+
+func load(dir, wl, target string) *report {
+	b, err := os.ReadFile(filepath.Join(dir, wl+"."+target+".json"))
+	if err != nil {
+		return &report{Error: "no result"}
+	}
+	var r report
+	if err := json.Unmarshal(b, &r); err != nil {
+		return &report{Error: "unreadable result: " + err.Error()}
+	}
+	return &r
+}
+
+func (r *report) failed() bool { return r.Error != "" && !r.Started }
+
+func (r *report) verdict() string {
+	v := r.Verification
+	switch {
+	case r.Error != "":
+		return "ERROR"
+	case !v.Checked:
+		return "-"
+	case v.OK:
+		return "OK"
+	}
+	return fmt.Sprintf("FAIL(lost %d dup %d reord %d corrupt %d)", v.Lost, v.Duplicated, v.Reordered, v.Corrupted)
+}
+
+func printTable(w io.Writer, dir string, targets []string) error {
+	wls, err := readWorkloads(dir)
+	if err != nil {
+		return err
+	}
+	results := map[[2]string]*report{}
+	for _, wl := range wls {
+		fmt.Fprintf(w, "\nworkload %s: %s\n  flags: %s\n", wl.name, wl.desc, wl.flags)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "  target\twrite rec/s\tMiB/s\tread rec/s\tput p50 ms\tput p99 ms\te2e p50 ms\te2e p99 ms\tthrottled\terrors\t")
+		var errs []string
+		for _, t := range targets {
+			r := load(dir, wl.name, t)
+			results[[2]string{wl.name, t}] = r
+			if r.failed() {
+				fmt.Fprintf(tw, "  %s\tfailed\t\t\t\t\t\t\t\t\t\n", t)
+				errs = append(errs, fmt.Sprintf("  %s: %s", t, clip(r.Error, 240)))
+				continue
+			}
+			fmt.Fprintf(tw, "  %s\t%.0f\t%.2f\t%.0f\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t%d\t\n", t,
+				r.Written.RecordsPerSec, r.Written.MiBPerSec, r.Read.RecordsPerSec,
+				r.PutLatency.P50, r.PutLatency.P99, r.EndToEnd.P50, r.EndToEnd.P99,
+				r.Throttled, r.PutErrors+r.GetErrors)
+		}
+		tw.Flush()
+		for _, t := range targets {
+			if r := results[[2]string{wl.name, t}]; !r.failed() {
+				fmt.Fprintf(w, "  %s verification: %s\n", t, r.verdict())
+				if r.Error != "" {
+					errs = append(errs, fmt.Sprintf("  %s: %s", t, clip(r.Error, 240)))
+				}
+			}
+		}
+		for _, e := range errs {
+			fmt.Fprintln(w, e)
+		}
+	}
+	if len(targets) < 2 {
+		return nil
+	}
+	base := targets[0]
+	fmt.Fprintf(w, "\nratios %s/peer (throughput above 1 and latency below 1 favour %s)\n", base, base)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "  workload\tpeer\twrite rec/s\tread rec/s\tput p50\tput p99\te2e p50\te2e p99\t")
+	for _, wl := range wls {
+		b := results[[2]string{wl.name, base}]
+		for _, peer := range targets[1:] {
+			p := results[[2]string{wl.name, peer}]
+			if b.failed() || p.failed() {
+				fmt.Fprintf(tw, "  %s\t%s\t-\t-\t-\t-\t-\t-\t\n", wl.name, peer)
+				continue
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", wl.name, peer,
+				ratio(b.Written.RecordsPerSec, p.Written.RecordsPerSec), ratio(b.Read.RecordsPerSec, p.Read.RecordsPerSec),
+				ratio(b.PutLatency.P50, p.PutLatency.P50), ratio(b.PutLatency.P99, p.PutLatency.P99),
+				ratio(b.EndToEnd.P50, p.EndToEnd.P50), ratio(b.EndToEnd.P99, p.EndToEnd.P99))
+		}
+	}
+	return tw.Flush()
+}
+
+func ratio(a, b float64) string {
+	if b == 0 || a == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2fx", a/b)
+}
+
+func clip(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}
