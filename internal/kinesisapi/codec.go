@@ -116,6 +116,8 @@ func decode(p protocol, body []byte, v any) *apiError {
 	var err error
 	if p == protoCBOR {
 		err = cborDec.Unmarshal(body, v)
+	} else if pr, ok := v.(*streams.PutRecordsInput); ok && fastPutRecords(body, pr) {
+		return nil
 	} else {
 		err = json.Unmarshal(body, v)
 	}

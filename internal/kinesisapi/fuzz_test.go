@@ -3,10 +3,13 @@ package kinesisapi
 import (
 	"encoding/json"
 	"net/http"
+	"reflect"
 	"sort"
 	"testing"
 
 	"github.com/fxamacker/cbor/v2"
+
+	"github.com/runnel/runnel/internal/streams"
 )
 
 // opNames lists the dispatch table's operations in a stable order, so a
@@ -89,4 +92,44 @@ func FuzzHandlerCBOR(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzFastPutRecords checks that the PutRecords fast path, whenever it
+// accepts a body, decodes exactly what encoding/json decodes.
+func FuzzFastPutRecords(f *testing.F) {
+	for _, s := range []string{
+		`{"StreamName":"s","Records":[{"PartitionKey":"k","Data":"aGVsbG8=","ExplicitHashKey":"1"}]}`,
+		`{"Records":[],"StreamARN":"arn:aws:kinesis:us-east-1:000000000000:stream/s"}`,
+		`{"Records":null,"StreamName":null}`,
+		`{"Records":[{"Data":"","PartitionKey":"é"},{"Data":null,"PartitionKey":null}]}`,
+		` { "Records" : [ { "Data" : "YQ==" } ] } `,
+		`{"Records":[{"Data":"YQ=="}],"Records":[{"Data":"Yg=="}]}`,
+		`{"records":[{"data":"YQ=="}]}`,
+		`{"Records":[{"Data":"Y\nQ=="}]}`,
+		`{"StreamName":"a\"b"}`,
+		`{}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var fast streams.PutRecordsInput
+		if !fastPutRecords(body, &fast) {
+			if !reflect.DeepEqual(fast, streams.PutRecordsInput{}) {
+				t.Fatalf("rejected body left input filled: %+v", fast)
+			}
+			return
+		}
+		var slow streams.PutRecordsInput
+		if err := json.Unmarshal(body, &slow); err != nil {
+			t.Fatalf("fast path accepted %q, encoding/json refused it: %v", body, err)
+		}
+		if !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("body %q\nfast %s\nslow %s", body, dump(fast), dump(slow))
+		}
+	})
+}
+
+func dump(in streams.PutRecordsInput) string {
+	b, _ := json.Marshal(in)
+	return string(b)
 }

@@ -183,23 +183,54 @@ func (s *shape) bind(t reflect.Type) {
 
 // checker collects violations.
 type checker struct {
-	msgs []string
+	msgs  []string
+	stack []pathElem
+	arr   [8]pathElem
 }
 
 func (c *checker) full() bool { return len(c.msgs) >= maxViolations }
 
-func (c *checker) add(value, path, constraint string) {
+func (c *checker) add(value, constraint string) {
 	if c.full() {
 		return
 	}
-	c.msgs = append(c.msgs, "Value "+value+" at '"+path+"' failed to satisfy constraint: "+constraint)
+	c.msgs = append(c.msgs, "Value "+value+" at '"+c.path()+"' failed to satisfy constraint: "+constraint)
 }
+
+// pathElem is one step of the path to the member being checked: a member
+// name, or (index > 0) a list element number. The checker keeps the path as
+// a stack and renders it ("records.1.member.partitionKey") only when it
+// reports a violation, so checking a valid input allocates nothing.
+type pathElem struct {
+	name  string
+	index int
+}
+
+func (c *checker) path() string {
+	var b strings.Builder
+	for i, e := range c.stack {
+		if i > 0 {
+			b.WriteByte('.')
+		}
+		if e.index > 0 {
+			b.WriteString(strconv.Itoa(e.index))
+			b.WriteString(".member")
+		} else {
+			b.WriteString(lowerFirst(e.name))
+		}
+	}
+	return b.String()
+}
+
+func (c *checker) push(e pathElem) { c.stack = append(c.stack, e) }
+func (c *checker) pop()            { c.stack = c.stack[:len(c.stack)-1] }
 
 // validate checks in (a pointer to an input struct) against s and returns the
 // ValidationException, or nil.
 func validate(s *shape, in any) *apiError {
 	var c checker
-	c.structMembers("", s, reflect.ValueOf(in).Elem())
+	c.stack = c.arr[:0]
+	c.structMembers(s, reflect.ValueOf(in).Elem())
 	if len(c.msgs) == 0 {
 		return nil
 	}
@@ -210,13 +241,15 @@ func validate(s *shape, in any) *apiError {
 	return newError(ErrValidation, strconv.Itoa(len(c.msgs))+" validation "+noun+" detected: "+strings.Join(c.msgs, "; "))
 }
 
-func (c *checker) structMembers(prefix string, s *shape, v reflect.Value) {
+func (c *checker) structMembers(s *shape, v reflect.Value) {
 	for i := range s.members {
 		if c.full() {
 			return
 		}
 		m := &s.members[i]
-		c.value(prefix+lowerFirst(m.name), &m.shape, v.Field(m.index))
+		c.push(pathElem{name: m.name})
+		c.value(&m.shape, v.Field(m.index))
+		c.pop()
 	}
 }
 
@@ -234,24 +267,26 @@ func deref(v reflect.Value) (reflect.Value, bool) {
 	return v, true
 }
 
-func (c *checker) value(path string, s *shape, raw reflect.Value) {
+func (c *checker) value(s *shape, raw reflect.Value) {
 	v, present := deref(raw)
 	if !present {
 		if s.required {
-			c.add("null", path, "Member must not be null")
+			c.add("null", "Member must not be null")
 		}
 		return
 	}
 	for _, msg := range s.failures(v) {
-		c.add(quote(s.render(v)), path, msg)
+		c.add(quote(s.render(v)), msg)
 	}
 	switch s.kind {
 	case kindStruct:
-		c.structMembers(path+".", s, v)
+		c.structMembers(s, v)
 	case kindList:
 		if s.elem.kind == kindStruct {
 			for i := 0; i < v.Len() && !c.full(); i++ {
-				c.structMembers(path+"."+strconv.Itoa(i+1)+".member.", s.elem, v.Index(i))
+				c.push(pathElem{index: i + 1})
+				c.structMembers(s.elem, v.Index(i))
+				c.pop()
 			}
 			return
 		}
@@ -260,7 +295,7 @@ func (c *checker) value(path string, s *shape, raw reflect.Value) {
 		}
 		for i := 0; i < v.Len(); i++ {
 			if ev, ok := deref(v.Index(i)); ok && len(s.elem.failures(ev)) > 0 {
-				c.add(quote(s.render(v)), path, "Member must satisfy constraint: ["+strings.Join(s.elem.constraints(), ", ")+"]")
+				c.add(quote(s.render(v)), "Member must satisfy constraint: ["+strings.Join(s.elem.constraints(), ", ")+"]")
 				return
 			}
 		}
@@ -269,7 +304,7 @@ func (c *checker) value(path string, s *shape, raw reflect.Value) {
 		if s.key.constrained() {
 			for _, k := range keys {
 				if len(s.key.failures(k)) > 0 {
-					c.add(quote(s.render(v)), path, "Map keys must satisfy constraint: ["+strings.Join(s.key.constraints(), ", ")+"]")
+					c.add(quote(s.render(v)), "Map keys must satisfy constraint: ["+strings.Join(s.key.constraints(), ", ")+"]")
 					break
 				}
 			}
@@ -277,7 +312,7 @@ func (c *checker) value(path string, s *shape, raw reflect.Value) {
 		if s.elem.constrained() {
 			for _, k := range keys {
 				if ev, ok := deref(v.MapIndex(k)); ok && len(s.elem.failures(ev)) > 0 {
-					c.add(quote(s.render(v)), path, "Map value must satisfy constraint: ["+strings.Join(s.elem.constraints(), ", ")+"]")
+					c.add(quote(s.render(v)), "Map value must satisfy constraint: ["+strings.Join(s.elem.constraints(), ", ")+"]")
 					break
 				}
 			}

@@ -1,0 +1,266 @@
+package kinesisapi
+
+import (
+	"bytes"
+	"encoding/base64"
+	"unicode/utf8"
+
+	"github.com/runnel/runnel/internal/streams"
+)
+
+// This file is a fast path for the hottest request: PutRecords in JSON. It
+// decodes the plain, common form of the body (the members StreamName,
+// StreamARN and Records; records with Data, PartitionKey and ExplicitHashKey;
+// strings without escapes) in one pass, decoding every Data member into one
+// shared allocation. Anything else (an escape, an unknown or repeated member,
+// a wrong type, bad base64, invalid UTF-8, a syntax error) makes it give up,
+// and encoding/json decodes the body instead, with its error reporting. The
+// result is exactly what encoding/json would produce; FuzzFastPutRecords
+// checks that.
+
+// fastPutRecords decodes body into in and reports whether it could.
+func fastPutRecords(body []byte, in *streams.PutRecordsInput) bool {
+	d := fastDecoder{b: body}
+	if !d.putRecords(in) {
+		*in = streams.PutRecordsInput{}
+		return false
+	}
+	return true
+}
+
+type fastDecoder struct {
+	b   []byte
+	i   int
+	buf []byte // where Data members are decoded to
+}
+
+func (d *fastDecoder) ws() {
+	for d.i < len(d.b) {
+		switch d.b[d.i] {
+		case ' ', '\t', '\r', '\n':
+			d.i++
+		default:
+			return
+		}
+	}
+}
+
+// consume skips whitespace and then c, reporting whether c was there.
+func (d *fastDecoder) consume(c byte) bool {
+	d.ws()
+	if d.i < len(d.b) && d.b[d.i] == c {
+		d.i++
+		return true
+	}
+	return false
+}
+
+// peek skips whitespace and returns the next byte (0 at the end).
+func (d *fastDecoder) peek() byte {
+	d.ws()
+	if d.i < len(d.b) {
+		return d.b[d.i]
+	}
+	return 0
+}
+
+// null consumes the literal null.
+func (d *fastDecoder) null() bool {
+	d.ws()
+	if len(d.b)-d.i >= 4 && string(d.b[d.i:d.i+4]) == "null" {
+		d.i += 4
+		return true
+	}
+	return false
+}
+
+// rawString returns the bytes of a string without escapes, or ok=false.
+func (d *fastDecoder) rawString() ([]byte, bool) {
+	if !d.consume('"') {
+		return nil, false
+	}
+	start := d.i
+	ascii := true
+	for d.i < len(d.b) {
+		c := d.b[d.i]
+		switch {
+		case c == '"':
+			s := d.b[start:d.i]
+			d.i++
+			if !ascii && !utf8.Valid(s) {
+				return nil, false
+			}
+			return s, true
+		case c == '\\' || c < 0x20:
+			return nil, false
+		case c >= utf8.RuneSelf:
+			ascii = false
+		}
+		d.i++
+	}
+	return nil, false
+}
+
+// optString decodes a string or null into *dst.
+func (d *fastDecoder) optString(dst **string) bool {
+	if d.peek() == 'n' {
+		if !d.null() {
+			return false
+		}
+		*dst = nil
+		return true
+	}
+	s, ok := d.rawString()
+	if !ok {
+		return false
+	}
+	v := string(s)
+	*dst = &v
+	return true
+}
+
+func (d *fastDecoder) putRecords(in *streams.PutRecordsInput) bool {
+	if !d.consume('{') {
+		return false
+	}
+	var seen uint8
+	if d.peek() != '}' {
+		for {
+			k, ok := d.rawString()
+			if !ok || !d.consume(':') {
+				return false
+			}
+			var bit uint8
+			switch string(k) {
+			case "StreamName":
+				bit, ok = 1, d.optString(&in.StreamName)
+			case "StreamARN":
+				bit, ok = 2, d.optString(&in.StreamARN)
+			case "Records":
+				bit, ok = 4, d.records(in)
+			default:
+				return false
+			}
+			if !ok || seen&bit != 0 {
+				return false
+			}
+			seen |= bit
+			if d.consume(',') {
+				continue
+			}
+			break
+		}
+	}
+	if !d.consume('}') {
+		return false
+	}
+	d.ws()
+	return d.i == len(d.b)
+}
+
+func (d *fastDecoder) records(in *streams.PutRecordsInput) bool {
+	if d.peek() == 'n' {
+		in.Records = nil
+		return d.null()
+	}
+	if !d.consume('[') {
+		return false
+	}
+	// Size the shared Data buffer from the rest of the body: decoded base64
+	// is at most 3/4 of it.
+	d.buf = make([]byte, 0, base64.StdEncoding.DecodedLen(len(d.b)-d.i))
+	recs := make([]streams.PutRecordsRequestEntry, 0, 16)
+	if d.peek() != ']' {
+		for {
+			var e streams.PutRecordsRequestEntry
+			if !d.entry(&e) {
+				return false
+			}
+			recs = append(recs, e)
+			if d.consume(',') {
+				continue
+			}
+			break
+		}
+	}
+	if !d.consume(']') {
+		return false
+	}
+	in.Records = recs
+	return true
+}
+
+func (d *fastDecoder) entry(e *streams.PutRecordsRequestEntry) bool {
+	if !d.consume('{') {
+		return false
+	}
+	var seen uint8
+	if d.peek() != '}' {
+		for {
+			k, ok := d.rawString()
+			if !ok || !d.consume(':') {
+				return false
+			}
+			var bit uint8
+			switch string(k) {
+			case "Data":
+				bit, ok = 1, d.data(e)
+			case "PartitionKey":
+				bit, ok = 2, d.optString(&e.PartitionKey)
+			case "ExplicitHashKey":
+				bit, ok = 4, d.optString(&e.ExplicitHashKey)
+			default:
+				return false
+			}
+			if !ok || seen&bit != 0 {
+				return false
+			}
+			seen |= bit
+			if d.consume(',') {
+				continue
+			}
+			break
+		}
+	}
+	return d.consume('}')
+}
+
+// data decodes a base64 Data member into the shared buffer. Like
+// encoding/json, it uses the standard alphabet with padding; an empty string
+// is an empty (not nil) slice, null is nil.
+func (d *fastDecoder) data(e *streams.PutRecordsRequestEntry) bool {
+	if d.peek() == 'n' {
+		e.Data = nil
+		return d.null()
+	}
+	// The string's end is the next quote (found fast); the base64 decoder
+	// then refuses every byte outside its alphabet, escapes and control
+	// characters included, except CR and LF, which it skips but JSON does
+	// not allow raw in a string.
+	if !d.consume('"') {
+		return false
+	}
+	end := bytes.IndexByte(d.b[d.i:], '"')
+	if end < 0 {
+		return false
+	}
+	s := d.b[d.i : d.i+end]
+	d.i += end + 1
+	if bytes.IndexByte(s, '\n') >= 0 || bytes.IndexByte(s, '\r') >= 0 {
+		return false
+	}
+	n := base64.StdEncoding.DecodedLen(len(s))
+	if cap(d.buf)-len(d.buf) < n {
+		return false // cannot happen: the buffer covers the whole body
+	}
+	dst := d.buf[len(d.buf) : len(d.buf)+n]
+	m, err := base64.StdEncoding.Decode(dst, s)
+	if err != nil {
+		return false
+	}
+	// Three-index slice: an append by the owner cannot run into the next
+	// record's bytes.
+	e.Data = dst[:m:m]
+	d.buf = d.buf[:len(d.buf)+m]
+	return true
+}
