@@ -43,7 +43,8 @@ func TestDispatch(t *testing.T) {
 		{[]string{"serve", "--engine", "tape"}, exitUsage, "", "use disk or memory"},
 		{[]string{"serve", "--log-level", "loud"}, exitUsage, "", "--log-level"},
 		{[]string{"serve", "extra"}, exitUsage, "", "unexpected argument"},
-		{[]string{"serve", "--tls-cert", "c.pem"}, exitError, "", "both a cert file and a key file"},
+		{[]string{"serve", "--tls-cert", "c.pem"}, exitUsage, "", "both a cert file and a key file"},
+		{[]string{"serve", "--listen", "localhost"}, exitUsage, "", "listen address"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

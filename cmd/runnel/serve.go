@@ -132,7 +132,20 @@ func parseServe(args []string, stderr io.Writer, getenv env) (serveConfig, error
 	if c.engine == "disk" && c.dataDir == "" {
 		return c, errors.New("--data-dir is empty: the disk engine needs a directory")
 	}
+	// Check the listener's options now, before anything is opened.
+	if err := c.serverOptions(nil).Validate(); err != nil {
+		return c, err
+	}
 	return c, nil
+}
+
+// serverOptions are the listener's options for c.
+func (c serveConfig) serverOptions(log *slog.Logger) server.Options {
+	sv := server.DefaultOptions()
+	sv.Addr = c.listen
+	sv.TLSCertFile, sv.TLSKeyFile, sv.TLSSelfSigned = c.tlsCert, c.tlsKey, c.tlsSelfSigned
+	sv.Logger = log
+	return sv
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) int {
@@ -200,11 +213,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 	if err != nil {
 		return err
 	}
-	sv := server.DefaultOptions()
-	sv.Addr = cfg.listen
-	sv.TLSCertFile, sv.TLSKeyFile, sv.TLSSelfSigned = cfg.tlsCert, cfg.tlsKey, cfg.tlsSelfSigned
-	sv.Logger = log
-	srv, err := server.Listen(ctx, h, sv)
+	srv, err := server.Listen(ctx, h, cfg.serverOptions(log))
 	if errors.Is(err, server.ErrAddrInUse) {
 		return fmt.Errorf("%s is already in use (another runnel?): stop that process or choose another address with --listen or RUNNEL_LISTEN", cfg.listen)
 	}
