@@ -242,6 +242,9 @@ func (s *Service) PutResourcePolicy(ctx context.Context, in *PutResourcePolicyIn
 	if in == nil {
 		in = &PutResourcePolicyInput{}
 	}
+	if ref, ok := s.resourceConsumer(in.ResourceARN); ok {
+		return s.putConsumerPolicy(ctx, ref, in.Policy)
+	}
 	name, err := s.resourceStream(ctx, in.ResourceARN)
 	if err != nil {
 		return err
@@ -268,6 +271,9 @@ func (s *Service) GetResourcePolicy(ctx context.Context, in *GetResourcePolicyIn
 	if in == nil {
 		in = &GetResourcePolicyInput{}
 	}
+	if ref, ok := s.resourceConsumer(in.ResourceARN); ok {
+		return s.consumerPolicy(ctx, ref)
+	}
 	name, err := s.resourceStream(ctx, in.ResourceARN)
 	if err != nil {
 		return nil, err
@@ -287,6 +293,9 @@ func (s *Service) GetResourcePolicy(ctx context.Context, in *GetResourcePolicyIn
 func (s *Service) DeleteResourcePolicy(ctx context.Context, in *DeleteResourcePolicyInput) error {
 	if in == nil {
 		in = &DeleteResourcePolicyInput{}
+	}
+	if ref, ok := s.resourceConsumer(in.ResourceARN); ok {
+		return s.deleteConsumerPolicy(ctx, ref)
 	}
 	name, err := s.resourceStream(ctx, in.ResourceARN)
 	if err != nil {

@@ -213,7 +213,7 @@ func (s *Service) DeleteStream(ctx context.Context, in *DeleteStreamInput) error
 		if m.Status != statusActive {
 			return s.errNotActive(name, m.Status)
 		}
-		if len(m.Consumers) > 0 && !enforce {
+		if m.liveConsumers(now) > 0 && !enforce {
 			return errorf(CodeResourceInUse, "Stream %s under account %s has registered consumers. Deregister the consumers or set EnforceConsumerDeletion to true.", name, s.opts.AccountID)
 		}
 		// A zero delay makes Until == now: the deletion has completed.
@@ -462,7 +462,7 @@ func (s *Service) DescribeStreamSummary(ctx context.Context, in *DescribeStreamS
 		StreamCreationTimestamp: TimestampMillis(m.Created),
 		EnhancedMonitoring:      metricsOut(m),
 		OpenShardCount:          int32(m.openShards()),
-		ConsumerCount:           ptr(int32(len(m.Consumers))),
+		ConsumerCount:           ptr(int32(m.liveConsumers(s.nowMs()))),
 		MaxRecordSizeInKiB:      ptr(m.MaxRecordKiB),
 	}
 	d.EncryptionType, d.KeyId = encryptionOut(m)

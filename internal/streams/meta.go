@@ -62,7 +62,8 @@ type streamMeta struct {
 	KeyID      string            `json:"keyId,omitempty"`
 	Policy     string            `json:"policy,omitempty"`
 
-	// Consumers is reserved for enhanced fan-out registrations.
+	// Consumers are the enhanced fan-out consumers registered on the stream,
+	// in registration order (consumers.go).
 	Consumers []consumerMeta `json:"consumers,omitempty"`
 }
 
@@ -80,12 +81,16 @@ type shardMeta struct {
 	EndOffset uint64 `json:"endOffset,omitempty"`
 }
 
-// consumerMeta is an enhanced fan-out consumer registration (reserved).
+// consumerMeta is an enhanced fan-out consumer registration. Like a stream,
+// a CREATING or DELETING consumer carries the Unix-ms deadline Until at which
+// it settles (to ACTIVE, or gone).
 type consumerMeta struct {
-	Name    string `json:"name"`
-	Created int64  `json:"created"`
-	Status  string `json:"status"`
-	Until   int64  `json:"until,omitempty"`
+	Name    string            `json:"name"`
+	Created int64             `json:"created"` // Unix ms; its seconds appear in the ARN
+	Status  string            `json:"status"`
+	Until   int64             `json:"until,omitempty"`
+	Tags    map[string]string `json:"tags,omitempty"`
+	Policy  string            `json:"policy,omitempty"`
 }
 
 // settled returns the status at time now (Unix ms); "" means the stream is

@@ -32,6 +32,14 @@ type Options struct {
 	// created once and kept in the engine's metadata, so iterators survive a
 	// restart.
 	IteratorKey []byte
+	// SubscriptionLifetime is how long a SubscribeToShard subscription
+	// lasts before it ends and the consumer must subscribe again. Zero means
+	// Kinesis' 5 minutes.
+	SubscriptionLifetime time.Duration
+	// SubscriptionHeartbeat is the longest a subscription goes without an
+	// event: when no record arrives for this long it sends an empty one.
+	// Zero means 5 seconds, as Kinesis.
+	SubscriptionHeartbeat time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -66,6 +74,9 @@ func (o Options) Validate() error {
 	if o.TransitionDelay < 0 {
 		return errors.New("streams: negative transition delay")
 	}
+	if o.SubscriptionLifetime < 0 || o.SubscriptionHeartbeat < 0 {
+		return errors.New("streams: negative subscription lifetime or heartbeat")
+	}
 	return nil
 }
 
@@ -89,6 +100,9 @@ type Service struct {
 	stop   chan struct{}
 	wg     sync.WaitGroup
 	once   sync.Once
+
+	// subs holds the live SubscribeToShard subscriptions (subscribe.go).
+	subs subscriptions
 }
 
 // New starts a service on eng. The caller owns eng and closes it after the
@@ -118,6 +132,7 @@ func New(ctx context.Context, eng engine.Engine, opts Options) (*Service, error)
 		stop:   make(chan struct{}),
 	}
 	s.mu.cache = make(map[string]*stream)
+	s.subs.m = make(map[subKey]*Subscription)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.wg.Add(1)
 	go s.reaper()

@@ -164,8 +164,8 @@ func (s *Service) ListTagsForStream(ctx context.Context, in *ListTagsForStreamIn
 	return out, nil
 }
 
-// resourceStream resolves a ResourceARN to a stream name. Consumer ARNs are
-// recognised but consumers are not supported yet.
+// resourceStream resolves a ResourceARN to a stream name. The callers handle
+// consumer ARNs of this region and account first (resourceConsumer).
 func (s *Service) resourceStream(ctx context.Context, arnStr *string) (string, error) {
 	if arnStr == nil {
 		return "", errNull("resourceARN")
@@ -183,10 +183,13 @@ func (s *Service) resourceStream(ctx context.Context, arnStr *string) (string, e
 	return a.stream, nil
 }
 
-// TagResource tags a stream named by its ARN.
+// TagResource tags a stream or a consumer named by its ARN.
 func (s *Service) TagResource(ctx context.Context, in *TagResourceInput) error {
 	if in == nil {
 		in = &TagResourceInput{}
+	}
+	if ref, ok := s.resourceConsumer(in.ResourceARN); ok {
+		return s.tagConsumer(ctx, ref, in.Tags)
 	}
 	name, err := s.resourceStream(ctx, in.ResourceARN)
 	if err != nil {
@@ -195,10 +198,13 @@ func (s *Service) TagResource(ctx context.Context, in *TagResourceInput) error {
 	return s.addTags(ctx, name, in.Tags)
 }
 
-// UntagResource removes tags from a stream named by its ARN.
+// UntagResource removes tags from a stream or a consumer named by its ARN.
 func (s *Service) UntagResource(ctx context.Context, in *UntagResourceInput) error {
 	if in == nil {
 		in = &UntagResourceInput{}
+	}
+	if ref, ok := s.resourceConsumer(in.ResourceARN); ok {
+		return s.untagConsumer(ctx, ref, in.TagKeys)
 	}
 	name, err := s.resourceStream(ctx, in.ResourceARN)
 	if err != nil {
@@ -207,10 +213,14 @@ func (s *Service) UntagResource(ctx context.Context, in *UntagResourceInput) err
 	return s.removeTags(ctx, name, in.TagKeys)
 }
 
-// ListTagsForResource lists every tag of a stream named by its ARN.
+// ListTagsForResource lists every tag of a stream or a consumer named by its
+// ARN.
 func (s *Service) ListTagsForResource(ctx context.Context, in *ListTagsForResourceInput) (*ListTagsForResourceOutput, error) {
 	if in == nil {
 		in = &ListTagsForResourceInput{}
+	}
+	if ref, ok := s.resourceConsumer(in.ResourceARN); ok {
+		return s.consumerTags(ctx, ref)
 	}
 	name, err := s.resourceStream(ctx, in.ResourceARN)
 	if err != nil {
