@@ -237,10 +237,22 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-// formatProgress renders one progress line.
+// formatProgress renders one progress line, short enough for a terminal.
 func formatProgress(p Progress) string {
-	return fmt.Sprintf("%6.1fs %-9s put %9.0f rec/s %7.2f MiB/s  get %9.0f rec/s %7.2f MiB/s  total put %d get %d  throttled %d/%d  retried %d  errors %d",
-		p.Elapsed.Seconds(), p.Phase, p.PutRate, p.PutMiBps, p.GetRate, p.GetMiBps, p.Put, p.Get, p.PutThrottled, p.GetThrottled, p.Retried, p.Errors)
+	return fmt.Sprintf("%6.1fs %-9s put %7s/s %6.1f MiB/s  get %7s/s %6.1f MiB/s  total %s/%s  throttled %s/%s  retried %s  errors %s",
+		p.Elapsed.Seconds(), p.Phase, count(int64(p.PutRate)), p.PutMiBps, count(int64(p.GetRate)), p.GetMiBps,
+		count(p.Put), count(p.Get), count(p.PutThrottled), count(p.GetThrottled), count(p.Retried), count(p.Errors))
+}
+
+// count renders n with a k or M suffix above ten thousand.
+func count(n int64) string {
+	switch {
+	case n >= 10_000_000:
+		return fmt.Sprintf("%.1fM", float64(n)/1e6)
+	case n >= 10_000:
+		return fmt.Sprintf("%.1fk", float64(n)/1e3)
+	}
+	return fmt.Sprint(n)
 }
 
 // isTerminal reports whether w is a character device (a terminal).

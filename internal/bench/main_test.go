@@ -306,6 +306,32 @@ func TestMainFaults(t *testing.T) {
 	}
 }
 
+// TestMainExistingStream runs on a stream kept by an earlier run: reading
+// starts at its tip, so the earlier records are neither read nor lost.
+func TestMainExistingStream(t *testing.T) {
+	endpoint := newFakeKinesis(t, faults{})
+	args := []string{"--duration", "200ms", "--shards", "2", "--producers", "2", "--batch", "10", "--poll-interval", "10ms", "--stream", "kept"}
+	if code, rep, stderr := runMain(t, endpoint, append(args, "--keep")...); code != exitOK || !rep.StreamCreated {
+		t.Fatalf("first run: exit %d, created %v, error %q\n%s", code, rep.StreamCreated, rep.Error, stderr)
+	}
+	code, rep, stderr := runMain(t, endpoint, append(args, "--create=false")...)
+	if code != exitOK || rep.StreamCreated || rep.Written.Records == 0 || rep.Verification.ReadOnce != rep.Written.Records || rep.Verification.Foreign != 0 {
+		t.Errorf("second run: exit %d, created %v, written %d, verification %+v, error %q\n%s", code, rep.StreamCreated, rep.Written.Records, rep.Verification, rep.Error, stderr)
+	}
+}
+
+func TestFormatProgress(t *testing.T) {
+	line := formatProgress(Progress{Elapsed: 1500 * time.Millisecond, Phase: "producing", PutRate: 123456, PutMiBps: 120.5, Put: 12_345_678, Get: 9999})
+	for _, want := range []string{"1.5s", "producing", "123.5k/s", "120.5 MiB/s", "total 12.3M/9999"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("progress line %q lacks %q", line, want)
+		}
+	}
+	if len(line) > 140 {
+		t.Errorf("progress line is %d characters long", len(line))
+	}
+}
+
 // TestMainRunnel runs the tool against an in-process runnel server.
 func TestMainRunnel(t *testing.T) {
 	tests := []struct {

@@ -246,7 +246,8 @@ func Run(ctx context.Context, o Options, progress func(Progress)) (*Report, erro
 	if o.ConsumerMode == ConsumePoll && o.Consumers > 0 {
 		rep.Consumers = min(o.Consumers, len(readers))
 	}
-	if !waitGroup(gctx, &ready) {
+	// A consumer that fails also marks itself ready: check the group too.
+	if !waitGroup(gctx, &ready) || gctx.Err() != nil {
 		stopConsumers()
 		err := g.Wait()
 		if err == nil {
