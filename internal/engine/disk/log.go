@@ -400,7 +400,7 @@ func (l *log) Read(ctx context.Context, from uint64, maxRecords, maxBytes int) (
 }
 
 func (l *log) read(from uint64, maxRecords, maxBytes int) ([]engine.StoredRecord, error) {
-	var out []engine.StoredRecord
+	out := make([]engine.StoredRecord, 0, min(maxRecords, 256))
 	bytes := 0
 	for {
 		l.mu.RLock()
@@ -441,7 +441,8 @@ func (l *log) read(from uint64, maxRecords, maxBytes int) ([]engine.StoredRecord
 			return nil, err
 		}
 		want := min(maxBytes-bytes, 16<<20) + min(maxBytes, 16<<20)/8 + l.e.opts.IndexInterval + 4096
-		sc := &scanner{f: h.f, path: s.path, pos: pos, end: end, chunk: min(max(want, 64<<10), 16<<20), fresh: true}
+		want = min(max(want, 64<<10), 16<<20)
+		sc := &scanner{f: h.f, path: s.path, pos: pos, end: end, chunk: min(want, 1<<20), maxChunk: want, fresh: true}
 		var lastPos int64
 		var lastOff uint64
 		full := false
@@ -498,9 +499,6 @@ func (l *log) read(from uint64, maxRecords, maxBytes int) ([]engine.StoredRecord
 		}
 		if from < segNext {
 			return nil, &CorruptionError{Path: s.path, Pos: end, Reason: fmt.Sprintf("segment ends before offset %d", segNext)}
-		}
-		if out == nil {
-			out = make([]engine.StoredRecord, 0, 64)
 		}
 	}
 }

@@ -105,6 +105,9 @@ type scanner struct {
 	buf   []byte
 	r, w  int
 	chunk int
+	// maxChunk, if larger than chunk, lets each refill read twice as much
+	// as the previous one, up to maxChunk: small reads stay small.
+	maxChunk int
 	// fresh makes every refill allocate a new buffer, so that record slices
 	// handed out earlier stay valid (Read gives them to its caller).
 	fresh bool
@@ -120,6 +123,9 @@ func (s *scanner) fill(need int) error {
 		return errShortFrame
 	}
 	size := max(need, s.chunk)
+	if s.chunk < s.maxChunk {
+		s.chunk = min(2*s.chunk, s.maxChunk)
+	}
 	if rest := s.end - s.pos; int64(size) > rest {
 		size = int(rest)
 	}
