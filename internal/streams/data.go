@@ -76,13 +76,31 @@ func (s *Service) checkRecordSize(name, member string, data, pk int, maxKiB int3
 	return nil
 }
 
-// appendLog appends to a shard's log, mapping engine failures.
+// appendLog appends to a shard's log, mapping engine failures. It returns
+// errShardClosed if resharding closed the shard since the records were
+// routed.
 func (s *Service) appendLog(ctx context.Context, sh *shard, recs []engine.Record) (engine.AppendResult, error) {
+	sh.gate.RLock()
+	defer sh.gate.RUnlock()
+	if sh.closed.Load() {
+		return engine.AppendResult{}, errShardClosed
+	}
 	l, err := sh.handle(ctx, s.eng)
 	if err != nil {
 		return engine.AppendResult{}, err
 	}
-	return l.Append(ctx, recs)
+	res, err := l.Append(ctx, recs)
+	if errors.Is(err, engine.ErrSealed) {
+		return res, errShardClosed
+	}
+	if err == nil {
+		n := 0
+		for i := range recs {
+			n += len(recs[i].Key) - 1 + len(recs[i].Value)
+		}
+		sh.countWrite(len(recs), n)
+	}
+	return res, err
 }
 
 // PutRecord writes one record to the shard its hash key falls in.
@@ -139,6 +157,9 @@ func (s *Service) PutRecord(ctx context.Context, in *PutRecordInput) (*PutRecord
 	key[0] = flags
 	copy(key[1:], pk)
 	res, err := s.appendLog(ctx, sh, []engine.Record{{Key: key, Value: in.Data}})
+	if errors.Is(err, errShardClosed) && canReroute(ctx) {
+		return s.putRecordAgain(ctx, in)
+	}
 	if err != nil {
 		if errors.Is(err, engine.ErrLogNotFound) || errors.Is(err, engine.ErrClosed) {
 			return nil, s.errStreamNotFound(name)
@@ -322,6 +343,7 @@ func (s *Service) PutRecords(ctx context.Context, in *PutRecordsInput) (*PutReco
 		appendGroup(&groups[0])
 		wg.Wait()
 	}
+	s.rerouteClosed(ctx, in, out, groups, groupOf)
 
 	// Outcomes in request order.
 	seqs := make([]string, n)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/runnel/runnel/internal/engine"
@@ -65,6 +66,10 @@ type streamMeta struct {
 	// Consumers are the enhanced fan-out consumers registered on the stream,
 	// in registration order (consumers.go).
 	Consumers []consumerMeta `json:"consumers,omitempty"`
+
+	// Scalings holds the Unix-ms times of the UpdateShardCount calls of the
+	// last 24 hours (for Options.ScalingsPerDay).
+	Scalings []int64 `json:"scalings,omitempty"`
 }
 
 // shardMeta describes one shard and its lineage.
@@ -158,6 +163,16 @@ type shard struct {
 	log engine.Log // opened lazily
 
 	limits *shardLimits // nil unless throughput is enforced
+
+	// gate orders appends against resharding: appends hold it shared and
+	// check closed; resharding holds it exclusively while it reads the
+	// shard's end and stores the shard closed (reshard.go).
+	gate   sync.RWMutex
+	closed atomic.Bool // closed by resharding
+	sealed atomic.Bool // closed and its log known to be sealed
+
+	// Bytes and records appended since the scaler last looked (scaler.go).
+	inBytes, inRecords atomic.Int64
 }
 
 func (sh *shard) handle(ctx context.Context, eng engine.Engine) (engine.Log, error) {
@@ -204,6 +219,9 @@ func (s *Service) build(m *streamMeta, raw []byte, version uint64, prev *stream)
 				sh.limits = newShardLimits()
 			}
 			st.shards[i] = sh
+		}
+		if sm.Closed != 0 {
+			st.shards[i].closed.Store(true)
 		}
 		if sm.Closed == 0 {
 			sh := st.shards[i]

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -40,6 +41,17 @@ type Options struct {
 	// event: when no record arrives for this long it sends an empty one.
 	// Zero means 5 seconds, as Kinesis.
 	SubscriptionHeartbeat time.Duration
+	// ScalingsPerDay is how many UpdateShardCount calls a stream accepts
+	// per rolling 24 hours. Default 10, as Kinesis; zero means no limit.
+	ScalingsPerDay int
+	// Scaler configures how ON_DEMAND streams scale by themselves.
+	Scaler ScalerOptions
+	// Logger receives the service's decisions (resharding, on-demand
+	// scaling); nil discards them.
+	Logger *slog.Logger
+	// CrashPoint, when set, is called at the named steps of resharding (the
+	// Crash* constants), so crash tests can kill the process there.
+	CrashPoint func(point string)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -52,6 +64,8 @@ func DefaultOptions() Options {
 		ShardLimit:          20000,
 		OnDemandStreamLimit: 50,
 		TransitionDelay:     500 * time.Millisecond,
+		ScalingsPerDay:      10,
+		Scaler:              DefaultScalerOptions(),
 	}
 }
 
@@ -76,6 +90,12 @@ func (o Options) Validate() error {
 	}
 	if o.SubscriptionLifetime < 0 || o.SubscriptionHeartbeat < 0 {
 		return errors.New("streams: negative subscription lifetime or heartbeat")
+	}
+	if o.ScalingsPerDay < 0 {
+		return errors.New("streams: negative scalings per day")
+	}
+	if err := o.Scaler.withDefaults().validate(); err != nil {
+		return err
 	}
 	return nil
 }
@@ -103,6 +123,9 @@ type Service struct {
 
 	// subs holds the live SubscribeToShard subscriptions (subscribe.go).
 	subs subscriptions
+
+	// scale is the on-demand scaler's state (scaler.go).
+	scale scalerState
 }
 
 // New starts a service on eng. The caller owns eng and closes it after the
@@ -117,6 +140,7 @@ func New(ctx context.Context, eng engine.Engine, opts Options) (*Service, error)
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	opts.Scaler = opts.Scaler.withDefaults()
 	key := opts.IteratorKey
 	if len(key) == 0 {
 		var err error
@@ -134,8 +158,10 @@ func New(ctx context.Context, eng engine.Engine, opts Options) (*Service, error)
 	s.mu.cache = make(map[string]*stream)
 	s.subs.m = make(map[subKey]*Subscription)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.wg.Add(1)
+	s.scale.rescaled = make(map[string]time.Time)
+	s.wg.Add(2)
 	go s.reaper()
+	go s.scaler()
 	return s, nil
 }
 
