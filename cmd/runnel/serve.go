@@ -32,6 +32,9 @@ type serveConfig struct {
 	transitionDelay   time.Duration
 	shardLimit        int
 	enforceThroughput bool
+	scalingsPerDay    int
+	scaler            streams.ScalerOptions
+	crashPoint        string // test hook: SIGKILL self at this resharding step
 	tlsCert, tlsKey   string
 	tlsSelfSigned     bool
 	logLevel          slog.Level
@@ -96,6 +99,17 @@ func parseServe(args []string, stderr io.Writer, getenv env) (serveConfig, error
 	fs.StringVar(&c.accountID, "account-id", envOr("RUNNEL_ACCOUNT_ID", sdef.AccountID), "12-digit account id shown in ARNs and messages (env RUNNEL_ACCOUNT_ID)")
 	fs.DurationVar(&c.transitionDelay, "transition-delay", durationEnv("RUNNEL_TRANSITION_DELAY", sdef.TransitionDelay), "how long streams stay CREATING/UPDATING/DELETING; 0s for immediate (env RUNNEL_TRANSITION_DELAY)")
 	fs.IntVar(&c.shardLimit, "shard-limit", intEnv("RUNNEL_SHARD_LIMIT", sdef.ShardLimit), "the account's open-shard limit (env RUNNEL_SHARD_LIMIT)")
+	fs.IntVar(&c.scalingsPerDay, "scalings-per-day", intEnv("RUNNEL_SCALINGS_PER_DAY", sdef.ScalingsPerDay), "UpdateShardCount calls a stream accepts per rolling 24 hours; 0 for no limit (env RUNNEL_SCALINGS_PER_DAY)")
+	sc := sdef.Scaler
+	fs.DurationVar(&c.scaler.Window, "scale-window", durationEnv("RUNNEL_SCALE_WINDOW", sc.Window), "ON_DEMAND streams: how often write rates are sampled and averaged (env RUNNEL_SCALE_WINDOW)")
+	fs.DurationVar(&c.scaler.Cooldown, "scale-cooldown", durationEnv("RUNNEL_SCALE_COOLDOWN", sc.Cooldown), "ON_DEMAND streams: wait after a rescaling before merging cold shards (env RUNNEL_SCALE_COOLDOWN)")
+	fs.Int64Var(&c.scaler.SplitBytesPerSec, "scale-split-bytes", int64(intEnv("RUNNEL_SCALE_SPLIT_BYTES", int(sc.SplitBytesPerSec))), "ON_DEMAND streams: split a shard writing more bytes/s than this (env RUNNEL_SCALE_SPLIT_BYTES)")
+	fs.Int64Var(&c.scaler.SplitRecordsPerSec, "scale-split-records", int64(intEnv("RUNNEL_SCALE_SPLIT_RECORDS", int(sc.SplitRecordsPerSec))), "ON_DEMAND streams: split a shard writing more records/s than this (env RUNNEL_SCALE_SPLIT_RECORDS)")
+	fs.Int64Var(&c.scaler.MergeBytesPerSec, "scale-merge-bytes", int64(intEnv("RUNNEL_SCALE_MERGE_BYTES", int(sc.MergeBytesPerSec))), "ON_DEMAND streams: merge two neighbours writing together fewer bytes/s than this (env RUNNEL_SCALE_MERGE_BYTES)")
+	fs.Int64Var(&c.scaler.MergeRecordsPerSec, "scale-merge-records", int64(intEnv("RUNNEL_SCALE_MERGE_RECORDS", int(sc.MergeRecordsPerSec))), "ON_DEMAND streams: merge two neighbours writing together fewer records/s than this (env RUNNEL_SCALE_MERGE_RECORDS)")
+	fs.IntVar(&c.scaler.MinShards, "scale-min-shards", intEnv("RUNNEL_SCALE_MIN_SHARDS", sc.MinShards), "ON_DEMAND streams: fewest open shards (env RUNNEL_SCALE_MIN_SHARDS)")
+	fs.IntVar(&c.scaler.MaxShards, "scale-max-shards", intEnv("RUNNEL_SCALE_MAX_SHARDS", sc.MaxShards), "ON_DEMAND streams: most open shards (env RUNNEL_SCALE_MAX_SHARDS)")
+	c.crashPoint = getenv("RUNNEL_CRASHPOINT")
 	fs.BoolVar(&c.enforceThroughput, "enforce-throughput", boolEnv("RUNNEL_ENFORCE_THROUGHPUT", false), "enforce per-shard throughput limits like Kinesis (env RUNNEL_ENFORCE_THROUGHPUT)")
 	fs.StringVar(&c.tlsCert, "tls-cert", envOr("RUNNEL_TLS_CERT", ""), "PEM certificate `file` to serve HTTPS/h2 with (needs --tls-key)")
 	fs.StringVar(&c.tlsKey, "tls-key", envOr("RUNNEL_TLS_KEY", ""), "PEM private key `file` for --tls-cert")
@@ -194,6 +208,18 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 	sopts.TransitionDelay = cfg.transitionDelay
 	sopts.ShardLimit = cfg.shardLimit
 	sopts.EnforceThroughput = cfg.enforceThroughput
+	sopts.ScalingsPerDay = cfg.scalingsPerDay
+	sopts.Scaler = cfg.scaler
+	sopts.Logger = log
+	if p := cfg.crashPoint; p != "" {
+		// A test hook (RUNNEL_CRASHPOINT): die like a power cut at that step.
+		sopts.CrashPoint = func(at string) {
+			if at == p {
+				log.Warn("crash point reached: killing the process", slog.String("point", at))
+				_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			}
+		}
+	}
 	// The service outlives the signal: it is closed only after the server
 	// has drained.
 	svc, err := streams.New(context.WithoutCancel(ctx), eng, sopts)
