@@ -40,6 +40,7 @@ type serveConfig struct {
 	logLevel          slog.Level
 	shutdownTimeout   time.Duration
 	maxBodyBytes      int64
+	pprofAddr         string // where to serve /debug/pprof/; empty: off
 }
 
 // parseServe reads flags, each defaulting to its environment variable and
@@ -117,6 +118,7 @@ func parseServe(args []string, stderr io.Writer, getenv env) (serveConfig, error
 	logLevel := fs.String("log-level", envOr("RUNNEL_LOG_LEVEL", "info"), "log level: debug (every request), info, warn or error (env RUNNEL_LOG_LEVEL)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to let in-flight requests finish on SIGTERM/SIGINT")
 	fs.Int64Var(&c.maxBodyBytes, "max-body-bytes", kinesisapi.DefaultMaxBodyBytes, "largest request body accepted")
+	fs.StringVar(&c.pprofAddr, "pprof", envOr("RUNNEL_PPROF", ""), "serve Go profiling endpoints (/debug/pprof/) on this `address`, e.g. 127.0.0.1:6060; off when empty (env RUNNEL_PPROF)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: runnel serve [flags]")
 		fmt.Fprintln(stderr)
@@ -238,6 +240,13 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 	h, err := kinesisapi.NewHandler(svc, hopts)
 	if err != nil {
 		return err
+	}
+	if cfg.pprofAddr != "" {
+		stopPprof, perr := startPprof(cfg.pprofAddr, log)
+		if perr != nil {
+			return fmt.Errorf("--pprof %s: %w", cfg.pprofAddr, perr)
+		}
+		defer stopPprof()
 	}
 	srv, err := server.Listen(ctx, h, cfg.serverOptions(log))
 	if errors.Is(err, server.ErrAddrInUse) {
