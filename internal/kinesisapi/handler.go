@@ -231,6 +231,10 @@ func (h *Handler) serve(x *exchange) {
 		x.writeError(aerr)
 		return
 	}
+	if op.stream != nil {
+		op.stream(h, x, in)
+		return
+	}
 	out, err := op.call(r.Context(), h.backend, in)
 	if err != nil {
 		x.writeError(h.backendError(r.Context(), x, err))

@@ -91,8 +91,8 @@ func TestOperationsTableBinds(t *testing.T) {
 			t.Errorf("operation %s missing", name)
 		}
 	}
-	if len(operations) != 36 {
-		t.Errorf("%d operations, want 36", len(operations))
+	if len(operations) != 37 {
+		t.Errorf("%d operations, want 37", len(operations))
 	}
 }
 
@@ -121,8 +121,8 @@ func TestProtocolErrors(t *testing.T) {
 		{"json trailing garbage", "", contentTypeJSON, target, "{} x", 400, contentTypeJSON, `{"__type":"SerializationException"}`},
 		{"unknown operation", "", contentTypeJSON, TargetPrefix + ".Nope", "{}", 400, contentTypeJSON, `{"__type":"UnknownOperationException"}`},
 		{"wrong service", "", contentTypeJSON, "DynamoDB_20120810.ListStreams", "{}", 400, contentTypeJSON, `{"__type":"UnknownOperationException"}`},
-		{"unserved operation", "", contentTypeJSON, TargetPrefix + ".SubscribeToShard", "{}", 400, contentTypeJSON,
-			`{"__type":"UnknownOperationException","message":"runnel does not implement SubscribeToShard yet"}`},
+		{"unserved operation", "", contentTypeJSON, TargetPrefix + ".UpdateAccountSettings", "{}", 400, contentTypeJSON,
+			`{"__type":"UnknownOperationException","message":"runnel does not implement UpdateAccountSettings yet"}`},
 		{"plain json", "", "application/json", target, "{}", 200, "application/json",
 			`{"Output":{"__type":"com.amazon.coral.service#UnknownOperationException","message":null},"Version":"1.0"}`},
 		{"plain json garbled", "", "application/json", target, "{", 200, "application/json",

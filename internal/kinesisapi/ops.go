@@ -84,6 +84,9 @@ type operation struct {
 	// call runs the operation on b. A nil result with a nil error means an
 	// empty output.
 	call func(ctx context.Context, b Backend, in any) (any, error)
+	// stream, when set, serves the operation instead of call and writes
+	// the response itself (SubscribeToShard's event stream, subscribe.go).
+	stream func(h *Handler, x *exchange, in any)
 }
 
 // notImplemented answers an operation the Backend does not offer.
@@ -334,7 +337,6 @@ var operations = func() map[string]*operation {
 // recognises but does not serve yet; they answer UnknownOperationException
 // with a message saying so, rather than the bare "unknown operation".
 var knownButUnserved = map[string]bool{
-	"SubscribeToShard":                       true,
 	"UpdateAccountSettings":                  true,
 	"UpdateStreamWarmThroughput":             true,
 	"UpdateStreamRecordDistributionStrategy": true,
