@@ -31,6 +31,12 @@
 // when a stream is deleted and created again, so a new stream never sees
 // an old one's records, and iterators of the old one are refused.
 //
+// Resharding. SplitShard, MergeShards, UpdateShardCount and the on-demand
+// scaler append child shards to the list and close their parents in one
+// compare-and-set, after creating the children's logs and before sealing the
+// parents' (reshard.go, scaler.go). A closed shard keeps its log, sealed,
+// until retention expires; its EndOffset is the log's end at closing.
+//
 // Records. An engine record's Key is one flag byte (bit 0: written while the
 // stream was KMS-encrypted, reported as EncryptionType KMS) followed by the
 // partition key's UTF-8 bytes; its Value is the data blob. The engine's
