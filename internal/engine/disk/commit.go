@@ -9,12 +9,14 @@ import (
 )
 
 // Group commit. Appenders encode and checksum their batch on their own
-// goroutine, then queue it. One committer goroutine takes everything queued,
-// gives each batch its offsets and arrival time, writes each log's batches
-// with one write, fdatasyncs every file written in parallel, and then
-// acknowledges them all. While it syncs, the next group queues up, so the
-// number of syncs per second stays near the disk's fsync rate however many
-// appenders there are.
+// goroutine, then queue it on their log. While a log has batches queued, one
+// goroutine commits for it: it takes everything queued, gives each batch its
+// offsets and arrival time, writes them all with one write, fdatasyncs the
+// segment once, and then acknowledges them all. While it syncs, the next group
+// queues up, so a log's syncs per second stay near the disk's fsync rate
+// however many appenders it has. Different logs commit concurrently (up to
+// maxCommitting at once): their writes use every core and their syncs overlap
+// in the disk's queue and share the filesystem's journal commits.
 
 // appendOp is one queued Append.
 type appendOp struct {
@@ -86,146 +88,141 @@ type rolledSeg struct {
 	first, last int64
 }
 
+// maxCommitting bounds the logs writing and syncing at once (each blocked
+// sync holds an OS thread).
+const maxCommitting = 64
+
 type committer struct {
 	e    *Engine
-	mu   sync.Mutex
-	pend []*appendOp
-	kick chan struct{}
-	stop chan struct{}
+	sem  chan struct{} // a slot per log committing
+	wg   sync.WaitGroup
+	stop chan struct{} // stops the interval syncer
 	done chan struct{}
 
-	// owned by run
-	dirty map[*handle]*log // SyncInterval: written, not yet synced
-	err   error            // first sync error of the final flush
+	mu struct {
+		sync.Mutex
+		dirty map[*handle]*log // SyncInterval: written, not yet synced
+	}
 }
 
 func newCommitter(e *Engine) *committer {
-	return &committer{
-		e:     e,
-		kick:  make(chan struct{}, 1),
-		stop:  make(chan struct{}),
-		done:  make(chan struct{}),
-		dirty: make(map[*handle]*log),
+	c := &committer{
+		e:    e,
+		sem:  make(chan struct{}, maxCommitting),
+		stop: make(chan struct{}),
+		done: make(chan struct{}),
 	}
+	c.mu.dirty = make(map[*handle]*log)
+	if e.opts.Durability == SyncInterval {
+		go c.syncer()
+	} else {
+		close(c.done)
+	}
+	return c
 }
 
+// submit queues op on its log and starts the log's commit loop if it is
+// not running.
 func (c *committer) submit(op *appendOp) {
-	c.mu.Lock()
-	c.pend = append(c.pend, op)
-	c.mu.Unlock()
-	select {
-	case c.kick <- struct{}{}:
-	default:
+	l := op.l
+	l.q.Lock()
+	l.q.ops = append(l.q.ops, op)
+	start := !l.q.committing
+	l.q.committing = true
+	l.q.Unlock()
+	if start {
+		c.wg.Add(1)
+		go c.loop(l)
 	}
 }
 
-func (c *committer) take(spare []*appendOp) []*appendOp {
-	c.mu.Lock()
-	ops := c.pend
-	c.pend = spare[:0]
-	c.mu.Unlock()
-	return ops
-}
-
-// close commits what is queued, syncs what is dirty and stops the committer.
-func (c *committer) close() error {
-	close(c.stop)
-	<-c.done
-	return c.err
-}
-
-func (c *committer) run() {
-	defer close(c.done)
-	var tick <-chan time.Time
-	if c.e.opts.Durability == SyncInterval {
-		t := time.NewTicker(c.e.opts.SyncInterval)
-		defer t.Stop()
-		tick = t.C
-	}
+// loop commits l's queue, group after group, until it is empty.
+func (c *committer) loop(l *log) {
+	defer c.wg.Done()
 	var spare []*appendOp
 	for {
-		select {
-		case <-c.kick:
-		case <-tick:
-			c.syncDirty()
-			continue
-		case <-c.stop:
-			if ops := c.take(nil); len(ops) > 0 {
-				c.commit(ops)
-			}
-			c.err = c.syncDirty()
+		l.q.Lock()
+		ops := l.q.ops
+		if len(ops) == 0 {
+			l.q.committing = false
+			l.q.Unlock()
 			return
 		}
-		ops := c.take(spare)
-		if len(ops) > 0 {
-			c.commit(ops)
-		}
+		l.q.ops = spare[:0]
+		l.q.Unlock()
+		c.sem <- struct{}{}
+		c.commit(l, ops)
+		<-c.sem
 		clear(ops)
 		spare = ops
+	}
+}
+
+// close waits for the commits in progress (Close calls it once no Append is
+// in flight), then syncs what is dirty and stops the syncer.
+func (c *committer) close() error {
+	c.wg.Wait()
+	if c.e.opts.Durability != SyncInterval {
+		return nil
+	}
+	close(c.stop)
+	<-c.done
+	return c.syncDirty()
+}
+
+// syncer syncs dirty files every SyncInterval (SyncInterval durability).
+func (c *committer) syncer() {
+	defer close(c.done)
+	t := time.NewTicker(c.e.opts.SyncInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+			c.syncDirty()
+		}
 	}
 }
 
 type group struct {
 	l   *log
 	ops []*appendOp
-	err error
 }
 
-func (c *committer) commit(ops []*appendOp) {
-	now := c.e.opts.now()
-	var groups []*group
-	if len(ops) == 1 {
-		groups = []*group{{l: ops[0].l, ops: ops}}
-	} else {
-		byLog := make(map[*log]*group)
-		for _, op := range ops {
-			g := byLog[op.l]
-			if g == nil {
-				g = &group{l: op.l}
-				byLog[op.l] = g
-				groups = append(groups, g)
+// commit writes, syncs (SyncAlways) and publishes one group of a log's
+// appends, then acknowledges them.
+func (c *committer) commit(l *log, ops []*appendOp) {
+	err := c.write(&group{l: l, ops: ops}, c.e.opts.now())
+	if err == nil {
+		if c.e.opts.Durability == SyncAlways {
+			if serr := l.w.h.f.Sync(); serr != nil {
+				err = fmt.Errorf("disk: sync %s: %w", l.name, serr)
+				c.fail(l, serr)
 			}
-			g.ops = append(g.ops, op)
-		}
-	}
-	// Each log is written and synced on its own goroutine: the writes are
-	// copies into the page cache that use every core, and the syncs overlap
-	// in the disk's queue.
-	always := c.e.opts.Durability == SyncAlways
-	parallel(len(groups), func(i int) {
-		g := groups[i]
-		if g.err = c.write(g, now); g.err == nil && always {
-			if err := g.l.w.h.f.Sync(); err != nil {
-				g.err = fmt.Errorf("disk: sync %s: %w", g.l.name, err)
-				c.fail(g.l, err)
-			}
-		}
-	})
-	if !always {
-		for _, g := range groups {
-			if g.err == nil && c.dirty[g.l.w.h] == nil {
-				c.e.files.ref(g.l.w.h)
-				c.dirty[g.l.w.h] = g.l
-			}
-		}
-	}
-	for _, g := range groups {
-		l := g.l
-		if g.err == nil {
-			c.publish(l)
 		} else {
-			l.w.rolled, l.w.newSegs = l.w.rolled[:0], nil
-		}
-		if l.w.h != nil {
-			c.e.files.release(l.w.h)
-			l.w.h = nil
-		}
-		for _, op := range g.ops {
-			if g.err != nil {
-				op.res, op.err = engine.AppendResult{}, g.err
+			c.mu.Lock()
+			if c.mu.dirty[l.w.h] == nil {
+				c.e.files.ref(l.w.h)
+				c.mu.dirty[l.w.h] = l
 			}
-			close(op.done)
+			c.mu.Unlock()
 		}
+	}
+	if err == nil {
+		c.publish(l)
+	} else {
+		l.w.rolled, l.w.newSegs = l.w.rolled[:0], nil
+	}
+	if l.w.h != nil {
+		c.e.files.release(l.w.h)
+		l.w.h = nil
+	}
+	for _, op := range ops {
+		if err != nil {
+			op.res, op.err = engine.AppendResult{}, err
+		}
+		close(op.done)
 	}
 }
 
@@ -410,11 +407,15 @@ func (c *committer) roll(l *log) error {
 
 // syncDirty syncs the files written since the last tick (SyncInterval).
 func (c *committer) syncDirty() error {
-	if len(c.dirty) == 0 {
+	c.mu.Lock()
+	dirty := c.mu.dirty
+	c.mu.dirty = make(map[*handle]*log)
+	c.mu.Unlock()
+	if len(dirty) == 0 {
 		return nil
 	}
-	hs := make([]*handle, 0, len(c.dirty))
-	for h := range c.dirty {
+	hs := make([]*handle, 0, len(dirty))
+	for h := range dirty {
 		hs = append(hs, h)
 	}
 	errs := make([]error, len(hs))
@@ -423,12 +424,11 @@ func (c *committer) syncDirty() error {
 	for i, h := range hs {
 		if errs[i] != nil {
 			// Acknowledged records may be lost: refuse further appends.
-			c.fail(c.dirty[h], errs[i])
+			c.fail(dirty[h], errs[i])
 			if first == nil {
 				first = errs[i]
 			}
 		}
-		delete(c.dirty, h)
 		c.e.files.release(h)
 	}
 	return first

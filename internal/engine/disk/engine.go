@@ -85,7 +85,6 @@ func Open(dir string, opts Options) (*Engine, error) {
 		return nil, err
 	}
 	e.com = newCommitter(e)
-	go e.com.run()
 	go e.janitor()
 	return e, nil
 }

@@ -41,7 +41,14 @@ type log struct {
 	hints     [8]readHint   // where recent reads stopped, for sequential readers
 	hintNext  int
 
-	// w is the write state, owned by the committer goroutine (or by whoever
+	// q is the log's queue of appends waiting for the committer.
+	q struct {
+		sync.Mutex
+		ops        []*appendOp
+		committing bool // a commit loop runs for this log
+	}
+
+	// w is the write state, owned by the log's commit loop (or by whoever
 	// holds gate exclusively).
 	w writeState
 }
