@@ -219,6 +219,9 @@ func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
+		// SubscribeToShard responses last minutes; end them so that the
+		// shutdown does not wait for them.
+		s.svc.EndSubscriptions()
 		err := s.srv.Shutdown(ctx)
 		if serr := <-s.served; serr != nil {
 			err = errors.Join(err, fmt.Errorf("serve: %w", serr))
