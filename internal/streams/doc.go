@@ -11,7 +11,8 @@
 // deadline of a transitional status, mode, retention, maximum record size,
 // the list of every shard ever created (hash range, creation time, parents,
 // and once closed by resharding its closing time and end offset), tags,
-// enhanced metrics, encryption, resource policy and (reserved) consumers.
+// enhanced metrics, encryption, resource policy and the enhanced fan-out
+// consumers (consumers.go; subscriptions are in subscribe.go).
 // Every change is one compare-and-set of the whole value, retried on a
 // version mismatch, so several services sharing an engine never corrupt a
 // stream.
