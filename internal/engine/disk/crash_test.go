@@ -24,8 +24,9 @@ const (
 	crashWriters  = 8
 )
 
-func crashOptions() Options {
+func crashOptions(d Durability) Options {
 	o := DefaultOptions()
+	o.Durability = d
 	o.SegmentSize = 64 << 10 // rolls often
 	o.IndexInterval = 1024
 	return o
@@ -35,7 +36,11 @@ func crashOptions() Options {
 // batch: log, first offset, count, writer, batch number.
 func crashChild() {
 	dir := os.Getenv(crashChildEnv)
-	e, err := Open(dir, crashOptions())
+	d := SyncAlways
+	if os.Getenv(crashChildEnv+"_INTERVAL") != "" {
+		d = SyncInterval
+	}
+	e, err := Open(dir, crashOptions(d))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "open:", err)
 		os.Exit(2)
@@ -80,15 +85,27 @@ type crashAck struct {
 	count, w, b int
 }
 
+// TestCrashKill9 kills the engine's process: under either durability an
+// acknowledged record survives a process crash (interval durability risks
+// only a machine crash).
 func TestCrashKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns processes")
 	}
+	for _, d := range []Durability{SyncAlways, SyncInterval} {
+		t.Run(d.String(), func(t *testing.T) { testCrashKill9(t, d) })
+	}
+}
+
+func testCrashKill9(t *testing.T, d Durability) {
 	dir := t.TempDir()
 	var acks []crashAck
 	for round := range 3 {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), crashChildEnv+"="+dir)
+		if d == SyncInterval {
+			cmd.Env = append(cmd.Env, crashChildEnv+"_INTERVAL=1")
+		}
 		cmd.Stderr = os.Stderr
 		stdout, err := cmd.StdoutPipe()
 		if err != nil {
@@ -134,15 +151,15 @@ func TestCrashKill9(t *testing.T) {
 			t.Fatalf("round %d: child acknowledged nothing", round)
 		}
 		t.Logf("round %d: %d batches acknowledged before SIGKILL", round, n)
-		checkCrashAcks(t, dir, acks)
+		checkCrashAcks(t, dir, d, acks)
 	}
 }
 
 // checkCrashAcks reopens the store and checks every acknowledged batch is
 // present, intact and in order, and that each log is dense.
-func checkCrashAcks(t *testing.T, dir string, acks []crashAck) {
+func checkCrashAcks(t *testing.T, dir string, d Durability, acks []crashAck) {
 	t.Helper()
-	e, err := Open(dir, crashOptions())
+	e, err := Open(dir, crashOptions(d))
 	if err != nil {
 		t.Fatalf("reopen after kill: %v", err)
 	}
