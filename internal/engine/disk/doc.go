@@ -92,6 +92,19 @@
 // machine can lose up to that much acknowledged data (a process crash loses
 // nothing). See docs/FORMAT.md.
 //
+// # Calls
+//
+// Append checks its context before queuing a batch; once queued, the batch
+// is part of a commit group and cannot be withdrawn, so Append waits for the
+// group's outcome whatever the context. Read returns at most maxRecords
+// records (no limit when maxRecords <= 0) and, beyond the first, at most
+// maxBytes of keys and values; the records' Key and Value slices share one
+// buffer per Read and belong to the caller. Memory does not grow with the
+// data stored: the engine keeps, per log, a small record per segment and the
+// sparse index of the active segment (SegmentSize/IndexInterval entries of 24
+// bytes); indexes of older segments are read from disk when needed; at most
+// MaxOpenFiles files stay open.
+//
 // # Errors
 //
 // A write error while appending is undone (the files are cut back) and the
