@@ -201,3 +201,30 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatalf("iterator from before the restart read %+v", res.Records)
 	}
 }
+
+// TestShutdownEndsSubscriptions: SIGTERM with a SubscribeToShard response
+// open still exits promptly, and the subscriber sees its stream end.
+func TestShutdownEndsSubscriptions(t *testing.T) {
+	srv := startServer(t, t.TempDir(), "--transition-delay", "0s", "--shutdown-timeout", "30s")
+	c := srv.h2cClient()
+	name := newStream(t, c, 1)
+	consumer := registerConsumer(t, c, streamARNOf(t, c, name), "stopper")
+	es := subscribe(t, c, consumer, "shardId-000000000000", types.StartingPosition{Type: types.ShardIteratorTypeLatest})
+	defer es.Close()
+	start := time.Now()
+	srv.stop(t)
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("shutdown with an open subscription took %v", d)
+	}
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case _, ok := <-es.Events():
+			if !ok {
+				return
+			}
+		case <-deadline:
+			t.Fatal("the subscription did not end when the server stopped")
+		}
+	}
+}

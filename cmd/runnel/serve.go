@@ -275,6 +275,23 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 	log.Info("shutting down", slog.Duration("timeout", cfg.shutdownTimeout))
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
 	defer cancel()
+	// SubscribeToShard responses last minutes: end them (and any that
+	// start while the listener closes) so the shutdown need not wait.
+	drained, ended := make(chan struct{}), make(chan struct{})
+	defer func() { close(drained); <-ended }()
+	go func() {
+		defer close(ended)
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			svc.EndSubscriptions()
+			select {
+			case <-drained:
+				return
+			case <-t.C:
+			}
+		}
+	}()
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("in-flight requests cut short", slog.Any("error", err))
 	}
