@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/runnel/runnel/internal/engine"
@@ -38,7 +39,8 @@ type log struct {
 	retention time.Duration
 	failed    error
 	notify    chan struct{} // closed and replaced when next grows, on seal and on delete
-	hints     [8]readHint   // where recent reads stopped, for sequential readers
+	hints     [8]readHint
+	avgRecord atomic.Int64 // encoded size of a record, seen by the last Read   // where recent reads stopped, for sequential readers
 	hintNext  int
 
 	// q is the log's queue of appends waiting for the committer.
@@ -407,7 +409,7 @@ func (l *log) Read(ctx context.Context, from uint64, maxRecords, maxBytes int) (
 }
 
 func (l *log) read(from uint64, maxRecords, maxBytes int) ([]engine.StoredRecord, error) {
-	out := make([]engine.StoredRecord, 0, min(maxRecords, 256))
+	var out []engine.StoredRecord
 	bytes := 0
 	for {
 		l.mu.RLock()
@@ -449,7 +451,15 @@ func (l *log) read(from uint64, maxRecords, maxBytes int) ([]engine.StoredRecord
 		}
 		want := min(maxBytes-bytes, 16<<20) + min(maxBytes, 16<<20)/8 + l.e.opts.IndexInterval + 4096
 		want = min(max(want, 64<<10), 16<<20)
-		sc := &scanner{f: h.f, path: s.path, pos: pos, end: end, chunk: min(want, 1<<20), maxChunk: want, fresh: true}
+		// Start with what the record limit allows at the log's recent
+		// average record size, and grow if that was too little.
+		first := want
+		if avg := l.avgRecord.Load(); avg > 0 {
+			first = min(want, max(64<<10, (maxRecords-len(out))*int(avg)*9/8+l.e.opts.IndexInterval))
+		} else {
+			first = min(want, 1<<20)
+		}
+		sc := &scanner{f: h.f, path: s.path, pos: pos, end: end, chunk: first, maxChunk: want, fresh: true}
 		var lastPos int64
 		var lastOff uint64
 		full := false
@@ -473,6 +483,14 @@ func (l *log) read(from uint64, maxRecords, maxBytes int) ([]engine.StoredRecord
 				return nil, &CorruptionError{Path: s.path, Pos: fpos, Reason: fmt.Sprintf("offset %d missing", from)}
 			}
 			lastPos, lastOff = fpos, bh.FirstOffset
+			if out == nil {
+				// Size the result once, from the records left and the
+				// first batch's average record size.
+				avg := max(1, (len(frame)-batchHeaderSize)/int(bh.Count))
+				l.avgRecord.Store(int64(avg))
+				n := min(uint64(maxRecords), next-from, uint64(maxBytes/avg+2), 1<<16)
+				out = make([]engine.StoredRecord, 0, n)
+			}
 			werr := walkRecords(frame[batchHeaderSize:], int(bh.Count), func(i int, k, v []byte) {
 				off := bh.FirstOffset + uint64(i)
 				if off < from || full {
@@ -502,6 +520,9 @@ func (l *log) read(from uint64, maxRecords, maxBytes int) ([]engine.StoredRecord
 			l.mu.Unlock()
 		}
 		if full || from >= next || from < segNext && !closed {
+			if out == nil {
+				out = []engine.StoredRecord{}
+			}
 			return out, nil
 		}
 		if from < segNext {
