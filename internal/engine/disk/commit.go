@@ -274,7 +274,7 @@ func (c *committer) write(g *group, now int64) (err error) {
 		return err
 	}
 	defer func() { *bp = buf[:0]; writeBufs.Put(bp) }()
-	for _, op := range g.ops {
+	for i, op := range g.ops {
 		t := max(now, w.maxTime)
 		fl := int64(len(op.frame))
 		if w.next > w.seg.base && (w.size+fl > opts.SegmentSize || t-w.firstTime >= opts.SegmentMaxAge.Milliseconds()) {
@@ -302,7 +302,8 @@ func (c *committer) write(g *group, now int64) (err error) {
 				return err
 			}
 		}
-		if len(buf) == 0 && len(op.frame) >= 1<<20 {
+		if len(buf) == 0 && (len(op.frame) >= 1<<20 || i == len(g.ops)-1) {
+			// Alone or large: write it from where it is, without a copy.
 			if _, err := w.h.f.WriteAt(op.frame, w.size); err != nil {
 				return err
 			}
