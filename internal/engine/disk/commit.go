@@ -74,6 +74,7 @@ type writeState struct {
 	lastTime     int64    // of seg's last batch, 0 if none
 	lastIndexPos int64    // position of seg's last index entry
 	idxSize      int64    // bytes in seg's index file
+	idxSyncedAt  int64    // seg's size when its index was last synced
 	entries      []indexEntry
 	idxBuf       []byte // index bytes not yet written
 
@@ -319,7 +320,32 @@ func (c *committer) write(g *group, now int64) (err error) {
 	if err := flush(); err != nil {
 		return err
 	}
-	return c.writeIndex(w)
+	if err := c.writeIndex(w); err != nil {
+		return err
+	}
+	if opts.Durability == SyncAlways && w.size-w.idxSyncedAt >= indexSyncEvery {
+		c.syncIndex(w)
+	}
+	return nil
+}
+
+// indexSyncEvery is how many segment bytes may separate two syncs of the
+// active segment's index. The index is derived data, but an index that lost
+// its recent entries in a machine crash makes Open scan the segment from the
+// last surviving entry; syncing it now and then bounds that scan.
+const indexSyncEvery = 8 << 20
+
+// syncIndex syncs the active segment's index, best effort: a failure costs
+// only a longer scan at the next Open.
+func (c *committer) syncIndex(w *writeState) {
+	h, err := c.e.files.acquire(w.seg.idxPath, false)
+	if err != nil {
+		return
+	}
+	if h.f.Sync() == nil {
+		w.idxSyncedAt = w.size
+	}
+	c.e.files.release(h)
 }
 
 // writeIndex appends the pending index bytes of the active segment. The
@@ -401,7 +427,7 @@ func (c *committer) roll(l *log) error {
 	w.seg = s
 	w.size, w.idxSize = segmentHeaderSize, indexHeaderSize
 	w.entries = nil
-	w.firstTime, w.lastTime, w.lastIndexPos = 0, 0, 0
+	w.firstTime, w.lastTime, w.lastIndexPos, w.idxSyncedAt = 0, 0, 0, 0
 	w.newSegs = append(w.newSegs, s)
 	return nil
 }

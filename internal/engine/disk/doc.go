@@ -70,8 +70,9 @@
 // increase along the index. A footer (kind 2) closes the index of a segment
 // that no longer grows: a is the offset after its last record, b the segment
 // file's size, c the time of its last frame. The index is derived data: it is
-// never synced and is rebuilt from the segment whenever it is missing, torn
-// or does not match the segment.
+// rebuilt from the segment whenever it is missing, torn or does not match
+// the segment. It is synced only once per 8 MiB of segment data (SyncAlways),
+// which bounds the scan at Open after a machine crash.
 //
 // # Durability and recovery
 //
