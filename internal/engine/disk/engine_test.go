@@ -103,6 +103,11 @@ func TestAppendReadAcrossSegments(t *testing.T) {
 			if n := len(l.(*log).segs); n < 10 {
 				t.Fatalf("%d segments, want many", n)
 			}
+			// No record limit: one Read crosses every segment.
+			all, err := l.Read(context.Background(), 0, 0, 1<<30)
+			if err != nil || len(all) != 3000 || all[2999].Offset != 2999 {
+				t.Fatalf("Read(0, no limit): %d records, %v", len(all), err)
+			}
 			e.Close()
 			e = openTest(t, dir, opts)
 			l = mustLog(t, e, "s.0")

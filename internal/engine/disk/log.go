@@ -455,7 +455,8 @@ func (l *log) read(from uint64, maxRecords, maxBytes int) ([]engine.StoredRecord
 		// average record size, and grow if that was too little.
 		first := want
 		if avg := l.avgRecord.Load(); avg > 0 {
-			first = min(want, max(64<<10, (maxRecords-len(out))*int(avg)*9/8+l.e.opts.IndexInterval))
+			recs := min(maxRecords-len(out), want/int(avg)+1)
+			first = min(want, max(64<<10, recs*int(avg)*9/8+l.e.opts.IndexInterval))
 		} else {
 			first = min(want, 1<<20)
 		}
