@@ -34,6 +34,7 @@ type CorruptionError struct {
 	Reason string
 }
 
+// Error implements error.
 func (e *CorruptionError) Error() string {
 	return fmt.Sprintf("disk: corrupt data in %s at byte %d: %s", e.Path, e.Pos, e.Reason)
 }

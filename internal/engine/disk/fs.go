@@ -86,6 +86,8 @@ func (OSFS) SyncDir(name string) error {
 
 type osFile struct{ *os.File }
 
+// Sync implements File with fdatasync: the data and the metadata needed to
+// read it back (the size), not timestamps.
 func (f osFile) Sync() error {
 	for {
 		err := unix.Fdatasync(int(f.File.Fd()))
@@ -98,6 +100,7 @@ func (f osFile) Sync() error {
 	}
 }
 
+// Size implements File.
 func (f osFile) Size() (int64, error) {
 	st, err := f.File.Stat()
 	if err != nil {

@@ -93,6 +93,7 @@ func (m meta) begin() (func(), error) {
 	return m.e.leave, nil
 }
 
+// Get implements engine.Meta.
 func (m meta) Get(ctx context.Context, key string) ([]byte, uint64, error) {
 	done, err := m.begin()
 	if err != nil {
@@ -116,6 +117,7 @@ func (m meta) Get(ctx context.Context, key string) ([]byte, uint64, error) {
 	return val, ver, err
 }
 
+// Put implements engine.Meta.
 func (m meta) Put(ctx context.Context, key string, value []byte, expect uint64) (uint64, error) {
 	done, err := m.begin()
 	if err != nil {
@@ -141,6 +143,7 @@ func (m meta) Put(ctx context.Context, key string, value []byte, expect uint64) 
 	return ver, err
 }
 
+// Delete implements engine.Meta.
 func (m meta) Delete(ctx context.Context, key string, expect uint64) error {
 	done, err := m.begin()
 	if err != nil {
@@ -160,6 +163,7 @@ func (m meta) Delete(ctx context.Context, key string, expect uint64) error {
 	})
 }
 
+// List implements engine.Meta.
 func (m meta) List(ctx context.Context, prefix string) ([]engine.Entry, error) {
 	done, err := m.begin()
 	if err != nil {
