@@ -1,6 +1,7 @@
 package kinesisapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -103,4 +104,79 @@ func BenchmarkHandlerPutRecords(b *testing.B) {
 		})
 	}
 	_ = httptest.NewRecorder
+}
+
+// discardWriter is a ResponseWriter that keeps nothing, so that handler
+// benchmarks measure the handler and not a recorder's growing buffer.
+type discardWriter struct {
+	hdr    http.Header
+	status int
+	n      int
+}
+
+func (w *discardWriter) Header() http.Header {
+	if w.hdr == nil {
+		w.hdr = http.Header{}
+	}
+	return w.hdr
+}
+func (w *discardWriter) WriteHeader(status int)      { w.status = status }
+func (w *discardWriter) Write(p []byte) (int, error) { w.n += len(p); return len(p), nil }
+
+// getRecordsOutput returns a GetRecords answer of n records of size bytes.
+func getRecordsOutput(n, size int) *streams.GetRecordsOutput {
+	out := &streams.GetRecordsOutput{Records: make([]streams.Record, n), MillisBehindLatest: 1234}
+	data := make([]byte, n*size)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	ms := int64(1764000000123)
+	for i := range out.Records {
+		out.Records[i] = streams.Record{
+			SequenceNumber:              fmt.Sprintf("4959033827149025660855969253836157109592157598913%07d", i),
+			ApproximateArrivalTimestamp: streams.TimestampMillis(ms + int64(i)),
+			Data:                        data[i*size : (i+1)*size],
+			PartitionKey:                fmt.Sprintf("key-%d", i),
+		}
+	}
+	it := "AAAAAAAAAAFqYJ0t0Vk2mSg8m0lVYqgkq6ZJ7wW2x3j1kH3bS2ZkA4p7KkP2iB1uQ0Xo8JmZ3L9pN5rT6vY2sW4cE1fG3hH8jK0lM7nO9qR"
+	out.NextShardIterator = &it
+	return out
+}
+
+// BenchmarkHandlerGetRecords measures a whole GetRecords request through the
+// handler (decode, validate, fake backend, encode the records), without the
+// network; bytes are the records' data.
+func BenchmarkHandlerGetRecords(b *testing.B) {
+	for _, p := range []struct {
+		name  string
+		proto protocol
+	}{{"json", protoJSON}, {"cbor", protoCBOR}} {
+		for _, n := range []int{100, 10000} {
+			b.Run(fmt.Sprintf("%s/records=%d", p.name, n), func(b *testing.B) {
+				f := newFake()
+				f.outputs["GetRecords"] = getRecordsOutput(n, 1024)
+				h := newTestHandler(b, f)
+				var body []byte
+				if p.proto == protoCBOR {
+					body, _ = cbor.Marshal(map[string]any{"ShardIterator": "AAAA"})
+				} else {
+					body = []byte(`{"ShardIterator":"AAAA"}`)
+				}
+				b.SetBytes(int64(n * 1024))
+				b.ReportAllocs()
+				for b.Loop() {
+					f.calls = f.calls[:0]
+					r := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
+					r.Header.Set("Content-Type", p.proto.contentType())
+					r.Header.Set("X-Amz-Target", TargetPrefix+".GetRecords")
+					w := &discardWriter{}
+					h.ServeHTTP(w, r)
+					if w.status != http.StatusOK {
+						b.Fatalf("status %d", w.status)
+					}
+				}
+			})
+		}
+	}
 }

@@ -276,6 +276,10 @@ func (x *exchange) writeOutput(h *Handler, op *operation, out any) {
 		x.writeRaw(http.StatusOK, x.proto.contentType(), nil)
 		return
 	}
+	if gr, ok := out.(*streams.GetRecordsOutput); ok && gr != nil && x.proto == protoJSON {
+		x.writeGetRecordsJSON(gr) // jsonout.go
+		return
+	}
 	buf := getBuffer()
 	defer putBuffer(buf)
 	var err error

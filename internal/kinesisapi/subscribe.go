@@ -165,6 +165,18 @@ func encodePayload(p protocol, v any) ([]byte, error) {
 }
 
 func (w *eventWriter) event(eventType string, v any) error {
+	if ev, ok := v.(*streams.SubscribeToShardEvent); ok && ev != nil && w.proto == protoJSON {
+		// The fast encoder (jsonout.go), into a pooled buffer: the encoder
+		// copies the payload into its frame.
+		bp := chunkPool.Get().(*[]byte)
+		payload := appendSubscribeEventJSON((*bp)[:0], ev)
+		err := w.write(eventstream.EventMessage(eventType, w.contentType(), payload))
+		if cap(payload) <= 4*jsonChunk {
+			*bp = payload[:0]
+			chunkPool.Put(bp)
+		}
+		return err
+	}
 	payload, err := encodePayload(w.proto, v)
 	if err != nil {
 		return err

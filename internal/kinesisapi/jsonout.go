@@ -1,0 +1,355 @@
+package kinesisapi
+
+import (
+	"encoding/base64"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/runnel/runnel/internal/streams"
+)
+
+// This file is a fast path for the largest responses: GetRecords and
+// SubscribeToShard events in JSON. It writes the same bytes as encoding/json
+// (with SetEscapeHTML(false), as writeOutput uses it) for these shapes, without
+// reflection and without building the whole body in memory: the handler first
+// counts the body's length (base64 and string lengths are computed, not
+// encoded), sends it as Content-Length, and then encodes the body through one
+// pooled chunk buffer that is written to the connection whenever it fills.
+// A 10 MiB GetRecords answer thus costs no allocation proportional to its
+// size. TestGetRecordsJSONMatchesEncodingJSON and FuzzGetRecordsJSON check the
+// output against encoding/json byte for byte.
+
+// jsonChunk is the size at which a streaming jsonWriter hands its buffer to
+// the connection. Base64 is encoded in pieces of at most 3/4 of it.
+const jsonChunk = 128 << 10
+
+// chunkPool holds the chunk buffers of streaming jsonWriters.
+var chunkPool = sync.Pool{New: func() any {
+	b := make([]byte, 0, 2*jsonChunk)
+	return &b
+}}
+
+// jsonWriter writes JSON text in one of three modes: counting (count set:
+// only n is kept), streaming (w set: buf is written to w whenever it holds
+// chunk bytes or more) or buffering (neither: everything stays in buf).
+type jsonWriter struct {
+	buf   []byte
+	w     io.Writer
+	chunk int
+	count bool
+	n     int   // bytes counted, or written to w
+	err   error // the first error from w
+}
+
+// raw writes s, which is already JSON text.
+func (j *jsonWriter) raw(s string) {
+	if j.count {
+		j.n += len(s)
+		return
+	}
+	j.buf = append(j.buf, s...)
+}
+
+// settle counts what a counting writer appended to buf, or flushes a full
+// chunk of a streaming one.
+func (j *jsonWriter) settle() {
+	if j.count {
+		j.n += len(j.buf)
+		j.buf = j.buf[:0]
+		return
+	}
+	if j.w != nil && len(j.buf) >= j.chunk {
+		j.flush()
+	}
+}
+
+// flush writes what buf holds to w.
+func (j *jsonWriter) flush() {
+	if j.w == nil || len(j.buf) == 0 {
+		return
+	}
+	if j.err == nil {
+		_, j.err = j.w.Write(j.buf)
+	}
+	j.n += len(j.buf)
+	j.buf = j.buf[:0]
+}
+
+func (j *jsonWriter) int(v int64) {
+	j.buf = strconv.AppendInt(j.buf, v, 10)
+	j.settle()
+}
+
+// str writes s as a JSON string.
+func (j *jsonWriter) str(s string) {
+	if j.count && plainString(s) {
+		j.n += len(s) + 2
+		return
+	}
+	j.buf = appendJSONString(j.buf, s)
+	j.settle()
+}
+
+// strPtr writes *s, or null.
+func (j *jsonWriter) strPtr(s *string) {
+	if s == nil {
+		j.raw("null")
+		return
+	}
+	j.str(*s)
+}
+
+// blob writes b in base64 as encoding/json does for a []byte: null for nil.
+func (j *jsonWriter) blob(b []byte) {
+	if b == nil {
+		j.raw("null")
+		return
+	}
+	if j.count {
+		j.n += base64.StdEncoding.EncodedLen(len(b)) + 2
+		return
+	}
+	j.buf = append(j.buf, '"')
+	piece := len(b)
+	if j.w != nil {
+		piece = max(3, j.chunk/4*3)
+	}
+	for len(b) > 0 {
+		k := min(len(b), piece)
+		j.buf = base64.StdEncoding.AppendEncode(j.buf, b[:k])
+		b = b[k:]
+		j.settle()
+	}
+	j.buf = append(j.buf, '"')
+}
+
+// timestamp writes t as streams.Timestamp.MarshalJSON does: epoch seconds,
+// the shortest decimal that reads back as float64(ms)/1000. For the times a
+// service produces (0 to 10^12 seconds) that is the seconds, then a point and
+// the milliseconds without trailing zeros when there are any: float64's
+// spacing there is below 0.0002, so no other decimal of at most three
+// fraction digits reads back as the same float64.
+func (j *jsonWriter) timestamp(t streams.Timestamp) {
+	ms := t.UnixMilli()
+	if ms < 0 || ms >= 1e15 {
+		j.buf = strconv.AppendFloat(j.buf, float64(ms)/1000, 'f', -1, 64)
+		j.settle()
+		return
+	}
+	j.buf = strconv.AppendUint(j.buf, uint64(ms/1000), 10)
+	if f := ms % 1000; f != 0 {
+		d := [4]byte{'.', byte('0' + f/100), byte('0' + f/10%10), byte('0' + f%10)}
+		n := 4
+		for d[n-1] == '0' {
+			n--
+		}
+		j.buf = append(j.buf, d[:n]...)
+	}
+	j.settle()
+}
+
+func (j *jsonWriter) records(recs []streams.Record) {
+	if recs == nil {
+		j.raw("null")
+		return
+	}
+	j.raw("[")
+	for i := range recs {
+		r := &recs[i]
+		if i > 0 {
+			j.raw(",")
+		}
+		j.raw(`{"SequenceNumber":`)
+		j.str(r.SequenceNumber)
+		j.raw(`,"ApproximateArrivalTimestamp":`)
+		j.timestamp(r.ApproximateArrivalTimestamp)
+		j.raw(`,"Data":`)
+		j.blob(r.Data)
+		j.raw(`,"PartitionKey":`)
+		j.str(r.PartitionKey)
+		if r.EncryptionType != nil {
+			j.raw(`,"EncryptionType":`)
+			j.str(*r.EncryptionType)
+		}
+		j.raw("}")
+	}
+	j.raw("]")
+}
+
+// childShards writes a non-empty ChildShards member (it is omitempty).
+func (j *jsonWriter) childShards(cs []streams.ChildShard) {
+	if len(cs) == 0 {
+		return
+	}
+	j.raw(`,"ChildShards":[`)
+	for i := range cs {
+		c := &cs[i]
+		if i > 0 {
+			j.raw(",")
+		}
+		j.raw(`{"ShardId":`)
+		j.str(c.ShardId)
+		j.raw(`,"ParentShards":`)
+		if c.ParentShards == nil {
+			j.raw("null")
+		} else {
+			j.raw("[")
+			for k, p := range c.ParentShards {
+				if k > 0 {
+					j.raw(",")
+				}
+				j.str(p)
+			}
+			j.raw("]")
+		}
+		j.raw(`,"HashKeyRange":{"StartingHashKey":`)
+		j.str(c.HashKeyRange.StartingHashKey)
+		j.raw(`,"EndingHashKey":`)
+		j.str(c.HashKeyRange.EndingHashKey)
+		j.raw("}}")
+	}
+	j.raw("]")
+}
+
+// getRecords writes a GetRecords output.
+func (j *jsonWriter) getRecords(out *streams.GetRecordsOutput) {
+	j.raw(`{"Records":`)
+	j.records(out.Records)
+	if out.NextShardIterator != nil {
+		j.raw(`,"NextShardIterator":`)
+		j.str(*out.NextShardIterator)
+	}
+	j.raw(`,"MillisBehindLatest":`)
+	j.int(out.MillisBehindLatest)
+	j.childShards(out.ChildShards)
+	j.raw("}")
+}
+
+// subscribeEvent writes a SubscribeToShardEvent.
+func (j *jsonWriter) subscribeEvent(ev *streams.SubscribeToShardEvent) {
+	j.raw(`{"Records":`)
+	j.records(ev.Records)
+	j.raw(`,"ContinuationSequenceNumber":`)
+	j.str(ev.ContinuationSequenceNumber)
+	j.raw(`,"MillisBehindLatest":`)
+	j.int(ev.MillisBehindLatest)
+	j.childShards(ev.ChildShards)
+	j.raw("}")
+}
+
+// appendGetRecordsJSON appends out's JSON encoding to dst.
+func appendGetRecordsJSON(dst []byte, out *streams.GetRecordsOutput) []byte {
+	j := jsonWriter{buf: dst}
+	j.getRecords(out)
+	return j.buf
+}
+
+// appendSubscribeEventJSON appends ev's JSON encoding to dst.
+func appendSubscribeEventJSON(dst []byte, ev *streams.SubscribeToShardEvent) []byte {
+	j := jsonWriter{buf: dst}
+	j.subscribeEvent(ev)
+	return j.buf
+}
+
+// getRecordsJSONLen returns the length of out's JSON encoding.
+func getRecordsJSONLen(out *streams.GetRecordsOutput) int {
+	j := jsonWriter{count: true, buf: make([]byte, 0, 64)}
+	j.getRecords(out)
+	return j.n
+}
+
+// writeGetRecordsJSON answers with out in JSON, streamed through a pooled
+// chunk buffer after a Content-Length computed beforehand.
+func (x *exchange) writeGetRecordsJSON(out *streams.GetRecordsOutput) {
+	n := getRecordsJSONLen(out)
+	hdr := x.w.Header()
+	hdr.Set("Content-Type", x.proto.contentType())
+	hdr.Set("Content-Length", strconv.Itoa(n))
+	x.status = http.StatusOK
+	x.w.WriteHeader(http.StatusOK)
+	bp := chunkPool.Get().(*[]byte)
+	j := jsonWriter{buf: (*bp)[:0], w: x.w, chunk: jsonChunk}
+	j.getRecords(out)
+	j.flush()
+	// A write error means the client went away; nothing more can be sent.
+	if cap(j.buf) <= 4*jsonChunk {
+		*bp = j.buf[:0]
+		chunkPool.Put(bp)
+	}
+}
+
+// plainString reports whether s needs no escaping in JSON: printable ASCII
+// without quote or backslash.
+func plainString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string exactly as encoding/json writes
+// it with HTML escaping off: quote and backslash escaped, control characters
+// as \b \f \n \r \t or \u00XX, invalid UTF-8 bytes as \ufffd, and U+2028 and
+// U+2029 escaped.
+func appendJSONString(dst []byte, s string) []byte {
+	if plainString(s) {
+		dst = append(dst, '"')
+		dst = append(dst, s...)
+		return append(dst, '"')
+	}
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if b := s[i]; b < utf8.RuneSelf {
+			if b >= 0x20 && b != '"' && b != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch b {
+			case '\\', '"':
+				dst = append(dst, '\\', b)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		c, size := utf8.DecodeRuneInString(s[i:])
+		if c == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if c == '\u2028' || c == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[c&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
