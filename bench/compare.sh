@@ -22,7 +22,7 @@ KINESIS_LOCAL_VERSION=0.6.2
 
 DURATION=10s
 TARGETS=runnel,kinesalite,kinesis-local
-WORKLOADS=a,b,c,d
+WORKLOADS=a,b,c,d,e
 OUT=
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -181,7 +181,8 @@ workload() {
 	a) echo "1 KiB records, PutRecords batches of 500, 4 shards, 4 producers|--shards 4 --producers 4 --batch 500 --size 1024 --keys 1024" ;;
 	b) echo "100 B records, PutRecord from 64 producers, 4 shards|--shards 4 --producers 64 --mode putrecord --size 100 --keys 4096" ;;
 	c) echo "single partition key (ordering), 8 producers x PutRecords of 100 x 256 B, 4 shards|--shards 4 --producers 8 --batch 100 --size 256 --keys 1" ;;
-	d) echo "end-to-end latency at 1,000 records/s, 512 B, batches of 10, 4 shards, poll 50 ms|--shards 4 --producers 4 --batch 10 --size 512 --rate 1000 --poll-interval 50ms" ;;
+	d) echo "end-to-end latency at 1,000 records/s, 512 B, batches of 10, 4 shards, GetRecords polling (5 ms pause when empty)|--shards 4 --producers 4 --batch 10 --size 512 --rate 1000 --poll-interval 5ms" ;;
+	e) echo "end-to-end latency as d, with enhanced fan-out (SubscribeToShard) consumers|--shards 4 --producers 4 --batch 10 --size 512 --rate 1000 --consumer-mode efo" ;;
 	*) return 1 ;;
 	esac
 }
@@ -189,7 +190,7 @@ workload() {
 IFS=, read -r -a targets <<<"$TARGETS"
 IFS=, read -r -a workloads <<<"$WORKLOADS"
 for wl in "${workloads[@]}"; do
-	workload "$wl" >/dev/null || { log "unknown workload $wl (have a, b, c, d)"; exit 2; }
+	workload "$wl" >/dev/null || { log "unknown workload $wl (have a, b, c, d, e)"; exit 2; }
 done
 # Bound every run: the duration, the drain and setup, and some slack.
 secs=$("$TABLE" -seconds "$DURATION")
