@@ -185,6 +185,12 @@ type subscriber struct {
 // established.
 func (c *subscriber) run(ctx context.Context, ready func()) error {
 	st := &c.r.stats
+	// A client of its own: an SDK client decodes every event stream through
+	// one shared codec that it does not lock (smithy-go's eventstream.Codec
+	// writes its payloadBuf and lazily creates its decoder on every
+	// message), so concurrent subscriptions on one client race.
+	// kinesis.New gives the copy a protocol, and so a codec, of its own.
+	client := kinesis.New(c.r.c.data.Options())
 	pos := &types.StartingPosition{Type: c.r.startPosition()}
 	readyOnce := false
 	for ctx.Err() == nil && !c.s.closed {
@@ -194,7 +200,7 @@ func (c *subscriber) run(ctx context.Context, ready func()) error {
 			timedOut.Store(true)
 			cancel()
 		})
-		out, err := c.r.c.data.SubscribeToShard(sctx, &kinesis.SubscribeToShardInput{
+		out, err := client.SubscribeToShard(sctx, &kinesis.SubscribeToShardInput{
 			ConsumerARN:      aws.String(c.consumer),
 			ShardId:          aws.String(c.s.id),
 			StartingPosition: pos,
