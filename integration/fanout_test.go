@@ -21,7 +21,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
 	"github.com/aws/smithy-go"
+	"github.com/runnel/runnel/internal/sdkclient"
 )
 
 // Enhanced fan-out through the AWS SDK for Go v2 against a `runnel serve`
@@ -40,7 +42,7 @@ func (s *server) h2cClient() *kinesis.Client {
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(s.endpoint()),
 		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
-		HTTPClient:   &http.Client{Transport: h2cTransport()},
+		HTTPClient:   sdkclient.Guard(&http.Client{Transport: h2cTransport()}),
 	})
 }
 
@@ -357,7 +359,7 @@ func TestFanoutTransports(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			sdk := kinesis.New(kinesis.Options{Region: "us-east-1", BaseEndpoint: &tc.endpoint,
 				Credentials: credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
-				HTTPClient:  &http.Client{Transport: tc.transport}})
+				HTTPClient:  sdkclient.Guard(&http.Client{Transport: tc.transport})})
 			name := newStream(t, sdk, 1)
 			carn := registerConsumer(t, sdk, streamARNOf(t, sdk, name), "raw")
 			body := `{"ConsumerARN":"` + carn + `","ShardId":"shardId-000000000000","StartingPosition":{"Type":"TRIM_HORIZON"}}`

@@ -19,8 +19,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+
+	"github.com/runnel/runnel/internal/sdkclient"
 )
 
 // runnelBin is the server binary built once for the package's tests.
@@ -152,6 +155,7 @@ func (s *server) client() *kinesis.Client {
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(s.endpoint()),
 		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
+		HTTPClient:   sdkclient.Guard(awshttp.NewBuildableClient()),
 	})
 }
 

@@ -36,6 +36,7 @@ import (
 	"github.com/runnel/runnel/internal/engine/disk"
 	"github.com/runnel/runnel/internal/engine/mem"
 	"github.com/runnel/runnel/internal/kinesisapi"
+	"github.com/runnel/runnel/internal/sdkclient"
 	"github.com/runnel/runnel/internal/server"
 	"github.com/runnel/runnel/internal/streams"
 )
@@ -209,7 +210,9 @@ func (s *Server) NewClient(optFns ...func(*kinesis.Options)) *kinesis.Client {
 		Region:       s.cfg.region,
 		BaseEndpoint: aws.String(s.Endpoint()),
 		Credentials:  credentials.NewStaticCredentialsProvider("AKIDRUNNELTEST", "runneltest-secret", ""),
-		HTTPClient:   s.HTTPClient(),
+		// Guarded against an SDK race that a server this fast exposes over
+		// HTTP/1.1 (see package internal/sdkclient).
+		HTTPClient: sdkclient.Guard(s.HTTPClient()),
 	}, optFns...)
 }
 

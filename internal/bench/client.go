@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go"
+	"github.com/runnel/runnel/internal/sdkclient"
 )
 
 // ErrEFOUnsupported reports an endpoint that does not support enhanced
@@ -72,7 +72,7 @@ func newClients(ctx context.Context, o *Options) (*clients, error) {
 			return nil, fmt.Errorf("load AWS config: %w", err)
 		}
 	}
-	cfg.HTTPClient = bodyGuard{cfg.HTTPClient}
+	cfg.HTTPClient = sdkclient.Guard(cfg.HTTPClient) // see package sdkclient
 	endpoint := func(k *kinesis.Options) {
 		if o.Endpoint != "" {
 			k.BaseEndpoint = aws.String(o.Endpoint)
@@ -88,34 +88,6 @@ func newClients(ctx context.Context, o *Options) (*clients, error) {
 		transport: tr,
 	}, nil
 }
-
-// bodyGuard is the HTTP client under the SDK clients. It hands net/http
-// each request body behind a wrapper that has only Read and Close.
-//
-// Without it, about one call in a few hundred against a fast endpoint over
-// HTTP/1.1 fails while reading a 200 response with "use of closed network
-// connection". The SDK (smithy-go ClientHandler) closes the request body as
-// soon as net/http returns the response headers, which a server may send
-// before net/http's write loop has finished writing the request: after
-// sending ContentLength bytes, the loop copies whatever the body still holds
-// into io.Discard, and io.Copy does that with the body's WriteTo. The SDK's
-// body (smithy-go's safeWriteToReadCloser) answers WriteTo after Close with
-// the error io.EOF, which the write loop takes for a failed request write:
-// it closes the connection under the response body the caller is reading.
-// Read after Close returns io.EOF too, but io.Copy treats that as the end of
-// the body, so hiding WriteTo is enough.
-type bodyGuard struct{ aws.HTTPClient }
-
-func (g bodyGuard) Do(r *http.Request) (*http.Response, error) {
-	if r.Body != nil && r.Body != http.NoBody {
-		r = r.WithContext(r.Context()) // a shallow copy: the caller's request stays as it was
-		r.Body = readOnlyBody{r.Body}
-	}
-	return g.HTTPClient.Do(r)
-}
-
-// readOnlyBody hides every method of a request body but Read and Close.
-type readOnlyBody struct{ io.ReadCloser }
 
 // streamInfo is the stream a run uses.
 type streamInfo struct {
