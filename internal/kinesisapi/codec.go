@@ -110,13 +110,19 @@ func isMap(p protocol, body []byte) bool {
 // decode fills v (a pointer to an input struct) from body. Errors are
 // SerializationExceptions with Coral's messages.
 func decode(p protocol, body []byte, v any) *apiError {
+	return decodeWith(p, body, v, nil)
+}
+
+// decodeWith is decode with the fast PutRecords decoder borrowing its memory
+// from sc (when not nil).
+func decodeWith(p protocol, body []byte, v any, sc *putScratch) *apiError {
 	if !isMap(p, body) {
 		return bareError(ErrSerialization)
 	}
 	var err error
 	if p == protoCBOR {
 		err = cborDec.Unmarshal(body, v)
-	} else if pr, ok := v.(*streams.PutRecordsInput); ok && fastPutRecords(body, pr) {
+	} else if pr, ok := v.(*streams.PutRecordsInput); ok && fastPutRecordsWith(body, pr, sc) {
 		return nil
 	} else {
 		err = json.Unmarshal(body, v)

@@ -223,7 +223,9 @@ func (h *Handler) serve(x *exchange) {
 	}
 
 	in := op.newInput()
-	if aerr := decode(x.proto, body.Bytes(), in); aerr != nil {
+	sc := scratchFor(op, x.proto) // memory for the decoded input, reused after the response
+	defer sc.release()
+	if aerr := decodeWith(x.proto, body.Bytes(), in, sc); aerr != nil {
 		x.writeError(aerr)
 		return
 	}

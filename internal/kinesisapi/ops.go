@@ -10,7 +10,8 @@ import (
 // Backend is what the wire layer needs from the service: one method per
 // Kinesis operation, taking the decoded, validated input. *streams.Service
 // implements it. Errors the client should see are *streams.Error; any other
-// error is an internal fault.
+// error is an internal fault. A method must not keep an input's byte slices
+// (PutRecords' Data) after it returns: the handler reuses their memory.
 type Backend interface {
 	AddTagsToStream(ctx context.Context, in *streams.AddTagsToStreamInput) error
 	CreateStream(ctx context.Context, in *streams.CreateStreamInput) error

@@ -45,6 +45,16 @@ func checkPartitionKey(pk *string, member string) error {
 	return nil
 }
 
+// validPartitionKey reports whether checkPartitionKey accepts pk: 1 to 256
+// characters. A key of 1 to 256 bytes always is.
+func validPartitionKey(pk string) bool {
+	if n := len(pk); n >= 1 && n <= maxPartitionKeyChars {
+		return true
+	}
+	n := utf8.RuneCountInString(pk)
+	return n >= 1 && n <= maxPartitionKeyChars
+}
+
 func errExplicitHashKey(v string) *Error {
 	return errorf(CodeInvalidArgument, "Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1]. Specified value was %s", v)
 }
@@ -220,12 +230,13 @@ func (s *Service) PutRecords(ctx context.Context, in *PutRecordsInput) (*PutReco
 	total, keyBytes := 0, 0
 	for i := range in.Records {
 		r := &in.Records[i]
-		if err := checkPartitionKey(r.PartitionKey, "records."+itoa(i+1)+".member.partitionKey"); err != nil {
-			return nil, err
+		// The member names are built only for an error message.
+		if r.PartitionKey == nil || !validPartitionKey(*r.PartitionKey) {
+			return nil, checkPartitionKey(r.PartitionKey, "records."+itoa(i+1)+".member.partitionKey")
 		}
 		pk := *r.PartitionKey
-		if err := s.checkRecordSize(name, "records."+itoa(i+1)+".member.data", len(r.Data), len(pk), m.MaxRecordKiB); err != nil {
-			return nil, err
+		if len(r.Data)+len(pk) > int(m.MaxRecordKiB)<<10 {
+			return nil, s.checkRecordSize(name, "records."+itoa(i+1)+".member.data", len(r.Data), len(pk), m.MaxRecordKiB)
 		}
 		total += len(r.Data) + len(pk)
 		keyBytes += 1 + len(pk)
@@ -564,6 +575,9 @@ func (s *Service) GetRecords(ctx context.Context, in *GetRecordsInput) (*GetReco
 		return nil, s.mapLogErr(err, sid, name)
 	}
 	out := &GetRecordsOutput{Records: make([]Record, len(stored))}
+	// The sequence numbers share one buffer; partition keys are views of
+	// the stored keys, which the engine hands over and never modifies.
+	seqBuf := make([]byte, 0, seqNumDigits*len(stored))
 	next := it.offset
 	bytes := 0
 	var kms *string
@@ -580,13 +594,15 @@ func (s *Service) GetRecords(ctx context.Context, in *GetRecordsInput) (*GetReco
 				rec.EncryptionType = kms
 			}
 		}
-		rec.SequenceNumber = seqNum{created: sh.created, shard: uint32(idx), offset: r.Offset, arrival: uint64(r.Time / 1000)}.String()
+		k := len(seqBuf)
+		seqBuf = seqNum{created: sh.created, shard: uint32(idx), offset: r.Offset, arrival: uint64(r.Time / 1000)}.appendTo(seqBuf)
+		rec.SequenceNumber = unsafeString(seqBuf[k:])
 		rec.ApproximateArrivalTimestamp = TimestampMillis(r.Time)
 		rec.Data = r.Value
 		if rec.Data == nil {
 			rec.Data = []byte{}
 		}
-		rec.PartitionKey = string(pk)
+		rec.PartitionKey = unsafeString(pk)
 		bytes += len(r.Key) + len(r.Value)
 		next = r.Offset + 1
 	}

@@ -452,6 +452,7 @@ func (sub *Subscription) event(ctx context.Context, st *stream, recs []engine.St
 	ev := &SubscribeToShardEvent{Records: make([]Record, len(recs))}
 	bytes := 0
 	var kms *string
+	seqBuf := make([]byte, 0, seqNumDigits*len(recs)) // as in GetRecords
 	for i := range recs {
 		r := &recs[i]
 		rec := &ev.Records[i]
@@ -465,13 +466,15 @@ func (sub *Subscription) event(ctx context.Context, st *stream, recs []engine.St
 				rec.EncryptionType = kms
 			}
 		}
-		rec.SequenceNumber = seqNum{created: sub.sh.created, shard: uint32(sub.idx), offset: r.Offset, arrival: uint64(r.Time / 1000)}.String()
+		k := len(seqBuf)
+		seqBuf = seqNum{created: sub.sh.created, shard: uint32(sub.idx), offset: r.Offset, arrival: uint64(r.Time / 1000)}.appendTo(seqBuf)
+		rec.SequenceNumber = unsafeString(seqBuf[k:])
 		rec.ApproximateArrivalTimestamp = TimestampMillis(r.Time)
 		rec.Data = r.Value
 		if rec.Data == nil {
 			rec.Data = []byte{}
 		}
-		rec.PartitionKey = string(pk)
+		rec.PartitionKey = unsafeString(pk)
 		bytes += len(r.Key) + len(r.Value)
 	}
 	if n := len(recs); n > 0 {
