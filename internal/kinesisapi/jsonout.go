@@ -119,7 +119,7 @@ func (j *jsonWriter) blob(b []byte) {
 	}
 	for len(b) > 0 {
 		k := min(len(b), piece)
-		j.buf = base64.StdEncoding.AppendEncode(j.buf, b[:k])
+		j.buf = appendBase64(j.buf, b[:k])
 		b = b[k:]
 		j.settle()
 	}
