@@ -179,7 +179,7 @@ func (s *Service) PutRecord(ctx context.Context, in *PutRecordInput) (*PutRecord
 	et := *enc
 	return &PutRecordOutput{
 		ShardId:        sh.id,
-		SequenceNumber: seqNum{created: sh.created, shard: uint32(sh.index), offset: res.FirstOffset, arrival: uint64(res.Time / 1000)}.String(),
+		SequenceNumber: seqNum{created: sh.created, shard: uint32(sh.index), offset: res.FirstOffset, arrival: uint64(res.Time / 1000), record: true}.String(),
 		EncryptionType: &et,
 	}, nil
 }
@@ -375,7 +375,7 @@ func (s *Service) PutRecords(ctx context.Context, in *PutRecordsInput) (*PutReco
 		}
 		sh := grp.sh
 		k := len(seqBuf)
-		seqBuf = seqNum{created: sh.created, shard: uint32(sh.index), offset: grp.res.FirstOffset + uint64(slot[i]), arrival: uint64(grp.res.Time / 1000)}.appendTo(seqBuf)
+		seqBuf = seqNum{created: sh.created, shard: uint32(sh.index), offset: grp.res.FirstOffset + uint64(slot[i]), arrival: uint64(grp.res.Time / 1000), record: true}.appendTo(seqBuf)
 		seqs[i] = unsafeString(seqBuf[k:])
 		e.SequenceNumber = &seqs[i]
 		e.ShardId = &sh.id
@@ -436,67 +436,28 @@ func (s *Service) GetShardIterator(ctx context.Context, in *GetShardIteratorInpu
 	if idx >= len(st.shards) || !st.meta.shardVisible(idx, now) {
 		return nil, s.errShardNotFound(sid, name)
 	}
-	sh, sm := st.shards[idx], &st.meta.Shards[idx]
 	mustSpecify := "Must either specify (1) AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER and StartingSequenceNumber or (2) TRIM_HORIZON or LATEST and no StartingSequenceNumber. Request specified %s and %s StartingSequenceNumber."
-
-	var offset uint64
+	var seq string
+	var ts int64
 	switch typ {
 	case "AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER":
 		if in.StartingSequenceNumber == nil {
 			return nil, errorf(CodeInvalidArgument, mustSpecify, typ, "no")
 		}
-		str := *in.StartingSequenceNumber
-		sn, ok := parseSeqNum(str)
-		if !ok {
-			return nil, errorf(CodeInvalidArgument, "StartingSequenceNumber %s used in GetShardIterator on shard %s in stream %s under account %s is invalid.", str, sid, name, s.opts.AccountID)
-		}
-		if int(sn.shard) != idx {
-			return nil, errorf(CodeInvalidArgument, "Invalid StartingSequenceNumber. It encodes %s, while it was used in a call to a shard with %s", shardID(int(sn.shard)), sid)
-		}
-		if sn.created != sh.created&mask36 {
-			return nil, errorf(CodeInvalidArgument, "StartingSequenceNumber %s used in GetShardIterator on shard %s in stream %s under account %s is invalid because it did not come from this stream.", str, sid, name, s.opts.AccountID)
-		}
-		offset = sn.offset
-		if typ == "AFTER_SEQUENCE_NUMBER" {
-			if offset == ^uint64(0) {
-				return nil, errorf(CodeInvalidArgument, "StartingSequenceNumber %s used in GetShardIterator on shard %s in stream %s under account %s is invalid.", str, sid, name, s.opts.AccountID)
-			}
-			offset++
-		}
+		seq = *in.StartingSequenceNumber
 	case "TRIM_HORIZON", "LATEST":
 		if in.StartingSequenceNumber != nil {
 			return nil, errorf(CodeInvalidArgument, mustSpecify, typ, "also a")
-		}
-		if typ == "LATEST" {
-			if sm.Closed != 0 {
-				offset = sm.EndOffset
-			} else {
-				l, err := sh.handle(ctx, s.eng)
-				if err != nil {
-					return nil, s.mapLogErr(err, sid, name)
-				}
-				info, err := l.Info(ctx)
-				if err != nil {
-					return nil, s.mapLogErr(err, sid, name)
-				}
-				offset = info.Next
-			}
 		}
 	case "AT_TIMESTAMP":
 		if in.Timestamp == nil {
 			return nil, errorf(CodeInvalidArgument, "Must specify timestampInMillis parameter for iterator of type AT_TIMESTAMP. Current request has no timestamp parameter.")
 		}
-		t := in.Timestamp.Millis()
-		if t > now {
-			return nil, errorf(CodeInvalidArgument, "The timestampInMillis parameter cannot be greater than the currentTimestampInMillis. timestampInMillis: %d, currentTimestampInMillis: %d", t, now)
-		}
-		l, err := sh.handle(ctx, s.eng)
-		if err != nil {
-			return nil, s.mapLogErr(err, sid, name)
-		}
-		if offset, err = l.OffsetAt(ctx, t); err != nil {
-			return nil, s.mapLogErr(err, sid, name)
-		}
+		ts = in.Timestamp.Millis()
+	}
+	offset, err := s.positionOffset(ctx, "GetShardIterator", name, st, idx, typ, seq, ts, now)
+	if err != nil {
+		return nil, err
 	}
 	it := s.tokens.encodeIterator(iterator{issued: now, stream: name, streamID: st.meta.ID, shard: uint32(idx), offset: offset})
 	return &GetShardIteratorOutput{ShardIterator: &it}, nil
@@ -595,7 +556,7 @@ func (s *Service) GetRecords(ctx context.Context, in *GetRecordsInput) (*GetReco
 			}
 		}
 		k := len(seqBuf)
-		seqBuf = seqNum{created: sh.created, shard: uint32(idx), offset: r.Offset, arrival: uint64(r.Time / 1000)}.appendTo(seqBuf)
+		seqBuf = seqNum{created: sh.created, shard: uint32(idx), offset: r.Offset, arrival: uint64(r.Time / 1000), record: true}.appendTo(seqBuf)
 		rec.SequenceNumber = unsafeString(seqBuf[k:])
 		rec.ApproximateArrivalTimestamp = TimestampMillis(r.Time)
 		rec.Data = r.Value
@@ -645,4 +606,68 @@ func (s *Service) childShards(st *stream, idx int) []ChildShard {
 		}
 	}
 	return out
+}
+
+// positionOffset resolves a starting position on shard idx of stream name
+// (an iterator or StartingPosition type with its sequence number or
+// timestamp, which the caller has checked are present when the type needs
+// them) to the offset of the first record to read. op names the calling
+// operation in messages. GetShardIterator and SubscribeToShard share it, so
+// a sequence number means the same position to both.
+func (s *Service) positionOffset(ctx context.Context, op, name string, st *stream, idx int, typ, seq string, ts, now int64) (uint64, error) {
+	sid := shardID(idx)
+	sh, sm := st.shards[idx], &st.meta.Shards[idx]
+	switch typ {
+	case "AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER":
+		invalid := func(why string) error {
+			return errorf(CodeInvalidArgument, "StartingSequenceNumber %s used in %s on shard %s in stream %s under account %s is invalid%s.", seq, op, sid, name, s.opts.AccountID, why)
+		}
+		sn, ok := parseSeqNum(seq)
+		if !ok {
+			return 0, invalid("")
+		}
+		if int(sn.shard) != idx {
+			return 0, errorf(CodeInvalidArgument, "Invalid StartingSequenceNumber. It encodes %s, while it was used in a call to a shard with %s", shardID(int(sn.shard)), sid)
+		}
+		if sn.created != sh.created&mask36 {
+			return 0, invalid(" because it did not come from this stream")
+		}
+		offset := sn.offset
+		// A position (not a record's number) names its offset for both
+		// types; see seqNum.
+		if typ == "AFTER_SEQUENCE_NUMBER" && sn.record {
+			if offset == ^uint64(0) {
+				return 0, invalid("")
+			}
+			offset++
+		}
+		return offset, nil
+	case "LATEST":
+		if sm.Closed != 0 {
+			return sm.EndOffset, nil
+		}
+		l, err := sh.handle(ctx, s.eng)
+		if err != nil {
+			return 0, s.mapLogErr(err, sid, name)
+		}
+		info, err := l.Info(ctx)
+		if err != nil {
+			return 0, s.mapLogErr(err, sid, name)
+		}
+		return info.Next, nil
+	case "AT_TIMESTAMP":
+		if ts > now {
+			return 0, errorf(CodeInvalidArgument, "The timestampInMillis parameter cannot be greater than the currentTimestampInMillis. timestampInMillis: %d, currentTimestampInMillis: %d", ts, now)
+		}
+		l, err := sh.handle(ctx, s.eng)
+		if err != nil {
+			return 0, s.mapLogErr(err, sid, name)
+		}
+		offset, err := l.OffsetAt(ctx, ts)
+		if err != nil {
+			return 0, s.mapLogErr(err, sid, name)
+		}
+		return offset, nil
+	}
+	return 0, nil // TRIM_HORIZON
 }

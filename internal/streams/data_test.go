@@ -534,3 +534,27 @@ func TestEncryptedRecords(t *testing.T) {
 	wantErr(t, e.svc.StartStreamEncryption(ctx, &StreamEncryptionInput{StreamName: sp("s"), EncryptionType: sp("NONE"), KeyId: sp("k")}), CodeInvalidArgument, "")
 	wantErr(t, e.svc.StartStreamEncryption(ctx, &StreamEncryptionInput{StreamName: sp("s"), EncryptionType: sp("KMS")}), CodeValidation, "")
 }
+
+// TestAfterStartingSequenceNumber: a shard's StartingSequenceNumber stands
+// just before its first record, so AFTER_SEQUENCE_NUMBER with it starts at
+// the first record (as a SubscribeToShard ContinuationSequenceNumber on an
+// empty shard does), and AT_SEQUENCE_NUMBER with it too.
+func TestAfterStartingSequenceNumber(t *testing.T) {
+	e := newEnv(t)
+	e.create("s", 1)
+	e.clock.Advance(time.Second)
+	for _, d := range []string{"r0", "r1", "r2"} {
+		e.put("s", "k", d)
+	}
+	ls, err := e.svc.ListShards(context.Background(), &ListShardsInput{StreamName: sp("s")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := ls.Shards[0].SequenceNumberRange.StartingSequenceNumber
+	for _, typ := range []string{"AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER"} {
+		out := e.get(e.iter("s", "shardId-000000000000", typ, &start), 10)
+		if len(out.Records) != 3 || string(out.Records[0].Data) != "r0" {
+			t.Errorf("%s StartingSequenceNumber: %d records, first %q", typ, len(out.Records), out.Records[0].Data)
+		}
+	}
+}

@@ -16,7 +16,8 @@ import (
 //	9        36    shard creation time, Unix seconds
 //	1        4     shard index, low 4 bits (repeated; checked on decode)
 //	16       64    record index: the record's engine offset in the shard log
-//	2        8     reserved, 0
+//	2        8     kind: 1 for the number of the record at this offset,
+//	               0 for the position just before it (see below)
 //	9        36    record arrival time, Unix seconds
 //	8        32    shard index
 //	1        4     trailer, always 2
@@ -26,11 +27,18 @@ import (
 // engine offset, so a number maps straight to (shard index, offset) and back.
 // A shard created by resharding gets a creation time strictly later (in whole
 // seconds) than its parents', so its numbers sort above theirs.
+//
+// Numbers of kind 0 are positions, not records: a shard's
+// StartingSequenceNumber and EndingSequenceNumber, and a subscription's
+// ContinuationSequenceNumber. Kind 0 at offset n sorts between the records
+// at n-1 and n, so a position never equals a record's number, and both
+// AT_SEQUENCE_NUMBER and AFTER_SEQUENCE_NUMBER with it start at offset n.
 type seqNum struct {
 	created uint64 // shard creation time, Unix seconds (36 bits)
 	shard   uint32 // shard index
 	offset  uint64 // engine offset of the record
 	arrival uint64 // record arrival time, Unix seconds (36 bits)
+	record  bool   // the number of the record at offset (kind 1), else the position before it
 }
 
 const seqNumDigits = 56
@@ -75,7 +83,11 @@ func (s seqNum) appendTo(b []byte) []byte {
 	v.push(36, s.created&mask36)
 	v.push(4, uint64(s.shard&0xf))
 	v.push(64, s.offset) // shifts of 64 yield 0 in Go, so push works for n = 64
-	v.push(8, 0)
+	var kind uint64
+	if s.record {
+		kind = 1
+	}
+	v.push(8, kind)
 	v.push(36, s.arrival&mask36)
 	v.push(32, uint64(s.shard))
 	v.push(4, 2)
@@ -134,7 +146,11 @@ func parseSeqNum(str string) (seqNum, bool) {
 	}
 	s.shard = uint32(v.pop(32))
 	s.arrival = v.pop(36)
-	if v.pop(8) != 0 {
+	switch v.pop(8) {
+	case 0:
+	case 1:
+		s.record = true
+	default:
 		return seqNum{}, false
 	}
 	s.offset = v.pop(64)

@@ -150,62 +150,30 @@ func (s *Service) SubscribeToShard(ctx context.Context, in *SubscribeToShardInpu
 	if idx >= len(st.shards) || !st.meta.shardVisible(idx, now) {
 		return nil, s.errShardNotFound(sid, name)
 	}
-	sh, sm := st.shards[idx], &st.meta.Shards[idx]
+	sh := st.shards[idx]
 	l, err := sh.handle(ctx, s.eng)
 	if err != nil {
 		return nil, s.mapLogErr(err, sid, name)
 	}
 
 	// The starting offset.
-	var start uint64
+	var seq string
+	var ts int64
 	switch typ {
 	case "AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER":
 		if pos.SequenceNumber == nil {
 			return nil, errorf(CodeInvalidArgument, "StartingPosition.SequenceNumber is required for StartingPosition.Type %s.", typ)
 		}
-		str := *pos.SequenceNumber
-		sn, ok := parseSeqNum(str)
-		if !ok {
-			return nil, errorf(CodeInvalidArgument, "StartingSequenceNumber %s used in SubscribeToShard on shard %s in stream %s under account %s is invalid.", str, sid, name, s.opts.AccountID)
-		}
-		if int(sn.shard) != idx {
-			return nil, errorf(CodeInvalidArgument, "Invalid StartingSequenceNumber. It encodes %s, while it was used in a call to a shard with %s", shardID(int(sn.shard)), sid)
-		}
-		if sn.created != sh.created&mask36 {
-			return nil, errorf(CodeInvalidArgument, "StartingSequenceNumber %s used in SubscribeToShard on shard %s in stream %s under account %s is invalid because it did not come from this stream.", str, sid, name, s.opts.AccountID)
-		}
-		start = sn.offset
-		// The number before a shard's first record (see beforeFirst) names
-		// offset 0 for both types.
-		if typ == "AFTER_SEQUENCE_NUMBER" && !sn.beforeFirst() {
-			if start == ^uint64(0) {
-				return nil, errorf(CodeInvalidArgument, "StartingSequenceNumber %s used in SubscribeToShard on shard %s in stream %s under account %s is invalid.", str, sid, name, s.opts.AccountID)
-			}
-			start++
-		}
-	case "TRIM_HORIZON":
-		start = 0
-	case "LATEST":
-		if sm.Closed != 0 {
-			start = sm.EndOffset
-		} else {
-			info, err := l.Info(ctx)
-			if err != nil {
-				return nil, s.mapLogErr(err, sid, name)
-			}
-			start = info.Next
-		}
+		seq = *pos.SequenceNumber
 	case "AT_TIMESTAMP":
 		if pos.Timestamp == nil {
 			return nil, errorf(CodeInvalidArgument, "StartingPosition.Timestamp is required for StartingPosition.Type AT_TIMESTAMP.")
 		}
-		t := pos.Timestamp.Millis()
-		if t > now {
-			return nil, errorf(CodeInvalidArgument, "The timestampInMillis parameter cannot be greater than the currentTimestampInMillis. timestampInMillis: %d, currentTimestampInMillis: %d", t, now)
-		}
-		if start, err = l.OffsetAt(ctx, t); err != nil {
-			return nil, s.mapLogErr(err, sid, name)
-		}
+		ts = pos.Timestamp.Millis()
+	}
+	start, err := s.positionOffset(ctx, "SubscribeToShard", name, st, idx, typ, seq, ts, now)
+	if err != nil {
+		return nil, err
 	}
 	// A position below the trim horizon starts at the oldest kept record.
 	info, err := l.Info(ctx)
@@ -232,7 +200,7 @@ func (s *Service) SubscribeToShard(ctx context.Context, in *SubscribeToShardInpu
 		lastEvent: time.Now(),
 		out:       newBucket(readBytesPerSec),
 	}
-	sub.cont = sub.before(ctx, start)
+	sub.cont = sub.before(start)
 
 	s.subs.mu.Lock()
 	defer s.subs.mu.Unlock()
@@ -261,25 +229,12 @@ func (s *Service) subscriptionHeartbeat() time.Duration {
 	return defaultSubscriptionHeartbeat
 }
 
-// beforeFirst reports whether sn is the number that stands for "just before
-// offset 0" of its shard: offset 0 with arrival time 0, which no record has
-// (records arrive after their shard is created). Resuming AFTER it starts at
-// the shard's first record.
-func (sn seqNum) beforeFirst() bool { return sn.offset == 0 && sn.arrival == 0 }
-
 // before returns the ContinuationSequenceNumber for a subscription whose next
-// record is at offset next: the number of the record just before it, so that
-// AFTER_SEQUENCE_NUMBER resumes exactly at next.
-func (sub *Subscription) before(ctx context.Context, next uint64) string {
-	sn := seqNum{created: sub.sh.created, shard: uint32(sub.idx)}
-	if next == 0 {
-		return sn.String() // offset 0, arrival 0: see beforeFirst
-	}
-	sn.offset = next - 1
-	if recs, err := sub.log.Read(ctx, next-1, 1, 0); err == nil && len(recs) == 1 && recs[0].Offset == next-1 {
-		sn.arrival = uint64(recs[0].Time / 1000)
-	}
-	return sn.String()
+// record is at offset next: the position just before that record (a number
+// of kind 0, see seqNum), from which AFTER_SEQUENCE_NUMBER resumes exactly
+// at next.
+func (sub *Subscription) before(next uint64) string {
+	return seqNum{created: sub.sh.created, shard: uint32(sub.idx), offset: next}.String()
 }
 
 // Close ends the subscription and frees its slot. It is idempotent and safe
@@ -467,7 +422,7 @@ func (sub *Subscription) event(ctx context.Context, st *stream, recs []engine.St
 			}
 		}
 		k := len(seqBuf)
-		seqBuf = seqNum{created: sub.sh.created, shard: uint32(sub.idx), offset: r.Offset, arrival: uint64(r.Time / 1000)}.appendTo(seqBuf)
+		seqBuf = seqNum{created: sub.sh.created, shard: uint32(sub.idx), offset: r.Offset, arrival: uint64(r.Time / 1000), record: true}.appendTo(seqBuf)
 		rec.SequenceNumber = unsafeString(seqBuf[k:])
 		rec.ApproximateArrivalTimestamp = TimestampMillis(r.Time)
 		rec.Data = r.Value
