@@ -2,7 +2,9 @@
 # compare.sh runs the same `runnel bench` workloads against runnel and the two
 # best-known Kinesis emulators, kinesalite and kinesis-local (kinesis-mock on
 # Node), in one run on loopback, and prints each result and the ratios
-# runnel/peer.
+# runnel/peer. Targets: runnel (disk engine, fsync before every
+# acknowledgement), kinesalite (in memory, its default), kinesalite-disk
+# (kinesalite with --path: its LevelDB store on disk) and kinesis-local.
 #
 #   bench/compare.sh                       # all targets, all workloads, 10 s each
 #   bench/compare.sh --duration 20s --targets runnel,kinesalite --workloads a,d
@@ -21,7 +23,7 @@ KINESALITE_VERSION=3.3.3
 KINESIS_LOCAL_VERSION=0.6.2
 
 DURATION=10s
-TARGETS=runnel,kinesalite,kinesis-local
+TARGETS=runnel,kinesalite,kinesalite-disk,kinesis-local
 WORKLOADS=a,b,c,d,e
 OUT=
 while [ $# -gt 0 ]; do
@@ -48,7 +50,7 @@ cleanup() {
 	for pid in "${PIDS[@]}"; do
 		wait "$pid" 2>/dev/null || true
 	done
-	rm -rf "$WORK/runnel-data"
+	rm -rf "$WORK/runnel-data" "$WORK/kinesalite-data"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -141,6 +143,15 @@ start_at() {
 		need_npm kinesalite || { WHY="could not install kinesalite"; return 1; }
 		port=$(pick_port $((45680 + off)))
 		"$CACHE/node_modules/.bin/kinesalite" --port "$port" --shardLimit 1000 >"$WORK/kinesalite.log" 2>&1 &
+		pid=$!
+		;;
+	kinesalite-disk)
+		# kinesalite with its LevelDB store on disk (--path): its durable
+		# configuration, the counterpart of runnel's default.
+		need_npm kinesalite || { WHY="could not install kinesalite"; return 1; }
+		port=$(pick_port $((45685 + off)))
+		mkdir -p "$WORK/kinesalite-data"
+		"$CACHE/node_modules/.bin/kinesalite" --port "$port" --shardLimit 1000 --path "$WORK/kinesalite-data" >"$WORK/kinesalite-disk.log" 2>&1 &
 		pid=$!
 		;;
 	kinesis-local)
