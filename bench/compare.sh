@@ -9,6 +9,12 @@
 #   bench/compare.sh                       # all targets, all workloads, 10 s each
 #   bench/compare.sh --duration 20s --targets runnel,kinesalite --workloads a,d
 #
+# Workloads (--workloads, default all of a,b,c,d,e,f): a-c write throughput,
+# d-e end-to-end latency, f write throughput as a with the consumers reading
+# back only after producing (--read-after), so that the load tool's reading
+# does not take CPU from the target while it is written to; workload() below
+# gives each one's flags.
+#
 # The peers are installed from the npm registry into bench/.peers (git-ignored)
 # on the first run; runnel is built from this tree. Everything started is
 # stopped on exit. A target that fails to build, start or answer is reported
@@ -24,7 +30,7 @@ KINESIS_LOCAL_VERSION=0.6.2
 
 DURATION=10s
 TARGETS=runnel,kinesalite,kinesalite-disk,kinesis-local
-WORKLOADS=a,b,c,d,e
+WORKLOADS=a,b,c,d,e,f
 OUT=
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -32,7 +38,7 @@ while [ $# -gt 0 ]; do
 	--targets) TARGETS=$2; shift 2 ;;
 	--workloads) WORKLOADS=$2; shift 2 ;;
 	--out) OUT=$2; shift 2 ;;
-	-h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
 	*) echo "compare.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -194,6 +200,7 @@ workload() {
 	c) echo "single partition key (ordering), 8 producers x PutRecords of 100 x 256 B, 4 shards|--shards 4 --producers 8 --batch 100 --size 256 --keys 1" ;;
 	d) echo "end-to-end latency at 1,000 records/s, 512 B, batches of 10, 4 shards, GetRecords polling (5 ms pause when empty)|--shards 4 --producers 4 --batch 10 --size 512 --rate 1000 --poll-interval 5ms" ;;
 	e) echo "end-to-end latency as d, with enhanced fan-out (SubscribeToShard) consumers|--shards 4 --producers 4 --batch 10 --size 512 --rate 1000 --consumer-mode efo" ;;
+	f) echo "write throughput as a, consumers reading back after producing (--read-after)|--shards 4 --producers 4 --batch 500 --size 1024 --keys 1024 --read-after" ;;
 	*) return 1 ;;
 	esac
 }
@@ -201,7 +208,7 @@ workload() {
 IFS=, read -r -a targets <<<"$TARGETS"
 IFS=, read -r -a workloads <<<"$WORKLOADS"
 for wl in "${workloads[@]}"; do
-	workload "$wl" >/dev/null || { log "unknown workload $wl (have a, b, c, d, e)"; exit 2; }
+	workload "$wl" >/dev/null || { log "unknown workload $wl (have a, b, c, d, e, f)"; exit 2; }
 done
 # Bound every run: the duration, the drain and setup, and some slack.
 secs=$("$TABLE" -seconds "$DURATION")

@@ -31,11 +31,13 @@ type report struct {
 		RecordsPerSec float64 `json:"records_per_sec"`
 		Records       int64   `json:"records"`
 	} `json:"read"`
-	PutLatency   latency `json:"put_latency"`
-	EndToEnd     latency `json:"end_to_end_latency"`
-	Throttled    int64   `json:"throttled_records"`
-	PutErrors    int64   `json:"put_errors"`
-	GetErrors    int64   `json:"get_errors"`
+	PutLatency latency `json:"put_latency"`
+	// EndToEnd is nil when the run did not measure it (--read-after).
+	EndToEnd     *latency `json:"end_to_end_latency"`
+	ReadAfter    bool     `json:"read_after"`
+	Throttled    int64    `json:"throttled_records"`
+	PutErrors    int64    `json:"put_errors"`
+	GetErrors    int64    `json:"get_errors"`
 	Verification struct {
 		Checked    bool  `json:"checked"`
 		OK         bool  `json:"ok"`
@@ -145,12 +147,19 @@ func printTable(w io.Writer, dir string, targets []string) error {
 				errs = append(errs, fmt.Sprintf("  %s: %s", t, clip(r.Error, 240)))
 				continue
 			}
-			fmt.Fprintf(tw, "  %s\t%.0f\t%.2f\t%.0f\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t%d\t\n", t,
+			e2e50, e2e99 := "", ""
+			if r.EndToEnd != nil {
+				e2e50, e2e99 = fmt.Sprintf("%.1f", r.EndToEnd.P50), fmt.Sprintf("%.1f", r.EndToEnd.P99)
+			}
+			fmt.Fprintf(tw, "  %s\t%.0f\t%.2f\t%.0f\t%.1f\t%.1f\t%s\t%s\t%d\t%d\t\n", t,
 				r.Written.RecordsPerSec, r.Written.MiBPerSec, r.Read.RecordsPerSec,
-				r.PutLatency.P50, r.PutLatency.P99, r.EndToEnd.P50, r.EndToEnd.P99,
+				r.PutLatency.P50, r.PutLatency.P99, e2e50, e2e99,
 				r.Throttled, r.PutErrors+r.GetErrors)
 		}
 		tw.Flush()
+		if readAfter(results, wl.name, targets) {
+			fmt.Fprintln(w, "  (consumers read back after producing: read rec/s is over the reading phase, no end-to-end latency)")
+		}
 		for _, t := range targets {
 			if r := results[[2]string{wl.name, t}]; !r.failed() {
 				fmt.Fprintf(w, "  %s verification: %s\n", t, r.verdict())
@@ -181,10 +190,36 @@ func printTable(w io.Writer, dir string, targets []string) error {
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", wl.name, peer,
 				ratio(b.Written.RecordsPerSec, p.Written.RecordsPerSec), ratio(b.Read.RecordsPerSec, p.Read.RecordsPerSec),
 				ratio(b.PutLatency.P50, p.PutLatency.P50), ratio(b.PutLatency.P99, p.PutLatency.P99),
-				ratio(b.EndToEnd.P50, p.EndToEnd.P50), ratio(b.EndToEnd.P99, p.EndToEnd.P99))
+				ratio(b.EndToEnd.p50(), p.EndToEnd.p50()), ratio(b.EndToEnd.p99(), p.EndToEnd.p99()))
 		}
 	}
 	return tw.Flush()
+}
+
+// p50 and p99 return the percentile, 0 (no ratio) when not measured.
+func (l *latency) p50() float64 {
+	if l == nil {
+		return 0
+	}
+	return l.P50
+}
+
+func (l *latency) p99() float64 {
+	if l == nil {
+		return 0
+	}
+	return l.P99
+}
+
+// readAfter reports whether any target's run of workload wl read back after
+// producing.
+func readAfter(results map[[2]string]*report, wl string, targets []string) bool {
+	for _, t := range targets {
+		if r := results[[2]string{wl, t}]; r != nil && r.ReadAfter {
+			return true
+		}
+	}
+	return false
 }
 
 func ratio(a, b float64) string {

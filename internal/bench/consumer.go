@@ -55,25 +55,35 @@ func (r *runner) deliver(s *shardReader, recs []types.Record) {
 }
 
 // startPosition is where consumers start: the beginning of a stream the run
-// created, or the tip of an existing one.
-func (r *runner) startPosition() types.ShardIteratorType {
-	if r.stream.created {
-		return types.ShardIteratorTypeTrimHorizon
+// created, or the tip of an existing one. Consumers that start after records
+// were produced (with --read-after, or again after an iterator expired
+// before anything was read) start on an existing stream at the time its
+// tip was taken instead, which is then returned too.
+func (r *runner) startPosition(late bool) (types.ShardIteratorType, *time.Time) {
+	switch {
+	case r.stream.created:
+		return types.ShardIteratorTypeTrimHorizon, nil
+	case late:
+		at := r.readFrom
+		return types.ShardIteratorTypeAtTimestamp, &at
 	}
-	return types.ShardIteratorTypeLatest
+	return types.ShardIteratorTypeLatest, nil
 }
 
 // iterator gets a shard iterator for s: at its start position, or after the
 // last record read when an iterator expired.
 func (r *runner) iterator(ctx context.Context, s *shardReader) error {
+	typ, at := r.startPosition(s.iter != nil)
 	in := &kinesis.GetShardIteratorInput{
 		StreamName:        aws.String(r.stream.name),
 		ShardId:           aws.String(s.id),
-		ShardIteratorType: r.startPosition(),
+		ShardIteratorType: typ,
+		Timestamp:         at,
 	}
 	if s.lastSeq != "" {
 		in.ShardIteratorType = types.ShardIteratorTypeAfterSequenceNumber
 		in.StartingSequenceNumber = aws.String(s.lastSeq)
+		in.Timestamp = nil
 	}
 	out, err := r.c.control.GetShardIterator(ctx, in)
 	if err != nil {
@@ -92,7 +102,8 @@ type pollConsumer struct {
 }
 
 // run reads until ctx ends. ready is called once every shard has an
-// iterator, so that producers start only when nothing can be missed.
+// iterator, so that producers start only when nothing can be missed; with
+// --read-after, reading then waits for the end of the producing phase.
 func (c *pollConsumer) run(ctx context.Context, ready func()) error {
 	for _, s := range c.shards {
 		if err := c.r.iterator(ctx, s); err != nil {
@@ -103,6 +114,9 @@ func (c *pollConsumer) run(ctx context.Context, ready func()) error {
 		}
 	}
 	ready()
+	if !c.r.awaitReading(ctx) {
+		return nil
+	}
 	st := &c.r.stats
 	for ctx.Err() == nil {
 		got, open := false, 0
@@ -112,10 +126,12 @@ func (c *pollConsumer) run(ctx context.Context, ready func()) error {
 			}
 			open++
 			cctx, cancel := context.WithTimeout(ctx, c.r.o.RequestTimeout)
+			st.getInFlight.Add(1)
 			out, err := c.r.c.data.GetRecords(cctx, &kinesis.GetRecordsInput{
 				ShardIterator: s.iter,
 				Limit:         aws.Int32(int32(c.r.o.GetLimit)),
 			})
+			st.getInFlight.Add(-1)
 			cancel()
 			st.getCalls.Add(1)
 			if err != nil {
@@ -182,7 +198,9 @@ type subscriber struct {
 }
 
 // run reads until ctx ends; ready is called once the first subscription is
-// established.
+// established. With --read-after, ready is called at once and the first
+// subscription waits for the end of the producing phase: a subscription
+// pushes records as they arrive.
 func (c *subscriber) run(ctx context.Context, ready func()) error {
 	st := &c.r.stats
 	// A client of its own: an SDK client decodes every event stream through
@@ -191,8 +209,15 @@ func (c *subscriber) run(ctx context.Context, ready func()) error {
 	// message), so concurrent subscriptions on one client race.
 	// kinesis.New gives the copy a protocol, and so a codec, of its own.
 	client := kinesis.New(c.r.c.data.Options())
-	pos := &types.StartingPosition{Type: c.r.startPosition()}
-	readyOnce := false
+	typ, at := c.r.startPosition(c.r.o.ReadAfter)
+	pos := &types.StartingPosition{Type: typ, Timestamp: at}
+	if c.r.o.ReadAfter {
+		ready()
+		if !c.r.awaitReading(ctx) {
+			return nil
+		}
+	}
+	subscribed := false
 	for ctx.Err() == nil && !c.s.closed {
 		sctx, cancel := context.WithCancel(ctx)
 		var timedOut atomic.Bool
@@ -221,7 +246,7 @@ func (c *subscriber) run(ctx context.Context, ready func()) error {
 				st.getError(err)
 			case classify(ctx, err) == errThrottled:
 				st.getThrottles.Add(1)
-			case !readyOnce:
+			case !subscribed:
 				// The first subscription failed for a reason retrying
 				// will not fix: the endpoint does not speak the event
 				// stream the SDK expects.
@@ -236,8 +261,8 @@ func (c *subscriber) run(ctx context.Context, ready func()) error {
 			sleep(ctx, time.Second+backoff(c.rng, c.s.fails))
 			continue
 		}
-		if !readyOnce {
-			readyOnce = true
+		if !subscribed {
+			subscribed = true
 			ready()
 		}
 		started := time.Now()

@@ -14,6 +14,16 @@
 // were acknowledged or until nothing new arrives for the drain timeout. The
 // stream is deleted at the end if the run created it.
 //
+// With --read-after the consumers take their start positions as usual but
+// read nothing while the producers produce; they read everything back once
+// the producing phase ends (the phase shown as "reading back"), so that the
+// write throughput is measured without the client's cost of reading at the
+// same time. The verification is the same; the end-to-end latency is not
+// measured, and the read rate is over the reading phase alone. Enhanced
+// fan-out consumers subscribe only then, on an existing stream at the time
+// its tip was taken (AT_TIMESTAMP, a second early; records of others are
+// ignored).
+//
 // # Record payload
 //
 // Every record's data starts with a fixed 36-byte header, big-endian:

@@ -33,6 +33,9 @@ type fakeKinesis struct {
 		sync.Mutex
 		n       int // records received
 		streams map[string]*fakeStream
+		// gets counts GetRecords calls; putsAfterGet counts put calls
+		// received after the first one.
+		gets, putsAfterGet int
 	}
 }
 
@@ -49,11 +52,26 @@ type fakeRecord struct {
 
 func newFakeKinesis(t *testing.T, f faults) string {
 	t.Helper()
+	_, url := newFake(t, f)
+	return url
+}
+
+// newFake starts a fakeKinesis and returns it with its URL.
+func newFake(t *testing.T, f faults) (*fakeKinesis, string) {
+	t.Helper()
 	fk := &fakeKinesis{f: f}
 	fk.mu.streams = map[string]*fakeStream{}
 	srv := httptest.NewServer(fk)
 	t.Cleanup(srv.Close)
-	return srv.URL
+	return fk, srv.URL
+}
+
+// calls returns the GetRecords calls received and the put calls received
+// after the first of them.
+func (fk *fakeKinesis) calls() (gets, putsAfterGet int) {
+	fk.mu.Lock()
+	defer fk.mu.Unlock()
+	return fk.mu.gets, fk.mu.putsAfterGet
 }
 
 type fakeError struct{ typ, msg string }
@@ -112,6 +130,9 @@ func (fk *fakeKinesis) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			out = map[string]any{"Shards": shards}
 		}
 	case "PutRecord", "PutRecords":
+		if fk.mu.gets > 0 {
+			fk.mu.putsAfterGet++
+		}
 		var s *fakeStream
 		if s, ferr = stream(); s == nil {
 			break
@@ -182,6 +203,7 @@ func (fk *fakeKinesis) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		}
 		out = map[string]any{"ShardIterator": fmt.Sprintf("%s/%d/%d", str("StreamName"), sh, pos)}
 	case "GetRecords":
+		fk.mu.gets++
 		var name string
 		var sh, pos int
 		if _, err := fmt.Sscanf(strings.ReplaceAll(str("ShardIterator"), "/", " "), "%s %d %d", &name, &sh, &pos); err != nil {

@@ -110,6 +110,7 @@ func bindFlags(fs *flag.FlagSet, o *Options) {
 	fs.IntVar(&o.GetLimit, "get-limit", o.GetLimit, "Limit of each GetRecords call")
 	fs.DurationVar(&o.PollInterval, "poll-interval", o.PollInterval, "pause after an empty GetRecords response")
 	fs.DurationVar(&o.DrainTimeout, "drain-timeout", o.DrainTimeout, "after producing, stop reading when nothing new arrived for this long")
+	fs.BoolVar(&o.ReadAfter, "read-after", o.ReadAfter, "consumers read nothing while producers produce, then read everything back: write throughput without concurrent reading (no end-to-end latency; read rate over the reading phase)")
 	fs.DurationVar(&o.SetupTimeout, "setup-timeout", o.SetupTimeout, "wait for the stream (and EFO consumer) to become ACTIVE")
 	fs.BoolVar(&o.Verify, "verify", o.Verify, "verify every acknowledged record is read back once, intact, in order (about 40 B of memory per record)")
 	fs.Uint64Var(&o.Seed, "seed", o.Seed, "seed of the record generators (0 = random)")
@@ -239,7 +240,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // formatProgress renders one progress line, short enough for a terminal.
 func formatProgress(p Progress) string {
-	return fmt.Sprintf("%6.1fs %-9s put %7s/s %6.1f MiB/s  get %7s/s %6.1f MiB/s  total %s/%s  throttled %s/%s  retried %s  errors %s",
+	return fmt.Sprintf("%6.1fs %-12s put %7s/s %6.1f MiB/s  get %7s/s %6.1f MiB/s  total %s/%s throttled %s/%s retried %s errors %s",
 		p.Elapsed.Seconds(), p.Phase, count(int64(p.PutRate)), p.PutMiBps, count(int64(p.GetRate)), p.GetMiBps,
 		count(p.Put), count(p.Get), count(p.PutThrottled), count(p.GetThrottled), count(p.Retried), count(p.Errors))
 }

@@ -217,8 +217,11 @@ func TestMainFaults(t *testing.T) {
 				if r.Written.Records == 0 || r.Read.Records != r.Written.Records || r.Verification.ReadOnce != r.Written.Records {
 					t.Errorf("written %d, read %d, verified %d", r.Written.Records, r.Read.Records, r.Verification.ReadOnce)
 				}
-				if r.PutLatency.Count == 0 || r.EndToEnd.Count != uint64(r.Read.Records) || r.PutLatency.P99Ms <= 0 {
+				if r.PutLatency.Count == 0 || r.EndToEnd == nil || r.EndToEnd.Count != uint64(r.Read.Records) || r.PutLatency.P99Ms <= 0 {
 					t.Errorf("latencies %+v %+v", r.PutLatency, r.EndToEnd)
+				}
+				if r.ReadAfter || r.ReadSeconds <= 0 || r.ReadSeconds > r.TotalSeconds {
+					t.Errorf("read after %v, read seconds %g of %g", r.ReadAfter, r.ReadSeconds, r.TotalSeconds)
 				}
 			},
 		},
@@ -320,6 +323,131 @@ func TestMainExistingStream(t *testing.T) {
 	}
 }
 
+// TestMainReadAfter runs with --read-after against the fake: no read call
+// may come before the last put, the verification works as without it, and
+// the report has no end-to-end latency.
+func TestMainReadAfter(t *testing.T) {
+	short := []string{"--duration", "300ms", "--shards", "3", "--producers", "3", "--batch", "20", "--size", "100", "--poll-interval", "10ms", "--read-after"}
+	tests := []struct {
+		name  string
+		f     faults
+		args  []string
+		code  int
+		check func(t *testing.T, r Report)
+	}{
+		{
+			name: "clean",
+			code: exitOK,
+			check: func(t *testing.T, r Report) {
+				if !r.Verification.OK || r.Written.Records == 0 || r.Verification.ReadOnce != r.Written.Records || r.Read.Records != r.Written.Records {
+					t.Errorf("written %d, read %d, verification %+v", r.Written.Records, r.Read.Records, r.Verification)
+				}
+				// Reading starts when producing ends: its rate is over the
+				// rest of the run only.
+				if r.ReadSeconds <= 0 || r.ReadSeconds > r.TotalSeconds-r.ProduceSeconds+0.001 || r.Read.RecordsPerSec < float64(r.Read.Records)/r.TotalSeconds {
+					t.Errorf("read %d records in %g s at %g/s; produced %g s of %g s", r.Read.Records, r.ReadSeconds, r.Read.RecordsPerSec, r.ProduceSeconds, r.TotalSeconds)
+				}
+			},
+		},
+		{
+			name: "PutRecord, single key, record count",
+			args: []string{"--records", "100", "--duration", "0", "--batch", "1", "--keys", "1", "--consumers", "1"},
+			code: exitOK,
+			check: func(t *testing.T, r Report) {
+				if !r.Verification.OK || r.Written.Records != 100 || r.Verification.ReadOnce != 100 {
+					t.Errorf("written %d, verification %+v", r.Written.Records, r.Verification)
+				}
+			},
+		},
+		{
+			name: "lost",
+			f:    faults{drop: 50},
+			code: exitFailed,
+			check: func(t *testing.T, r Report) {
+				if r.Verification.Lost == 0 || r.Verification.OK || r.Verification.Duplicated != 0 {
+					t.Errorf("verification %+v", r.Verification)
+				}
+			},
+		},
+		{
+			name: "reordered",
+			f:    faults{reverse: true},
+			args: []string{"--keys", "2"},
+			code: exitFailed,
+			check: func(t *testing.T, r Report) {
+				if r.Verification.Reordered == 0 || r.Verification.Lost != 0 {
+					t.Errorf("verification %+v", r.Verification)
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fk, endpoint := newFake(t, tt.f)
+			code, rep, stderr := runMain(t, endpoint, append(append([]string{}, short...), tt.args...)...)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d; error %q; verification %+v\nstderr: %s", code, tt.code, rep.Error, rep.Verification, stderr)
+			}
+			if !rep.ReadAfter || rep.EndToEnd != nil {
+				t.Errorf("read after %v, end-to-end %+v", rep.ReadAfter, rep.EndToEnd)
+			}
+			if gets, late := fk.calls(); gets == 0 || late != 0 {
+				t.Errorf("%d GetRecords calls, %d put calls after the first", gets, late)
+			}
+			tt.check(t, rep)
+		})
+	}
+	t.Run("without it consumers read while producers produce", func(t *testing.T) {
+		fk, endpoint := newFake(t, faults{})
+		if code, rep, stderr := runMain(t, endpoint, short[:len(short)-1]...); code != exitOK {
+			t.Fatalf("exit %d, error %q\n%s", code, rep.Error, stderr)
+		}
+		if _, late := fk.calls(); late == 0 {
+			t.Error("no put call after the first GetRecords call")
+		}
+	})
+	t.Run("JSON and text", func(t *testing.T) {
+		endpoint := newFakeKinesis(t, faults{})
+		args := []string{"--endpoint", endpoint, "--drain-timeout", "500ms", "--setup-timeout", "20s", "--records", "200"}
+		args = append(args, short[2:]...)
+		var stdout, stderr bytes.Buffer
+		if code := Main(context.Background(), append(args, "--json"), &stdout, &stderr); code != exitOK {
+			t.Fatalf("exit %d\n%s", code, stderr.String())
+		}
+		var raw map[string]json.RawMessage
+		if err := json.Unmarshal(stdout.Bytes(), &raw); err != nil {
+			t.Fatal(err)
+		}
+		if string(raw["end_to_end_latency"]) != "null" || string(raw["read_after"]) != "true" {
+			t.Errorf("end_to_end_latency %s, read_after %s", raw["end_to_end_latency"], raw["read_after"])
+		}
+		stdout.Reset()
+		if code := Main(context.Background(), args, &stdout, &stderr); code != exitOK {
+			t.Fatalf("exit %d\n%s", code, stderr.String())
+		}
+		text := stdout.String()
+		if !strings.Contains(text, "end-to-end       not measured") || strings.Contains(text, "end-to-end       p50") ||
+			!strings.Contains(text, "--read-after") || !strings.Contains(text, "verification OK") {
+			t.Errorf("text report:\n%s", text)
+		}
+	})
+}
+
+// TestMainExistingStreamReadAfter reads back after producing on a stream
+// kept by an earlier run: the earlier records are ignored, this run's are
+// all read.
+func TestMainExistingStreamReadAfter(t *testing.T) {
+	endpoint := newFakeKinesis(t, faults{})
+	args := []string{"--duration", "200ms", "--shards", "2", "--producers", "2", "--batch", "10", "--poll-interval", "10ms", "--stream", "kept"}
+	if code, rep, stderr := runMain(t, endpoint, append(args, "--keep")...); code != exitOK {
+		t.Fatalf("first run: exit %d, error %q\n%s", code, rep.Error, stderr)
+	}
+	code, rep, stderr := runMain(t, endpoint, append(args, "--create=false", "--read-after")...)
+	if code != exitOK || rep.Written.Records == 0 || rep.Verification.ReadOnce != rep.Written.Records || rep.EndToEnd != nil {
+		t.Errorf("second run: exit %d, written %d, verification %+v, error %q\n%s", code, rep.Written.Records, rep.Verification, rep.Error, stderr)
+	}
+}
+
 func TestFormatProgress(t *testing.T) {
 	line := formatProgress(Progress{Elapsed: 1500 * time.Millisecond, Phase: "producing", PutRate: 123456, PutMiBps: 120.5, Put: 12_345_678, Get: 9999})
 	for _, want := range []string{"1.5s", "producing", "123.5k/s", "120.5 MiB/s", "total 12.3M/9999"} {
@@ -327,8 +455,15 @@ func TestFormatProgress(t *testing.T) {
 			t.Errorf("progress line %q lacks %q", line, want)
 		}
 	}
-	if len(line) > 140 {
-		t.Errorf("progress line is %d characters long", len(line))
+	long := formatProgress(Progress{Elapsed: 100 * time.Second, Phase: "reading back", GetRate: 123456, GetMiBps: 120.5,
+		Put: 12_345_678, Get: 9_876_543, PutThrottled: 12345, GetThrottled: 123, Retried: 12345, Errors: 12})
+	if !strings.Contains(long, "reading back") {
+		t.Errorf("progress line %q lacks its phase", long)
+	}
+	for _, l := range []string{line, long} {
+		if len(l) > 140 {
+			t.Errorf("progress line %q is %d characters long", l, len(l))
+		}
 	}
 }
 
@@ -349,6 +484,11 @@ func TestMainRunnel(t *testing.T) {
 			opts: []runneltest.Option{runneltest.WithTransitionDelay(0)},
 			args: []string{"--records", "300", "--batch", "1", "--keys", "1", "--shards", "2", "--consumers", "1"},
 		},
+		{
+			name: "disk engine, PutRecords, reading back after producing",
+			opts: []runneltest.Option{runneltest.WithDisk(), runneltest.WithTransitionDelay(0)},
+			args: []string{"--duration", "1s", "--producers", "4", "--shards", "4", "--batch", "500", "--size", "1024", "--read-after"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -357,19 +497,28 @@ func TestMainRunnel(t *testing.T) {
 			if code != exitOK || rep.Written.Records == 0 || !rep.Verification.OK || rep.Verification.ReadOnce != rep.Written.Records {
 				t.Errorf("exit %d, written %d, verification %+v, error %q\nstderr: %s", code, rep.Written.Records, rep.Verification, rep.Error, stderr)
 			}
+			if rep.ReadAfter != (rep.EndToEnd == nil) {
+				t.Errorf("read after %v, end-to-end %+v", rep.ReadAfter, rep.EndToEnd)
+			}
 		})
 	}
-	t.Run("enhanced fan-out works or fails clearly", func(t *testing.T) {
-		srv := runneltest.NewServer(t, runneltest.WithTransitionDelay(0))
-		code, rep, stderr := runMain(t, srv.Endpoint(), "--duration", "1s", "--consumer-mode", "efo", "--shards", "2", "--producers", "2")
-		switch {
-		case code == exitOK && rep.Verification.OK && rep.Written.Records > 0:
-		case code == exitFailed && !rep.Started && strings.Contains(rep.Error, "does not support enhanced fan-out"):
-			t.Logf("runnel: %s", rep.Error)
-		default:
-			t.Errorf("exit %d, started %v, verification %+v, error %q\nstderr: %s", code, rep.Started, rep.Verification, rep.Error, stderr)
-		}
-	})
+	for _, extra := range [][]string{nil, {"--read-after"}} {
+		t.Run("enhanced fan-out works or fails clearly "+strings.Join(extra, " "), func(t *testing.T) {
+			srv := runneltest.NewServer(t, runneltest.WithTransitionDelay(0))
+			code, rep, stderr := runMain(t, srv.Endpoint(), append([]string{"--duration", "1s", "--consumer-mode", "efo", "--shards", "2", "--producers", "2", "--drain-timeout", "5s"}, extra...)...)
+			switch {
+			case code == exitOK && rep.Verification.OK && rep.Written.Records > 0 && rep.Verification.ReadOnce == rep.Written.Records:
+			case code == exitFailed && strings.Contains(rep.Error, "does not support enhanced fan-out"):
+				// With --read-after the subscriptions start after producing.
+				if !rep.Started == rep.ReadAfter {
+					t.Errorf("started %v, read after %v", rep.Started, rep.ReadAfter)
+				}
+				t.Logf("runnel: %s", rep.Error)
+			default:
+				t.Errorf("exit %d, started %v, verification %+v, error %q\nstderr: %s", code, rep.Started, rep.Verification, rep.Error, stderr)
+			}
+		})
+	}
 }
 
 // TestMainEndpoint runs the tool against a real endpoint given in

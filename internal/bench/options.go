@@ -114,6 +114,12 @@ type Options struct {
 	// DrainTimeout bounds how long consumers keep reading after the
 	// producers stopped without reading anything new.
 	DrainTimeout time.Duration
+	// ReadAfter keeps the consumers idle while the producers produce:
+	// they read everything back once the producing phase ended, so that
+	// the write throughput is measured without the cost of reading on the
+	// same machine. End-to-end latency is then not measured, and the read
+	// rate is over the reading phase alone.
+	ReadAfter bool
 	// SetupTimeout bounds waiting for the stream (and an enhanced fan-out
 	// consumer) to become ACTIVE.
 	SetupTimeout time.Duration

@@ -23,6 +23,10 @@ type Report struct {
 	Consumers int `json:"consumers"`
 	// Workload describes what was sent.
 	Workload Workload `json:"workload"`
+	// ReadAfter is set when the consumers read only after the producing
+	// phase (--read-after): no end-to-end latency, and the read rate is
+	// over the reading phase.
+	ReadAfter bool `json:"read_after"`
 
 	// ProduceSeconds is the length of the producing phase.
 	ProduceSeconds float64 `json:"produce_seconds"`
@@ -32,15 +36,19 @@ type Report struct {
 	// Written is what the stream acknowledged, over the producing phase.
 	Written Throughput `json:"written"`
 	// Read is what the consumers read of this run's records, from the
-	// start to the last record read.
+	// start (with ReadAfter, the end of the producing phase) to the last
+	// record read.
 	Read Throughput `json:"read"`
+	// ReadSeconds is the length of the time Read is over.
+	ReadSeconds float64 `json:"read_seconds"`
 
 	// PutLatency is the latency of each put call (PutRecords or
 	// PutRecord), including failed ones.
 	PutLatency Latency `json:"put_latency"`
 	// EndToEnd is the time from the first send of a record to its receipt
-	// by a consumer.
-	EndToEnd Latency `json:"end_to_end_latency"`
+	// by a consumer; nil (null) with ReadAfter, where it would only
+	// measure how long the record waited for the producing phase to end.
+	EndToEnd *Latency `json:"end_to_end_latency"`
 
 	// PutCalls counts put calls.
 	PutCalls int64 `json:"put_calls"`
@@ -154,7 +162,7 @@ func newReport(o *Options, stream string) *Report {
 	if o.Duration > 0 {
 		w.Duration = o.Duration.String()
 	}
-	return &Report{Endpoint: o.Endpoint, Stream: stream, Shards: o.Shards, Workload: w}
+	return &Report{Endpoint: o.Endpoint, Stream: stream, Shards: o.Shards, Workload: w, ReadAfter: o.ReadAfter}
 }
 
 // fail records err in the report and returns both.
@@ -172,13 +180,17 @@ func throughput(records, bytes int64, d time.Duration) Throughput {
 	return t
 }
 
-// fill completes the report from a finished run.
-func (rep *Report) fill(r *runner, producers []*producer, readers []*shardReader, produced, drained time.Duration) {
+// fill completes the report from a finished run. The durations are since
+// the start of producing: its end, the start of reading (0 unless reading
+// waited for the end of producing) and the end of draining.
+func (rep *Report) fill(r *runner, producers []*producer, readers []*shardReader, produced, readStart, drained time.Duration) {
 	st := &r.stats
 	rep.ProduceSeconds = produced.Seconds()
 	rep.TotalSeconds = drained.Seconds()
 	rep.Written = throughput(st.putRecords.Load(), st.putBytes.Load(), produced)
-	rep.Read = throughput(st.getRecords.Load(), st.getBytes.Load(), time.Duration(st.lastRead.Load()))
+	reading := max(0, time.Duration(st.lastRead.Load())-readStart)
+	rep.Read = throughput(st.getRecords.Load(), st.getBytes.Load(), reading)
+	rep.ReadSeconds = reading.Seconds()
 	put, e2e := NewHistogram(), NewHistogram()
 	ledgers := make([]*ledger, len(producers))
 	for i, p := range producers {
@@ -191,7 +203,10 @@ func (rep *Report) fill(r *runner, producers []*producer, readers []*shardReader
 		logs[i] = s.log
 	}
 	rep.PutLatency = latencyOf(put)
-	rep.EndToEnd = latencyOf(e2e)
+	if !r.o.ReadAfter {
+		l := latencyOf(e2e)
+		rep.EndToEnd = &l
+	}
 	rep.PutCalls = st.putCalls.Load()
 	rep.ThrottledCalls = st.throttledCalls.Load()
 	rep.ThrottledRecords = st.throttledRecords.Load()
@@ -263,7 +278,11 @@ func (rep *Report) WriteText(w io.Writer) {
 		rate += ", bursts " + wl.Burst
 	}
 	p("workload  %s%d producers, %s, %s %s records, %s, %s\n", prof, wl.Producers, call, size, wl.Shape, keys, rate)
-	p("consumers %d (%s)\n\n", rep.Consumers, wl.ConsumerMode)
+	after := ""
+	if rep.ReadAfter {
+		after = ", reading back after producing (--read-after)"
+	}
+	p("consumers %d (%s)%s\n\n", rep.Consumers, wl.ConsumerMode, after)
 	if !rep.Started {
 		p("error: %s\n", rep.Error)
 		for _, c := range rep.Cleanup {
@@ -274,17 +293,17 @@ func (rep *Report) WriteText(w io.Writer) {
 
 	p("%-10s %12s %12s %10s %9s\n", "", "records", "rec/s", "MiB/s", "seconds")
 	p("%-10s %12d %12.0f %10.2f %9.1f\n", "written", rep.Written.Records, rep.Written.RecordsPerSec, rep.Written.MiBPerSec, rep.ProduceSeconds)
-	readSecs := 0.0
-	if rep.Read.RecordsPerSec > 0 {
-		readSecs = float64(rep.Read.Records) / rep.Read.RecordsPerSec
-	}
-	p("%-10s %12d %12.0f %10.2f %9.1f\n\n", "read", rep.Read.Records, rep.Read.RecordsPerSec, rep.Read.MiBPerSec, readSecs)
+	p("%-10s %12d %12.0f %10.2f %9.1f\n\n", "read", rep.Read.Records, rep.Read.RecordsPerSec, rep.Read.MiBPerSec, rep.ReadSeconds)
 
 	lat := func(name string, l Latency) {
 		p("%-16s p50 %8.2f  p90 %8.2f  p99 %8.2f  p99.9 %8.2f  max %8.2f ms  (n=%d)\n", name, l.P50Ms, l.P90Ms, l.P99Ms, l.P999Ms, l.MaxMs, l.Count)
 	}
 	lat("put latency", rep.PutLatency)
-	lat("end-to-end", rep.EndToEnd)
+	if rep.EndToEnd != nil {
+		lat("end-to-end", *rep.EndToEnd)
+	} else {
+		p("%-16s not measured: consumers read back after producing\n", "end-to-end")
+	}
 	p("\nput calls %d, throttled %d calls / %d records, retried %d records, failed %d records, put errors %d\n",
 		rep.PutCalls, rep.ThrottledCalls, rep.ThrottledRecords, rep.RetriedRecords, rep.FailedRecords, rep.PutErrors)
 	p("get calls %d, throttled %d, errors %d\n", rep.GetCalls, rep.GetThrottled, rep.GetErrors)

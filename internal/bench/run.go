@@ -30,6 +30,7 @@ type stats struct {
 	getBytes     atomic.Int64
 	getThrottles atomic.Int64
 	getErrors    atomic.Int64
+	getInFlight  atomic.Int64 // GetRecords calls waiting for their answer
 	lastRead     atomic.Int64 // time of the last record read, since the start
 
 	mu struct {
@@ -82,6 +83,34 @@ type runner struct {
 	startUnix int64
 	deadline  time.Time // end of the producing phase; zero if none
 	budget    atomic.Int64
+
+	// readFrom is when reading starts on an existing stream, with
+	// --read-after or when an iterator expired before anything was read:
+	// shortly before the consumers were set up.
+	readFrom time.Time
+	// reading, with --read-after, is closed when the producing phase ends
+	// and the consumers may start reading; nil otherwise.
+	reading chan struct{}
+}
+
+// readFromMargin moves readFrom back a little, so that neither the
+// millisecond precision of arrival timestamps nor a small difference
+// between the clocks of the endpoint and this process skips a record. The
+// records of others it lets in are ignored.
+const readFromMargin = time.Second
+
+// awaitReading blocks, with --read-after, until the producing phase ended.
+// It reports false if ctx ended first.
+func (r *runner) awaitReading(ctx context.Context) bool {
+	if r.reading == nil {
+		return ctx.Err() == nil
+	}
+	select {
+	case <-r.reading:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // now returns the current time in Unix nanoseconds, derived from the
@@ -121,7 +150,8 @@ func (r *runner) shardIndex(id *string) int32 {
 type Progress struct {
 	// Elapsed is the time since producers started.
 	Elapsed time.Duration
-	// Phase is "producing" or "draining".
+	// Phase is "producing", then "draining" (consumers reading what is
+	// left), or with --read-after "reading back".
 	Phase string
 	// PutRate and GetRate are records per second over the last interval.
 	PutRate, GetRate float64
@@ -212,6 +242,10 @@ func Run(ctx context.Context, o Options, progress func(Progress)) (*Report, erro
 		producers[i].ledger.count = !o.Verify
 	}
 
+	r.readFrom = time.Now().Add(-readFromMargin)
+	if o.ReadAfter {
+		r.reading = make(chan struct{})
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	consCtx, stopConsumers := context.WithCancel(gctx)
 	defer stopConsumers()
@@ -289,8 +323,18 @@ func Run(ctx context.Context, o Options, progress func(Progress)) (*Report, erro
 
 	// Drain: read until as many records arrived as were acknowledged and
 	// nothing more came for a moment (copies would otherwise end the drain
-	// early), or nothing new arrived for the drain timeout.
-	phase.Store("draining")
+	// early), or nothing new arrived for the drain timeout, and no
+	// GetRecords call is still answering (a large one can take a while,
+	// above all with --read-after; the request timeout bounds it). With
+	// --read-after the consumers start reading now.
+	readStart := time.Duration(0)
+	if o.ReadAfter {
+		phase.Store("reading back")
+		readStart = time.Since(r.start)
+		close(r.reading)
+	} else {
+		phase.Store("draining")
+	}
 	settle := max(2*o.PollInterval, 200*time.Millisecond)
 	lastGet, lastChange := r.stats.getRecords.Load(), time.Now()
 	for gctx.Err() == nil {
@@ -299,7 +343,10 @@ func Run(ctx context.Context, o Options, progress func(Progress)) (*Report, erro
 			lastGet, lastChange = got, time.Now()
 		}
 		quiet := time.Since(lastChange)
-		if (got >= r.stats.putRecords.Load() && quiet >= settle) || quiet > o.DrainTimeout {
+		if got >= r.stats.putRecords.Load() && quiet >= settle {
+			break
+		}
+		if quiet > o.DrainTimeout && (r.stats.getInFlight.Load() == 0 || quiet > o.DrainTimeout+o.RequestTimeout) {
 			break
 		}
 		sleep(gctx, 20*time.Millisecond)
@@ -311,7 +358,7 @@ func Run(ctx context.Context, o Options, progress func(Progress)) (*Report, erro
 	ticking.Wait()
 
 	rep.Interrupted = ctx.Err() != nil
-	rep.fill(r, producers, readers, produced, drained)
+	rep.fill(r, producers, readers, produced, readStart, drained)
 	if runErr != nil {
 		rep.Error = runErr.Error()
 	}
