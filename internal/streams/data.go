@@ -535,37 +535,12 @@ func (s *Service) GetRecords(ctx context.Context, in *GetRecordsInput) (*GetReco
 	if err != nil {
 		return nil, s.mapLogErr(err, sid, name)
 	}
-	out := &GetRecordsOutput{Records: make([]Record, len(stored))}
-	// The sequence numbers share one buffer; partition keys are views of
-	// the stored keys, which the engine hands over and never modifies.
-	seqBuf := make([]byte, 0, seqNumDigits*len(stored))
+	out := &GetRecordsOutput{}
+	var bytes int
+	out.Records, bytes = toRecords(sh, stored)
 	next := it.offset
-	bytes := 0
-	var kms *string
-	for i := range stored {
-		r := &stored[i]
-		rec := &out.Records[i]
-		var pk []byte
-		if len(r.Key) > 0 {
-			pk = r.Key[1:]
-			if r.Key[0]&keyFlagKMS != 0 {
-				if kms == nil {
-					kms = ptr(encKMS)
-				}
-				rec.EncryptionType = kms
-			}
-		}
-		k := len(seqBuf)
-		seqBuf = seqNum{created: sh.created, shard: uint32(idx), offset: r.Offset, arrival: uint64(r.Time / 1000), record: true}.appendTo(seqBuf)
-		rec.SequenceNumber = unsafeString(seqBuf[k:])
-		rec.ApproximateArrivalTimestamp = TimestampMillis(r.Time)
-		rec.Data = r.Value
-		if rec.Data == nil {
-			rec.Data = []byte{}
-		}
-		rec.PartitionKey = unsafeString(pk)
-		bytes += len(r.Key) + len(r.Value)
-		next = r.Offset + 1
+	if n := len(stored); n > 0 {
+		next = stored[n-1].Offset + 1
 	}
 	sh.limits.chargeRead(bytes)
 
@@ -670,4 +645,40 @@ func (s *Service) positionOffset(ctx context.Context, op, name string, st *strea
 		return offset, nil
 	}
 	return 0, nil // TRIM_HORIZON
+}
+
+// toRecords turns records read from shard sh's log into API records, and
+// returns them with the bytes of keys and values they hold. The sequence
+// numbers share one buffer; partition keys and data are views of the stored
+// keys and values, which the engine hands over and never modifies.
+func toRecords(sh *shard, stored []engine.StoredRecord) ([]Record, int) {
+	recs := make([]Record, len(stored))
+	seqBuf := make([]byte, 0, seqNumDigits*len(stored))
+	bytes := 0
+	var kms *string
+	for i := range stored {
+		r := &stored[i]
+		rec := &recs[i]
+		var pk []byte
+		if len(r.Key) > 0 {
+			pk = r.Key[1:]
+			if r.Key[0]&keyFlagKMS != 0 {
+				if kms == nil {
+					kms = ptr(encKMS)
+				}
+				rec.EncryptionType = kms
+			}
+		}
+		k := len(seqBuf)
+		seqBuf = seqNum{created: sh.created, shard: uint32(sh.index), offset: r.Offset, arrival: uint64(r.Time / 1000), record: true}.appendTo(seqBuf)
+		rec.SequenceNumber = unsafeString(seqBuf[k:])
+		rec.ApproximateArrivalTimestamp = TimestampMillis(r.Time)
+		rec.Data = r.Value
+		if rec.Data == nil {
+			rec.Data = []byte{}
+		}
+		rec.PartitionKey = unsafeString(pk)
+		bytes += len(r.Key) + len(r.Value)
+	}
+	return recs, bytes
 }

@@ -404,34 +404,9 @@ func (sub *Subscription) throttle(ctx context.Context) error {
 // event builds the event for recs and advances the subscription.
 func (sub *Subscription) event(ctx context.Context, st *stream, recs []engine.StoredRecord, closedEnd bool) (*SubscribeToShardEvent, error) {
 	s := sub.s
-	ev := &SubscribeToShardEvent{Records: make([]Record, len(recs))}
-	bytes := 0
-	var kms *string
-	seqBuf := make([]byte, 0, seqNumDigits*len(recs)) // as in GetRecords
-	for i := range recs {
-		r := &recs[i]
-		rec := &ev.Records[i]
-		var pk []byte
-		if len(r.Key) > 0 {
-			pk = r.Key[1:]
-			if r.Key[0]&keyFlagKMS != 0 {
-				if kms == nil {
-					kms = ptr(encKMS)
-				}
-				rec.EncryptionType = kms
-			}
-		}
-		k := len(seqBuf)
-		seqBuf = seqNum{created: sub.sh.created, shard: uint32(sub.idx), offset: r.Offset, arrival: uint64(r.Time / 1000), record: true}.appendTo(seqBuf)
-		rec.SequenceNumber = unsafeString(seqBuf[k:])
-		rec.ApproximateArrivalTimestamp = TimestampMillis(r.Time)
-		rec.Data = r.Value
-		if rec.Data == nil {
-			rec.Data = []byte{}
-		}
-		rec.PartitionKey = unsafeString(pk)
-		bytes += len(r.Key) + len(r.Value)
-	}
+	ev := &SubscribeToShardEvent{}
+	var bytes int
+	ev.Records, bytes = toRecords(sub.sh, recs)
 	if n := len(recs); n > 0 {
 		sub.next = recs[n-1].Offset + 1
 		sub.cont = ev.Records[n-1].SequenceNumber
