@@ -485,3 +485,51 @@ func TestConcurrentControlPlane(t *testing.T) {
 		t.Fatalf("%d tags, want 20", len(out.Tags))
 	}
 }
+
+// TestRetentionReconciledAtStart: a crash between a retention change's
+// metadata write and its application to the shard logs would leave the logs
+// expiring records on the old schedule; a restarted service applies the
+// stored retention to them.
+func TestRetentionReconciledAtStart(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.create("s", 2)
+	if err := e.svc.IncreaseStreamRetentionPeriod(ctx, &IncreaseStreamRetentionPeriodInput{StreamName: sp("s"), RetentionPeriodHours: ip(168)}); err != nil {
+		t.Fatal(err)
+	}
+	names, err := e.eng.ListLogs(ctx, "")
+	if err != nil || len(names) != 2 {
+		t.Fatalf("logs %v, %v", names, err)
+	}
+	// The crash: the logs still have the old retention.
+	for _, n := range names {
+		l, err := e.eng.Log(ctx, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.SetRetention(ctx, 24*time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.restart()
+	deadline := time.Now().Add(5 * time.Second)
+	for _, n := range names {
+		for {
+			l, err := e.eng.Log(ctx, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			info, err := l.Info(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.Retention == 168*time.Hour {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("log %s keeps retention %v after a restart, want 168h", n, info.Retention)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}

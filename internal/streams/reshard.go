@@ -358,9 +358,10 @@ func (s *Service) sealClosed(ctx context.Context, st *stream) error {
 	return err
 }
 
-// resealAll seals every closed shard's log; run when the service starts, it
-// finishes resharding a crash interrupted between its metadata change and
-// the seal.
+// resealAll seals every closed shard's log and gives every shard log its
+// stream's retention; run when the service starts, it finishes what a crash
+// interrupted between a metadata change and its application to the logs
+// (resharding's seal, a retention change).
 func (s *Service) resealAll(ctx context.Context) error {
 	all, err := s.listMeta(ctx)
 	if err != nil {
@@ -374,8 +375,36 @@ func (s *Service) resealAll(ctx context.Context) error {
 		if err := s.sealClosed(ctx, st); err != nil {
 			errs = append(errs, fmt.Errorf("seal closed shards of %s: %w", st.meta.Name, err))
 		}
+		if err := s.reconcileRetention(ctx, st); err != nil {
+			errs = append(errs, fmt.Errorf("retention of %s: %w", st.meta.Name, err))
+		}
 	}
 	return errors.Join(errs...)
+}
+
+// reconcileRetention sets the stream's retention on each shard log whose
+// own retention differs (logs already removed by expiry are skipped).
+func (s *Service) reconcileRetention(ctx context.Context, st *stream) error {
+	want := time.Duration(st.meta.RetentionHours) * time.Hour
+	for _, sh := range st.shards {
+		l, err := sh.handle(ctx, s.eng)
+		if errors.Is(err, engine.ErrLogNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		info, err := l.Info(ctx)
+		if err != nil {
+			return err
+		}
+		if info.Retention != want {
+			if err := l.SetRetention(ctx, want); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Messages of the resharding operations, worded as Kinesis words them.
