@@ -32,8 +32,12 @@ type report struct {
 		Records       int64   `json:"records"`
 	} `json:"read"`
 	PutLatency latency `json:"put_latency"`
-	// EndToEnd is nil when the run did not measure it (--read-after).
+	// EndToEnd (from a record's first send) and AckToReceipt (from its
+	// acknowledgement) are nil when the run did not measure them
+	// (--read-after; AckToReceipt also without verification, or from a
+	// runnel bench older than the measure).
 	EndToEnd     *latency `json:"end_to_end_latency"`
+	AckToReceipt *latency `json:"ack_to_receipt_latency"`
 	ReadAfter    bool     `json:"read_after"`
 	Throttled    int64    `json:"throttled_records"`
 	PutErrors    int64    `json:"put_errors"`
@@ -137,23 +141,21 @@ func printTable(w io.Writer, dir string, targets []string) error {
 	for _, wl := range wls {
 		fmt.Fprintf(w, "\nworkload %s: %s\n  flags: %s\n", wl.name, wl.desc, wl.flags)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "  target\twrite rec/s\tMiB/s\tread rec/s\tput p50 ms\tput p99 ms\te2e p50 ms\te2e p99 ms\tthrottled\terrors\t")
+		fmt.Fprintln(tw, "  target\twrite rec/s\tMiB/s\tread rec/s\tput p50 ms\tput p99 ms\te2e p50 ms\te2e p99 ms\tack→rcv p50 ms\tack→rcv p99 ms\tthrottled\terrors\t")
 		var errs []string
 		for _, t := range targets {
 			r := load(dir, wl.name, t)
 			results[[2]string{wl.name, t}] = r
 			if r.failed() {
-				fmt.Fprintf(tw, "  %s\tfailed\t\t\t\t\t\t\t\t\t\n", t)
+				fmt.Fprintf(tw, "  %s\tfailed\t\t\t\t\t\t\t\t\t\t\t\n", t)
 				errs = append(errs, fmt.Sprintf("  %s: %s", t, clip(r.Error, 240)))
 				continue
 			}
-			e2e50, e2e99 := "", ""
-			if r.EndToEnd != nil {
-				e2e50, e2e99 = fmt.Sprintf("%.1f", r.EndToEnd.P50), fmt.Sprintf("%.1f", r.EndToEnd.P99)
-			}
-			fmt.Fprintf(tw, "  %s\t%.0f\t%.2f\t%.0f\t%.1f\t%.1f\t%s\t%s\t%d\t%d\t\n", t,
+			e2e50, e2e99 := r.EndToEnd.cells()
+			ack50, ack99 := r.AckToReceipt.cells()
+			fmt.Fprintf(tw, "  %s\t%.0f\t%.2f\t%.0f\t%.1f\t%.1f\t%s\t%s\t%s\t%s\t%d\t%d\t\n", t,
 				r.Written.RecordsPerSec, r.Written.MiBPerSec, r.Read.RecordsPerSec,
-				r.PutLatency.P50, r.PutLatency.P99, e2e50, e2e99,
+				r.PutLatency.P50, r.PutLatency.P99, e2e50, e2e99, ack50, ack99,
 				r.Throttled, r.PutErrors+r.GetErrors)
 		}
 		tw.Flush()
@@ -178,22 +180,32 @@ func printTable(w io.Writer, dir string, targets []string) error {
 	base := targets[0]
 	fmt.Fprintf(w, "\nratios %s/peer (throughput above 1 and latency below 1 favour %s)\n", base, base)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "  workload\tpeer\twrite rec/s\tread rec/s\tput p50\tput p99\te2e p50\te2e p99\t")
+	fmt.Fprintln(tw, "  workload\tpeer\twrite rec/s\tread rec/s\tput p50\tput p99\te2e p50\te2e p99\tack→rcv p50\tack→rcv p99\t")
 	for _, wl := range wls {
 		b := results[[2]string{wl.name, base}]
 		for _, peer := range targets[1:] {
 			p := results[[2]string{wl.name, peer}]
 			if b.failed() || p.failed() {
-				fmt.Fprintf(tw, "  %s\t%s\t-\t-\t-\t-\t-\t-\t\n", wl.name, peer)
+				fmt.Fprintf(tw, "  %s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t\n", wl.name, peer)
 				continue
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", wl.name, peer,
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", wl.name, peer,
 				ratio(b.Written.RecordsPerSec, p.Written.RecordsPerSec), ratio(b.Read.RecordsPerSec, p.Read.RecordsPerSec),
 				ratio(b.PutLatency.P50, p.PutLatency.P50), ratio(b.PutLatency.P99, p.PutLatency.P99),
-				ratio(b.EndToEnd.p50(), p.EndToEnd.p50()), ratio(b.EndToEnd.p99(), p.EndToEnd.p99()))
+				ratio(b.EndToEnd.p50(), p.EndToEnd.p50()), ratio(b.EndToEnd.p99(), p.EndToEnd.p99()),
+				ratio(b.AckToReceipt.p50(), p.AckToReceipt.p50()), ratio(b.AckToReceipt.p99(), p.AckToReceipt.p99()))
 		}
 	}
 	return tw.Flush()
+}
+
+// cells returns the p50 and p99 cells of a latency row, empty when not
+// measured.
+func (l *latency) cells() (p50, p99 string) {
+	if l == nil {
+		return "", ""
+	}
+	return fmt.Sprintf("%.1f", l.P50), fmt.Sprintf("%.1f", l.P99)
 }
 
 // p50 and p99 return the percentile, 0 (no ratio) when not measured.

@@ -45,9 +45,48 @@
 //	            lines or random bytes), padded or cut to the record size
 //
 // (run id, producer, sequence) identifies a record. The checksum proves the
-// content intact; the send time gives the end-to-end latency (from the first
-// send of the put to its receipt by a consumer) and, with the time of the
-// acknowledgement, the happens-before order the verification checks.
+// content intact; the send time gives the send-based end-to-end latency and,
+// with the time of the acknowledgement, the happens-before order the
+// verification checks.
+//
+// # Latency
+//
+// All times are taken on one clock: the Unix time at the start of the run
+// plus the monotonic time elapsed since, in nanoseconds, read in the one
+// process that both produces and consumes. Three latencies are reported,
+// each as p50, p90, p99, p99.9 and max over a log-linear histogram (values
+// within 0.8%):
+//
+//   - put latency ("put latency", JSON "put_latency"): the duration of each
+//     PutRecords or PutRecord call, failed ones included.
+//   - end-to-end ("end-to-end", JSON "end_to_end_latency"): for every read
+//     of an intact record of the run (copies read again and records whose
+//     put was never acknowledged included), the time the consumer received
+//     the response or event holding it minus the time the producer built
+//     the batch for its first attempt (the send time in its header, taken
+//     just before the first call). It leaves out the wait for the pacer
+//     (the batch is built once its turn comes) and includes the whole put
+//     call, and retries with their backoff.
+//   - ack→receipt ("ack→receipt", JSON "ack_to_receipt_latency"): for every
+//     read of a record whose put was acknowledged (copies read again
+//     included; records never acknowledged are left out), the receipt time
+//     minus the time the producer received the acknowledgement of the
+//     attempt that succeeded (the moment the PutRecords or PutRecord call
+//     that reported the record stored returned), or 0 when the consumer
+//     received the record before its producer had that acknowledgement,
+//     which a push (enhanced fan-out) consumer can. This is the latency as
+//     the specification defines end-to-end: from acknowledged put to
+//     consumer receipt. Receipt times are kept per record read and paired
+//     with the ledgers' acknowledgement times after the run, since a record
+//     can be received before its acknowledgement is recorded; it therefore
+//     needs the verification (--verify, the default).
+//
+// A record is acknowledged after it was first sent, so for each read
+// ack→receipt is at most end-to-end; when every record read was
+// acknowledged, each percentile of ack→receipt is at most the same
+// percentile of end-to-end. Neither is measured with --read-after, where
+// both would only tell how long records waited for the producing phase to
+// end.
 //
 // # Verification
 //

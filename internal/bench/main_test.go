@@ -8,6 +8,7 @@ import (
 	"flag"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -220,6 +221,7 @@ func TestMainFaults(t *testing.T) {
 				if r.PutLatency.Count == 0 || r.EndToEnd == nil || r.EndToEnd.Count != uint64(r.Read.Records) || r.PutLatency.P99Ms <= 0 {
 					t.Errorf("latencies %+v %+v", r.PutLatency, r.EndToEnd)
 				}
+				checkAckToReceipt(t, r)
 				if r.ReadAfter || r.ReadSeconds <= 0 || r.ReadSeconds > r.TotalSeconds {
 					t.Errorf("read after %v, read seconds %g of %g", r.ReadAfter, r.ReadSeconds, r.TotalSeconds)
 				}
@@ -243,6 +245,7 @@ func TestMainFaults(t *testing.T) {
 				if r.ThrottledRecords == 0 || r.RetriedRecords == 0 || r.FailedRecords != 0 {
 					t.Errorf("throttled %d, retried %d, failed %d", r.ThrottledRecords, r.RetriedRecords, r.FailedRecords)
 				}
+				checkAckToReceipt(t, r)
 			},
 		},
 		{
@@ -306,6 +309,32 @@ func TestMainFaults(t *testing.T) {
 			}
 			tt.check(t, rep)
 		})
+	}
+}
+
+// checkAckToReceipt checks that a run which read every record it wrote
+// reports the ack→receipt latency over the same reads as the end-to-end
+// one, and never above it: each record was acknowledged after it was first
+// sent.
+func checkAckToReceipt(t *testing.T, r Report) {
+	t.Helper()
+	a, e := r.AckToReceipt, r.EndToEnd
+	if a == nil || e == nil {
+		t.Fatalf("ack→receipt %+v, end-to-end %+v", a, e)
+	}
+	if a.Count == 0 || a.Count != e.Count || a.Count != uint64(r.Verification.ReadOnce+r.Verification.Duplicated+r.Verification.RetryDuplicates) {
+		t.Errorf("ack→receipt n=%d, end-to-end n=%d, verification %+v", a.Count, e.Count, r.Verification)
+	}
+	for _, q := range []struct {
+		name string
+		a, e float64
+	}{
+		{"mean", a.MeanMs, e.MeanMs}, {"p50", a.P50Ms, e.P50Ms}, {"p90", a.P90Ms, e.P90Ms},
+		{"p99", a.P99Ms, e.P99Ms}, {"p99.9", a.P999Ms, e.P999Ms}, {"max", a.MaxMs, e.MaxMs},
+	} {
+		if q.a > q.e {
+			t.Errorf("ack→receipt %s %.3f ms above end-to-end %.3f ms", q.name, q.a, q.e)
+		}
 	}
 }
 
@@ -388,8 +417,8 @@ func TestMainReadAfter(t *testing.T) {
 			if code != tt.code {
 				t.Errorf("exit %d, want %d; error %q; verification %+v\nstderr: %s", code, tt.code, rep.Error, rep.Verification, stderr)
 			}
-			if !rep.ReadAfter || rep.EndToEnd != nil {
-				t.Errorf("read after %v, end-to-end %+v", rep.ReadAfter, rep.EndToEnd)
+			if !rep.ReadAfter || rep.EndToEnd != nil || rep.AckToReceipt != nil {
+				t.Errorf("read after %v, end-to-end %+v, ack→receipt %+v", rep.ReadAfter, rep.EndToEnd, rep.AckToReceipt)
 			}
 			if gets, late := fk.calls(); gets == 0 || late != 0 {
 				t.Errorf("%d GetRecords calls, %d put calls after the first", gets, late)
@@ -418,8 +447,8 @@ func TestMainReadAfter(t *testing.T) {
 		if err := json.Unmarshal(stdout.Bytes(), &raw); err != nil {
 			t.Fatal(err)
 		}
-		if string(raw["end_to_end_latency"]) != "null" || string(raw["read_after"]) != "true" {
-			t.Errorf("end_to_end_latency %s, read_after %s", raw["end_to_end_latency"], raw["read_after"])
+		if string(raw["end_to_end_latency"]) != "null" || string(raw["ack_to_receipt_latency"]) != "null" || string(raw["read_after"]) != "true" {
+			t.Errorf("end_to_end_latency %s, ack_to_receipt_latency %s, read_after %s", raw["end_to_end_latency"], raw["ack_to_receipt_latency"], raw["read_after"])
 		}
 		stdout.Reset()
 		if code := Main(context.Background(), args, &stdout, &stderr); code != exitOK {
@@ -427,10 +456,53 @@ func TestMainReadAfter(t *testing.T) {
 		}
 		text := stdout.String()
 		if !strings.Contains(text, "end-to-end       not measured") || strings.Contains(text, "end-to-end       p50") ||
+			!strings.Contains(text, "ack→receipt      not measured") || strings.Contains(text, "ack→receipt      p50") ||
 			!strings.Contains(text, "--read-after") || !strings.Contains(text, "verification OK") {
 			t.Errorf("text report:\n%s", text)
 		}
 	})
+}
+
+// TestLatencyReport checks how the two end-to-end measures are reported:
+// the ack→receipt line right under the end-to-end one and the JSON object
+// next to it, and no ack→receipt figure without the verification's ledgers.
+func TestLatencyReport(t *testing.T) {
+	endpoint := newFakeKinesis(t, faults{})
+	base := []string{"--endpoint", endpoint, "--drain-timeout", "500ms", "--setup-timeout", "20s", "--records", "200",
+		"--shards", "2", "--producers", "2", "--batch", "10", "--size", "100", "--poll-interval", "10ms"}
+	run := func(args ...string) string {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		if code := Main(context.Background(), append(append([]string{}, base...), args...), &stdout, &stderr); code != exitOK {
+			t.Fatalf("%q: exit %d\n%s", args, code, stderr.String())
+		}
+		return stdout.String()
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(run("--json")), &raw); err != nil {
+		t.Fatal(err)
+	}
+	var a, e Latency
+	if err := json.Unmarshal(raw["ack_to_receipt_latency"], &a); err != nil || a.Count == 0 {
+		t.Errorf("ack_to_receipt_latency %s: %v", raw["ack_to_receipt_latency"], err)
+	}
+	if err := json.Unmarshal(raw["end_to_end_latency"], &e); err != nil || e.Count != a.Count {
+		t.Errorf("end_to_end_latency %s: %v", raw["end_to_end_latency"], err)
+	}
+	lines := strings.Split(run(), "\n")
+	i := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "end-to-end       p50 ") })
+	if i < 0 || i+1 == len(lines) || !strings.HasPrefix(lines[i+1], "ack→receipt      p50 ") || !strings.HasSuffix(lines[i+1], "(n=200)") {
+		t.Errorf("text report:\n%s", strings.Join(lines, "\n"))
+	}
+	if err := json.Unmarshal([]byte(run("--json", "--verify=false")), &raw); err != nil {
+		t.Fatal(err)
+	}
+	if string(raw["ack_to_receipt_latency"]) != "null" || string(raw["end_to_end_latency"]) == "null" {
+		t.Errorf("without verification: ack_to_receipt_latency %s, end_to_end_latency %s", raw["ack_to_receipt_latency"], raw["end_to_end_latency"])
+	}
+	if text := run("--verify=false"); !strings.Contains(text, "ack→receipt      not measured") {
+		t.Errorf("text report without verification:\n%s", text)
+	}
 }
 
 // TestMainExistingStreamReadAfter reads back after producing on a stream
@@ -497,8 +569,11 @@ func TestMainRunnel(t *testing.T) {
 			if code != exitOK || rep.Written.Records == 0 || !rep.Verification.OK || rep.Verification.ReadOnce != rep.Written.Records {
 				t.Errorf("exit %d, written %d, verification %+v, error %q\nstderr: %s", code, rep.Written.Records, rep.Verification, rep.Error, stderr)
 			}
-			if rep.ReadAfter != (rep.EndToEnd == nil) {
-				t.Errorf("read after %v, end-to-end %+v", rep.ReadAfter, rep.EndToEnd)
+			if rep.ReadAfter != (rep.EndToEnd == nil) || rep.ReadAfter != (rep.AckToReceipt == nil) {
+				t.Errorf("read after %v, end-to-end %+v, ack→receipt %+v", rep.ReadAfter, rep.EndToEnd, rep.AckToReceipt)
+			}
+			if !rep.ReadAfter {
+				checkAckToReceipt(t, rep)
 			}
 		})
 	}
@@ -508,6 +583,9 @@ func TestMainRunnel(t *testing.T) {
 			code, rep, stderr := runMain(t, srv.Endpoint(), append([]string{"--duration", "1s", "--consumer-mode", "efo", "--shards", "2", "--producers", "2", "--drain-timeout", "5s"}, extra...)...)
 			switch {
 			case code == exitOK && rep.Verification.OK && rep.Written.Records > 0 && rep.Verification.ReadOnce == rep.Written.Records:
+				if !rep.ReadAfter {
+					checkAckToReceipt(t, rep)
+				}
 			case code == exitFailed && strings.Contains(rep.Error, "does not support enhanced fan-out"):
 				// With --read-after the subscriptions start after producing.
 				if !rep.Started == rep.ReadAfter {

@@ -49,6 +49,12 @@ type Report struct {
 	// by a consumer; nil (null) with ReadAfter, where it would only
 	// measure how long the record waited for the producing phase to end.
 	EndToEnd *Latency `json:"end_to_end_latency"`
+	// AckToReceipt is the time from the producer's receipt of the
+	// successful put's acknowledgement of a record to its receipt by a
+	// consumer, 0 when the consumer had it first; nil (null) with
+	// ReadAfter, like EndToEnd, and without verification, whose ledgers
+	// hold the acknowledgement times.
+	AckToReceipt *Latency `json:"ack_to_receipt_latency"`
 
 	// PutCalls counts put calls.
 	PutCalls int64 `json:"put_calls"`
@@ -226,6 +232,10 @@ func (rep *Report) fill(r *runner, producers []*producer, readers []*shardReader
 	st.mu.Unlock()
 	if r.o.Verify {
 		rep.Verification = verify(ledgers, logs)
+		if !r.o.ReadAfter {
+			l := latencyOf(ackToReceipt(ledgers, logs))
+			rep.AckToReceipt = &l
+		}
 	} else {
 		for _, l := range logs {
 			rep.Verification.Corrupted += l.corrupted
@@ -303,6 +313,14 @@ func (rep *Report) WriteText(w io.Writer) {
 		lat("end-to-end", *rep.EndToEnd)
 	} else {
 		p("%-16s not measured: consumers read back after producing\n", "end-to-end")
+	}
+	switch {
+	case rep.AckToReceipt != nil:
+		lat("ack→receipt", *rep.AckToReceipt)
+	case rep.ReadAfter:
+		p("%-16s not measured: consumers read back after producing\n", "ack→receipt")
+	default:
+		p("%-16s not measured: needs the verification's ledgers (--verify=false)\n", "ack→receipt")
 	}
 	p("\nput calls %d, throttled %d calls / %d records, retried %d records, failed %d records, put errors %d\n",
 		rep.PutCalls, rep.ThrottledCalls, rep.ThrottledRecords, rep.RetriedRecords, rep.FailedRecords, rep.PutErrors)

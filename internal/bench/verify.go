@@ -66,7 +66,8 @@ type observation struct {
 	producer uint32
 	key      uint32
 	seq      uint64
-	sent     int64
+	sent     int64 // first send, Unix nanoseconds (from the record's header)
+	recv     int64 // receipt by the consumer, Unix nanoseconds (the run's clock)
 }
 
 // shardLog is what the consumers read from one shard, in order. It is owned by
@@ -144,9 +145,39 @@ func (l *shardLog) observe(data []byte, partitionKey, seqNum string, recv int64)
 	}
 	l.e2e.Record(recv - h.Sent)
 	if l.decoder.verify {
-		l.obs = append(l.obs, observation{producer: h.Producer, key: h.Key, seq: h.Seq, sent: h.Sent})
+		l.obs = append(l.obs, observation{producer: h.Producer, key: h.Key, seq: h.Seq, sent: h.Sent, recv: recv})
 	}
 	return true
+}
+
+// ackToReceipt returns the distribution of the time from each acknowledged
+// record's acknowledgement to its receipt: for every read of a record
+// (copies read again included) whose put the stream acknowledged, the
+// receipt time minus the time the producer received the acknowledgement of
+// the attempt that succeeded, or 0 when the consumer received the record
+// before the producer had the acknowledgement (a push consumer can). Reads
+// of records never acknowledged or never sent have no acknowledgement and
+// are left out. Both times are on the run's clock (runner.now), so the
+// figure is exact up to the histogram's precision.
+//
+// It runs after the run, once the producers' ledgers and the consumers'
+// shard logs are final: while the run goes a record can be received before
+// its producer has recorded the acknowledgement.
+func ackToReceipt(ledgers []*ledger, logs []*shardLog) *Histogram {
+	h := NewHistogram()
+	for _, sl := range logs {
+		for _, o := range sl.obs {
+			if int(o.producer) >= len(ledgers) || o.seq >= uint64(len(ledgers[o.producer].entries)) {
+				continue
+			}
+			e := ledgers[o.producer].entries[o.seq]
+			if e.ord == 0 {
+				continue
+			}
+			h.Record(max(0, o.recv-e.ack))
+		}
+	}
+	return h
 }
 
 // seqNumLess reports whether decimal sequence number a is below b.

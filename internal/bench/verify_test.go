@@ -307,3 +307,105 @@ func TestSeqNumLess(t *testing.T) {
 		}
 	}
 }
+
+// TestAckToReceipt checks the ack→receipt latency against hand-computed
+// values: receipt minus the acknowledgement of the attempt that succeeded,
+// clamped at 0 when the record was received before it was acknowledged.
+func TestAckToReceipt(t *testing.T) {
+	type read struct {
+		p, seq uint64
+		recv   int64
+	}
+	type rec struct {
+		sent, ack int64 // ack 0: never acknowledged
+		retried   bool  // a first attempt of unknown outcome was retried
+	}
+	tests := []struct {
+		name  string
+		sent  map[[2]uint64]rec
+		reads []read
+		want  []int64 // sorted values expected in the histogram
+	}{
+		{
+			name:  "receipt after the acknowledgement",
+			sent:  map[[2]uint64]rec{id(0, 0): {sent: 1000, ack: 1500}, id(1, 0): {sent: 1200, ack: 1300}},
+			reads: []read{{0, 0, 1600}, {1, 0, 4000}},
+			want:  []int64{100, 2700},
+		},
+		{
+			name:  "receipt before the acknowledgement is clamped at 0",
+			sent:  map[[2]uint64]rec{id(0, 0): {sent: 1000, ack: 3000}, id(0, 1): {sent: 1000, ack: 3000}},
+			reads: []read{{0, 0, 2000}, {0, 1, 3000}},
+			want:  []int64{0, 0},
+		},
+		{
+			// The first attempt stored the record but its answer was
+			// lost; the retry was acknowledged at 5000. The copy of the
+			// first attempt is read before that, the retry's after.
+			name:  "acknowledged after a retry",
+			sent:  map[[2]uint64]rec{id(0, 0): {sent: 1000, ack: 5000, retried: true}},
+			reads: []read{{0, 0, 2500}, {0, 0, 5200}},
+			want:  []int64{0, 200},
+		},
+		{
+			name:  "records never acknowledged or never sent are left out",
+			sent:  map[[2]uint64]rec{id(0, 0): {sent: 1000}, id(0, 1): {sent: 1000, ack: 1100}},
+			reads: []read{{0, 0, 1200}, {0, 1, 1200}, {0, 7, 1200}, {3, 0, 1200}},
+			want:  []int64{100},
+		},
+	}
+	keys := newKeySet("k-", 1)
+	dec := &recordDecoder{run: testRun, keys: keys, strict: true, verify: true}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var ledgers []*ledger
+			for rid, r := range tt.sent {
+				for int(rid[0]) >= len(ledgers) {
+					ledgers = append(ledgers, &ledger{})
+				}
+				l := ledgers[rid[0]]
+				for uint64(len(l.entries)) <= rid[1] {
+					l.add()
+				}
+				if r.retried {
+					l.retried(rid[1])
+				}
+				if r.ack != 0 {
+					l.ack(rid[1], 0, r.ack)
+				}
+			}
+			sl := newShardLog(0, dec)
+			e2e := NewHistogram()
+			for i, rd := range tt.reads {
+				sent := tt.sent[id(rd.p, rd.seq)].sent
+				data := make([]byte, 64)
+				newBodyWriter(ShapeRandom, rng).fill(data[headerSize:], "k-0", rd.seq, sent)
+				sealRecord(data, header{Run: testRun, Producer: uint32(rd.p), Seq: rd.seq, Sent: sent, Key: 0})
+				if !sl.observe(data, "k-0", fmt.Sprintf("4960%052d", i+1), rd.recv) {
+					t.Fatalf("read %d not recognised", i)
+				}
+				e2e.Record(rd.recv - sent)
+			}
+			h := ackToReceipt(ledgers, []*shardLog{sl})
+			if h.Count() != uint64(len(tt.want)) {
+				t.Fatalf("count %d, want %d", h.Count(), len(tt.want))
+			}
+			// The values are small enough for the histogram to hold them
+			// exactly: each quantile is one of them.
+			for i, v := range tt.want {
+				q := float64(i+1) / float64(len(tt.want))
+				if got := h.Quantile(q); got != v {
+					t.Errorf("quantile %.2f = %d, want %d", q, got, v)
+				}
+			}
+			if h.Min() != tt.want[0] || h.Max() != tt.want[len(tt.want)-1] {
+				t.Errorf("min %d max %d, want %d and %d", h.Min(), h.Max(), tt.want[0], tt.want[len(tt.want)-1])
+			}
+			// The send-based end-to-end figure is untouched by the new one.
+			if sl.e2e.Count() != e2e.Count() || sl.e2e.Max() != e2e.Max() || sl.e2e.Mean() != e2e.Mean() {
+				t.Errorf("end-to-end n=%d max=%d mean=%g, want n=%d max=%d mean=%g", sl.e2e.Count(), sl.e2e.Max(), sl.e2e.Mean(), e2e.Count(), e2e.Max(), e2e.Mean())
+			}
+		})
+	}
+}
