@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -34,6 +36,9 @@ type clients struct {
 	// control retries like any SDK client; it runs the control plane
 	// (create, describe, delete, register).
 	control *kinesis.Client
+	// raw, with --producer-client raw, sends the producers' PutRecords
+	// calls without the SDK, on the same HTTP client.
+	raw *rawClient
 	// transport is closed at the end of the run, so that no connection
 	// goroutine outlives it.
 	transport *http.Transport
@@ -72,6 +77,17 @@ func newClients(ctx context.Context, o *Options) (*clients, error) {
 			return nil, fmt.Errorf("load AWS config: %w", err)
 		}
 	}
+	var raw *rawClient
+	if o.producerClient() == ClientRaw {
+		// The raw client closes no request body early: it needs no guard.
+		raw = &rawClient{
+			http:   cfg.HTTPClient,
+			url:    endpointURL(o.Endpoint, o.Region),
+			region: o.Region,
+			creds:  cmp.Or[aws.CredentialsProvider](cfg.Credentials, aws.AnonymousCredentials{}),
+			signer: v4.NewSigner(),
+		}
+	}
 	cfg.HTTPClient = sdkclient.Guard(cfg.HTTPClient) // see package sdkclient
 	endpoint := func(k *kinesis.Options) {
 		if o.Endpoint != "" {
@@ -85,6 +101,7 @@ func newClients(ctx context.Context, o *Options) (*clients, error) {
 		control: kinesis.NewFromConfig(cfg, endpoint, func(k *kinesis.Options) {
 			k.Retryer = retry.NewStandard(func(s *retry.StandardOptions) { s.MaxAttempts = 8 })
 		}),
+		raw:       raw,
 		transport: tr,
 	}, nil
 }

@@ -24,6 +24,21 @@
 // its tip was taken (AT_TIMESTAMP, a second early; records of others are
 // ignored).
 //
+// # Producer client
+//
+// By default the producers call the service with the SDK. With
+// --producer-client raw they send PutRecords without it, so that on a small
+// machine the tool's own JSON serialisation does not dominate the
+// measurement: each producer writes the request body into a reused buffer
+// (base64 data, escaped partition keys), signs it with SigV4 (the SDK's
+// signer, over the body's SHA-256) and posts it with net/http on the run's
+// transport, and decodes the response into a small struct. Error responses
+// (the type from X-Amzn-ErrorType or __type) and transport failures become
+// errors the SDK's retry classification reads alike, so throttles, retries,
+// unknown outcomes, counters, ledgers and verification are the same.
+// PutRecord calls (--batch 1, --mode putrecord) always use the SDK; the
+// report names the client used.
+//
 // # Record payload
 //
 // Every record's data starts with a fixed 36-byte header, big-endian:

@@ -17,11 +17,20 @@ import (
 // faults are the misbehaviours a fakeKinesis can inject, each on every n-th
 // record (0 = never).
 type faults struct {
-	throttle int  // refuse the record in PutRecords with ProvisionedThroughputExceededException
-	drop     int  // acknowledge the record but do not store it
-	dup      int  // store the record twice
-	corrupt  int  // flip a bit of the stored data
-	reverse  bool // store each PutRecords call's records in reverse order
+	throttle int // refuse the record in PutRecords with ProvisionedThroughputExceededException
+	// throttleCall refuses every n-th put call as a whole with
+	// ProvisionedThroughputExceededException (the type in the
+	// X-Amzn-ErrorType header only, the way some servers answer).
+	throttleCall int
+	// hangup stores every n-th put call's records, then closes the
+	// connection without answering: the outcome is unknown to the client.
+	hangup int
+	// failRecord fails the record in PutRecords with InternalFailure.
+	failRecord int
+	drop       int  // acknowledge the record but do not store it
+	dup        int  // store the record twice
+	corrupt    int  // flip a bit of the stored data
+	reverse    bool // store each PutRecords call's records in reverse order
 }
 
 // fakeKinesis is a minimal in-memory Kinesis (JSON 1.1) with fault
@@ -32,6 +41,7 @@ type fakeKinesis struct {
 	mu struct {
 		sync.Mutex
 		n       int // records received
+		puts    int // put calls received
 		streams map[string]*fakeStream
 		// gets counts GetRecords calls; putsAfterGet counts put calls
 		// received after the first one.
@@ -137,6 +147,13 @@ func (fk *fakeKinesis) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		if s, ferr = stream(); s == nil {
 			break
 		}
+		fk.mu.puts++
+		if every(fk.f.throttleCall, fk.mu.puts) {
+			w.Header().Set("X-Amzn-ErrorType", "ProvisionedThroughputExceededException:http://internal.amazon.com/coral/com.amazonaws.kinesis.v20131202/")
+			w.WriteHeader(http.StatusBadRequest)
+			w.Write([]byte(`{"message":"Rate exceeded for stream"}`))
+			return
+		}
 		var recs []fakeRecord
 		if op == "PutRecord" {
 			recs = []fakeRecord{{PartitionKey: str("PartitionKey")}}
@@ -152,6 +169,11 @@ func (fk *fakeKinesis) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			if every(fk.f.throttle, fk.mu.n) {
 				failed++
 				results = append(results, map[string]any{"ErrorCode": "ProvisionedThroughputExceededException", "ErrorMessage": "Rate exceeded for shard"})
+				continue
+			}
+			if every(fk.f.failRecord, fk.mu.n) {
+				failed++
+				results = append(results, map[string]any{"ErrorCode": "InternalFailure", "ErrorMessage": "Internal service failure."})
 				continue
 			}
 			sh := fakeShard(r.PartitionKey, len(s.shards))
@@ -223,6 +245,12 @@ func (fk *fakeKinesis) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			"NextShardIterator": fmt.Sprintf("%s/%d/%d", name, sh, pos+len(recs))}
 	default:
 		ferr = &fakeError{"UnknownOperationException", ""}
+	}
+	if (op == "PutRecord" || op == "PutRecords") && ferr == nil && every(fk.f.hangup, fk.mu.puts) {
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			conn.Close()
+			return
+		}
 	}
 	writeFake(w, out, ferr)
 }

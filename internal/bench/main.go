@@ -90,6 +90,7 @@ func bindFlags(fs *flag.FlagSet, o *Options) {
 
 	fs.IntVar(&o.Producers, "producers", o.Producers, "concurrent producers, one call in flight each")
 	fs.Var(choice[PutMode]{&o.Mode, []PutMode{PutAuto, PutRecords, PutRecord}}, "mode", "put API: auto (PutRecord when --batch 1), putrecords or putrecord")
+	fs.Var(choice[ProducerClient]{&o.ProducerClient, []ProducerClient{ClientSDK, ClientRaw}}, "producer-client", "client of the PutRecords calls: sdk (AWS SDK for Go v2) or raw (the tool's lightweight JSON client, SigV4-signed; PutRecord still uses the SDK)")
 	fs.IntVar(&o.Batch, "batch", o.Batch, "records per PutRecords call (1-500)")
 	fs.IntVar(&o.Size, "size", o.Size, "record size in `bytes` (at least 36)")
 	fs.IntVar(&o.SizeMax, "size-max", o.SizeMax, "with a value above --size, sizes are uniform in [size, size-max]")

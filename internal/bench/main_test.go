@@ -561,6 +561,11 @@ func TestMainRunnel(t *testing.T) {
 			opts: []runneltest.Option{runneltest.WithDisk(), runneltest.WithTransitionDelay(0)},
 			args: []string{"--duration", "1s", "--producers", "4", "--shards", "4", "--batch", "500", "--size", "1024", "--read-after"},
 		},
+		{
+			name: "disk engine, PutRecords with the raw client, reading back after producing",
+			opts: []runneltest.Option{runneltest.WithDisk(), runneltest.WithTransitionDelay(0)},
+			args: []string{"--duration", "1s", "--producers", "4", "--shards", "4", "--batch", "500", "--size", "1024", "--keys", "1024", "--read-after", "--producer-client", "raw"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

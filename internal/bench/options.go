@@ -25,6 +25,20 @@ const (
 	PutRecord PutMode = "putrecord"
 )
 
+// ProducerClient names the HTTP client the producers send PutRecords with.
+type ProducerClient string
+
+// The producer clients.
+const (
+	// ClientSDK sends puts with the AWS SDK for Go v2.
+	ClientSDK ProducerClient = "sdk"
+	// ClientRaw builds the PutRecords JSON body itself into a reused buffer,
+	// signs it with SigV4 and posts it with net/http, so that the tool's
+	// own cost of serialising requests and decoding responses stays small
+	// next to the endpoint's. PutRecord calls still use the SDK.
+	ClientRaw ProducerClient = "raw"
+)
+
 // ConsumerMode names the consumer API.
 type ConsumerMode string
 
@@ -67,6 +81,9 @@ type Options struct {
 	Producers int
 	// Mode selects PutRecords or PutRecord.
 	Mode PutMode
+	// ProducerClient selects the SDK or the tool's lightweight JSON client
+	// for PutRecords calls.
+	ProducerClient ProducerClient
 	// Batch is the number of records per PutRecords call (1..500).
 	Batch int
 	// Size is the record size in bytes (data blob; at least the 36-byte
@@ -143,6 +160,7 @@ func DefaultOptions() Options {
 		Shards:         4,
 		Producers:      4,
 		Mode:           PutAuto,
+		ProducerClient: ClientSDK,
 		Batch:          100,
 		Size:           1024,
 		Shape:          ShapeRandom,
@@ -226,6 +244,15 @@ func (o *Options) putMode() PutMode {
 	return o.Mode
 }
 
+// producerClient resolves the client of the producers' calls: PutRecord
+// calls always use the SDK.
+func (o *Options) producerClient() ProducerClient {
+	if o.putMode() == PutRecord {
+		return ClientSDK
+	}
+	return o.ProducerClient
+}
+
 // Validate reports the first inconsistent option.
 func (o *Options) Validate() error {
 	bad := func(format string, args ...any) error {
@@ -244,6 +271,8 @@ func (o *Options) Validate() error {
 		return bad("producers %d must be at least 1", o.Producers)
 	case o.Mode != PutAuto && o.Mode != PutRecords && o.Mode != PutRecord:
 		return bad("mode %q is not auto, putrecords or putrecord", o.Mode)
+	case o.ProducerClient != ClientSDK && o.ProducerClient != ClientRaw:
+		return bad("producer client %q is not sdk or raw", o.ProducerClient)
 	case o.Batch < 1 || o.Batch > 500:
 		return bad("batch %d out of range 1..500", o.Batch)
 	case o.Mode == PutRecord && o.Batch != 1:

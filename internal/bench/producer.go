@@ -59,15 +59,33 @@ type producer struct {
 	rng    *rand.Rand
 	putLat *Histogram
 
+	// raw sends the PutRecords calls with --producer-client raw; nil
+	// means the SDK.
+	raw *rawPutter
+
 	// the batch being sent
 	entries []types.PutRecordsRequestEntry
 	seqs    []uint64
-	sizes   []int // data sizes, to count bytes
+	sizes   []int       // data sizes, to count bytes
+	results []putResult // of the last PutRecords call
+}
+
+// putResult is the outcome of one record of a PutRecords call, whichever
+// client made it: the shard that stored it, or why it failed.
+type putResult struct {
+	ShardID      string
+	ErrorCode    string // "" when stored
+	ErrorMessage string
 }
 
 func newProducer(r *runner, id uint32) *producer {
 	rng := rand.New(rand.NewPCG(r.seed, uint64(id)+1))
+	var raw *rawPutter
+	if r.c != nil && r.c.raw != nil {
+		raw = &rawPutter{c: r.c.raw, stream: r.stream.name}
+	}
 	return &producer{
+		raw:    raw,
 		r:      r,
 		id:     id,
 		ledger: &ledger{},
@@ -149,10 +167,7 @@ func (p *producer) putRecords(ctx context.Context) error {
 		}
 		cctx, cancel := context.WithTimeout(ctx, p.r.o.RequestTimeout)
 		t0 := time.Now()
-		out, err := p.r.c.data.PutRecords(cctx, &kinesis.PutRecordsInput{
-			StreamName: aws.String(p.r.stream.name),
-			Records:    entries,
-		})
+		results, err := p.send(cctx, entries)
 		p.putLat.RecordDuration(time.Since(t0))
 		cancel()
 		st.putCalls.Add(1)
@@ -174,8 +189,8 @@ func (p *producer) putRecords(ctx context.Context) error {
 			}
 			continue
 		}
-		if len(out.Records) != len(entries) {
-			st.putError(fmt.Errorf("PutRecords answered %d results for %d records", len(out.Records), len(entries)))
+		if len(results) != len(entries) {
+			st.putError(fmt.Errorf("PutRecords answered %d results for %d records", len(results), len(entries)))
 			for _, s := range seqs {
 				p.ledger.retried(s)
 			}
@@ -185,18 +200,18 @@ func (p *producer) putRecords(ctx context.Context) error {
 		// Keep the failed records, in order, for the next attempt.
 		k := 0
 		var acked, ackedBytes int64
-		for i, res := range out.Records {
-			if res.ErrorCode != nil {
-				if *res.ErrorCode == "ProvisionedThroughputExceededException" {
+		for i, res := range results {
+			if res.ErrorCode != "" {
+				if res.ErrorCode == "ProvisionedThroughputExceededException" {
 					st.throttledRecords.Add(1)
 				} else {
-					st.recordError(*res.ErrorCode, aws.ToString(res.ErrorMessage))
+					st.recordError(res.ErrorCode, res.ErrorMessage)
 				}
 				entries[k], seqs[k], sizes[k] = entries[i], seqs[i], sizes[i]
 				k++
 				continue
 			}
-			p.ledger.ack(seqs[i], p.r.shardIndex(res.ShardId), ack)
+			p.ledger.ack(seqs[i], p.r.shardIndex(res.ShardID), ack)
 			acked++
 			ackedBytes += int64(sizes[i])
 		}
@@ -205,6 +220,35 @@ func (p *producer) putRecords(ctx context.Context) error {
 		entries, seqs, sizes = entries[:k], seqs[:k], sizes[:k]
 	}
 	return nil
+}
+
+// send makes one PutRecords call with the producer's client and returns
+// the per-record results, in the order of entries.
+func (p *producer) send(ctx context.Context, entries []types.PutRecordsRequestEntry) ([]putResult, error) {
+	if p.raw != nil {
+		res, err := p.raw.putRecords(ctx, entries, p.results)
+		if res != nil {
+			p.results = res
+		}
+		return res, err
+	}
+	out, err := p.r.c.data.PutRecords(ctx, &kinesis.PutRecordsInput{
+		StreamName: aws.String(p.r.stream.name),
+		Records:    entries,
+	})
+	if err != nil {
+		return nil, err
+	}
+	res := p.results[:0]
+	for _, r := range out.Records {
+		res = append(res, putResult{
+			ShardID:      aws.ToString(r.ShardId),
+			ErrorCode:    aws.ToString(r.ErrorCode),
+			ErrorMessage: aws.ToString(r.ErrorMessage),
+		})
+	}
+	p.results = res
+	return res, nil
 }
 
 // putRecord sends the single record of the batch with PutRecord.
@@ -248,7 +292,7 @@ func (p *producer) putRecord(ctx context.Context) error {
 			}
 			continue
 		}
-		p.ledger.ack(seq, p.r.shardIndex(out.ShardId), p.r.now())
+		p.ledger.ack(seq, p.r.shardIndex(aws.ToString(out.ShardId)), p.r.now())
 		st.putRecords.Add(1)
 		st.putBytes.Add(int64(p.sizes[0]))
 		return nil

@@ -94,21 +94,25 @@ type Report struct {
 
 // Workload is the resolved workload of a run.
 type Workload struct {
-	Profile      string  `json:"profile,omitempty"`
-	Producers    int     `json:"producers"`
-	Mode         PutMode `json:"mode"`
-	Batch        int     `json:"batch"`
-	SizeMin      int     `json:"size_min"`
-	SizeMax      int     `json:"size_max"`
-	Shape        Shape   `json:"shape"`
-	Keys         int     `json:"keys"`
-	KeyDist      KeyDist `json:"key_dist"`
-	ZipfS        float64 `json:"zipf_s,omitempty"`
-	Rate         float64 `json:"rate"`
-	Burst        string  `json:"burst,omitempty"`
-	Duration     string  `json:"duration,omitempty"`
-	Records      int64   `json:"records,omitempty"`
-	ConsumerMode string  `json:"consumer_mode"`
+	Profile   string  `json:"profile,omitempty"`
+	Producers int     `json:"producers"`
+	Mode      PutMode `json:"mode"`
+	// ProducerClient is the client of the producers' calls: sdk, or raw
+	// for the tool's lightweight JSON client (PutRecords only; PutRecord
+	// calls always use the SDK).
+	ProducerClient ProducerClient `json:"producer_client"`
+	Batch          int            `json:"batch"`
+	SizeMin        int            `json:"size_min"`
+	SizeMax        int            `json:"size_max"`
+	Shape          Shape          `json:"shape"`
+	Keys           int            `json:"keys"`
+	KeyDist        KeyDist        `json:"key_dist"`
+	ZipfS          float64        `json:"zipf_s,omitempty"`
+	Rate           float64        `json:"rate"`
+	Burst          string         `json:"burst,omitempty"`
+	Duration       string         `json:"duration,omitempty"`
+	Records        int64          `json:"records,omitempty"`
+	ConsumerMode   string         `json:"consumer_mode"`
 }
 
 // Throughput is a volume over a time.
@@ -146,18 +150,19 @@ func latencyOf(h *Histogram) Latency {
 func newReport(o *Options, stream string) *Report {
 	lo, hi := o.sizeRange()
 	w := Workload{
-		Profile:      o.Profile,
-		Producers:    o.Producers,
-		Mode:         o.putMode(),
-		Batch:        o.Batch,
-		SizeMin:      lo,
-		SizeMax:      hi,
-		Shape:        o.Shape,
-		Keys:         o.Keys,
-		KeyDist:      o.KeyDist,
-		Rate:         o.Rate,
-		Records:      o.Records,
-		ConsumerMode: string(o.ConsumerMode),
+		Profile:        o.Profile,
+		Producers:      o.Producers,
+		Mode:           o.putMode(),
+		ProducerClient: o.producerClient(),
+		Batch:          o.Batch,
+		SizeMin:        lo,
+		SizeMax:        hi,
+		Shape:          o.Shape,
+		Keys:           o.Keys,
+		KeyDist:        o.KeyDist,
+		Rate:           o.Rate,
+		Records:        o.Records,
+		ConsumerMode:   string(o.ConsumerMode),
 	}
 	if o.KeyDist == KeyZipf {
 		w.ZipfS = o.ZipfS
@@ -279,6 +284,12 @@ func (rep *Report) WriteText(w io.Writer) {
 	call := fmt.Sprintf("PutRecords x%d", wl.Batch)
 	if wl.Mode == PutRecord {
 		call = "PutRecord"
+	}
+	switch wl.ProducerClient {
+	case ClientRaw:
+		call += " (raw JSON client)"
+	default:
+		call += " (SDK)"
 	}
 	rate := "unpaced"
 	if wl.Rate > 0 {

@@ -136,11 +136,8 @@ func (r *runner) take(n int) int {
 
 // shardIndex maps a shard id from a put response to its index, -1 if
 // unknown.
-func (r *runner) shardIndex(id *string) int32 {
-	if id == nil {
-		return -1
-	}
-	if i, ok := r.stream.index[*id]; ok {
+func (r *runner) shardIndex(id string) int32 {
+	if i, ok := r.stream.index[id]; ok {
 		return i
 	}
 	return -1
