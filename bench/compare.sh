@@ -9,11 +9,13 @@
 #   bench/compare.sh                       # all targets, all workloads, 10 s each
 #   bench/compare.sh --duration 20s --targets runnel,kinesalite --workloads a,d
 #
-# Workloads (--workloads, default all of a,b,c,d,e,f): a-c write throughput,
+# Workloads (--workloads, default all of a,b,c,d,e,f,g): a-c write throughput,
 # d-e end-to-end latency, f write throughput as a with the consumers reading
 # back only after producing (--read-after), so that the load tool's reading
-# does not take CPU from the target while it is written to; workload() below
-# gives each one's flags.
+# does not take CPU from the target while it is written to, g as f with the
+# producers on the tool's lightweight JSON client instead of the SDK
+# (--producer-client raw), so that the tool's own serialisation takes less
+# of the machine; workload() below gives each one's flags.
 #
 # The peers are installed from the npm registry into bench/.peers (git-ignored)
 # on the first run; runnel is built from this tree. Everything started is
@@ -30,7 +32,7 @@ KINESIS_LOCAL_VERSION=0.6.2
 
 DURATION=10s
 TARGETS=runnel,kinesalite,kinesalite-disk,kinesis-local
-WORKLOADS=a,b,c,d,e,f
+WORKLOADS=a,b,c,d,e,f,g
 OUT=
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -201,6 +203,7 @@ workload() {
 	d) echo "end-to-end latency at 1,000 records/s, 512 B, batches of 10, 4 shards, GetRecords polling (5 ms pause when empty)|--shards 4 --producers 4 --batch 10 --size 512 --rate 1000 --poll-interval 5ms" ;;
 	e) echo "end-to-end latency as d, with enhanced fan-out (SubscribeToShard) consumers|--shards 4 --producers 4 --batch 10 --size 512 --rate 1000 --consumer-mode efo" ;;
 	f) echo "write throughput as a, consumers reading back after producing (--read-after)|--shards 4 --producers 4 --batch 500 --size 1024 --keys 1024 --read-after" ;;
+	g) echo "write throughput as f, producers with the tool's lightweight JSON client instead of the SDK|--shards 4 --producers 4 --batch 500 --size 1024 --keys 1024 --read-after --producer-client raw" ;;
 	*) return 1 ;;
 	esac
 }
@@ -208,7 +211,7 @@ workload() {
 IFS=, read -r -a targets <<<"$TARGETS"
 IFS=, read -r -a workloads <<<"$WORKLOADS"
 for wl in "${workloads[@]}"; do
-	workload "$wl" >/dev/null || { log "unknown workload $wl (have a, b, c, d, e, f)"; exit 2; }
+	workload "$wl" >/dev/null || { log "unknown workload $wl (have a, b, c, d, e, f, g)"; exit 2; }
 done
 # Bound every run: the duration, the drain and setup, and some slack.
 secs=$("$TABLE" -seconds "$DURATION")
