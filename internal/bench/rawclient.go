@@ -8,10 +8,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/runnel/runnel/internal/jsonstr"
 	"net/http"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
@@ -106,7 +106,7 @@ var _ smithy.APIError = (*rawAPIError)(nil)
 // appendBody appends the PutRecords request body for entries to b.
 func appendBody(b []byte, stream string, entries []types.PutRecordsRequestEntry) []byte {
 	b = append(b, `{"StreamName":`...)
-	b = appendJSONString(b, stream)
+	b = jsonstr.Append(b, stream)
 	b = append(b, `,"Records":[`...)
 	for i, e := range entries {
 		if i > 0 {
@@ -115,60 +115,14 @@ func appendBody(b []byte, stream string, entries []types.PutRecordsRequestEntry)
 		b = append(b, `{"Data":"`...)
 		b = base64.StdEncoding.AppendEncode(b, e.Data)
 		b = append(b, `","PartitionKey":`...)
-		b = appendJSONString(b, aws.ToString(e.PartitionKey))
+		b = jsonstr.Append(b, aws.ToString(e.PartitionKey))
 		if e.ExplicitHashKey != nil {
 			b = append(b, `,"ExplicitHashKey":`...)
-			b = appendJSONString(b, *e.ExplicitHashKey)
+			b = jsonstr.Append(b, *e.ExplicitHashKey)
 		}
 		b = append(b, '}')
 	}
 	return append(b, "]}"...)
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string: quotes, backslashes and
-// control characters escaped, invalid UTF-8 replaced by U+FFFD like
-// encoding/json.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 // putRecords sends entries in one PutRecords call and returns the

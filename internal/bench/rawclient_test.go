@@ -61,21 +61,6 @@ func TestAppendBody(t *testing.T) {
 	}
 }
 
-func FuzzAppendJSONString(f *testing.F) {
-	for _, s := range []string{"", "key-1", `"\`, "\x00\x7f\u2028", "\xff\xfe", "é"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		b := appendJSONString(nil, s)
-		var out string
-		if err := json.Unmarshal(b, &out); err != nil {
-			t.Fatalf("%q encoded as %s: %v", s, b, err)
-		}
-		if want := jsonRoundTrip(t, s); out != want {
-			t.Fatalf("%q encoded as %s decodes to %q, want %q", s, b, out, want)
-		}
-	})
-}
 
 // TestRawPutter checks the raw client's request (headers, body, a SigV4
 // signature that verifies) and how its answers and failures are

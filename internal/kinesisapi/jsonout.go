@@ -2,11 +2,11 @@ package kinesisapi
 
 import (
 	"encoding/base64"
+	"github.com/runnel/runnel/internal/jsonstr"
 	"io"
 	"net/http"
 	"strconv"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/runnel/runnel/internal/streams"
 )
@@ -85,11 +85,11 @@ func (j *jsonWriter) int(v int64) {
 
 // str writes s as a JSON string.
 func (j *jsonWriter) str(s string) {
-	if j.count && plainString(s) {
+	if j.count && jsonstr.Plain(s) {
 		j.n += len(s) + 2
 		return
 	}
-	j.buf = appendJSONString(j.buf, s)
+	j.buf = jsonstr.Append(j.buf, s)
 	j.settle()
 }
 
@@ -279,77 +279,4 @@ func (x *exchange) writeGetRecordsJSON(out *streams.GetRecordsOutput) {
 		*bp = j.buf[:0]
 		chunkPool.Put(bp)
 	}
-}
-
-// plainString reports whether s needs no escaping in JSON: printable ASCII
-// without quote or backslash.
-func plainString(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string exactly as encoding/json writes
-// it with HTML escaping off: quote and backslash escaped, control characters
-// as \b \f \n \r \t or \u00XX, invalid UTF-8 bytes as \ufffd, and U+2028 and
-// U+2029 escaped.
-func appendJSONString(dst []byte, s string) []byte {
-	if plainString(s) {
-		dst = append(dst, '"')
-		dst = append(dst, s...)
-		return append(dst, '"')
-	}
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if b := s[i]; b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch b {
-			case '\\', '"':
-				dst = append(dst, '\\', b)
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		c, size := utf8.DecodeRuneInString(s[i:])
-		if c == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if c == '\u2028' || c == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[c&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }
