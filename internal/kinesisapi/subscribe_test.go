@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/runnel/runnel/internal/sdkclient"
 	"io"
 	"log/slog"
 	"net/http"
@@ -61,7 +62,8 @@ func (e *efoServer) client() *kinesis.Client {
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(e.srv.URL),
 		Credentials:  credentials.NewStaticCredentialsProvider("AKID", "secret", ""),
-		HTTPClient:   e.srv.Client(),
+		// Guarded against the SDK's early-response race (see sdkclient).
+		HTTPClient: sdkclient.Guard(e.srv.Client()),
 	})
 }
 
@@ -134,7 +136,10 @@ func TestSubscribeSDKRoundTrip(t *testing.T) {
 	}
 
 	// A heartbeat without records keeps the continuation.
-	ev := <-stream.Events()
+	ev, open := <-stream.Events()
+	if !open {
+		t.Fatalf("stream ended before the heartbeat: %v", stream.Err())
+	}
 	m, ok := ev.(*types.SubscribeToShardEventStreamMemberSubscribeToShardEvent)
 	if !ok || len(m.Value.Records) != 0 || *m.Value.ContinuationSequenceNumber != *last.ContinuationSequenceNumber {
 		t.Fatalf("heartbeat %+v", ev)
