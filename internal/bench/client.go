@@ -36,8 +36,9 @@ type clients struct {
 	// control retries like any SDK client; it runs the control plane
 	// (create, describe, delete, register).
 	control *kinesis.Client
-	// raw, with --producer-client raw, sends the producers' PutRecords
-	// calls without the SDK, on the same HTTP client.
+	// raw, with --producer-client raw or --consumer-client raw, sends the
+	// producers' PutRecords or the consumers' GetRecords calls without the
+	// SDK, on the same HTTP client.
 	raw *rawClient
 	// transport is closed at the end of the run, so that no connection
 	// goroutine outlives it.
@@ -78,7 +79,7 @@ func newClients(ctx context.Context, o *Options) (*clients, error) {
 		}
 	}
 	var raw *rawClient
-	if o.producerClient() == ClientRaw {
+	if o.producerClient() == ClientRaw || o.consumerClient() == ClientRaw {
 		// The raw client closes no request body early: it needs no guard.
 		raw = &rawClient{
 			http:   cfg.HTTPClient,

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/smithy-go"
 )
 
 // subscribeTimeout bounds the wait for a SubscribeToShard call to answer
@@ -34,19 +35,35 @@ type shardReader struct {
 
 // deliver hands the records of one response to the shard log.
 func (r *runner) deliver(s *shardReader, recs []types.Record) {
+	deliver(r, s, recs, func(rec *types.Record) ([]byte, string, string) {
+		return rec.Data, aws.ToString(rec.PartitionKey), aws.ToString(rec.SequenceNumber)
+	})
+}
+
+// deliverRaw hands the records of one raw client's response to the shard
+// log.
+func (r *runner) deliverRaw(s *shardReader, recs []rawRecord) {
+	deliver(r, s, recs, func(rec *rawRecord) ([]byte, string, string) {
+		return rec.Data, rec.PartitionKey, rec.SequenceNumber
+	})
+}
+
+// deliver hands records to the shard log; fields gives a record's data,
+// partition key and sequence number.
+func deliver[R any](r *runner, s *shardReader, recs []R, fields func(*R) ([]byte, string, string)) {
 	if len(recs) == 0 {
 		return
 	}
 	recv := r.now()
 	var n, b int64
 	for i := range recs {
-		rec := &recs[i]
-		if s.log.observe(rec.Data, aws.ToString(rec.PartitionKey), aws.ToString(rec.SequenceNumber), recv) {
+		data, key, seq := fields(&recs[i])
+		if s.log.observe(data, key, seq, recv) {
 			n++
-			b += int64(len(rec.Data))
+			b += int64(len(data))
 		}
 	}
-	s.lastSeq = aws.ToString(recs[len(recs)-1].SequenceNumber)
+	_, _, s.lastSeq = fields(&recs[len(recs)-1])
 	if n > 0 {
 		r.stats.getRecords.Add(n)
 		r.stats.getBytes.Add(b)
@@ -99,6 +116,9 @@ type pollConsumer struct {
 	r      *runner
 	shards []*shardReader
 	rng    *rand.Rand
+	// raw sends the GetRecords calls with --consumer-client raw; nil
+	// means the SDK.
+	raw *rawGetter
 }
 
 // run reads until ctx ends. ready is called once every shard has an
@@ -127,10 +147,7 @@ func (c *pollConsumer) run(ctx context.Context, ready func()) error {
 			open++
 			cctx, cancel := context.WithTimeout(ctx, c.r.o.RequestTimeout)
 			st.getInFlight.Add(1)
-			out, err := c.r.c.data.GetRecords(cctx, &kinesis.GetRecordsInput{
-				ShardIterator: s.iter,
-				Limit:         aws.Int32(int32(c.r.o.GetLimit)),
-			})
+			n, next, err := c.get(cctx, s)
 			st.getInFlight.Add(-1)
 			cancel()
 			st.getCalls.Add(1)
@@ -141,9 +158,8 @@ func (c *pollConsumer) run(ctx context.Context, ready func()) error {
 				continue
 			}
 			s.fails = 0
-			c.r.deliver(s, out.Records)
-			got = got || len(out.Records) > 0
-			s.iter = out.NextShardIterator
+			got = got || n > 0
+			s.iter = next
 			if s.iter == nil {
 				s.closed = true
 			}
@@ -159,15 +175,37 @@ func (c *pollConsumer) run(ctx context.Context, ready func()) error {
 	return nil
 }
 
+// get reads the next records of s with one GetRecords call, delivers them
+// and returns their number and the next iterator.
+func (c *pollConsumer) get(ctx context.Context, s *shardReader) (int, *string, error) {
+	if c.raw != nil {
+		recs, next, err := c.raw.getRecords(ctx, aws.ToString(s.iter), c.r.o.GetLimit)
+		if err != nil {
+			return 0, nil, err
+		}
+		c.r.deliverRaw(s, recs)
+		return len(recs), next, nil
+	}
+	out, err := c.r.c.data.GetRecords(ctx, &kinesis.GetRecordsInput{
+		ShardIterator: s.iter,
+		Limit:         aws.Int32(int32(c.r.o.GetLimit)),
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	c.r.deliver(s, out.Records)
+	return len(out.Records), out.NextShardIterator, nil
+}
+
 // failed handles a failed GetRecords call on s; it returns an error when
 // the consumer must stop.
 func (c *pollConsumer) failed(ctx context.Context, s *shardReader, err error) error {
 	st := &c.r.stats
-	var expired *types.ExpiredIteratorException
+	var apiErr smithy.APIError
 	switch cls := classify(ctx, err); {
 	case cls == errStopped:
 		return nil
-	case errors.As(err, &expired):
+	case errors.As(err, &apiErr) && apiErr.ErrorCode() == "ExpiredIteratorException":
 		if err := c.r.iterator(ctx, s); err != nil && ctx.Err() == nil {
 			return err
 		}

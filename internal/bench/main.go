@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -90,7 +91,7 @@ func bindFlags(fs *flag.FlagSet, o *Options) {
 
 	fs.IntVar(&o.Producers, "producers", o.Producers, "concurrent producers, one call in flight each")
 	fs.Var(choice[PutMode]{&o.Mode, []PutMode{PutAuto, PutRecords, PutRecord}}, "mode", "put API: auto (PutRecord when --batch 1), putrecords or putrecord")
-	fs.Var(choice[ProducerClient]{&o.ProducerClient, []ProducerClient{ClientSDK, ClientRaw}}, "producer-client", "client of the PutRecords calls: sdk (AWS SDK for Go v2) or raw (the tool's lightweight JSON client, SigV4-signed; PutRecord still uses the SDK)")
+	fs.Var(choice[ClientKind]{&o.ProducerClient, []ClientKind{ClientSDK, ClientRaw}}, "producer-client", "client of the PutRecords calls: sdk (AWS SDK for Go v2) or raw (the tool's lightweight JSON client, SigV4-signed; PutRecord still uses the SDK)")
 	fs.IntVar(&o.Batch, "batch", o.Batch, "records per PutRecords call (1-500)")
 	fs.IntVar(&o.Size, "size", o.Size, "record size in `bytes` (at least 36)")
 	fs.IntVar(&o.SizeMax, "size-max", o.SizeMax, "with a value above --size, sizes are uniform in [size, size-max]")
@@ -107,6 +108,7 @@ func bindFlags(fs *flag.FlagSet, o *Options) {
 	fs.DurationVar(&o.RequestTimeout, "request-timeout", o.RequestTimeout, "timeout of one API call")
 
 	fs.Var(choice[ConsumerMode]{&o.ConsumerMode, []ConsumerMode{ConsumePoll, ConsumeEFO}}, "consumer-mode", "poll (GetRecords) or efo (RegisterStreamConsumer + SubscribeToShard)")
+	fs.Var(choice[ClientKind]{&o.ConsumerClient, []ClientKind{ClientSDK, ClientRaw}}, "consumer-client", "client of the GetRecords calls: sdk (AWS SDK for Go v2) or raw (the tool's lightweight JSON client, SigV4-signed; SubscribeToShard still uses the SDK)")
 	fs.IntVar(&o.Consumers, "consumers", o.Consumers, "polling consumers sharing the shards (0 = one per shard)")
 	fs.IntVar(&o.GetLimit, "get-limit", o.GetLimit, "Limit of each GetRecords call")
 	fs.DurationVar(&o.PollInterval, "poll-interval", o.PollInterval, "pause after an empty GetRecords response")
@@ -117,14 +119,22 @@ func bindFlags(fs *flag.FlagSet, o *Options) {
 	fs.Uint64Var(&o.Seed, "seed", o.Seed, "seed of the record generators (0 = random)")
 }
 
+// cliFlags are the flags of the command that are not options of the run.
+type cliFlags struct {
+	json       bool   // print the report as JSON
+	cpuProfile string // write the tool's CPU profile here
+}
+
 // parseArgs turns the command line into options: defaults, then the
 // profile's values, then the flags given explicitly.
-func parseArgs(args []string, stderr io.Writer) (Options, bool, error) {
+func parseArgs(args []string, stderr io.Writer) (Options, cliFlags, error) {
 	o := DefaultOptions()
+	var cli cliFlags
 	fs := flag.NewFlagSet("runnel bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	bindFlags(fs, &o)
-	jsonOut := fs.Bool("json", false, "print the report as JSON on stdout")
+	fs.BoolVar(&cli.json, "json", false, "print the report as JSON on stdout")
+	fs.StringVar(&cli.cpuProfile, "cpuprofile", "", "write the load tool's own CPU profile to `file` (to see what the tool costs the machine)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `Usage: runnel bench [flags]
 
@@ -141,18 +151,18 @@ Profiles:
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return o, false, err
+		return o, cli, err
 	}
 	if fs.NArg() > 0 {
 		fs.Usage()
-		return o, false, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+		return o, cli, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if o.Profile != "" {
 		prof, ok := Profiles[o.Profile]
 		if !ok {
-			return o, false, fmt.Errorf("unknown profile %q (have %s)", o.Profile, strings.Join(ProfileNames(), ", "))
+			return o, cli, fmt.Errorf("unknown profile %q (have %s)", o.Profile, strings.Join(ProfileNames(), ", "))
 		}
 		po := DefaultOptions()
 		prof.Apply(&po)
@@ -161,7 +171,7 @@ Profiles:
 		bindFlags(pfs, &po)
 		var err error
 		fs.Visit(func(f *flag.Flag) {
-			if f.Name == "json" || err != nil {
+			if f.Name == "json" || f.Name == "cpuprofile" || err != nil {
 				return
 			}
 			if e := pfs.Set(f.Name, f.Value.String()); e != nil {
@@ -169,7 +179,7 @@ Profiles:
 			}
 		})
 		if err != nil {
-			return o, false, err
+			return o, cli, err
 		}
 		o = po
 	}
@@ -180,22 +190,41 @@ Profiles:
 		o.Batch = 1
 	}
 	if err := o.Validate(); err != nil {
-		return o, false, err
+		return o, cli, err
 	}
-	return o, *jsonOut, nil
+	return o, cli, nil
 }
 
 // Main runs `runnel bench` with the arguments after "bench" and returns the
 // process exit code: 0 when the run completed and verified, 1 when it
 // failed or the verification found a problem, 2 for bad flags.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	o, jsonOut, err := parseArgs(args, stderr)
+	o, cli, err := parseArgs(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "runnel bench: %v\n", err)
 		return exitUsage
+	}
+	jsonOut := cli.json
+	if cli.cpuProfile != "" {
+		f, err := os.Create(cli.cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "runnel bench: %v\n", err)
+			return exitUsage
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			fmt.Fprintf(stderr, "runnel bench: cpu profile: %v\n", err)
+			return exitFailed
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			if err := f.Close(); err != nil {
+				fmt.Fprintf(stderr, "runnel bench: cpu profile: %v\n", err)
+			}
+		}()
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()

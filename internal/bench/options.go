@@ -25,18 +25,19 @@ const (
 	PutRecord PutMode = "putrecord"
 )
 
-// ProducerClient names the HTTP client the producers send PutRecords with.
-type ProducerClient string
+// ClientKind names the HTTP client of the producers' or consumers' calls.
+type ClientKind string
 
 // The producer clients.
 const (
 	// ClientSDK sends puts with the AWS SDK for Go v2.
-	ClientSDK ProducerClient = "sdk"
-	// ClientRaw builds the PutRecords JSON body itself into a reused buffer,
-	// signs it with SigV4 and posts it with net/http, so that the tool's
-	// own cost of serialising requests and decoding responses stays small
-	// next to the endpoint's. PutRecord calls still use the SDK.
-	ClientRaw ProducerClient = "raw"
+	ClientSDK ClientKind = "sdk"
+	// ClientRaw builds the PutRecords or GetRecords JSON body itself into a
+	// reused buffer, signs it with SigV4, posts it with net/http and scans
+	// the answer into reused memory, so that the tool's own cost of
+	// serialising requests and decoding responses stays small next to the
+	// endpoint's. PutRecord and SubscribeToShard calls still use the SDK.
+	ClientRaw ClientKind = "raw"
 )
 
 // ConsumerMode names the consumer API.
@@ -83,7 +84,7 @@ type Options struct {
 	Mode PutMode
 	// ProducerClient selects the SDK or the tool's lightweight JSON client
 	// for PutRecords calls.
-	ProducerClient ProducerClient
+	ProducerClient ClientKind
 	// Batch is the number of records per PutRecords call (1..500).
 	Batch int
 	// Size is the record size in bytes (data blob; at least the 36-byte
@@ -120,6 +121,9 @@ type Options struct {
 
 	// ConsumerMode selects GetRecords polling or SubscribeToShard.
 	ConsumerMode ConsumerMode
+	// ConsumerClient selects the SDK or the tool's lightweight JSON client
+	// for GetRecords calls (SubscribeToShard always uses the SDK).
+	ConsumerClient ClientKind
 	// Consumers is the number of polling consumers sharing the shards; 0
 	// means one per shard. Enhanced fan-out always has one subscription
 	// per shard.
@@ -172,6 +176,7 @@ func DefaultOptions() Options {
 		MaxRetries:     10,
 		RequestTimeout: 30 * time.Second,
 		ConsumerMode:   ConsumePoll,
+		ConsumerClient: ClientSDK,
 		GetLimit:       10000,
 		PollInterval:   200 * time.Millisecond,
 		DrainTimeout:   10 * time.Second,
@@ -246,11 +251,20 @@ func (o *Options) putMode() PutMode {
 
 // producerClient resolves the client of the producers' calls: PutRecord
 // calls always use the SDK.
-func (o *Options) producerClient() ProducerClient {
+func (o *Options) producerClient() ClientKind {
 	if o.putMode() == PutRecord {
 		return ClientSDK
 	}
 	return o.ProducerClient
+}
+
+// consumerClient resolves the client of the consumers' calls:
+// SubscribeToShard always uses the SDK.
+func (o *Options) consumerClient() ClientKind {
+	if o.ConsumerMode == ConsumeEFO {
+		return ClientSDK
+	}
+	return o.ConsumerClient
 }
 
 // Validate reports the first inconsistent option.
@@ -273,6 +287,8 @@ func (o *Options) Validate() error {
 		return bad("mode %q is not auto, putrecords or putrecord", o.Mode)
 	case o.ProducerClient != ClientSDK && o.ProducerClient != ClientRaw:
 		return bad("producer client %q is not sdk or raw", o.ProducerClient)
+	case o.ConsumerClient != ClientSDK && o.ConsumerClient != ClientRaw:
+		return bad("consumer client %q is not sdk or raw", o.ConsumerClient)
 	case o.Batch < 1 || o.Batch > 500:
 		return bad("batch %d out of range 1..500", o.Batch)
 	case o.Mode == PutRecord && o.Batch != 1:

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"math/rand/v2"
@@ -114,5 +115,33 @@ func BenchmarkRecordEncode(b *testing.B) {
 				sealRecord(data, header{Seq: i})
 			}
 		})
+	}
+}
+
+// TestEncodeData checks that a record's data encoded from the noise's
+// encoding is the data's standard base64, for every size around the noise's
+// and the quantum's edges and every shape.
+func TestEncodeData(t *testing.T) {
+	for _, shape := range []Shape{ShapeRandom, ShapeClickstream, ShapeLogs} {
+		w := newBodyWriter(shape, rand.New(rand.NewPCG(5, 6)))
+		sizes := []int{headerSize, headerSize + 1, headerSize + 2, headerSize + 3, 100, 1024, 1025, 1026,
+			headerSize + len(w.noise) - 1, headerSize + len(w.noise), headerSize + len(w.noise) + 1, 3 * len(w.noise)}
+		for _, size := range sizes {
+			for range 20 {
+				data := make([]byte, size)
+				off := w.fill(data[headerSize:], "k", 1, 1)
+				if shape == ShapeRandom && size > headerSize && size-headerSize <= len(w.noise) && (off < 0 || off%3 != 0) {
+					t.Fatalf("%s/%d: offset %d, want a multiple of 3", shape, size, off)
+				}
+				if shape != ShapeRandom && off != -1 {
+					t.Fatalf("%s/%d: offset %d, want -1", shape, size, off)
+				}
+				sealRecord(data, header{Seq: 1})
+				got := w.encodeData([]byte("x"), data, off)
+				if want := "x" + base64.StdEncoding.EncodeToString(data); string(got) != want {
+					t.Fatalf("%s/%d at %d: encoded\n%s\nwant\n%s", shape, size, off, got, want)
+				}
+			}
+		}
 	}
 }

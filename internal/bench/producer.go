@@ -67,7 +67,12 @@ type producer struct {
 	entries []types.PutRecordsRequestEntry
 	seqs    []uint64
 	sizes   []int       // data sizes, to count bytes
+	offs    []int       // noise offsets of the bodies (see bodyWriter.fill)
 	results []putResult // of the last PutRecords call
+
+	// arena holds the batch's data, reused from batch to batch: a batch is
+	// done with (acknowledged or given up) before the next is built.
+	arena []byte
 }
 
 // putResult is the outcome of one record of a PutRecords call, whichever
@@ -80,9 +85,10 @@ type putResult struct {
 
 func newProducer(r *runner, id uint32) *producer {
 	rng := rand.New(rand.NewPCG(r.seed, uint64(id)+1))
+	body := newBodyWriter(r.o.Shape, rng)
 	var raw *rawPutter
 	if r.c != nil && r.c.raw != nil {
-		raw = &rawPutter{c: r.c.raw, stream: r.stream.name}
+		raw = &rawPutter{c: r.c.raw, stream: r.stream.name, bodies: body, shards: map[string]string{}}
 	}
 	return &producer{
 		raw:    raw,
@@ -90,7 +96,7 @@ func newProducer(r *runner, id uint32) *producer {
 		id:     id,
 		ledger: &ledger{},
 		keys:   newKeyPicker(r.o.KeyDist, r.o.ZipfS, r.o.Keys, rng),
-		body:   newBodyWriter(r.o.Shape, rng),
+		body:   body,
 		rng:    rng,
 		putLat: NewHistogram(),
 	}
@@ -129,7 +135,11 @@ func (p *producer) run(ctx context.Context) error {
 func (p *producer) build(n int) {
 	o := &p.r.o
 	lo, hi := o.sizeRange()
-	p.entries, p.seqs, p.sizes = p.entries[:0], p.seqs[:0], p.sizes[:0]
+	p.entries, p.seqs, p.sizes, p.offs = p.entries[:0], p.seqs[:0], p.sizes[:0], p.offs[:0]
+	if need := n * hi; cap(p.arena) < need {
+		p.arena = make([]byte, need)
+	}
+	used := 0
 	now := p.r.now()
 	for range n {
 		size := lo
@@ -139,12 +149,14 @@ func (p *producer) build(n int) {
 		key := p.keys.next()
 		seq := p.ledger.add()
 		name := p.r.keys.names[key]
-		data := make([]byte, size)
-		p.body.fill(data[headerSize:], name, seq, now)
+		data := p.arena[used : used+size : used+size]
+		used += size
+		off := p.body.fill(data[headerSize:], name, seq, now)
 		sealRecord(data, header{Run: p.r.run, Producer: p.id, Seq: seq, Sent: now, Key: key})
 		p.entries = append(p.entries, types.PutRecordsRequestEntry{Data: data, PartitionKey: aws.String(name)})
 		p.seqs = append(p.seqs, seq)
 		p.sizes = append(p.sizes, size)
+		p.offs = append(p.offs, off)
 	}
 }
 
@@ -153,7 +165,7 @@ func (p *producer) build(n int) {
 // are used up.
 func (p *producer) putRecords(ctx context.Context) error {
 	st := &p.r.stats
-	entries, seqs, sizes := p.entries, p.seqs, p.sizes
+	entries, seqs, sizes, offs := p.entries, p.seqs, p.sizes, p.offs
 	for attempt := 0; len(entries) > 0; attempt++ {
 		if attempt > 0 {
 			if attempt > p.r.o.MaxRetries {
@@ -167,7 +179,7 @@ func (p *producer) putRecords(ctx context.Context) error {
 		}
 		cctx, cancel := context.WithTimeout(ctx, p.r.o.RequestTimeout)
 		t0 := time.Now()
-		results, err := p.send(cctx, entries)
+		results, err := p.send(cctx, entries, offs)
 		p.putLat.RecordDuration(time.Since(t0))
 		cancel()
 		st.putCalls.Add(1)
@@ -207,7 +219,7 @@ func (p *producer) putRecords(ctx context.Context) error {
 				} else {
 					st.recordError(res.ErrorCode, res.ErrorMessage)
 				}
-				entries[k], seqs[k], sizes[k] = entries[i], seqs[i], sizes[i]
+				entries[k], seqs[k], sizes[k], offs[k] = entries[i], seqs[i], sizes[i], offs[i]
 				k++
 				continue
 			}
@@ -217,16 +229,16 @@ func (p *producer) putRecords(ctx context.Context) error {
 		}
 		st.putRecords.Add(acked)
 		st.putBytes.Add(ackedBytes)
-		entries, seqs, sizes = entries[:k], seqs[:k], sizes[:k]
+		entries, seqs, sizes, offs = entries[:k], seqs[:k], sizes[:k], offs[:k]
 	}
 	return nil
 }
 
 // send makes one PutRecords call with the producer's client and returns
 // the per-record results, in the order of entries.
-func (p *producer) send(ctx context.Context, entries []types.PutRecordsRequestEntry) ([]putResult, error) {
+func (p *producer) send(ctx context.Context, entries []types.PutRecordsRequestEntry, offs []int) ([]putResult, error) {
 	if p.raw != nil {
-		res, err := p.raw.putRecords(ctx, entries, p.results)
+		res, err := p.raw.putRecords(ctx, entries, offs, p.results)
 		if res != nil {
 			p.results = res
 		}

@@ -53,6 +53,8 @@ func endpointURL(endpoint, region string) string {
 type rawPutter struct {
 	c      *rawClient
 	stream string
+	bodies *bodyWriter       // the producer's, to encode its records' data
+	shards map[string]string // shard ids seen, interned
 	body   []byte
 	resp   bytes.Buffer
 	out    rawPutRecordsOutput
@@ -75,13 +77,14 @@ type rawPutRecordsResult struct {
 // interfaces as the SDK's errors (smithy.APIError and HTTPStatusCode), so
 // that classify treats it alike.
 type rawAPIError struct {
+	op      string
 	status  int
 	code    string
 	message string
 }
 
 func (e *rawAPIError) Error() string {
-	return fmt.Sprintf("PutRecords: StatusCode: %d, api error %s: %s", e.status, e.code, e.message)
+	return fmt.Sprintf("%s: StatusCode: %d, api error %s: %s", e.op, e.status, e.code, e.message)
 }
 
 // ErrorCode returns the error's type, e.g. ProvisionedThroughputExceededException.
@@ -103,8 +106,10 @@ func (e *rawAPIError) HTTPStatusCode() int { return e.status }
 
 var _ smithy.APIError = (*rawAPIError)(nil)
 
-// appendBody appends the PutRecords request body for entries to b.
-func appendBody(b []byte, stream string, entries []types.PutRecordsRequestEntry) []byte {
+// appendBody appends the PutRecords request body for entries to b. With
+// bodies not nil, the data of entry i is encoded by
+// bodies.encodeData(…, offs[i]).
+func appendBody(b []byte, stream string, entries []types.PutRecordsRequestEntry, bodies *bodyWriter, offs []int) []byte {
 	b = append(b, `{"StreamName":`...)
 	b = jsonstr.Append(b, stream)
 	b = append(b, `,"Records":[`...)
@@ -113,7 +118,11 @@ func appendBody(b []byte, stream string, entries []types.PutRecordsRequestEntry)
 			b = append(b, ',')
 		}
 		b = append(b, `{"Data":"`...)
-		b = base64.StdEncoding.AppendEncode(b, e.Data)
+		if bodies != nil {
+			b = bodies.encodeData(b, e.Data, offs[i])
+		} else {
+			b = base64.StdEncoding.AppendEncode(b, e.Data)
+		}
 		b = append(b, `","PartitionKey":`...)
 		b = jsonstr.Append(b, aws.ToString(e.PartitionKey))
 		if e.ExplicitHashKey != nil {
@@ -131,34 +140,18 @@ func appendBody(b []byte, stream string, entries []types.PutRecordsRequestEntry)
 // *smithyhttp.RequestSendError when the request could not be sent or its
 // answer not received (the outcome is unknown), a
 // *smithy.DeserializationError for an answer that does not decode.
-func (p *rawPutter) putRecords(ctx context.Context, entries []types.PutRecordsRequestEntry, results []putResult) ([]putResult, error) {
-	p.body = appendBody(p.body[:0], p.stream, entries)
-	sum := sha256.Sum256(p.body)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.c.url, bytes.NewReader(p.body))
-	if err != nil {
-		return nil, fmt.Errorf("PutRecords: %w", err)
+// offs[i] is the noise offset of entry i's body (see bodyWriter.fill).
+func (p *rawPutter) putRecords(ctx context.Context, entries []types.PutRecordsRequestEntry, offs []int, results []putResult) ([]putResult, error) {
+	var bodies *bodyWriter
+	if len(offs) == len(entries) {
+		bodies = p.bodies
 	}
-	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
-	req.Header.Set("X-Amz-Target", "Kinesis_20131202.PutRecords")
-	creds, err := p.c.creds.Retrieve(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("PutRecords: retrieve credentials: %w", err)
+	p.body = appendBody(p.body[:0], p.stream, entries, bodies, offs)
+	if err := p.c.call(ctx, "PutRecords", p.body, &p.resp); err != nil {
+		return nil, err
 	}
-	if err := p.c.signer.SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "kinesis", p.c.region, time.Now()); err != nil {
-		return nil, fmt.Errorf("PutRecords: sign: %w", err)
-	}
-	resp, err := p.c.http.Do(req)
-	if err != nil {
-		return nil, &smithyhttp.RequestSendError{Err: err}
-	}
-	p.resp.Reset()
-	_, err = p.resp.ReadFrom(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return nil, &smithyhttp.RequestSendError{Err: fmt.Errorf("read response: %w", err)}
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, responseError(resp, p.resp.Bytes())
+	if res, ok := scanPutRecords(p.resp.Bytes(), results[:0], p.shards); ok {
+		return res, nil
 	}
 	// Unmarshal appends into the reused slice and keeps the fields of old
 	// elements a result leaves out: clear them first.
@@ -176,10 +169,45 @@ func (p *rawPutter) putRecords(ctx context.Context, entries []types.PutRecordsRe
 	return results, nil
 }
 
+// call posts body as the operation op and reads a successful answer into
+// resp. Errors are shaped like the SDK's: a *rawAPIError for an error
+// response, a *smithyhttp.RequestSendError when the request could not be
+// sent or its answer not received (the outcome is unknown).
+func (c *rawClient) call(ctx context.Context, op string, body []byte, resp *bytes.Buffer) error {
+	sum := sha256.Sum256(body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	req.Header.Set("X-Amz-Target", "Kinesis_20131202."+op)
+	creds, err := c.creds.Retrieve(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: retrieve credentials: %w", op, err)
+	}
+	if err := c.signer.SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "kinesis", c.region, time.Now()); err != nil {
+		return fmt.Errorf("%s: sign: %w", op, err)
+	}
+	r, err := c.http.Do(req)
+	if err != nil {
+		return &smithyhttp.RequestSendError{Err: err}
+	}
+	resp.Reset()
+	_, err = resp.ReadFrom(r.Body)
+	r.Body.Close()
+	if err != nil {
+		return &smithyhttp.RequestSendError{Err: fmt.Errorf("read response: %w", err)}
+	}
+	if r.StatusCode != http.StatusOK {
+		return responseError(op, r, resp.Bytes())
+	}
+	return nil
+}
+
 // responseError maps an error response to a *rawAPIError like the SDK's
 // JSON 1.1 deserialiser: the type from the X-Amzn-ErrorType header, else
 // from the body's __type (or code), without any namespace or suffix.
-func responseError(resp *http.Response, body []byte) error {
+func responseError(op string, resp *http.Response, body []byte) error {
 	var e struct {
 		Type     string `json:"__type"`
 		Code     string `json:"code"`
@@ -205,5 +233,5 @@ func responseError(resp *http.Response, body []byte) error {
 	if msg == "" {
 		msg = e.MessageU
 	}
-	return &rawAPIError{status: resp.StatusCode, code: code, message: msg}
+	return &rawAPIError{op: op, status: resp.StatusCode, code: code, message: msg}
 }

@@ -40,7 +40,7 @@ func TestAppendBody(t *testing.T) {
 	for i, k := range keys {
 		entries = append(entries, types.PutRecordsRequestEntry{Data: bytes.Repeat([]byte{byte(i), 0xfe}, i*7+1), PartitionKey: aws.String(k)})
 	}
-	body := appendBody([]byte("garbage"), `stream"x`, entries)[len("garbage"):]
+	body := appendBody([]byte("garbage"), `stream"x`, entries, nil, nil)[len("garbage"):]
 	var got struct {
 		StreamName string
 		Records    []struct {
@@ -60,7 +60,6 @@ func TestAppendBody(t *testing.T) {
 		}
 	}
 }
-
 
 // TestRawPutter checks the raw client's request (headers, body, a SigV4
 // signature that verifies) and how its answers and failures are
@@ -132,7 +131,7 @@ func TestRawPutter(t *testing.T) {
 			mu.Lock()
 			next = tt.a
 			mu.Unlock()
-			res, err := p.putRecords(context.Background(), entries, nil)
+			res, err := p.putRecords(context.Background(), entries, nil, nil)
 			if tt.class == -1 {
 				if err != nil {
 					t.Fatal(err)
@@ -290,17 +289,17 @@ func TestMainProducerClients(t *testing.T) {
 			},
 		},
 	}
-	for _, client := range []ProducerClient{ClientSDK, ClientRaw} {
+	for _, client := range []ClientKind{ClientSDK, ClientRaw} {
 		for _, tt := range tests {
 			t.Run(string(client)+"/"+tt.name, func(t *testing.T) {
 				endpoint := newFakeKinesis(t, tt.f)
-				args := append(append([]string{"--producer-client", string(client)}, short...), tt.args...)
+				args := append(append([]string{"--producer-client", string(client), "--consumer-client", string(client)}, short...), tt.args...)
 				code, rep, stderr := runMain(t, endpoint, args...)
 				if code != tt.code {
 					t.Errorf("exit %d, want %d; error %q; verification %+v\nstderr: %s", code, tt.code, rep.Error, rep.Verification, stderr)
 				}
-				if rep.Workload.ProducerClient != client {
-					t.Errorf("report's producer client %q, want %q", rep.Workload.ProducerClient, client)
+				if rep.Workload.ProducerClient != client || rep.Workload.ConsumerClient != client {
+					t.Errorf("report's clients %q and %q, want %q", rep.Workload.ProducerClient, rep.Workload.ConsumerClient, client)
 				}
 				tt.check(t, rep)
 			})

@@ -100,19 +100,22 @@ type Workload struct {
 	// ProducerClient is the client of the producers' calls: sdk, or raw
 	// for the tool's lightweight JSON client (PutRecords only; PutRecord
 	// calls always use the SDK).
-	ProducerClient ProducerClient `json:"producer_client"`
-	Batch          int            `json:"batch"`
-	SizeMin        int            `json:"size_min"`
-	SizeMax        int            `json:"size_max"`
-	Shape          Shape          `json:"shape"`
-	Keys           int            `json:"keys"`
-	KeyDist        KeyDist        `json:"key_dist"`
-	ZipfS          float64        `json:"zipf_s,omitempty"`
-	Rate           float64        `json:"rate"`
-	Burst          string         `json:"burst,omitempty"`
-	Duration       string         `json:"duration,omitempty"`
-	Records        int64          `json:"records,omitempty"`
-	ConsumerMode   string         `json:"consumer_mode"`
+	ProducerClient ClientKind `json:"producer_client"`
+	Batch          int        `json:"batch"`
+	SizeMin        int        `json:"size_min"`
+	SizeMax        int        `json:"size_max"`
+	Shape          Shape      `json:"shape"`
+	Keys           int        `json:"keys"`
+	KeyDist        KeyDist    `json:"key_dist"`
+	ZipfS          float64    `json:"zipf_s,omitempty"`
+	Rate           float64    `json:"rate"`
+	Burst          string     `json:"burst,omitempty"`
+	Duration       string     `json:"duration,omitempty"`
+	Records        int64      `json:"records,omitempty"`
+	ConsumerMode   string     `json:"consumer_mode"`
+	// ConsumerClient is the client of the consumers' calls: sdk, or raw
+	// for the tool's lightweight JSON client (GetRecords only).
+	ConsumerClient ClientKind `json:"consumer_client"`
 }
 
 // Throughput is a volume over a time.
@@ -163,6 +166,7 @@ func newReport(o *Options, stream string) *Report {
 		Rate:           o.Rate,
 		Records:        o.Records,
 		ConsumerMode:   string(o.ConsumerMode),
+		ConsumerClient: o.consumerClient(),
 	}
 	if o.KeyDist == KeyZipf {
 		w.ZipfS = o.ZipfS
@@ -303,7 +307,11 @@ func (rep *Report) WriteText(w io.Writer) {
 	if rep.ReadAfter {
 		after = ", reading back after producing (--read-after)"
 	}
-	p("consumers %d (%s)%s\n\n", rep.Consumers, wl.ConsumerMode, after)
+	client := ""
+	if wl.ConsumerClient == ClientRaw {
+		client = ", raw JSON client"
+	}
+	p("consumers %d (%s%s)%s\n\n", rep.Consumers, wl.ConsumerMode, client, after)
 	if !rep.Started {
 		p("error: %s\n", rep.Error)
 		for _, c := range rep.Cleanup {

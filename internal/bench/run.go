@@ -267,6 +267,9 @@ func Run(ctx context.Context, o Options, progress func(Progress)) (*Report, erro
 		}
 		for i := range n {
 			pc := &pollConsumer{r: r, rng: rand.New(rand.NewPCG(r.seed, uint64(1000000+i)))}
+			if r.c != nil && r.c.raw != nil && r.o.consumerClient() == ClientRaw {
+				pc.raw = &rawGetter{c: r.c.raw}
+			}
 			for j := i; j < len(readers); j += n {
 				pc.shards = append(pc.shards, readers[j])
 			}

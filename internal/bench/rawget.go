@@ -1,0 +1,215 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/aws/smithy-go"
+
+	"github.com/runnel/runnel/internal/jsonstr"
+)
+
+// rawGetter sends GetRecords calls for one polling consumer without the
+// SDK: it writes the JSON body into a reused buffer and scans the answer
+// into reused memory.
+type rawGetter struct {
+	c    *rawClient
+	body []byte
+	resp bytes.Buffer
+	data []byte            // the decoded data of the last answer's records
+	recs []rawRecord       // the last answer's records
+	keys map[string]string // partition keys seen, interned
+}
+
+// rawRecord is a record of a GetRecords answer: its data (valid until the
+// next call) and the strings the tool checks.
+type rawRecord struct {
+	Data           []byte
+	PartitionKey   string
+	SequenceNumber string
+}
+
+// rawGetRecordsOutput is what encoding/json decodes an answer into when
+// scanGetRecords leaves it: the members the tool uses.
+type rawGetRecordsOutput struct {
+	Records []struct {
+		Data           []byte
+		PartitionKey   string
+		SequenceNumber string
+	}
+	NextShardIterator *string
+}
+
+// getRecords reads up to limit records at iter. It returns the records, in
+// memory reused by the next call, and the next iterator (nil at the end of
+// a closed shard). Errors are shaped like the SDK's, as rawClient.call's.
+func (g *rawGetter) getRecords(ctx context.Context, iter string, limit int) ([]rawRecord, *string, error) {
+	g.body = append(g.body[:0], `{"ShardIterator":`...)
+	g.body = jsonstr.Append(g.body, iter)
+	g.body = append(g.body, `,"Limit":`...)
+	g.body = strconv.AppendInt(g.body, int64(limit), 10)
+	g.body = append(g.body, '}')
+	if err := g.c.call(ctx, "GetRecords", g.body, &g.resp); err != nil {
+		return nil, nil, err
+	}
+	b := g.resp.Bytes()
+	// Decoded data is shorter than its base64: with room for the whole
+	// answer, no record's data moves while the answer is scanned.
+	if cap(g.data) < len(b) {
+		g.data = make([]byte, 0, len(b))
+	}
+	if g.keys == nil {
+		g.keys = map[string]string{}
+	}
+	recs, next, ok := scanGetRecords(b, g.recs[:0], g.data[:0], g.keys)
+	if ok {
+		g.recs = recs
+		return recs, next, nil
+	}
+	var out rawGetRecordsOutput
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, nil, &smithy.DeserializationError{Err: fmt.Errorf("GetRecords response: %w", err)}
+	}
+	recs = g.recs[:0]
+	for _, r := range out.Records {
+		recs = append(recs, rawRecord{Data: r.Data, PartitionKey: r.PartitionKey, SequenceNumber: r.SequenceNumber})
+	}
+	g.recs = recs
+	return recs, out.NextShardIterator, nil
+}
+
+// scanGetRecords reads a GetRecords answer the way servers write it: an
+// object of Records (objects of SequenceNumber, Data, PartitionKey,
+// ApproximateArrivalTimestamp and EncryptionType), NextShardIterator,
+// MillisBehindLatest and ChildShards, strings without escapes. It decodes
+// the records' data into data's spare capacity, which must be large enough
+// (the answer's length is), appends the records to recs and reports false
+// for anything else, which the caller then decodes with encoding/json.
+func scanGetRecords(b []byte, recs []rawRecord, data []byte, keys map[string]string) ([]rawRecord, *string, bool) {
+	s := scanner{b: b}
+	var next *string
+	if !s.consume('{') {
+		return recs, nil, false
+	}
+	if s.consume('}') {
+		return recs, nil, s.end()
+	}
+	for {
+		key, ok := s.str()
+		if !ok || !s.consume(':') {
+			return recs, nil, false
+		}
+		switch string(key) {
+		case "Records":
+			if recs, data, ok = s.records(recs, data, keys); !ok {
+				return recs, nil, false
+			}
+		case "NextShardIterator":
+			v, ok := s.strOrNull()
+			if !ok {
+				return recs, nil, false
+			}
+			next = nil
+			if v != nil {
+				it := string(v)
+				next = &it
+			}
+		case "MillisBehindLatest", "ChildShards":
+			if !s.skip(0) {
+				return recs, nil, false
+			}
+		default:
+			return recs, nil, false
+		}
+		if s.consume(',') {
+			continue
+		}
+		return recs, next, s.consume('}') && s.end()
+	}
+}
+
+// records reads a Records array, decoding data into data's spare
+// capacity.
+func (s *scanner) records(recs []rawRecord, data []byte, keys map[string]string) ([]rawRecord, []byte, bool) {
+	if !s.consume('[') {
+		return recs, data, false
+	}
+	if s.consume(']') {
+		return recs, data, true
+	}
+	for {
+		if !s.consume('{') {
+			return recs, data, false
+		}
+		var r rawRecord
+		if !s.consume('}') {
+			for {
+				key, ok := s.str()
+				if !ok || !s.consume(':') {
+					return recs, data, false
+				}
+				switch string(key) {
+				case "Data":
+					v, ok := s.strOrNull()
+					if !ok || bytes.IndexByte(v, '\n') >= 0 || bytes.IndexByte(v, '\r') >= 0 {
+						return recs, data, false
+					}
+					r.Data = nil
+					if v != nil {
+						n := base64.StdEncoding.DecodedLen(len(v))
+						if cap(data)-len(data) < n {
+							return recs, data, false
+						}
+						m, err := base64.StdEncoding.Decode(data[len(data):len(data)+n], v)
+						if err != nil {
+							return recs, data, false
+						}
+						r.Data = data[len(data) : len(data)+m : len(data)+m]
+						data = data[:len(data)+m]
+					}
+				case "PartitionKey":
+					v, ok := s.strOrNull()
+					if !ok {
+						return recs, data, false
+					}
+					k, ok := keys[string(v)]
+					if !ok {
+						k = string(v)
+						if len(keys) < maxInterned {
+							keys[k] = k
+						}
+					}
+					r.PartitionKey = k
+				case "SequenceNumber":
+					v, ok := s.strOrNull()
+					if !ok {
+						return recs, data, false
+					}
+					r.SequenceNumber = string(v)
+				case "ApproximateArrivalTimestamp", "EncryptionType":
+					if !s.skip(0) {
+						return recs, data, false
+					}
+				default:
+					return recs, data, false
+				}
+				if s.consume(',') {
+					continue
+				}
+				if !s.consume('}') {
+					return recs, data, false
+				}
+				break
+			}
+		}
+		recs = append(recs, r)
+		if s.consume(',') {
+			continue
+		}
+		return recs, data, s.consume(']')
+	}
+}

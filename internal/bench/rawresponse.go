@@ -1,0 +1,279 @@
+package bench
+
+import (
+	"bytes"
+	"unicode/utf8"
+)
+
+// scanPutRecords reads the per-record results of a PutRecords response
+// the way servers write it: an object with the members FailedRecordCount,
+// Records (objects of string or null members) and EncryptionType, strings
+// without escapes. It appends the results to results and reports false for
+// anything else, which the caller then decodes with encoding/json. Shard
+// ids are interned in shards, so that a response costs no allocation per
+// record.
+func scanPutRecords(b []byte, results []putResult, shards map[string]string) ([]putResult, bool) {
+	s := scanner{b: b}
+	if !s.consume('{') {
+		return results, false
+	}
+	if s.consume('}') {
+		return results, s.end()
+	}
+	for {
+		key, ok := s.str()
+		if !ok || !s.consume(':') {
+			return results, false
+		}
+		switch string(key) {
+		case "FailedRecordCount":
+			if !s.digits() {
+				return results, false
+			}
+		case "EncryptionType":
+			if _, ok := s.strOrNull(); !ok {
+				return results, false
+			}
+		case "Records":
+			if results, ok = s.results(results, shards); !ok {
+				return results, false
+			}
+		default:
+			return results, false
+		}
+		if s.consume(',') {
+			continue
+		}
+		return results, s.consume('}') && s.end()
+	}
+}
+
+// maxInterned bounds the shard ids a producer keeps.
+const maxInterned = 4096
+
+// scanner is a cursor over a JSON text for scanPutRecords.
+type scanner struct {
+	b []byte
+	i int
+}
+
+func (s *scanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// consume skips white space and then c, if c is next.
+func (s *scanner) consume(c byte) bool {
+	s.ws()
+	if s.i < len(s.b) && s.b[s.i] == c {
+		s.i++
+		return true
+	}
+	return false
+}
+
+// end reports whether only white space is left.
+func (s *scanner) end() bool {
+	s.ws()
+	return s.i == len(s.b)
+}
+
+// str reads a string without escapes and returns its bytes (in b).
+func (s *scanner) str() ([]byte, bool) {
+	if !s.consume('"') {
+		return nil, false
+	}
+	n := bytes.IndexByte(s.b[s.i:], '"')
+	if n < 0 {
+		return nil, false
+	}
+	v := s.b[s.i : s.i+n]
+	if bytes.IndexByte(v, '\\') >= 0 {
+		return nil, false
+	}
+	for _, c := range v {
+		if c < 0x20 {
+			return nil, false
+		}
+	}
+	if !utf8.Valid(v) {
+		return nil, false
+	}
+	s.i += n + 1
+	return v, true
+}
+
+// strOrNull reads a string or null (nil, true).
+func (s *scanner) strOrNull() ([]byte, bool) {
+	s.ws()
+	if bytes.HasPrefix(s.b[s.i:], []byte("null")) {
+		s.i += 4
+		return nil, true
+	}
+	return s.str()
+}
+
+// digits reads a non-negative integer of at most 18 digits, without
+// leading zeros.
+func (s *scanner) digits() bool {
+	s.ws()
+	start := s.i
+	for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
+		s.i++
+	}
+	n := s.i - start
+	return n > 0 && n <= 18 && (n == 1 || s.b[start] != '0')
+}
+
+// results reads the Records array.
+func (s *scanner) results(results []putResult, shards map[string]string) ([]putResult, bool) {
+	if !s.consume('[') {
+		return results, false
+	}
+	if s.consume(']') {
+		return results, true
+	}
+	for {
+		if !s.consume('{') {
+			return results, false
+		}
+		var r putResult
+		if !s.consume('}') {
+			for {
+				key, ok := s.str()
+				if !ok || !s.consume(':') {
+					return results, false
+				}
+				v, ok := s.strOrNull()
+				if !ok {
+					return results, false
+				}
+				switch string(key) {
+				case "SequenceNumber":
+				case "ShardId":
+					id, ok := shards[string(v)]
+					if !ok {
+						id = string(v)
+						if shards != nil && len(shards) < maxInterned {
+							shards[id] = id
+						}
+					}
+					r.ShardID = id
+				case "ErrorCode":
+					r.ErrorCode = string(v)
+				case "ErrorMessage":
+					r.ErrorMessage = string(v)
+				default:
+					return results, false
+				}
+				if s.consume(',') {
+					continue
+				}
+				if !s.consume('}') {
+					return results, false
+				}
+				break
+			}
+		}
+		results = append(results, r)
+		if s.consume(',') {
+			continue
+		}
+		return results, s.consume(']')
+	}
+}
+
+// maxDepth bounds the nesting skip follows.
+const maxDepth = 32
+
+// skip passes over one JSON value of any kind (strings without escapes),
+// at nesting depth.
+func (s *scanner) skip(depth int) bool {
+	s.ws()
+	if s.i >= len(s.b) || depth > maxDepth {
+		return false
+	}
+	switch c := s.b[s.i]; {
+	case c == '"':
+		_, ok := s.str()
+		return ok
+	case c == '{':
+		s.i++
+		if s.consume('}') {
+			return true
+		}
+		for {
+			if _, ok := s.str(); !ok || !s.consume(':') || !s.skip(depth+1) {
+				return false
+			}
+			if !s.consume(',') {
+				return s.consume('}')
+			}
+		}
+	case c == '[':
+		s.i++
+		if s.consume(']') {
+			return true
+		}
+		for {
+			if !s.skip(depth + 1) {
+				return false
+			}
+			if !s.consume(',') {
+				return s.consume(']')
+			}
+		}
+	case c == '-' || c >= '0' && c <= '9':
+		return s.number()
+	}
+	for _, lit := range []string{"null", "true", "false"} {
+		if bytes.HasPrefix(s.b[s.i:], []byte(lit)) {
+			s.i += len(lit)
+			return true
+		}
+	}
+	return false
+}
+
+// number passes over a JSON number.
+func (s *scanner) number() bool {
+	b, i := s.b, s.i
+	digits := func() int {
+		start := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		return i - start
+	}
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	if i < len(b) && b[i] == '0' {
+		i++
+	} else if digits() == 0 {
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	s.i = i
+	return true
+}
