@@ -1,12 +1,12 @@
 package kinesisapi
 
 import (
-	"bytes"
 	"encoding/base64"
 	"sync"
 	"unicode/utf8"
 	"unsafe"
 
+	"github.com/runnel/runnel/internal/b64"
 	"github.com/runnel/runnel/internal/streams"
 )
 
@@ -322,31 +322,21 @@ func (d *fastDecoder) data(e *streams.PutRecordsRequestEntry) bool {
 		e.Data = nil
 		return d.null()
 	}
-	// The string's end is the next quote (found fast); the base64 decoder
-	// then refuses every byte outside its alphabet, escapes and control
-	// characters included, except CR and LF, which it skips but JSON does
-	// not allow raw in a string.
+	// One pass finds the closing quote and decodes up to it, refusing every
+	// byte outside the base64 alphabet and its padding: escapes and control
+	// characters, CR and LF included, which the standard decoder would skip
+	// but JSON does not allow raw in a string.
 	if !d.consume('"') {
 		return false
 	}
-	end := bytes.IndexByte(d.b[d.i:], '"')
-	if end < 0 {
+	// The spare room of the buffer covers the whole body, so DecodeQuoted
+	// never refuses for want of room.
+	dst := d.buf[len(d.buf):cap(d.buf)]
+	m, end, ok := b64.DecodeQuoted(dst, d.b[d.i:])
+	if !ok {
 		return false
 	}
-	s := d.b[d.i : d.i+end]
 	d.i += end + 1
-	if bytes.IndexByte(s, '\n') >= 0 || bytes.IndexByte(s, '\r') >= 0 {
-		return false
-	}
-	n := base64.StdEncoding.DecodedLen(len(s))
-	if cap(d.buf)-len(d.buf) < n {
-		return false // cannot happen: the buffer covers the whole body
-	}
-	dst := d.buf[len(d.buf) : len(d.buf)+n]
-	m, err := base64.StdEncoding.Decode(dst, s)
-	if err != nil {
-		return false
-	}
 	// Three-index slice: an append by the owner cannot run into the next
 	// record's bytes.
 	e.Data = dst[:m:m]

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/runnel/runnel/internal/b64"
 	"github.com/runnel/runnel/internal/streams"
 )
 
@@ -119,7 +120,7 @@ func (j *jsonWriter) blob(b []byte) {
 	}
 	for len(b) > 0 {
 		k := min(len(b), piece)
-		j.buf = appendBase64(j.buf, b[:k])
+		j.buf = b64.AppendEncode(j.buf, b[:k])
 		b = b[k:]
 		j.settle()
 	}
