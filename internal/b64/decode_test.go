@@ -145,6 +145,8 @@ func TestDecodeQuoted(t *testing.T) {
 	}
 }
 
+const stdAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
 // TestDecodeQuotedEveryByte puts every byte value in every position of
 // short inputs, valid and padded ones, each ending in the quote: the result
 // must match the reference wherever the byte lands, in the fast loop or the
@@ -165,7 +167,7 @@ func TestDecodeQuotedEveryByte(t *testing.T) {
 			for c := range 256 {
 				src[i] = byte(c)
 				checkDecodeQuoted(t, src)
-				if decodeMap[c] == 0xff && c != '=' && c != '"' {
+				if !strings.ContainsRune(stdAlphabet, rune(c)) && c != '=' && c != '"' {
 					if _, _, ok := DecodeQuoted(make([]byte, len(src)), src); ok {
 						t.Fatalf("DecodeQuoted(%q) accepted byte %#x", src, c)
 					}

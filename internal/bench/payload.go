@@ -1,12 +1,13 @@
 package bench
 
 import (
-	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
 	"math/rand/v2"
 	"strconv"
+
+	"github.com/runnel/runnel/internal/b64"
 )
 
 // headerSize is the size of the header every record payload starts with; see
@@ -166,16 +167,16 @@ const _ = -(headerSize % 3)
 // on base64.
 func (w *bodyWriter) encodeData(dst, data []byte, off int) []byte {
 	if off < 0 || len(data) < headerSize {
-		return base64.StdEncoding.AppendEncode(dst, data)
+		return b64.AppendEncode(dst, data)
 	}
 	if w.noise64 == nil {
-		w.noise64 = base64.StdEncoding.AppendEncode(nil, w.noise)
+		w.noise64 = b64.AppendEncode(nil, w.noise)
 	}
 	body := data[headerSize:]
 	whole := len(body) / 3 * 3
-	dst = base64.StdEncoding.AppendEncode(dst, data[:headerSize])
+	dst = b64.AppendEncode(dst, data[:headerSize])
 	dst = append(dst, w.noise64[off/3*4:(off+whole)/3*4]...)
-	return base64.StdEncoding.AppendEncode(dst, body[whole:])
+	return b64.AppendEncode(dst, body[whole:])
 }
 
 // pad fills b with noise taken at a random offset.

@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"github.com/runnel/runnel/internal/jsonstr"
 	"net/http"
 	"strings"
 	"time"
@@ -18,6 +16,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/runnel/runnel/internal/b64"
+	"github.com/runnel/runnel/internal/jsonstr"
 )
 
 // rawClient is what the producers of a run with --producer-client raw
@@ -121,7 +122,7 @@ func appendBody(b []byte, stream string, entries []types.PutRecordsRequestEntry,
 		if bodies != nil {
 			b = bodies.encodeData(b, e.Data, offs[i])
 		} else {
-			b = base64.StdEncoding.AppendEncode(b, e.Data)
+			b = b64.AppendEncode(b, e.Data)
 		}
 		b = append(b, `","PartitionKey":`...)
 		b = jsonstr.Append(b, aws.ToString(e.PartitionKey))

@@ -3,13 +3,13 @@ package bench
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"strconv"
 
 	"github.com/aws/smithy-go"
 
+	"github.com/runnel/runnel/internal/b64"
 	"github.com/runnel/runnel/internal/jsonstr"
 )
 
@@ -154,23 +154,20 @@ func (s *scanner) records(recs []rawRecord, data []byte, keys map[string]string)
 				}
 				switch string(key) {
 				case "Data":
-					v, ok := s.strOrNull()
-					if !ok || bytes.IndexByte(v, '\n') >= 0 || bytes.IndexByte(v, '\r') >= 0 {
+					r.Data = nil
+					if s.null() {
+						break
+					}
+					if !s.consume('"') {
 						return recs, data, false
 					}
-					r.Data = nil
-					if v != nil {
-						n := base64.StdEncoding.DecodedLen(len(v))
-						if cap(data)-len(data) < n {
-							return recs, data, false
-						}
-						m, err := base64.StdEncoding.Decode(data[len(data):len(data)+n], v)
-						if err != nil {
-							return recs, data, false
-						}
-						r.Data = data[len(data) : len(data)+m : len(data)+m]
-						data = data[:len(data)+m]
+					m, end, ok := b64.DecodeQuoted(data[len(data):cap(data)], s.b[s.i:])
+					if !ok {
+						return recs, data, false
 					}
+					s.i += end + 1
+					r.Data = data[len(data) : len(data)+m : len(data)+m]
+					data = data[:len(data)+m]
 				case "PartitionKey":
 					v, ok := s.strOrNull()
 					if !ok {

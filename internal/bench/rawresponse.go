@@ -111,12 +111,20 @@ func (s *scanner) str() ([]byte, bool) {
 
 // strOrNull reads a string or null (nil, true).
 func (s *scanner) strOrNull() ([]byte, bool) {
-	s.ws()
-	if bytes.HasPrefix(s.b[s.i:], []byte("null")) {
-		s.i += 4
+	if s.null() {
 		return nil, true
 	}
 	return s.str()
+}
+
+// null skips white space and then null, if null is next.
+func (s *scanner) null() bool {
+	s.ws()
+	if bytes.HasPrefix(s.b[s.i:], []byte("null")) {
+		s.i += 4
+		return true
+	}
+	return false
 }
 
 // digits reads a non-negative integer of at most 18 digits, without
