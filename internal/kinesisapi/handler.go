@@ -282,6 +282,10 @@ func (x *exchange) writeOutput(h *Handler, op *operation, out any) {
 		x.writeGetRecordsJSON(gr) // jsonout.go
 		return
 	}
+	if pr, ok := out.(*streams.PutRecordsOutput); ok && pr != nil && x.proto == protoJSON {
+		x.writePutRecordsJSON(pr) // jsonout.go
+		return
+	}
 	buf := getBuffer()
 	defer putBuffer(buf)
 	var err error

@@ -241,3 +241,47 @@ func FuzzGetRecordsJSON(f *testing.F) {
 		checkGetRecordsJSON(t, out)
 	})
 }
+
+func checkPutRecordsJSON(t testing.TB, out *streams.PutRecordsOutput) {
+	t.Helper()
+	if got, want := appendPutRecordsJSON(nil, out), stdJSON(t, out); !bytes.Equal(got, want) {
+		t.Fatalf("fast encoding differs from encoding/json:\n got %s\nwant %s", got, want)
+	}
+}
+
+func TestPutRecordsJSONMatchesEncodingJSON(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	str := func() *string {
+		if r.IntN(3) == 0 {
+			return nil
+		}
+		s := string([]rune{rune(r.IntN(0x3000)), '"', rune(r.IntN(128)), '\\', rune(0x2028)})[:r.IntN(8)]
+		return &s
+	}
+	checkPutRecordsJSON(t, &streams.PutRecordsOutput{})
+	for range 2000 {
+		out := &streams.PutRecordsOutput{FailedRecordCount: r.Int32(), EncryptionType: str()}
+		if r.IntN(5) > 0 {
+			out.Records = make([]streams.PutRecordsResultEntry, r.IntN(6))
+			for i := range out.Records {
+				out.Records[i] = streams.PutRecordsResultEntry{SequenceNumber: str(), ShardId: str(), ErrorCode: str(), ErrorMessage: str()}
+			}
+		}
+		checkPutRecordsJSON(t, out)
+	}
+}
+
+func FuzzPutRecordsJSON(f *testing.F) {
+	f.Add(int32(0), "49590338271490256608559692538361571095921575989136588898", "shardId-000000000001", "", "", "KMS")
+	f.Add(int32(-1), "", "", "ProvisionedThroughputExceededException", "Rate exceeded for shard \"s\" <&>\u2028", "")
+	f.Fuzz(func(t *testing.T, failed int32, seq, shard, code, msg, enc string) {
+		opt := func(s string) *string {
+			if s == "" {
+				return nil
+			}
+			return &s
+		}
+		e := streams.PutRecordsResultEntry{SequenceNumber: opt(seq), ShardId: opt(shard), ErrorCode: opt(code), ErrorMessage: opt(msg)}
+		checkPutRecordsJSON(t, &streams.PutRecordsOutput{FailedRecordCount: failed, Records: []streams.PutRecordsResultEntry{e, {}, e}, EncryptionType: opt(enc)})
+	})
+}

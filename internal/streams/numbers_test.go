@@ -2,6 +2,7 @@ package streams
 
 import (
 	"crypto/md5"
+	"fmt"
 	"math/big"
 	"math/rand/v2"
 	"sort"
@@ -104,7 +105,7 @@ func TestSeqNumRoundTrip(t *testing.T) {
 		{created: mask36, shard: 1<<32 - 1, offset: ^uint64(0), arrival: mask36},
 	}
 	for range 1000 {
-		cases = append(cases, seqNum{created: rng.Uint64() & mask36, shard: rng.Uint32(), offset: rng.Uint64(), arrival: rng.Uint64() & mask36})
+		cases = append(cases, seqNum{created: rng.Uint64() & mask36, shard: rng.Uint32(), offset: rng.Uint64(), arrival: rng.Uint64() & mask36, record: rng.IntN(2) == 0})
 	}
 	for _, sn := range cases {
 		s := sn.String()
@@ -121,6 +122,18 @@ func TestSeqNumRoundTrip(t *testing.T) {
 	want, _ := new(big.Int).SetString("2"+"123456789"+"1"+"0102030405060708"+"00"+"987654321"+"abcdef01"+"2", 16)
 	if sn.String() != want.String() {
 		t.Fatalf("layout: %s, want %s", sn, want)
+	}
+	// The decimal digits of random numbers, against math/big.
+	for _, sn := range cases {
+		kind := 0
+		if sn.record {
+			kind = 1
+		}
+		hex := fmt.Sprintf("2%09x%x%016x%02x%09x%08x2", sn.created, sn.shard&0xf, sn.offset, kind, sn.arrival, sn.shard)
+		want, _ := new(big.Int).SetString(hex, 16)
+		if got := sn.String(); got != want.String() {
+			t.Fatalf("%+v: %s, want %s", sn, got, want)
+		}
 	}
 }
 

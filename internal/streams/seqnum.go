@@ -103,15 +103,30 @@ func (s seqNum) appendTo(b []byte) []byte {
 	}
 	b = strconv.AppendUint(b, limbs[2], 10)
 	for _, l := range []uint64{limbs[1], limbs[0]} {
+		// 19 digits: one, then nine pairs from the right.
 		var d [19]byte
-		for j := 18; j >= 0; j-- {
-			d[j] = byte('0' + l%10)
-			l /= 10
+		for j := 17; j > 0; j -= 2 {
+			p := l % 100 * 2
+			l /= 100
+			d[j], d[j+1] = digitPairs[p], digitPairs[p+1]
 		}
+		d[0] = byte('0' + l)
 		b = append(b, d[:]...)
 	}
 	return b
 }
+
+// digitPairs holds the two decimal digits of 0 to 99.
+const digitPairs = "00010203040506070809" +
+	"10111213141516171819" +
+	"20212223242526272829" +
+	"30313233343536373839" +
+	"40414243444546474849" +
+	"50515253545556575859" +
+	"60616263646566676869" +
+	"70717273747576777879" +
+	"80818283848586878889" +
+	"90919293949596979899"
 
 // parseSeqNum decodes a sequence number written by seqNum.String. It reports
 // false for anything that is not one.
