@@ -9,13 +9,15 @@
 #   bench/compare.sh                       # all targets, all workloads, 10 s each
 #   bench/compare.sh --duration 20s --targets runnel,kinesalite --workloads a,d
 #
-# Workloads (--workloads, default all of a,b,c,d,e,f,g): a-c write throughput,
-# d-e end-to-end latency, f write throughput as a with the consumers reading
+# Workloads (--workloads, default all of a-i): a-c write throughput, d-e
+# end-to-end latency, f write throughput as a with the consumers reading
 # back only after producing (--read-after), so that the load tool's reading
 # does not take CPU from the target while it is written to, g as f with the
 # producers on the tool's lightweight JSON client instead of the SDK
 # (--producer-client raw), so that the tool's own serialisation takes less
-# of the machine; workload() below gives each one's flags.
+# of the machine, h as g with 8 producers, i as a with producers and
+# consumers on the lightweight client; workload() below gives each one's
+# flags.
 #
 # The peers are installed from the npm registry into bench/.peers (git-ignored)
 # on the first run; runnel is built from this tree. Everything started is
@@ -32,7 +34,7 @@ KINESIS_LOCAL_VERSION=0.6.2
 
 DURATION=10s
 TARGETS=runnel,kinesalite,kinesalite-disk,kinesis-local
-WORKLOADS=a,b,c,d,e,f,g
+WORKLOADS=a,b,c,d,e,f,g,h,i
 OUT=
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -204,6 +206,8 @@ workload() {
 	e) echo "end-to-end latency as d, with enhanced fan-out (SubscribeToShard) consumers|--shards 4 --producers 4 --batch 10 --size 512 --rate 1000 --consumer-mode efo" ;;
 	f) echo "write throughput as a, consumers reading back after producing (--read-after)|--shards 4 --producers 4 --batch 500 --size 1024 --keys 1024 --read-after" ;;
 	g) echo "write throughput as f, producers with the tool's lightweight JSON client instead of the SDK|--shards 4 --producers 4 --batch 500 --size 1024 --keys 1024 --read-after --producer-client raw" ;;
+	h) echo "write throughput as g with 8 producers|--shards 4 --producers 8 --batch 500 --size 1024 --keys 1024 --read-after --producer-client raw" ;;
+	i) echo "throughput as a, producers and consumers both on the tool's lightweight JSON client|--shards 4 --producers 4 --batch 500 --size 1024 --keys 1024 --producer-client raw --consumer-client raw" ;;
 	*) return 1 ;;
 	esac
 }
@@ -211,7 +215,7 @@ workload() {
 IFS=, read -r -a targets <<<"$TARGETS"
 IFS=, read -r -a workloads <<<"$WORKLOADS"
 for wl in "${workloads[@]}"; do
-	workload "$wl" >/dev/null || { log "unknown workload $wl (have a, b, c, d, e, f, g)"; exit 2; }
+	workload "$wl" >/dev/null || { log "unknown workload $wl (have a, b, c, d, e, f, g, h, i)"; exit 2; }
 done
 # Bound every run: the duration, the drain and setup, and some slack.
 secs=$("$TABLE" -seconds "$DURATION")
