@@ -169,3 +169,28 @@ func TestServeDataDirLocked(t *testing.T) {
 		t.Errorf("second server on one data directory: %v", err)
 	}
 }
+
+func TestSchedulerProcs(t *testing.T) {
+	none := func(string) string { return "" }
+	set := func(k string) string {
+		if k == "GOMAXPROCS" {
+			return "3"
+		}
+		return ""
+	}
+	for _, tt := range []struct {
+		engine string
+		getenv env
+		procs  int
+		want   int
+	}{
+		{"disk", none, 2, 4},
+		{"disk", none, 1, 2},
+		{"memory", none, 2, 2},
+		{"disk", set, 3, 3},
+	} {
+		if got := schedulerProcs(tt.engine, tt.getenv, tt.procs); got != tt.want {
+			t.Errorf("schedulerProcs(%s, GOMAXPROCS=%q, %d) = %d, want %d", tt.engine, tt.getenv("GOMAXPROCS"), tt.procs, got, tt.want)
+		}
+	}
+}
