@@ -24,20 +24,31 @@
 // its tip was taken (AT_TIMESTAMP, a second early; records of others are
 // ignored).
 //
-// # Producer client
+// # Producer and consumer clients
 //
-// By default the producers call the service with the SDK. With
-// --producer-client raw they send PutRecords without it, so that on a small
-// machine the tool's own JSON serialisation does not dominate the
-// measurement: each producer writes the request body into a reused buffer
-// (base64 data, escaped partition keys), signs it with SigV4 (the SDK's
-// signer, over the body's SHA-256) and posts it with net/http on the run's
-// transport, and decodes the response into a small struct. Error responses
-// (the type from X-Amzn-ErrorType or __type) and transport failures become
-// errors the SDK's retry classification reads alike, so throttles, retries,
-// unknown outcomes, counters, ledgers and verification are the same.
-// PutRecord calls (--batch 1, --mode putrecord) always use the SDK; the
-// report names the client used.
+// By default producers and consumers call the service with the SDK. With
+// --producer-client raw the producers send PutRecords without it, and with
+// --consumer-client raw the polling consumers send GetRecords without it,
+// so that on a small machine the tool's own JSON serialisation does not
+// dominate the measurement. Each writes its request body into a reused
+// buffer, signs it with SigV4 (the SDK's signer, over the body's SHA-256,
+// as every Kinesis client does) and posts it with net/http on the run's
+// transport. A producer encodes a random body's base64 from a precomputed
+// encoding of the noise the body is cut from (it is cut at a multiple of 3
+// bytes, so the text is the same), and reuses one arena for its batch. The
+// answers are scanned into reused memory (shard ids and partition keys
+// interned, record data decoded into one buffer per call); anything a
+// scanner does not expect (escapes, other members) is decoded with
+// encoding/json instead, and fuzz tests hold the two to the same result.
+// Error responses (the type from X-Amzn-ErrorType or __type) and transport
+// failures become errors the SDK's retry classification reads alike, so
+// throttles, expired iterators, retries, unknown outcomes, counters, ledgers
+// and verification are the same. PutRecord calls (--batch 1, --mode
+// putrecord) and enhanced fan-out always use the SDK; the report names the
+// clients used.
+//
+// --cpuprofile writes the tool's own CPU profile, to see what the tool costs
+// the machine it shares with the endpoint.
 //
 // # Record payload
 //
