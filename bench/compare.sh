@@ -221,19 +221,21 @@ done
 secs=$("$TABLE" -seconds "$DURATION")
 limit=$((secs + 120))
 
+# Each workload gets a fresh target: started on an empty data directory
+# after the previous one's data has been deleted and the filesystem synced,
+# so that no run inherits another's data, heap or pending writeback.
 for target in "${targets[@]}"; do
 	log "== $target"
-	if ! start "$target"; then
-		log "$target: failed: $WHY"
-		for wl in "${workloads[@]}"; do
-			printf '{"error":%s}\n' "$(printf '%s' "$target failed to start: $WHY" | "$TABLE" -quote)" >"$OUT/$wl.$target.json"
-		done
-		continue
-	fi
-	log "$target listening at $ENDPOINT"
 	for wl in "${workloads[@]}"; do
 		IFS='|' read -r desc flags <<<"$(workload "$wl")"
-		log "-- $target, workload $wl: $desc ($DURATION)"
+		rm -rf "$WORK/runnel-data" "$WORK/kinesalite-data"
+		sync
+		if ! start "$target"; then
+			log "$target: failed: $WHY"
+			printf '{"error":%s}\n' "$(printf '%s' "$target failed to start: $WHY" | "$TABLE" -quote)" >"$OUT/$wl.$target.json"
+			continue
+		fi
+		log "-- $target, workload $wl: $desc ($DURATION) at $ENDPOINT"
 		# shellcheck disable=SC2086 # flags are words
 		if ! timeout --kill-after=10 "$limit" "${BENCH[@]}" --endpoint "$ENDPOINT" --json --duration "$DURATION" \
 			--drain-timeout 10s --setup-timeout 30s $flags >"$OUT/$wl.$target.json" 2>"$OUT/$wl.$target.log"; then
@@ -242,12 +244,8 @@ for target in "${targets[@]}"; do
 		if [ ! -s "$OUT/$wl.$target.json" ]; then
 			printf '{"error":%s}\n' "$(tail -n 3 "$OUT/$wl.$target.log" | "$TABLE" -quote)" >"$OUT/$wl.$target.json"
 		fi
-		if ! kill -0 "$CURRENT_PID" 2>/dev/null; then
-			log "$target died; the remaining workloads fail"
-			start "$target" || true
-		fi
+		stop_current
 	done
-	stop_current
 done
 
 for wl in "${workloads[@]}"; do
