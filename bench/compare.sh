@@ -223,11 +223,13 @@ limit=$((secs + 120))
 
 # Each workload gets a fresh target: started on an empty data directory
 # after the previous one's data has been deleted and the filesystem synced,
-# so that no run inherits another's data, heap or pending writeback.
-for target in "${targets[@]}"; do
-	log "== $target"
-	for wl in "${workloads[@]}"; do
-		IFS='|' read -r desc flags <<<"$(workload "$wl")"
+# so that no run inherits another's data, heap or pending writeback. The
+# targets of one workload run back to back, so that a ratio compares runs
+# minutes apart at most on a machine whose speed drifts.
+for wl in "${workloads[@]}"; do
+	IFS='|' read -r desc flags <<<"$(workload "$wl")"
+	log "== workload $wl"
+	for target in "${targets[@]}"; do
 		rm -rf "$WORK/runnel-data" "$WORK/kinesalite-data"
 		sync
 		if ! start "$target"; then
