@@ -193,38 +193,18 @@ func (d *fastDecoder) optString(dst **string) bool {
 }
 
 func (d *fastDecoder) putRecords(in *streams.PutRecordsInput) bool {
-	if !d.consume('{') {
-		return false
-	}
-	var seen uint8
-	if d.peek() != '}' {
-		for {
-			k, ok := d.rawString()
-			if !ok || !d.consume(':') {
-				return false
-			}
-			var bit uint8
-			switch string(k) {
-			case "StreamName":
-				bit, ok = 1, d.optString(&in.StreamName)
-			case "StreamARN":
-				bit, ok = 2, d.optString(&in.StreamARN)
-			case "Records":
-				bit, ok = 4, d.records(in)
-			default:
-				return false
-			}
-			if !ok || seen&bit != 0 {
-				return false
-			}
-			seen |= bit
-			if d.consume(',') {
-				continue
-			}
-			break
+	ok := d.object(func(k []byte) (uint8, bool) {
+		switch string(k) {
+		case "StreamName":
+			return 1, d.optString(&in.StreamName)
+		case "StreamARN":
+			return 2, d.optString(&in.StreamARN)
+		case "Records":
+			return 4, d.records(in)
 		}
-	}
-	if !d.consume('}') {
+		return 0, false
+	})
+	if !ok {
 		return false
 	}
 	d.ws()
@@ -280,6 +260,25 @@ func (d *fastDecoder) records(in *streams.PutRecordsInput) bool {
 }
 
 func (d *fastDecoder) entry(e *streams.PutRecordsRequestEntry) bool {
+	return d.object(func(k []byte) (uint8, bool) {
+		switch string(k) {
+		case "Data":
+			return 1, d.data(e)
+		case "PartitionKey":
+			return 2, d.optString(&e.PartitionKey)
+		case "ExplicitHashKey":
+			return 4, d.optString(&e.ExplicitHashKey)
+		}
+		return 0, false
+	})
+}
+
+// object reads an object whose members member decodes: it returns the
+// member's bit (distinct per known name) and whether its value decoded,
+// and false for a name it does not know. A member seen twice, like any
+// other surprise, makes object report false (the caller then falls back to
+// the complete decoder).
+func (d *fastDecoder) object(member func(name []byte) (bit uint8, ok bool)) bool {
 	if !d.consume('{') {
 		return false
 	}
@@ -290,25 +289,14 @@ func (d *fastDecoder) entry(e *streams.PutRecordsRequestEntry) bool {
 			if !ok || !d.consume(':') {
 				return false
 			}
-			var bit uint8
-			switch string(k) {
-			case "Data":
-				bit, ok = 1, d.data(e)
-			case "PartitionKey":
-				bit, ok = 2, d.optString(&e.PartitionKey)
-			case "ExplicitHashKey":
-				bit, ok = 4, d.optString(&e.ExplicitHashKey)
-			default:
-				return false
-			}
+			bit, ok := member(k)
 			if !ok || seen&bit != 0 {
 				return false
 			}
 			seen |= bit
-			if d.consume(',') {
-				continue
+			if !d.consume(',') {
+				break
 			}
-			break
 		}
 	}
 	return d.consume('}')
