@@ -92,121 +92,74 @@ func (g *rawGetter) getRecords(ctx context.Context, iter string, limit int) ([]r
 func scanGetRecords(b []byte, recs []rawRecord, data []byte, keys map[string]string) ([]rawRecord, *string, bool) {
 	s := scanner{b: b}
 	var next *string
-	if !s.consume('{') {
-		return recs, nil, false
-	}
-	if s.consume('}') {
-		return recs, nil, s.end()
-	}
-	for {
-		key, ok := s.str()
-		if !ok || !s.consume(':') {
-			return recs, nil, false
-		}
+	ok := s.object(func(key []byte) bool {
 		switch string(key) {
 		case "Records":
-			if recs, data, ok = s.records(recs, data, keys); !ok {
-				return recs, nil, false
-			}
+			var ok bool
+			recs, data, ok = s.records(recs, data, keys)
+			return ok
 		case "NextShardIterator":
 			v, ok := s.strOrNull()
-			if !ok {
-				return recs, nil, false
-			}
 			next = nil
 			if v != nil {
 				it := string(v)
 				next = &it
 			}
+			return ok
 		case "MillisBehindLatest", "ChildShards":
-			if !s.skip(0) {
-				return recs, nil, false
-			}
-		default:
-			return recs, nil, false
+			return s.skip(0)
 		}
-		if s.consume(',') {
-			continue
-		}
-		return recs, next, s.consume('}') && s.end()
+		return false
+	})
+	if !ok || !s.end() {
+		return recs, nil, false
 	}
+	return recs, next, true
 }
 
 // records reads a Records array, decoding data into data's spare
 // capacity.
 func (s *scanner) records(recs []rawRecord, data []byte, keys map[string]string) ([]rawRecord, []byte, bool) {
-	if !s.consume('[') {
-		return recs, data, false
-	}
-	if s.consume(']') {
-		return recs, data, true
-	}
-	for {
-		if !s.consume('{') {
-			return recs, data, false
-		}
+	ok := s.array(func() bool {
 		var r rawRecord
-		if !s.consume('}') {
-			for {
-				key, ok := s.str()
-				if !ok || !s.consume(':') {
-					return recs, data, false
+		ok := s.object(func(key []byte) bool {
+			switch string(key) {
+			case "Data":
+				r.Data = nil
+				if s.null() {
+					return true
 				}
-				switch string(key) {
-				case "Data":
-					r.Data = nil
-					if s.null() {
-						break
-					}
-					if !s.consume('"') {
-						return recs, data, false
-					}
-					m, end, ok := b64.DecodeQuoted(data[len(data):cap(data)], s.b[s.i:])
-					if !ok {
-						return recs, data, false
-					}
-					s.i += end + 1
-					r.Data = data[len(data) : len(data)+m : len(data)+m]
-					data = data[:len(data)+m]
-				case "PartitionKey":
-					v, ok := s.strOrNull()
-					if !ok {
-						return recs, data, false
-					}
-					k, ok := keys[string(v)]
-					if !ok {
-						k = string(v)
-						if len(keys) < maxInterned {
-							keys[k] = k
-						}
-					}
-					r.PartitionKey = k
-				case "SequenceNumber":
-					v, ok := s.strOrNull()
-					if !ok {
-						return recs, data, false
-					}
-					r.SequenceNumber = string(v)
-				case "ApproximateArrivalTimestamp", "EncryptionType":
-					if !s.skip(0) {
-						return recs, data, false
-					}
-				default:
-					return recs, data, false
+				if !s.consume('"') {
+					return false
 				}
-				if s.consume(',') {
-					continue
+				m, end, ok := b64.DecodeQuoted(data[len(data):cap(data)], s.b[s.i:])
+				if !ok {
+					return false
 				}
-				if !s.consume('}') {
-					return recs, data, false
+				s.i += end + 1
+				r.Data = data[len(data) : len(data)+m : len(data)+m]
+				data = data[:len(data)+m]
+			case "PartitionKey":
+				v, ok := s.strOrNull()
+				if !ok {
+					return false
 				}
-				break
+				r.PartitionKey = intern(keys, v)
+			case "SequenceNumber":
+				v, ok := s.strOrNull()
+				if !ok {
+					return false
+				}
+				r.SequenceNumber = string(v)
+			case "ApproximateArrivalTimestamp", "EncryptionType":
+				return s.skip(0)
+			default:
+				return false
 			}
-		}
+			return true
+		})
 		recs = append(recs, r)
-		if s.consume(',') {
-			continue
-		}
-		return recs, data, s.consume(']')
-	}
+		return ok
+	})
+	return recs, data, ok
 }

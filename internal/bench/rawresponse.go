@@ -14,42 +14,39 @@ import (
 // record.
 func scanPutRecords(b []byte, results []putResult, shards map[string]string) ([]putResult, bool) {
 	s := scanner{b: b}
-	if !s.consume('{') {
-		return results, false
-	}
-	if s.consume('}') {
-		return results, s.end()
-	}
-	for {
-		key, ok := s.str()
-		if !ok || !s.consume(':') {
-			return results, false
-		}
+	ok := s.object(func(key []byte) bool {
 		switch string(key) {
 		case "FailedRecordCount":
-			if !s.digits() {
-				return results, false
-			}
+			return s.digits()
 		case "EncryptionType":
-			if _, ok := s.strOrNull(); !ok {
-				return results, false
-			}
+			_, ok := s.strOrNull()
+			return ok
 		case "Records":
-			if results, ok = s.results(results, shards); !ok {
-				return results, false
-			}
-		default:
-			return results, false
+			var ok bool
+			results, ok = s.results(results, shards)
+			return ok
 		}
-		if s.consume(',') {
-			continue
-		}
-		return results, s.consume('}') && s.end()
-	}
+		return false
+	})
+	return results, ok && s.end()
 }
 
-// maxInterned bounds the shard ids a producer keeps.
+// maxInterned bounds the strings (shard ids, partition keys) a client
+// keeps interned.
 const maxInterned = 4096
+
+// intern returns b as a string, the same one for the same bytes while m
+// has room; m may be nil.
+func intern(m map[string]string, b []byte) string {
+	if v, ok := m[string(b)]; ok {
+		return v
+	}
+	v := string(b)
+	if m != nil && len(m) < maxInterned {
+		m[v] = v
+	}
+	return v
+}
 
 // scanner is a cursor over a JSON text for scanPutRecords.
 type scanner struct {
@@ -139,61 +136,69 @@ func (s *scanner) digits() bool {
 	return n > 0 && n <= 18 && (n == 1 || s.b[start] != '0')
 }
 
-// results reads the Records array.
+// results reads the Records array of a PutRecords answer.
 func (s *scanner) results(results []putResult, shards map[string]string) ([]putResult, bool) {
-	if !s.consume('[') {
-		return results, false
+	ok := s.array(func() bool {
+		var r putResult
+		ok := s.object(func(key []byte) bool {
+			v, ok := s.strOrNull()
+			if !ok {
+				return false
+			}
+			switch string(key) {
+			case "SequenceNumber":
+			case "ShardId":
+				r.ShardID = intern(shards, v)
+			case "ErrorCode":
+				r.ErrorCode = string(v)
+			case "ErrorMessage":
+				r.ErrorMessage = string(v)
+			default:
+				return false
+			}
+			return true
+		})
+		results = append(results, r)
+		return ok
+	})
+	return results, ok
+}
+
+// object reads an object, handing each member's name to member, which
+// reads the value and reports whether it could.
+func (s *scanner) object(member func(key []byte) bool) bool {
+	if !s.consume('{') {
+		return false
 	}
-	if s.consume(']') {
-		return results, true
+	if s.consume('}') {
+		return true
 	}
 	for {
-		if !s.consume('{') {
-			return results, false
+		key, ok := s.str()
+		if !ok || !s.consume(':') || !member(key) {
+			return false
 		}
-		var r putResult
-		if !s.consume('}') {
-			for {
-				key, ok := s.str()
-				if !ok || !s.consume(':') {
-					return results, false
-				}
-				v, ok := s.strOrNull()
-				if !ok {
-					return results, false
-				}
-				switch string(key) {
-				case "SequenceNumber":
-				case "ShardId":
-					id, ok := shards[string(v)]
-					if !ok {
-						id = string(v)
-						if shards != nil && len(shards) < maxInterned {
-							shards[id] = id
-						}
-					}
-					r.ShardID = id
-				case "ErrorCode":
-					r.ErrorCode = string(v)
-				case "ErrorMessage":
-					r.ErrorMessage = string(v)
-				default:
-					return results, false
-				}
-				if s.consume(',') {
-					continue
-				}
-				if !s.consume('}') {
-					return results, false
-				}
-				break
-			}
+		if !s.consume(',') {
+			return s.consume('}')
 		}
-		results = append(results, r)
-		if s.consume(',') {
-			continue
+	}
+}
+
+// array reads an array, calling elem to read each element.
+func (s *scanner) array(elem func() bool) bool {
+	if !s.consume('[') {
+		return false
+	}
+	if s.consume(']') {
+		return true
+	}
+	for {
+		if !elem() {
+			return false
 		}
-		return results, s.consume(']')
+		if !s.consume(',') {
+			return s.consume(']')
+		}
 	}
 }
 
@@ -212,31 +217,9 @@ func (s *scanner) skip(depth int) bool {
 		_, ok := s.str()
 		return ok
 	case c == '{':
-		s.i++
-		if s.consume('}') {
-			return true
-		}
-		for {
-			if _, ok := s.str(); !ok || !s.consume(':') || !s.skip(depth+1) {
-				return false
-			}
-			if !s.consume(',') {
-				return s.consume('}')
-			}
-		}
+		return s.object(func([]byte) bool { return s.skip(depth + 1) })
 	case c == '[':
-		s.i++
-		if s.consume(']') {
-			return true
-		}
-		for {
-			if !s.skip(depth + 1) {
-				return false
-			}
-			if !s.consume(',') {
-				return s.consume(']')
-			}
-		}
+		return s.array(func() bool { return s.skip(depth + 1) })
 	case c == '-' || c >= '0' && c <= '9':
 		return s.number()
 	}
