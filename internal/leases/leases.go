@@ -36,6 +36,12 @@ type Error struct {
 
 func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }
 
+// ErrorCode returns the wire name of the error's type.
+func (e *Error) ErrorCode() string { return string(e.Code) }
+
+// ErrorMessage returns the message the client sees.
+func (e *Error) ErrorMessage() string { return e.Message }
+
 func errorf(code Code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
