@@ -117,11 +117,11 @@ type Position struct {
 
 // tableMeta is a table's stored form.
 type tableMeta struct {
-	App       string   `json:"app"`
-	Stream    string   `json:"stream"`
-	Created   int64    `json:"created"` // Unix ms
-	Initial   string   `json:"initial"`
-	Timestamp int64    `json:"timestamp,omitempty"` // Unix ms, AT_TIMESTAMP only
+	App       string `json:"app"`
+	Stream    string `json:"stream"`
+	Created   int64  `json:"created"` // Unix ms
+	Initial   string `json:"initial"`
+	Timestamp int64  `json:"timestamp,omitempty"` // Unix ms, AT_TIMESTAMP only
 }
 
 // Options configure a Service.
