@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"slices"
 	"strings"
@@ -740,4 +741,20 @@ func (s *Service) Checkpoint(ctx context.Context, ref TableRef, key, owner strin
 		l.Counter++
 		return l, nil
 	})
+}
+
+// SweepEvery runs Sweep every d until ctx ends, logging failures.
+func (s *Service) SweepEvery(ctx context.Context, d time.Duration, log *slog.Logger) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("lease tables: sweep failed", slog.Any("error", err))
+			}
+		}
+	}
 }
