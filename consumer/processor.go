@@ -98,6 +98,5 @@ func (c *Checkpointer) CheckpointAt(ctx context.Context, seq string, sub uint64)
 	return c.s.checkpoint(ctx, seq, sub)
 }
 
-
 // ShardID returns the shard the checkpointer writes to.
 func (c *Checkpointer) ShardID() string { return c.s.id }
