@@ -478,6 +478,9 @@ func (s *Service) sync(ctx context.Context, st StreamInfo, tm *tableMeta) ([]Lea
 				return nil, err
 			}
 			if ok && slices.Equal(cur.lease.ChildShardIds, kids) {
+				// The other writer's lease is the one to answer with:
+				// leaving it out would show a child without its parents.
+				byKey[sh.ID] = cur
 				break
 			}
 		}

@@ -376,6 +376,45 @@ func TestLeasesFollowResharding(t *testing.T) {
 	}
 }
 
+// TestConcurrentListsAreComplete: listings that race to add the leases of
+// new shards each answer with every lease, whoever wrote it.
+func TestConcurrentListsAreComplete(t *testing.T) {
+	ctx := context.Background()
+	s, fs := newService(t)
+	st := stream("s", "id1", 1)
+	fs.set(st)
+	ref := TableRef{App: "app", Stream: "s"}
+	if _, err := s.CreateTable(ctx, ref, Position{Type: TrimHorizon}); err != nil {
+		t.Fatal(err)
+	}
+	for round := range 20 {
+		for range 4 {
+			st.Shards = append(st.Shards, ShardInfo{ID: shardID(len(st.Shards)), Parents: []string{shardID(round)}})
+		}
+		fs.set(st)
+		var wg sync.WaitGroup
+		errs := make(chan error, 8)
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ls, err := s.ListLeases(ctx, ref)
+				if err == nil && len(ls) != len(st.Shards) {
+					err = fmt.Errorf("round %d: %d leases of %d shards", round, len(ls), len(st.Shards))
+				}
+				if err != nil {
+					errs <- err
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestDeletedStreamTakesItsTables(t *testing.T) {
 	ctx := context.Background()
 	s, fs := newService(t)
