@@ -175,12 +175,12 @@ func (c *Consumer) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 		case <-renew.C:
-			c.renew(ctx)
+			c.renew(procCtx)
 		case <-scan.C:
-			c.scan(ctx, readCtx, procCtx)
+			c.scan(readCtx, procCtx)
 			scan.Reset(c.scanInterval())
 		case <-c.wake:
-			c.scan(ctx, readCtx, procCtx)
+			c.scan(readCtx, procCtx)
 			scan.Reset(c.scanInterval())
 		}
 	}
@@ -189,6 +189,14 @@ func (c *Consumer) Run(ctx context.Context) error {
 	c.releaseAll(procCtx)
 	c.log.Info("worker stopped")
 	return nil
+}
+
+// storeCall bounds one lease store call. The calls that change leases are
+// never cut short by the end of Run: a take or renewal the store applied
+// while the worker stopped listening would leave a counter the worker does
+// not know, and a lease it cannot release.
+func (c *Consumer) storeCall(procCtx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(procCtx, c.o.leaseDuration)
 }
 
 // releaseAll gives up every lease the worker holds.
@@ -207,7 +215,9 @@ func (c *Consumer) releaseAll(ctx context.Context) {
 
 // renew renews every held lease in one call. A lease the store reports lost,
 // or one not renewed for a whole lease duration, is dropped at once.
-func (c *Consumer) renew(ctx context.Context) {
+func (c *Consumer) renew(procCtx context.Context) {
+	ctx, cancel := c.storeCall(procCtx)
+	defer cancel()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.mu.held) == 0 {
@@ -218,9 +228,6 @@ func (c *Consumer) renew(ctx context.Context) {
 		ls = append(ls, s.lease)
 	}
 	renewed, lost, err := c.o.store.Renew(ctx, c.id, ls)
-	if ctx.Err() != nil {
-		return // stopping: the leases are released next
-	}
 	now := time.Now()
 	for _, l := range renewed {
 		if s := c.mu.held[l.Key]; s != nil {
@@ -257,12 +264,12 @@ func (c *Consumer) loseLocked(s *shard, why string, attrs ...any) {
 
 // scan lists the lease table, notes which leases changed, and takes what
 // the balancing rules give this worker.
-func (c *Consumer) scan(ctx, readCtx, procCtx context.Context) {
+func (c *Consumer) scan(readCtx, procCtx context.Context) {
+	ctx, cancel := c.storeCall(procCtx)
 	ls, err := c.o.store.List(ctx)
+	cancel()
 	if err != nil {
-		if ctx.Err() == nil {
-			c.log.Warn("list leases failed", slog.Any("error", err))
-		}
+		c.log.Warn("list leases failed", slog.Any("error", err))
 		return
 	}
 	now := time.Now()
@@ -317,15 +324,15 @@ func (c *Consumer) scan(ctx, readCtx, procCtx context.Context) {
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, takeParallelism)
 	for _, s := range plan(c.id, slots) {
-		if ctx.Err() != nil {
-			break
+		if readCtx.Err() != nil {
+			break // stopping
 		}
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			c.take(ctx, readCtx, procCtx, s)
+			c.take(readCtx, procCtx, s)
 		}()
 	}
 	wg.Wait()
@@ -347,17 +354,17 @@ func allFinished(ids []string, finished func(string) bool) bool {
 // take takes one lease and starts its shard. The store call is made
 // outside c.mu: a lease not yet held has no counter of this worker's to
 // race with.
-func (c *Consumer) take(ctx, readCtx, procCtx context.Context, s slot) {
+func (c *Consumer) take(readCtx, procCtx context.Context, s slot) {
+	ctx, cancel := c.storeCall(procCtx)
 	l, err := c.o.store.Take(ctx, s.Key, c.id, s.Counter)
+	cancel()
 	if errors.Is(err, ErrLeaseConflict) {
 		c.takeConflicts.Add(1)
 		c.log.Debug("take lease lost a race", slog.String("shard", s.Key), slog.Any("error", err))
 		return
 	}
 	if err != nil {
-		if ctx.Err() == nil {
-			c.log.Warn("take lease failed", slog.String("shard", s.Key), slog.Any("error", err))
-		}
+		c.log.Warn("take lease failed", slog.String("shard", s.Key), slog.Any("error", err))
 		return
 	}
 	c.mu.Lock()
