@@ -2,6 +2,7 @@
 //
 //	runnel serve     run the Kinesis-compatible server
 //	runnel bench     load-test a Kinesis endpoint
+//	runnel consume   run a consumer worker that prints a stream's records
 //	runnel version   print the version
 //	runnel help      list the commands
 //
@@ -47,6 +48,7 @@ func commands() []command {
 		{"bench", "load-test a Kinesis endpoint (runnel's own or any other)", func(ctx context.Context, args []string, stdout, stderr io.Writer, _ env) int {
 			return bench.Main(ctx, args, stdout, stderr)
 		}},
+		{"consume", "run a consumer worker that prints a stream's records", runConsume},
 		{"version", "print the version", runVersion},
 		{"help", "list the commands", runHelp},
 	}

@@ -1,0 +1,201 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+
+	"github.com/runnel/runnel/consumer"
+)
+
+// consumeConfig is everything `runnel consume` is told by flags and
+// environment.
+type consumeConfig struct {
+	stream, app   string
+	endpoint      string
+	region        string
+	format        string
+	workerID      string
+	initial       string
+	leaseDuration time.Duration
+	logLevel      slog.Level
+}
+
+func parseConsume(args []string, stdout, stderr io.Writer, getenv env) (consumeConfig, error) {
+	var c consumeConfig
+	fs := flag.NewFlagSet("runnel consume", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	envOr := func(key, def string) string {
+		if v := getenv(key); v != "" {
+			return v
+		}
+		return def
+	}
+	fs.StringVar(&c.stream, "stream", getenv("RUNNEL_STREAM"), "`name` of the stream to read (env RUNNEL_STREAM); required")
+	fs.StringVar(&c.app, "app", getenv("RUNNEL_APP"), "application `name`: workers of one application share the shards and its checkpoints (env RUNNEL_APP); required")
+	fs.StringVar(&c.endpoint, "endpoint", envOr("RUNNEL_ENDPOINT", "http://127.0.0.1:4567"), "runnel's `URL` (env RUNNEL_ENDPOINT)")
+	fs.StringVar(&c.region, "region", envOr("RUNNEL_REGION", "us-east-1"), "signing region (env RUNNEL_REGION)")
+	fs.StringVar(&c.format, "format", envOr("RUNNEL_FORMAT", "text"), "how records are printed: text, json or hex (env RUNNEL_FORMAT)")
+	fs.StringVar(&c.workerID, "worker-id", getenv("RUNNEL_WORKER_ID"), "this worker's `name` in the lease table (env RUNNEL_WORKER_ID); default: host name and a random suffix")
+	fs.StringVar(&c.initial, "initial-position", envOr("RUNNEL_INITIAL_POSITION", "TRIM_HORIZON"), "where shards start before their first checkpoint, when the application is new: TRIM_HORIZON or LATEST (env RUNNEL_INITIAL_POSITION)")
+	leaseDef := 10 * time.Second
+	var envErr error
+	if v := getenv("RUNNEL_LEASE_DURATION"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			envErr = fmt.Errorf("RUNNEL_LEASE_DURATION=%q: %w", v, err)
+		}
+		leaseDef = d
+	}
+	fs.DurationVar(&c.leaseDuration, "lease-duration", leaseDef, "how long a dead worker's shards wait before another takes them (env RUNNEL_LEASE_DURATION)")
+	logLevel := fs.String("log-level", envOr("RUNNEL_LOG_LEVEL", "info"), "log level on stderr: debug, info, warn or error (env RUNNEL_LOG_LEVEL)")
+	fs.Usage = func() {
+		fs.SetOutput(stdout)
+		fmt.Fprintln(stdout, "Usage: runnel consume --stream NAME --app NAME [flags]")
+		fmt.Fprintln(stdout)
+		fmt.Fprintln(stdout, "Runs one worker of a consumer application (the Go library in package consumer):")
+		fmt.Fprintln(stdout, "it takes its share of the stream's shards, prints each record with its shard and")
+		fmt.Fprintln(stdout, "sequence number on stdout, and checkpoints after each batch. Start more workers")
+		fmt.Fprintln(stdout, "with the same --app and they share the shards; stop one and the others take over.")
+		fmt.Fprintln(stdout)
+		fmt.Fprintln(stdout, "Flags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
+	}
+	if envErr != nil {
+		return c, fmt.Errorf("bad environment: %w", envErr)
+	}
+	if c.stream == "" || c.app == "" {
+		return c, errors.New("--stream and --app are required")
+	}
+	switch c.format {
+	case "text", "json", "hex":
+	default:
+		return c, fmt.Errorf("--format %q: use text, json or hex", c.format)
+	}
+	switch c.initial {
+	case "TRIM_HORIZON", "LATEST":
+	default:
+		return c, fmt.Errorf("--initial-position %q: use TRIM_HORIZON or LATEST", c.initial)
+	}
+	if err := c.logLevel.UnmarshalText([]byte(*logLevel)); err != nil {
+		return c, fmt.Errorf("--log-level %q: use debug, info, warn or error", *logLevel)
+	}
+	return c, nil
+}
+
+func runConsume(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) int {
+	cfg, err := parseConsume(args, stdout, stderr, getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "runnel consume: %v\n", err)
+		return exitUsage
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	// Dummy credentials unless the environment has real ones: runnel
+	// checks the signature's shape, not the key.
+	id, secret := getenv("AWS_ACCESS_KEY_ID"), getenv("AWS_SECRET_ACCESS_KEY")
+	if id == "" || secret == "" {
+		id, secret = "runnel", "runnel"
+	}
+	client := kinesis.New(kinesis.Options{
+		Region:       cfg.region,
+		BaseEndpoint: aws.String(cfg.endpoint),
+		Credentials:  aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(id, secret, getenv("AWS_SESSION_TOKEN"))),
+	})
+	opts := []consumer.Option{
+		consumer.LeaseDuration(cfg.leaseDuration),
+		consumer.InitialPosition(consumer.Position{Type: cfg.initial}),
+		consumer.Logger(log),
+	}
+	if cfg.workerID != "" {
+		opts = append(opts, consumer.WorkerID(cfg.workerID))
+	}
+	c, err := consumer.New(client, cfg.stream, cfg.app, &printer{w: stdout, format: cfg.format}, opts...)
+	if err != nil {
+		fmt.Fprintf(stderr, "runnel consume: %v\n", err)
+		return exitUsage
+	}
+	if err := c.Run(ctx); err != nil {
+		fmt.Fprintf(stderr, "runnel consume: %v\n", err)
+		return exitError
+	}
+	return exitOK
+}
+
+// printer is the processor of `runnel consume`: it prints records and
+// checkpoints after each batch.
+type printer struct {
+	mu     sync.Mutex // one line at a time from the shards' goroutines
+	w      io.Writer
+	format string
+}
+
+func (p *printer) Initialize(ctx context.Context, in consumer.InitInput) error { return nil }
+
+func (p *printer) ProcessRecords(ctx context.Context, in consumer.ProcessInput) error {
+	var buf []byte
+	for _, r := range in.Records {
+		buf = p.appendRecord(buf, in.ShardID, r)
+	}
+	p.mu.Lock()
+	_, err := p.w.Write(buf)
+	p.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return in.Checkpointer.Checkpoint(ctx)
+}
+
+func (p *printer) ShardEnded(ctx context.Context, cp *consumer.Checkpointer) error {
+	return cp.Checkpoint(ctx)
+}
+
+func (p *printer) LeaseLost(ctx context.Context, shardID string) error { return nil }
+
+// appendRecord formats one record as a line.
+func (p *printer) appendRecord(buf []byte, shard string, r consumer.Record) []byte {
+	switch p.format {
+	case "json":
+		line, _ := json.Marshal(struct {
+			ShardId                     string
+			SequenceNumber              string
+			PartitionKey                string
+			ApproximateArrivalTimestamp float64
+			Data                        string
+		}{shard, r.SequenceNumber, r.PartitionKey, float64(r.ApproximateArrivalTimestamp.UnixMilli()) / 1000,
+			base64.StdEncoding.EncodeToString(r.Data)})
+		buf = append(buf, line...)
+	case "hex":
+		buf = fmt.Appendf(buf, "%s %s %s %s", shard, r.SequenceNumber, strconv.Quote(r.PartitionKey), hex.EncodeToString(r.Data))
+	default:
+		// Quoted, so that a record with a newline stays on its line.
+		buf = fmt.Appendf(buf, "%s %s %s %s", shard, r.SequenceNumber, strconv.Quote(r.PartitionKey), strconv.Quote(string(r.Data)))
+	}
+	return append(buf, '\n')
+}
