@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -149,14 +150,30 @@ func (c *Consumer) scanInterval() time.Duration {
 // shards. When ctx ends it stops reading, waits for the batches in progress,
 // and releases its leases so other workers take them over at once; it
 // writes no checkpoint of its own then. It returns an error only when the
-// lease table cannot be prepared.
+// lease table cannot be prepared: it waits for an endpoint it cannot reach,
+// but not for one that refuses (a stream that does not exist).
 func (c *Consumer) Run(ctx context.Context) error {
 	if !c.running.CompareAndSwap(false, true) {
 		return errors.New("consumer: Run may be called once")
 	}
-	initial, err := c.o.store.Prepare(ctx, c.o.initial)
-	if err != nil {
-		return fmt.Errorf("consumer: prepare lease table: %w", err)
+	// An unreachable endpoint is waited for; an answer that refuses
+	// (no such stream, bad arguments) ends Run.
+	var initial Position
+	for attempt := 0; ; attempt++ {
+		var err error
+		initial, err = c.o.store.Prepare(ctx, c.o.initial)
+		var ne net.Error
+		if err == nil {
+			break
+		}
+		if !errors.As(err, &ne) || ctx.Err() != nil {
+			return fmt.Errorf("consumer: prepare lease table: %w", err)
+		}
+		delay := min(100*time.Millisecond<<min(attempt, 6), 5*time.Second)
+		c.log.Warn("lease table unreachable; retrying", slog.Any("error", err), slog.Duration("after", delay))
+		if sleep(ctx, delay) != nil {
+			return nil
+		}
 	}
 	c.initial = initial
 	c.log.Info("worker started", slog.Duration("lease_duration", c.o.leaseDuration))

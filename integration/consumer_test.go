@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -413,4 +416,119 @@ func TestConsumerWorkers(t *testing.T) {
 	sort.Strings(dupWorkers)
 	t.Logf("%d deliveries of %d records; duplicates %v; %d checkpoints refused with LeaseConflictException, %d leases lost, %d stolen",
 		len(l.log), len(seen), dupWorkers, conflicts, lost, stolen)
+}
+
+// TestConsumeCommandsShareShards runs two `runnel consume` processes of one
+// application: they split the shards between them, print every record, and
+// exit cleanly on SIGTERM.
+func TestConsumeCommandsShareShards(t *testing.T) {
+	ctx := context.Background()
+	s := sharedServer(t)
+	c := s.client()
+	stream := newStream(t, c, 4)
+	put := func(from, to int) {
+		for i := from; i < to; i++ {
+			if _, err := c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String(stream), PartitionKey: aws.String(fmt.Sprint("k", i)), Data: []byte(fmt.Sprint("record-", i))}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	put(0, 40)
+	type proc struct {
+		cmd *exec.Cmd
+		out *syncBuffer
+	}
+	var procs []proc
+	for i := range 2 {
+		cmd := exec.Command(runnelBin, "consume", "--stream", stream, "--app", "cli", "--endpoint", s.endpoint(), "--worker-id", fmt.Sprint("cli-", i))
+		cmd.Env = append(os.Environ(), "RUNNEL_LEASE_DURATION=1s")
+		p := proc{cmd: cmd, out: &syncBuffer{}}
+		errb := &syncBuffer{}
+		cmd.Stdout, cmd.Stderr = p.out, errb
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if cmd.ProcessState == nil {
+				_ = cmd.Process.Kill()
+				_ = cmd.Wait()
+			}
+			if t.Failed() {
+				t.Logf("cli-%d stderr:\n%s", i, errb.String())
+			}
+		})
+		procs = append(procs, p)
+	}
+	table, err := consumer.NewRunnelStore(c.Options(), stream, "cli")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait := func(n int) {
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			seen := map[string]bool{}
+			for _, p := range procs {
+				for _, line := range strings.Split(p.out.String(), "\n") {
+					if f := strings.Fields(line); len(f) == 4 {
+						seen[f[3]] = true
+					}
+				}
+			}
+			held := map[string]int{}
+			if ls, err := table.List(ctx); err == nil {
+				for _, l := range ls {
+					held[l.Owner]++
+				}
+			}
+			if len(seen) == n && held["cli-0"] == 2 && held["cli-1"] == 2 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after 15s: %d of %d records printed, leases held %v", len(seen), n, held)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	wait(40)
+	// Once the shards are shared, new records go to both.
+	before := []int{len(procs[0].out.String()), len(procs[1].out.String())}
+	put(40, 80)
+	wait(80)
+	for i, p := range procs {
+		if !strings.Contains(p.out.String()[before[i]:], `"record-`) {
+			t.Errorf("cli-%d printed none of the records written once the shards were shared", i)
+		}
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		if err := p.cmd.Wait(); err != nil {
+			t.Errorf("cli-%d after SIGTERM: %v", i, err)
+		}
+	}
+	// Both released their leases on the way out.
+	ls, err := table.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range ls {
+		if l.Owner != "" {
+			t.Errorf("lease %s still held by %s after both workers stopped", l.Key, l.Owner)
+		}
+	}
+}
+
+// syncBuffer collects a process's output while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
