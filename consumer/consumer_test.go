@@ -314,3 +314,59 @@ func TestCheckpointAfterLostLease(t *testing.T) {
 		t.Fatalf("checkpoint by a worker that is not the owner: %v", err)
 	}
 }
+
+// halfway checkpoints one record in the middle of its first batch, then
+// stops checkpointing.
+type halfway struct {
+	recorder
+	once sync.Once
+}
+
+func (p *halfway) ProcessRecords(ctx context.Context, in consumer.ProcessInput) error {
+	var err error
+	p.once.Do(func() {
+		p.mu.Lock()
+		for _, r := range in.Records {
+			p.seen[string(r.Data)]++
+		}
+		p.mu.Unlock()
+		mid := in.Records[len(in.Records)/2]
+		err = in.Checkpointer.CheckpointAt(ctx, mid.SequenceNumber, mid.SubSequenceNumber)
+	})
+	return err
+}
+
+// TestCheckpointOneRecord: a checkpoint at one record of a batch makes the
+// next worker start right after that record.
+func TestCheckpointOneRecord(t *testing.T) {
+	srv := runneltest.NewServer(t)
+	kc := srv.Client(t)
+	createStream(t, kc, "one", 1)
+	put(t, kc, "one", 0, 10)
+	p1 := &halfway{recorder: *newRecorder()}
+	c1, err := consumer.New(kc, "one", "app", p1, options(t, "w1")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := worker(t, c1)
+	eventually(t, 5*time.Second, "first batch", func() bool { d, _ := p1.count(); return d == 10 })
+	stop()
+	p2 := newRecorder()
+	c2, err := consumer.New(kc, "one", "app", p2, options(t, "w2")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	worker(t, c2)
+	eventually(t, 5*time.Second, "records after the checkpoint", func() bool { d, _ := p2.count(); return d == 4 })
+	time.Sleep(100 * time.Millisecond)
+	p2.mu.Lock()
+	defer p2.mu.Unlock()
+	for i := range 10 {
+		if want := i > 5; (p2.seen[fmt.Sprint("record-", i)] == 1) != want || len(p2.seen) != 4 {
+			t.Fatalf("second worker got %v; want records 6-9 once", p2.seen)
+		}
+	}
+	if p2.inits["shardId-000000000000"] == "TRIM_HORIZON" {
+		t.Fatal("second worker started at TRIM_HORIZON")
+	}
+}
