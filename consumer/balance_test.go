@@ -135,3 +135,31 @@ func TestPlanConverges(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckpointBounds(t *testing.T) {
+	cur := Lease{Checkpoint: "100", SubSequenceNumber: 2}
+	last := Record{SequenceNumber: "200", SubSequenceNumber: 1}
+	for _, tc := range []struct {
+		name string
+		seq  string
+		sub  uint64
+		cur  Lease
+		ok   bool
+	}{
+		{"the last record", "200", 1, cur, true},
+		{"between", "150", 0, cur, true},
+		{"the current checkpoint again", "100", 2, cur, true},
+		{"past the last record", "201", 0, cur, false},
+		{"past the last sub-record", "200", 2, cur, false},
+		{"before the current checkpoint", "99", 9, cur, false},
+		{"before the current sub-record", "100", 1, cur, false},
+		{"first checkpoint", "1", 0, Lease{Checkpoint: "TRIM_HORIZON"}, true},
+		{"not a number", "abc", 0, cur, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := checkpointBounds(tc.seq, tc.sub, tc.cur, last); (err == nil) != tc.ok {
+				t.Fatalf("checkpointBounds(%s, %d) = %v", tc.seq, tc.sub, err)
+			}
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"math/rand/v2"
 	"net"
 	"runtime/debug"
@@ -412,6 +413,9 @@ type shard struct {
 	lease   Lease
 	renewed time.Time
 	lost    bool
+	// delivered is the last record handed to the processor: no checkpoint
+	// may pass it.
+	delivered Record
 }
 
 func (s *shard) stop() {
@@ -503,7 +507,11 @@ func (s *shard) session() error {
 		}
 		recs := userRecords(b.Records, l.Checkpoint, l.SubSequenceNumber)
 		if len(recs) > 0 {
-			if s.isLost() {
+			c.mu.Lock()
+			lost := s.lost
+			s.delivered = recs[len(recs)-1]
+			c.mu.Unlock()
+			if lost {
 				return ErrLeaseLost
 			}
 			in := ProcessInput{ShardID: s.id, Records: recs, MillisBehindLatest: b.MillisBehindLatest,
@@ -564,6 +572,11 @@ func (s *shard) checkpoint(ctx context.Context, seq string, sub uint64) error {
 	if s.lost {
 		return ErrLeaseLost
 	}
+	if seq != ShardEnd {
+		if err := checkpointBounds(seq, sub, s.lease, s.delivered); err != nil {
+			return err
+		}
+	}
 	l, err := c.o.store.Checkpoint(ctx, s.id, c.id, s.lease.Counter, seq, sub)
 	if errors.Is(err, ErrLeaseConflict) {
 		c.checkpointConflicts.Add(1)
@@ -575,6 +588,23 @@ func (s *shard) checkpoint(ctx context.Context, seq string, sub uint64) error {
 		return fmt.Errorf("consumer: checkpoint %s at %s: %w", s.id, seq, err)
 	}
 	s.lease = l
+	return nil
+}
+
+// checkpointBounds refuses a checkpoint before the current one (it would
+// deliver processed records again) or past the last delivered record (it
+// would skip records never processed), as the KCL does.
+func checkpointBounds(seq string, sub uint64, cur Lease, delivered Record) error {
+	n, ok := new(big.Int).SetString(seq, 10)
+	if !ok {
+		return fmt.Errorf("consumer: checkpoint %q is not a sequence number", seq)
+	}
+	if last, ok := new(big.Int).SetString(delivered.SequenceNumber, 10); !ok || n.Cmp(last) > 0 || n.Cmp(last) == 0 && sub > delivered.SubSequenceNumber {
+		return fmt.Errorf("consumer: checkpoint %s/%d is past the last record delivered (%s/%d)", seq, sub, delivered.SequenceNumber, delivered.SubSequenceNumber)
+	}
+	if c, ok := new(big.Int).SetString(cur.Checkpoint, 10); ok && (n.Cmp(c) < 0 || n.Cmp(c) == 0 && sub < cur.SubSequenceNumber) {
+		return fmt.Errorf("consumer: checkpoint %s/%d is before the current checkpoint %s/%d", seq, sub, cur.Checkpoint, cur.SubSequenceNumber)
+	}
 	return nil
 }
 
