@@ -31,6 +31,8 @@ type Consumer struct {
 	id     string
 	log    *slog.Logger
 
+	// now is the worker's monotonic clock; tests move it.
+	now func() time.Time
 	// initial is the table's initial position, known once Run started.
 	initial Position
 	// seen is when the worker first saw each lease's counter and owner,
@@ -94,6 +96,7 @@ func New(client Kinesis, stream, app string, processor Processor, opts ...Option
 		log:  o.logger.With(slog.String("app", app), slog.String("stream", stream), slog.String("worker", o.workerID)),
 		seen: map[string]sighting{},
 		wake: make(chan struct{}, 1),
+		now:  time.Now,
 	}
 	c.mu.held = map[string]*shard{}
 	return c, nil
@@ -246,7 +249,7 @@ func (c *Consumer) renew(procCtx context.Context) {
 		ls = append(ls, s.lease)
 	}
 	renewed, lost, err := c.o.store.Renew(ctx, c.id, ls)
-	now := time.Now()
+	now := c.now()
 	for _, l := range renewed {
 		if s := c.mu.held[l.Key]; s != nil {
 			s.lease, s.renewed = l, now
@@ -290,7 +293,7 @@ func (c *Consumer) scan(readCtx, procCtx context.Context) {
 		c.log.Warn("list leases failed", slog.Any("error", err))
 		return
 	}
-	now := time.Now()
+	now := c.now()
 	byKey := make(map[string]*Lease, len(ls))
 	for i := range ls {
 		l := &ls[i]
@@ -391,7 +394,7 @@ func (c *Consumer) take(readCtx, procCtx context.Context, s slot) {
 	if s.Owner != "" {
 		c.stolen.Add(1)
 	}
-	sh := &shard{c: c, id: s.Key, lease: l, renewed: time.Now()}
+	sh := &shard{c: c, id: s.Key, lease: l, renewed: c.now()}
 	sh.readCtx, sh.stopRead = context.WithCancel(readCtx)
 	sh.procCtx, sh.stopProc = context.WithCancel(procCtx)
 	c.mu.held[s.Key] = sh

@@ -183,7 +183,7 @@ func TestFastStart(t *testing.T) {
 	srv := runneltest.NewServer(t)
 	kc := srv.Client(t)
 	createStream(t, kc, "wide", 64)
-	const lease = time.Second
+	const lease = 2 * time.Second
 	var cs []*consumer.Consumer
 	for i := range 3 {
 		c, err := consumer.New(srv.NewClient(), "wide", "app", newRecorder(), options(t, fmt.Sprint("w", i), consumer.LeaseDuration(lease), consumer.IdleTime(time.Second))...)
