@@ -198,11 +198,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 		case <-renew.C:
 			c.renew(procCtx)
 		case <-scan.C:
-			c.scan(readCtx, procCtx)
-			scan.Reset(c.scanInterval())
+			scan.Reset(c.scan(readCtx, procCtx))
 		case <-c.wake:
-			c.scan(readCtx, procCtx)
-			scan.Reset(c.scanInterval())
+			scan.Reset(c.scan(readCtx, procCtx))
 		}
 	}
 	stopReads()
@@ -284,14 +282,16 @@ func (c *Consumer) loseLocked(s *shard, why string, attrs ...any) {
 }
 
 // scan lists the lease table, notes which leases changed, and takes what
-// the balancing rules give this worker.
-func (c *Consumer) scan(readCtx, procCtx context.Context) {
+// the balancing rules give this worker. It returns when to scan next: after
+// the scan interval, or as soon as another worker's lease expires.
+func (c *Consumer) scan(readCtx, procCtx context.Context) (next time.Duration) {
+	next = c.scanInterval()
 	ctx, cancel := c.storeCall(procCtx)
 	ls, err := c.o.store.List(ctx)
 	cancel()
 	if err != nil {
 		c.log.Warn("list leases failed", slog.Any("error", err))
-		return
+		return next
 	}
 	now := c.now()
 	byKey := make(map[string]*Lease, len(ls))
@@ -330,8 +330,13 @@ func (c *Consumer) scan(readCtx, procCtx context.Context) {
 			owner = c.id
 		case owner == c.id:
 			owner = "" // this worker's own, from before a restart
-		case owner != "" && now.Sub(c.seen[l.Key].since) >= c.o.leaseDuration:
-			owner = "" // expired
+		case owner != "":
+			left := c.o.leaseDuration - now.Sub(c.seen[l.Key].since)
+			if left <= 0 {
+				owner = "" // expired
+			} else {
+				next = min(next, left+time.Millisecond)
+			}
 		}
 		slots = append(slots, slot{Key: l.Key, Owner: owner, Counter: l.Counter})
 	}
@@ -357,6 +362,7 @@ func (c *Consumer) scan(readCtx, procCtx context.Context) {
 		}()
 	}
 	wg.Wait()
+	return next
 }
 
 // takeParallelism is how many TakeLease calls a worker has in flight.

@@ -41,7 +41,7 @@ var (
 )
 
 // LeaseStore keeps one application's lease table for one stream. A worker
-// calls it concurrently, but never for one lease at a time.
+// calls it from several goroutines, but never concurrently for one lease.
 //
 // Every change names the counter the worker last saw and fails with an
 // error wrapping ErrLeaseConflict when the lease has moved on; a store must
