@@ -87,11 +87,11 @@ func TestExpiryByCounter(t *testing.T) {
 		t.Fatal(err)
 	}
 	scan()
-	clock.advance(59 * time.Minute)
-	if scan() != 0 {
-		t.Fatal("took a lease renewed within the lease duration")
+	clock.advance(time.Hour - 200*time.Millisecond)
+	if got := c.scan(readCtx, ctx); len(c.Shards()) != 0 || got != 201*time.Millisecond {
+		t.Fatalf("200ms before expiry: held %v, next scan in %v; want none, and a scan right at expiry", c.Shards(), got)
 	}
-	clock.advance(time.Minute)
+	clock.advance(200 * time.Millisecond)
 	if scan() != 1 {
 		t.Fatal("did not take a lease unchanged for a lease duration")
 	}
