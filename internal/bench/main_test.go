@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
-	"io"
 	"os"
 	"slices"
 	"strings"
@@ -124,7 +123,7 @@ func TestParseArgs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			o, _, err := parseArgs(tt.args, io.Discard)
+			o, _, err := parseArgs(tt.args)
 			if (err != nil) != tt.err {
 				t.Fatalf("parseArgs(%q) error = %v, want error %v", tt.args, err, tt.err)
 			}
@@ -146,16 +145,19 @@ func TestProfilesValid(t *testing.T) {
 }
 
 func TestHelp(t *testing.T) {
-	var stderr bytes.Buffer
-	if code := Main(context.Background(), []string{"-h"}, io.Discard, &stderr); code != exitOK {
+	var stdout, stderr bytes.Buffer
+	if code := Main(context.Background(), []string{"-h"}, &stdout, &stderr); code != exitOK {
 		t.Errorf("Main -h = %d", code)
 	}
 	for _, want := range []string{"clickstream", "-consumer-mode", "-profile"} {
-		if !strings.Contains(stderr.String(), want) {
-			t.Errorf("usage lacks %q", want)
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("usage on stdout lacks %q", want)
 		}
 	}
-	if _, _, err := parseArgs([]string{"-h"}, io.Discard); !errors.Is(err, flag.ErrHelp) {
+	if stderr.Len() > 0 {
+		t.Errorf("help wrote to stderr: %q", stderr.String())
+	}
+	if _, _, err := parseArgs([]string{"-h"}); !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("parseArgs -h error = %v", err)
 	}
 }
