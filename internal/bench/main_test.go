@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"net"
 	"os"
 	"slices"
 	"strings"
@@ -623,5 +624,42 @@ func TestMainEndpoint(t *testing.T) {
 				t.Errorf("exit %d, written %d, verification %+v, error %q\nstderr: %s", code, rep.Written.Records, rep.Verification, rep.Error, stderr)
 			}
 		})
+	}
+}
+
+// TestNoServer: against an endpoint where nothing listens the run ends at
+// once, says so and suggests `runnel serve`, and claims no stream.
+func TestNoServer(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	endpoint := "http://" + l.Addr().String()
+	l.Close()
+	var stdout, stderr bytes.Buffer
+	start := time.Now()
+	code := Main(context.Background(), []string{"--endpoint", endpoint}, &stdout, &stderr)
+	out := stdout.String()
+	if code != exitFailed || !strings.Contains(out, "(4 shards, not set up)") || strings.Contains(out, "existing") ||
+		!strings.Contains(out, endpoint+" refused the connection") || !strings.Contains(out, "runnel serve") {
+		t.Errorf("exit %d, stdout:\n%s\nstderr:\n%s", code, out, stderr.String())
+	}
+	// The SDK's standard retryer would back off for seconds.
+	if el := time.Since(start); el > 2*time.Second {
+		t.Errorf("took %v: the refused connection was retried", el)
+	}
+	code, rep, _ := runMain(t, endpoint)
+	if code != exitFailed || !strings.Contains(rep.Error, ErrNoEndpoint.Error()) || rep.StreamReady || rep.StreamCreated {
+		t.Errorf("--json: exit %d, report %+v", code, rep)
+	}
+}
+
+// TestMissingStream: a stream that does not exist is not called existing.
+func TestMissingStream(t *testing.T) {
+	srv := runneltest.NewServer(t, runneltest.WithTransitionDelay(0))
+	var stdout, stderr bytes.Buffer
+	code := Main(context.Background(), []string{"--endpoint", srv.Endpoint(), "--create=false", "--stream", "absent"}, &stdout, &stderr)
+	if out := stdout.String(); code != exitFailed || !strings.Contains(out, "stream absent (4 shards, not set up)") || !strings.Contains(out, "ResourceNotFoundException") {
+		t.Errorf("exit %d, stdout:\n%s\nstderr:\n%s", code, out, stderr.String())
 	}
 }
