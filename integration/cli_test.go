@@ -11,7 +11,7 @@ import (
 
 // awsCLI returns the path of the AWS CLI v2 or skips the test. Debian's
 // awscli package installs it at /usr/bin/aws; an older v1 may come first on
-// PATH, so that path is preferred. In CI (.ci/run installs it) a missing CLI
+// PATH, so that path is preferred. In CI (`make setup` installs it) a missing CLI
 // is a failure.
 func awsCLI(t *testing.T) string {
 	t.Helper()
@@ -21,7 +21,7 @@ func awsCLI(t *testing.T) string {
 		}
 	}
 	if os.Getenv("CI") != "" {
-		t.Fatal("AWS CLI v2 not found at /usr/bin/aws; .ci/run installs Debian's awscli package")
+		t.Fatal("AWS CLI v2 not found at /usr/bin/aws; `make setup` installs Debian's awscli package")
 	}
 	t.Skip("AWS CLI v2 not installed (apt-get install awscli)")
 	return ""
