@@ -26,7 +26,7 @@ import (
 // 0, so that `runnel serve --help | grep tls` finds something.
 func TestHelpOnStdout(t *testing.T) {
 	for _, args := range [][]string{
-		{"--help"}, {"-h"}, {"help"},
+		{"--help"}, {"-h"}, {"help"}, {"help", "--help"}, {"help", "-h"}, {"help", "help"}, {"version", "--help"},
 		{"serve", "--help"}, {"serve", "-h"}, {"help", "serve"},
 		{"bench", "--help"}, {"bench", "-h"}, {"help", "bench"},
 	} {
@@ -54,6 +54,7 @@ func TestBadFlag(t *testing.T) {
 		{[]string{"bench", "--bogus"}, "flag provided but not defined: -bogus", `"runnel bench --help"`},
 		{[]string{"bench", "--shards", "0"}, "shards 0 out of range", `"runnel bench --help"`},
 		{[]string{"nope"}, `unknown command "nope"`, `"runnel help"`},
+		{[]string{"version", "extra"}, `unexpected argument "extra"`, `"runnel version --help"`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -155,6 +156,17 @@ func TestEveryFlagHasEnv(t *testing.T) {
 	if walked < 20 {
 		t.Errorf("walked %d flags; the commands' flags were not found", walked)
 	}
+	// A command that takes flags but has no flags hook is caught here,
+	// unless its flags are deliberately command-line only.
+	cliOnly := map[string]bool{"bench": true}
+	for _, c := range commands() {
+		if c.flags != nil || cliOnly[c.name] {
+			continue
+		}
+		if code, out, _ := runCmd(c.name, "--help"); code == exitOK && strings.Contains(out, "\n  -") {
+			t.Errorf("runnel %s takes flags but defines no flags hook: give it one so that each flag gets an environment variable", c.name)
+		}
+	}
 }
 
 // TestServePortInUseCreatesNothing: the port is bound before the data
@@ -250,17 +262,30 @@ func TestServeDataDirPermission(t *testing.T) {
 	cfg := testConfig(t, "disk")
 	cfg.dataDir = filepath.Join(parent, "data")
 	err := serve(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
-	if err == nil || !strings.Contains(err.Error(), "permission denied on "+cfg.dataDir) || !strings.Contains(err.Error(), "ownership") {
+	if err == nil || !strings.Contains(err.Error(), "permission denied creating "+cfg.dataDir+" in "+parent) || !strings.Contains(err.Error(), "writable") {
 		t.Errorf("got %v", err)
 	}
 }
 
-// TestDataDirErrorPermission checks the message of a permission error as
-// disk.Open returns it.
+// TestDataDirErrorPermission checks the messages of permission errors as
+// disk.Open returns them: on a file that exists, and creating one.
 func TestDataDirErrorPermission(t *testing.T) {
-	err := dataDirError("/srv/runnel", fmt.Errorf("disk: create /srv/runnel: %w",
-		&fs.PathError{Op: "mkdir", Path: "/srv/runnel/logs", Err: syscall.EACCES}))
-	for _, w := range []string{"permission denied on /srv/runnel/logs", "chown -R", "--data-dir"} {
+	dir := t.TempDir()
+	meta := filepath.Join(dir, "meta.db")
+	if err := os.WriteFile(meta, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := dataDirError(dir, fmt.Errorf("disk: open %s: %w", meta,
+		&fs.PathError{Op: "open", Path: meta, Err: syscall.EACCES}))
+	for _, w := range []string{"permission denied on " + meta, "chown -R", "--data-dir"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("%q lacks %q", err, w)
+		}
+	}
+	data := filepath.Join(dir, "sub", "data")
+	err = dataDirError(data, fmt.Errorf("disk: create %s: %w", data,
+		&fs.PathError{Op: "mkdir", Path: filepath.Join(dir, "sub"), Err: syscall.EACCES}))
+	for _, w := range []string{"permission denied creating " + filepath.Join(dir, "sub") + " in " + dir, "writable", "--data-dir"} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("%q lacks %q", err, w)
 		}

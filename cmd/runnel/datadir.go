@@ -43,7 +43,13 @@ func dataDirError(dir string, err error) error {
 		if errors.As(err, &pe) {
 			path = pe.Path
 		}
-		return fmt.Errorf("data directory %s: permission denied on %s (running as uid %d): fix its ownership or permissions (chown -R %d %s), %s", dir, path, os.Geteuid(), os.Geteuid(), dir, dataDirHint)
+		uid := os.Geteuid()
+		if _, serr := os.Stat(path); errors.Is(serr, fs.ErrNotExist) {
+			// Denied creating path: the fix is on the directory above.
+			parent := existingParent(path)
+			return fmt.Errorf("data directory %s: permission denied creating %s in %s (running as uid %d): make %s writable for uid %d (chown %d %s), %s", dir, path, parent, uid, parent, uid, uid, parent, dataDirHint)
+		}
+		return fmt.Errorf("data directory %s: permission denied on %s (running as uid %d): fix its ownership or permissions (chown -R %d %s), %s", dir, path, uid, uid, dir, dataDirHint)
 	case errors.Is(err, syscall.ENOTDIR):
 		if p := firstNonDir(dir); p != "" && p != filepath.Clean(dir) {
 			return fmt.Errorf("data directory %s: %s is a file, not a directory: move it away %s", dir, p, dataDirHint)
@@ -51,6 +57,21 @@ func dataDirError(dir string, err error) error {
 		return fmt.Errorf("data directory %s is a file, not a directory: move it away %s", dir, dataDirHint)
 	}
 	return fmt.Errorf("data directory %s: %w", dir, err)
+}
+
+// existingParent returns the nearest directory above path that exists.
+func existingParent(path string) string {
+	p := filepath.Clean(path)
+	for {
+		parent := filepath.Dir(p)
+		if parent == p {
+			return p
+		}
+		if _, err := os.Stat(parent); err == nil {
+			return parent
+		}
+		p = parent
+	}
 }
 
 // firstNonDir returns the first path of dir, from the root down, that

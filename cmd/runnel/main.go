@@ -113,7 +113,7 @@ func usage(w io.Writer) {
 }
 
 func runHelp(_ context.Context, args []string, stdout, stderr io.Writer, getenv env) int {
-	if len(args) > 0 && args[0] != "help" {
+	if len(args) > 0 && args[0] != "help" && !strings.HasPrefix(args[0], "-") {
 		// "runnel help serve" is "runnel serve -h".
 		return run(context.Background(), []string{args[0], "-h"}, stdout, stderr, getenv)
 	}
@@ -121,7 +121,17 @@ func runHelp(_ context.Context, args []string, stdout, stderr io.Writer, getenv 
 	return exitOK
 }
 
-func runVersion(_ context.Context, _ []string, stdout, _ io.Writer, _ env) int {
+func runVersion(_ context.Context, args []string, stdout, stderr io.Writer, _ env) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "-h", "-help", "--help":
+			fmt.Fprintln(stdout, "Usage: runnel version")
+			fmt.Fprintln(stdout)
+			fmt.Fprintln(stdout, "Prints the version, the Go version and the platform the binary was built with.")
+			return exitOK
+		}
+		return usageError(stderr, "version", fmt.Errorf("unexpected argument %q", args[0]))
+	}
 	fmt.Fprintf(stdout, "runnel %s (%s %s/%s)\n", versionString(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	return exitOK
 }
