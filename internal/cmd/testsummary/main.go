@@ -108,8 +108,9 @@ func (s *summary) handle(e event) {
 		fmt.Fprint(s.w, e.Output)
 	case e.Test == "" && e.Action == "output":
 		// The package's own lines: "ok  pkg 1.2s", "FAIL", "?  pkg [no
-		// test files]", panics. A plain go test prints no "PASS".
-		if e.Output != "PASS\n" {
+		// test files]", panics. A plain go test prints no "PASS", and
+		// no warning that -run matched nothing (the "ok" line says so).
+		if e.Output != "PASS\n" && e.Output != "testing: warning: no tests to run\n" {
 			fmt.Fprint(s.w, e.Output)
 		}
 	case e.Test == "" && e.Action == "fail":

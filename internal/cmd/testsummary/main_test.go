@@ -40,6 +40,7 @@ const stream = `{"Action":"build-output","ImportPath":"m/bad [m/bad.test]","Outp
 {"Action":"fail","Package":"m"}
 {"Action":"output","Package":"m/bad","Output":"FAIL\tm/bad [build failed]\n"}
 {"Action":"fail","Package":"m/bad"}
+{"Action":"output","Package":"m/ok","Output":"testing: warning: no tests to run\n"}
 {"Action":"output","Package":"m/ok","Output":"PASS\n"}
 {"Action":"output","Package":"m/ok","Output":"ok  \tm/ok\t0.004s\n"}
 {"Action":"pass","Package":"m/ok"}
