@@ -330,3 +330,18 @@ func TestLockPID(t *testing.T) {
 		}
 	}
 }
+
+// FuzzLockPID: no /proc/locks content makes the parser panic, and a PID it
+// returns comes from a FLOCK line on the inode.
+func FuzzLockPID(f *testing.F) {
+	f.Add("1: FLOCK  ADVISORY  WRITE 18723 fe:00:42 0 EOF\n", uint64(0xfe00), uint64(42))
+	f.Add("1: -> FLOCK  ADVISORY  WRITE 1 fe:00:42 0 EOF\n2: POSIX ADVISORY READ 7 00:1f:42 0 EOF\n", uint64(0x1f), uint64(42))
+	f.Add("1: FLOCK ADVISORY WRITE x ::42\n3: FLOCK a b 9 zz:yy:42 0 EOF", uint64(0), uint64(42))
+	f.Add("1: FLOCK ADVISORY WRITE -5 fe:00:42 0 EOF", uint64(0xfe00), uint64(42))
+	f.Fuzz(func(t *testing.T, locks string, dev, ino uint64) {
+		pid := lockPID(bufio.NewScanner(strings.NewReader(locks)), dev, ino)
+		if pid < 0 || pid != 0 && !strings.Contains(locks, strconv.Itoa(pid)) {
+			t.Errorf("pid %d is not in the input", pid)
+		}
+	})
+}

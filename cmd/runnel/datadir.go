@@ -151,7 +151,7 @@ func lockPID(sc *bufio.Scanner, dev, ino uint64) int {
 			continue
 		}
 		pid, err := strconv.Atoi(f[4])
-		if err != nil {
+		if err != nil || pid <= 0 {
 			continue
 		}
 		major, err1 := strconv.ParseUint(parts[0], 16, 32)
