@@ -20,6 +20,8 @@ import (
 	"github.com/runnel/runnel/internal/engine/disk"
 	"github.com/runnel/runnel/internal/engine/mem"
 	"github.com/runnel/runnel/internal/kinesisapi"
+	"github.com/runnel/runnel/internal/leaseapi"
+	"github.com/runnel/runnel/internal/leases"
 	"github.com/runnel/runnel/internal/server"
 	"github.com/runnel/runnel/internal/streams"
 )
@@ -309,9 +311,21 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 		}
 	}()
 
+	// Lease tables of consumer applications, on the same metadata; the
+	// sweeper removes the tables of deleted streams.
+	lsvc := leases.New(eng.Meta(), leases.OnStreams(svc), leases.Options{})
+	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
+	sweepDone := make(chan struct{})
+	go func() {
+		defer close(sweepDone)
+		lsvc.SweepEvery(sweepCtx, time.Minute, log)
+	}()
+	defer func() { stopSweep(); <-sweepDone }()
+
 	hopts := kinesisapi.DefaultOptions()
 	hopts.Logger = log
 	hopts.MaxBodyBytes = cfg.maxBodyBytes
+	hopts.APIs = []kinesisapi.API{leaseapi.New(lsvc)}
 	h, err := kinesisapi.NewHandler(svc, hopts)
 	if err != nil {
 		return err
