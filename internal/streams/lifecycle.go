@@ -264,8 +264,8 @@ func (s *Service) deleteLogs(ctx context.Context, id string) error {
 	return nil
 }
 
-// reaper finishes deletions in the background, including ones a restart
-// interrupted, and removes orphan logs.
+// reaper finishes deletions and applies due pending changes in the
+// background, including ones a restart interrupted, and removes orphan logs.
 func (s *Service) reaper() {
 	defer s.wg.Done()
 	ctx := s.ctx
@@ -287,8 +287,9 @@ func (s *Service) reaper() {
 	}
 }
 
-// reap completes every deletion whose deadline has passed. It reuses the
-// cache's decodings, so a tick over unchanged streams decodes nothing.
+// reap completes every deletion whose deadline has passed and applies every
+// pending change that is due. It reuses the cache's decodings, so a tick over
+// unchanged streams decodes nothing.
 func (s *Service) reap(ctx context.Context) error {
 	all, err := s.listMeta(ctx)
 	if err != nil {
@@ -302,7 +303,7 @@ func (s *Service) reap(ctx context.Context) error {
 			}
 		}
 	}
-	return nil
+	return s.applyAllDue(ctx, all)
 }
 
 // orphanAge is how old a log of an unknown stream must be before the reaper
@@ -379,12 +380,17 @@ func metricsOut(m *streamMeta) []EnhancedMetrics {
 	return []EnhancedMetrics{{ShardLevelMetrics: l}}
 }
 
+// encryptionOut reports the stream's encryption setting: the requested one
+// while a change of it is pending (records get it from the end of UPDATING).
 func encryptionOut(m *streamMeta) (*string, *string) {
-	if m.Encryption == "" {
-		t := "NONE"
-		return &t, nil
-	}
 	t, k := m.Encryption, m.KeyID
+	if p := m.Pending; p != nil && p.Encryption != nil {
+		t, k = p.Encryption.Type, p.Encryption.KeyID
+	}
+	if t == "" {
+		none := "NONE"
+		return &none, nil
+	}
 	return &t, &k
 }
 

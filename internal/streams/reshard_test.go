@@ -342,6 +342,114 @@ func TestReshardWhileUpdating(t *testing.T) {
 	}
 }
 
+// TestReshardAtEndOfUpdating checks that a reshard takes effect when the
+// stream leaves UPDATING, as on Kinesis: until then the old shards are
+// listed and take the writes.
+func TestReshardAtEndOfUpdating(t *testing.T) {
+	ctx := context.Background()
+	for _, op := range []string{"split", "merge", "scale"} {
+		t.Run(op, func(t *testing.T) {
+			e := newEnv(t, func(o *Options) { o.TransitionDelay = time.Second })
+			e.create("s", 2)
+			e.clock.Advance(2 * time.Second)
+			var err error
+			var want string
+			switch op {
+			case "split":
+				err, want = e.splitShard("s", "0", "1000"), "0,1,2,3"
+			case "merge":
+				err, want = e.mergeShards("s", "0", "1"), "0,1,2"
+			case "scale":
+				err, want = e.scaleTo("s", 3), "0,1,2,3,4,5,6"
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum, err := e.svc.DescribeStreamSummary(ctx, &DescribeStreamSummaryInput{StreamName: sp("s")})
+			if err != nil || sum.StreamDescriptionSummary.StreamStatus != statusUpdating || sum.StreamDescriptionSummary.OpenShardCount != 2 {
+				t.Fatalf("summary while updating: %+v %v", sum, err)
+			}
+			ds, _ := e.svc.DescribeStream(ctx, &DescribeStreamInput{StreamName: sp("s")})
+			ls, _ := e.svc.ListShards(ctx, &ListShardsInput{StreamName: sp("s")})
+			if got := shardIDs(ds.StreamDescription.Shards) + "|" + shardIDs(ls.Shards); got != "0,1|0,1" {
+				t.Fatalf("shards while updating: %s", got)
+			}
+			// Writes and reads go on against the old shards.
+			var during []*PutRecordOutput
+			for i := range 8 {
+				out := e.put("s", fmt.Sprintf("k%d", i), "during")
+				if out.ShardId != "shardId-000000000000" && out.ShardId != "shardId-000000000001" {
+					t.Fatalf("write while updating went to %s", out.ShardId)
+				}
+				during = append(during, out)
+			}
+			e.get(e.iter("s", "shardId-000000000000", "TRIM_HORIZON", nil), 0)
+
+			// Just before the deadline nothing has changed; the first write
+			// after it sees the new shards.
+			e.clock.Advance(time.Second - time.Millisecond)
+			if got := e.meta("s"); got.Status != statusUpdating || len(got.Shards) != 2 {
+				t.Fatalf("before the deadline: %s, %d shards", got.Status, len(got.Shards))
+			}
+			e.clock.Advance(time.Millisecond)
+			for i := range 8 {
+				out := e.put("s", fmt.Sprintf("k%d", i), "after")
+				if idx, _ := parseShardIndex(out.ShardId); e.meta("s").Shards[idx].Closed != 0 {
+					t.Fatalf("write after the switch went to closed parent %s", out.ShardId)
+				}
+				if out.SequenceNumber <= during[i].SequenceNumber {
+					t.Fatalf("child number %s below parent's %s", out.SequenceNumber, during[i].SequenceNumber)
+				}
+			}
+			sum, _ = e.svc.DescribeStreamSummary(ctx, &DescribeStreamSummaryInput{StreamName: sp("s")})
+			ls, _ = e.svc.ListShards(ctx, &ListShardsInput{StreamName: sp("s")})
+			if sum.StreamDescriptionSummary.StreamStatus != statusActive || shardIDs(ls.Shards) != want {
+				t.Fatalf("after the deadline: %s, shards %s, want %s", sum.StreamDescriptionSummary.StreamStatus, shardIDs(ls.Shards), want)
+			}
+			checkLineage(t, e.meta("s"))
+			waitSealed(t, e, "s")
+			got := readLineage(t, e, "s")
+			for i := range 8 {
+				if d := fmt.Sprint(got[fmt.Sprintf("k%d", i)]); d != "[during after]" {
+					t.Fatalf("key k%d: %s", i, d)
+				}
+			}
+		})
+	}
+}
+
+// TestPendingReshardAppliedInBackground checks that the switch happens at
+// the deadline without any client call, and that a pending plan survives a
+// restart.
+func TestPendingReshardAppliedInBackground(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.TransitionDelay = 50 * time.Millisecond })
+	e.create("s", 2)
+	e.clock.Advance(time.Second)
+	if err := e.splitShard("s", "1", mustAdd(half, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	e.restart()
+	if m := e.meta("s"); m.Pending == nil || len(m.Shards) != 2 {
+		t.Fatalf("pending plan lost in restart: %+v", m)
+	}
+	e.clock.Advance(time.Second)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		m := e.meta("s")
+		if m.Pending == nil {
+			if m.Status != statusActive || len(m.Shards) != 4 || m.Shards[1].Closed == 0 {
+				t.Fatalf("applied: %+v", m)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("pending plan not applied by the background loop")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	waitSealed(t, e, "s")
+}
+
 func TestUpdateStreamMode(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, func(o *Options) { o.OnDemandStreamLimit = 1 })
@@ -499,7 +607,7 @@ type crashed string
 
 func TestReshardCrash(t *testing.T) {
 	ctx := context.Background()
-	for _, point := range []string{CrashReshardBeforeCAS, CrashReshardAfterCAS} {
+	for _, point := range []string{CrashReshardBeforeCAS, CrashReshardPending, CrashReshardAfterCAS} {
 		for _, op := range []string{"split", "merge", "scale"} {
 			t.Run(point+"/"+op, func(t *testing.T) {
 				armed := true
@@ -539,9 +647,10 @@ func TestReshardCrash(t *testing.T) {
 					t.Fatalf("changed %v after a crash at %s", changed, point)
 				}
 				// Even before the restart seals them, closed shards take no writes.
+				// (A stored plan is applied by the first of these writes.)
 				for i := range 20 {
 					out := e.put("s", fmt.Sprintf("k%d", i), "between")
-					if idx, _ := parseShardIndex(out.ShardId); after.Shards[idx].Closed != 0 {
+					if idx, _ := parseShardIndex(out.ShardId); e.meta("s").Shards[idx].Closed != 0 {
 						t.Fatalf("record routed to closed shard %s", out.ShardId)
 					}
 				}

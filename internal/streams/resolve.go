@@ -118,8 +118,12 @@ func (s *Service) streamFromARN(str string) (string, error) {
 
 // existing returns the stream named name as it is now, for reading: from the
 // engine (control plane), or nil and ResourceNotFoundException.
+// A pending change that is due is applied first.
 func (s *Service) existing(ctx context.Context, name string) (*stream, string, error) {
 	st, err := s.fetch(ctx, name)
+	if err == nil {
+		st, err = s.applyDue(ctx, name, st)
+	}
 	if err != nil {
 		return nil, "", err
 	}
@@ -129,6 +133,9 @@ func (s *Service) existing(ctx context.Context, name string) (*stream, string, e
 // live is like existing but may answer from the cache (data plane).
 func (s *Service) live(ctx context.Context, name string) (*stream, string, error) {
 	st, err := s.cached(ctx, name)
+	if err == nil && st != nil && st.meta.Pending != nil {
+		st, err = s.applyDue(ctx, name, st)
+	}
 	if err != nil {
 		return nil, "", err
 	}
