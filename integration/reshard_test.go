@@ -220,7 +220,7 @@ func putKeyed(t *testing.T, c *kinesis.Client, stream string, keys []string, tag
 }
 
 func TestReshardOperations(t *testing.T) {
-	srv := startServer(t, t.TempDir(), "--transition-delay", "300ms", "--shard-limit", "12", "--scalings-per-day", "3")
+	srv := startServer(t, t.TempDir(), "--transition-delay", "1s", "--shard-limit", "12", "--scalings-per-day", "3")
 	c := srv.client()
 	ctx := context.Background()
 	const s = "elastic"
@@ -249,8 +249,15 @@ func TestReshardOperations(t *testing.T) {
 	expectAPIError(t, err, "ResourceInUseException", inUse)
 	_, err = c.UpdateShardCount(ctx, &kinesis.UpdateShardCountInput{StreamName: aws.String(s), TargetShardCount: aws.Int32(4), ScalingType: types.ScalingTypeUniformScaling})
 	expectAPIError(t, err, "ResourceInUseException", inUse)
-	// Data flows while UPDATING.
+	// Data flows while UPDATING, to the old shards: the split takes effect
+	// when the stream is ACTIVE again, as on Kinesis.
+	if got := ids(listAll(t, c, s, nil)); got != ",1" {
+		t.Fatalf("shards while UPDATING: %q", got)
+	}
 	putKeyed(t, c, s, keys, "b", acked)
+	if got := ids(listAll(t, c, s, nil)); got != ",1" {
+		t.Fatalf("shards while UPDATING: %q", got)
+	}
 	waitActive(t, c, s)
 
 	// Errors, each with Kinesis' type and message.
@@ -352,7 +359,8 @@ func TestReshardOperations(t *testing.T) {
 		want string
 	}{
 		{"at latest", &types.ShardFilter{Type: types.ShardFilterTypeAtLatest}, ""},
-		{"at trim horizon", &types.ShardFilter{Type: types.ShardFilterTypeAtTrimHorizon}, ",1"},
+		// The stream is younger than its retention period: every shard.
+		{"at trim horizon", &types.ShardFilter{Type: types.ShardFilterTypeAtTrimHorizon}, ids(listAll(t, c, s, nil))},
 		{"from trim horizon", &types.ShardFilter{Type: types.ShardFilterTypeFromTrimHorizon}, ids(listAll(t, c, s, nil))},
 		{"at creation", &types.ShardFilter{Type: types.ShardFilterTypeAtTimestamp, Timestamp: aws.Time(created)}, ",1"},
 		{"at a later time", &types.ShardFilter{Type: types.ShardFilterTypeAtTimestamp, Timestamp: later}, "sorted:" + latest},
