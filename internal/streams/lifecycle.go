@@ -427,11 +427,18 @@ func (s *Service) DescribeStream(ctx context.Context, in *DescribeStreamInput) (
 		EnhancedMonitoring:      metricsOut(m),
 	}
 	d.EncryptionType, d.KeyId = encryptionOut(m)
+	after := ""
+	if in.ExclusiveStartShardId != nil {
+		after = normalShardID(*in.ExclusiveStartShardId)
+	}
 	for i := range m.Shards {
+		if status == statusCreating {
+			break // Kinesis lists a stream's shards once it is ACTIVE
+		}
 		if !m.shardVisible(i, now) {
 			continue
 		}
-		if in.ExclusiveStartShardId != nil && st.shards[i].id <= *in.ExclusiveStartShardId {
+		if after != "" && st.shards[i].id <= after {
 			continue
 		}
 		if len(d.Shards) == limit {
@@ -444,6 +451,15 @@ func (s *Service) DescribeStream(ctx context.Context, in *DescribeStreamInput) (
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// openShardCount is the open shards a description reports: none while the
+// stream is CREATING, whose shards are listed once it is ACTIVE.
+func openShardCount(m *streamMeta, status string) int {
+	if status == statusCreating {
+		return 0
+	}
+	return m.openShards()
+}
 
 // DescribeStreamSummary describes a stream without its shards.
 func (s *Service) DescribeStreamSummary(ctx context.Context, in *DescribeStreamSummaryInput) (*DescribeStreamSummaryOutput, error) {
@@ -467,7 +483,7 @@ func (s *Service) DescribeStreamSummary(ctx context.Context, in *DescribeStreamS
 		RetentionPeriodHours:    m.RetentionHours,
 		StreamCreationTimestamp: TimestampMillis(m.Created),
 		EnhancedMonitoring:      metricsOut(m),
-		OpenShardCount:          int32(m.openShards()),
+		OpenShardCount:          int32(openShardCount(m, status)),
 		ConsumerCount:           ptr(int32(m.liveConsumers(s.nowMs()))),
 		MaxRecordSizeInKiB:      ptr(m.MaxRecordKiB),
 	}

@@ -71,7 +71,7 @@ func (s *Service) ListShards(ctx context.Context, in *ListShardsInput) (*ListSha
 			return nil, err
 		}
 		if in.ExclusiveStartShardId != nil {
-			after = *in.ExclusiveStartShardId
+			after = normalShardID(*in.ExclusiveStartShardId)
 		}
 		if f := in.ShardFilter; f != nil {
 			if f.Type == nil {
@@ -89,8 +89,8 @@ func (s *Service) ListShards(ctx context.Context, in *ListShardsInput) (*ListSha
 				if f.ShardId == nil {
 					return nil, errorf(CodeInvalidArgument, "ShardId must be specified in ShardFilter of type AFTER_SHARD_ID.")
 				}
-				if *f.ShardId > after {
-					after = *f.ShardId
+				if id := normalShardID(*f.ShardId); id > after {
+					after = id
 				}
 			case filterAtTimestamp, filterFromTimestamp:
 				if f.Timestamp == nil {
@@ -101,7 +101,7 @@ func (s *Service) ListShards(ctx context.Context, in *ListShardsInput) (*ListSha
 		}
 	}
 
-	st, _, err := s.existing(ctx, name)
+	st, status, err := s.existing(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -128,6 +128,9 @@ func (s *Service) ListShards(ctx context.Context, in *ListShardsInput) (*ListSha
 	all := at < m.Created
 
 	out := &ListShardsOutput{Shards: []Shard{}}
+	if status == statusCreating {
+		return out, nil // Kinesis lists a stream's shards once it is ACTIVE
+	}
 	for i := range m.Shards {
 		sm := &m.Shards[i]
 		if !m.shardVisible(i, now) || (after != "" && st.shards[i].id <= after) {

@@ -412,8 +412,11 @@ func (s *Service) accountOpenShards(ctx context.Context) (int, error) {
 // lookupShard resolves a shard id of a resharding request against m.
 func (s *Service) lookupShard(m *streamMeta, id, name string) (int, error) {
 	idx, ok := parseShardIndex(id)
-	if !ok || idx >= len(m.Shards) {
+	if !ok {
 		return 0, s.errNoShard(id, name)
+	}
+	if idx >= len(m.Shards) {
+		return 0, s.errNoShard(shardID(idx), name) // normalised, as Kinesis prints it
 	}
 	return idx, nil
 }
@@ -444,11 +447,6 @@ func (s *Service) SplitShard(ctx context.Context, in *SplitShardInput) error {
 		return err
 	}
 	_, err = s.reshard(ctx, name, func(m *streamMeta, now int64) ([]newShard, error) {
-		// The state first: while UPDATING the planned shards do not exist
-		// yet, and a client should learn that it has to wait.
-		if m.Status != statusActive {
-			return nil, s.errNotActive(name, m.Status)
-		}
 		idx, err := s.lookupShard(m, id, name)
 		if err != nil {
 			return nil, err
@@ -470,6 +468,9 @@ func (s *Service) SplitShard(ctx context.Context, in *SplitShardInput) error {
 		if !ok || at.cmp(start.add(1)) <= 0 || at.cmp(end) >= 0 {
 			return nil, errorf(CodeInvalidArgument, "NewStartingHashKey %s used in SplitShard() on shard %s in stream %s under account %s is not both greater than one plus the shard's StartingHashKey %s and less than the shard's EndingHashKey %s.",
 				*in.NewStartingHashKey, sid, name, s.opts.AccountID, sm.Start, sm.End)
+		}
+		if m.Status != statusActive {
+			return nil, s.errNotActive(name, m.Status)
 		}
 		p := newPlanner(m)
 		for i, o := range p.open {
@@ -514,9 +515,6 @@ func (s *Service) MergeShards(ctx context.Context, in *MergeShardsInput) error {
 		}
 	}
 	_, err = s.reshard(ctx, name, func(m *streamMeta, now int64) ([]newShard, error) {
-		if m.Status != statusActive {
-			return nil, s.errNotActive(name, m.Status)
-		}
 		var idx [2]int
 		for i, id := range ids {
 			x, err := s.lookupShard(m, id, name)
@@ -533,22 +531,22 @@ func (s *Service) MergeShards(ctx context.Context, in *MergeShardsInput) error {
 				return nil, s.errNotEligible(shardID(x), name)
 			}
 		}
-		a, b := &m.Shards[idx[0]], &m.Shards[idx[1]]
-		aStart, _ := parseHashKey(a.Start)
-		aEnd, _ := parseHashKey(a.End)
-		bStart, _ := parseHashKey(b.Start)
-		bEnd, _ := parseHashKey(b.End)
-		firstLow := aEnd != maxHashKey && aEnd.add(1) == bStart
-		secondLow := bEnd != maxHashKey && bEnd.add(1) == aStart
-		if idx[0] == idx[1] || (!firstLow && !secondLow) {
+		// ShardToMerge must be the lower of the pair: Kinesis refuses the
+		// pair named the other way round (kinesalite records it, and tools
+		// that merged on Kinesis had to order their pairs).
+		aEnd, _ := parseHashKey(m.Shards[idx[0]].End)
+		bStart, _ := parseHashKey(m.Shards[idx[1]].Start)
+		if idx[0] == idx[1] || aEnd == maxHashKey || aEnd.add(1) != bStart {
 			return nil, errorf(CodeInvalidArgument, "Shards %s and %s in stream %s under account %s are not an adjacent pair of shards eligible for merging",
 				shardID(idx[0]), shardID(idx[1]), name, s.opts.AccountID)
 		}
+		if m.Status != statusActive {
+			return nil, s.errNotActive(name, m.Status)
+		}
 		p := newPlanner(m)
 		for i := 0; i+1 < len(p.open); i++ {
-			lo, hi := p.open[i].idx, p.open[i+1].idx
-			if (lo == idx[0] && hi == idx[1]) || (lo == idx[1] && hi == idx[0]) {
-				p.merge(i, lo == idx[0])
+			if p.open[i].idx == idx[0] && p.open[i+1].idx == idx[1] {
+				p.merge(i, true)
 				break
 			}
 		}

@@ -220,13 +220,15 @@ func TestSplitAndMerge(t *testing.T) {
 	if len(out.Records) != 1 || out.NextShardIterator != nil || len(out.ChildShards) != 2 {
 		t.Fatalf("parent drain %+v", out)
 	}
-	// Merge, naming the upper shard first.
-	if err := e.mergeShards("s", "shardId-000000000002", "shardId-000000000001"); err != nil {
+	// Naming the upper shard first is refused, as on Kinesis.
+	wantErr(t, e.mergeShards("s", "shardId-000000000002", "shardId-1"), CodeInvalidArgument,
+		"Shards shardId-000000000002 and shardId-000000000001 in stream s under account 000000000000 are not an adjacent pair of shards eligible for merging")
+	if err := e.mergeShards("s", "shardId-1", "shardId-000000000002"); err != nil {
 		t.Fatal(err)
 	}
 	ls, _ = e.svc.ListShards(ctx, &ListShardsInput{StreamName: sp("s"), ShardFilter: &ShardFilter{Type: sp("AT_LATEST")}})
-	if len(ls.Shards) != 1 || ls.Shards[0].ShardId != "shardId-000000000003" || *ls.Shards[0].ParentShardId != "shardId-000000000002" ||
-		*ls.Shards[0].AdjacentParentShardId != "shardId-000000000001" || ls.Shards[0].HashKeyRange.StartingHashKey != "0" {
+	if len(ls.Shards) != 1 || ls.Shards[0].ShardId != "shardId-000000000003" || *ls.Shards[0].ParentShardId != "shardId-000000000001" ||
+		*ls.Shards[0].AdjacentParentShardId != "shardId-000000000002" || ls.Shards[0].HashKeyRange.StartingHashKey != "0" {
 		t.Fatalf("after merge %+v", ls.Shards)
 	}
 	last := e.put("s", "k", "three")
@@ -277,7 +279,7 @@ func TestReshardErrors(t *testing.T) {
 			"Shards shardId-000000000001 and shardId-000000000003 in stream s under account " + acct + " are not an adjacent pair of shards eligible for merging"},
 		{"merge itself", func() error { return e.mergeShards("s", "1", "1") }, CodeInvalidArgument, ""},
 		{"merge closed", func() error { return e.mergeShards("s", "0", "1") }, CodeInvalidArgument, "Shard shardId-000000000000 in stream s under account " + acct + " has already been merged or split, and thus is not eligible for merging or splitting."},
-		{"merge missing", func() error { return e.mergeShards("s", "1", "99") }, CodeResourceNotFound, "Could not find shard 99 in stream s under account " + acct + "."},
+		{"merge missing", func() error { return e.mergeShards("s", "1", "99") }, CodeResourceNotFound, "Could not find shard shardId-000000000099 in stream s under account " + acct + "."},
 		{"merge on-demand", func() error { return e.mergeShards("od", "0", "1") }, CodeValidation, ""},
 		{"scale up over double", func() error { return e.scaleTo("s", 11) }, CodeLimitExceeded, "UpdateShardCount cannot scale up over double your current open shard count. Current open shard count: 5, Target shard count: 11"},
 		{"scale down below half", func() error { return e.scaleTo("s", 2) }, CodeLimitExceeded, "UpdateShardCount cannot scale down below half your current open shard count. Current open shard count: 5, Target shard count: 2"},
@@ -332,8 +334,10 @@ func TestReshardWhileUpdating(t *testing.T) {
 	}
 	inUse := "Stream s under account 000000000000 not ACTIVE, instead in state UPDATING"
 	wantErr(t, e.splitShard("s", "1", mustAdd(half, 1000)), CodeResourceInUse, inUse)
-	wantErr(t, e.mergeShards("s", "2", "3"), CodeResourceInUse, inUse)
+	wantErr(t, e.mergeShards("s", "0", "1"), CodeResourceInUse, inUse)
 	wantErr(t, e.scaleTo("s", 4), CodeResourceInUse, inUse)
+	// The split's children do not exist until it takes effect.
+	wantErr(t, e.mergeShards("s", "2", "3"), CodeResourceNotFound, "Could not find shard shardId-000000000002 in stream s under account 000000000000.")
 	// Writes and reads go on while UPDATING.
 	e.put("s", "k", "v")
 	e.clock.Advance(time.Second)
