@@ -140,3 +140,27 @@ func TestShardIDsAsKinesisReadsThem(t *testing.T) {
 		t.Fatalf("merge by short ids: %v", err)
 	}
 }
+
+// FuzzParseShardIndex: any accepted id names a shard index whose canonical id
+// names it again; the index never exceeds Kinesis' 2147483647.
+func FuzzParseShardIndex(f *testing.F) {
+	for _, s := range []string{"shardId-000000000005", "shardId-5", "5", "a-00002147483647", "2147483648", "2.14E4", "", "-", "a-b-1", "shardId-99999999999999999999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, ok := parseShardIndex(s)
+		if !ok {
+			if normalShardID(s) != s {
+				t.Fatalf("%q is no shard id but normalises to %q", s, normalShardID(s))
+			}
+			return
+		}
+		if n < 0 || n > 1<<31-1 {
+			t.Fatalf("%q parses to %d", s, n)
+		}
+		id := normalShardID(s)
+		if m, ok := parseShardIndex(id); !ok || m != n || id != shardID(n) {
+			t.Fatalf("%q -> %d -> %q -> %d, %v", s, n, id, m, ok)
+		}
+	})
+}
