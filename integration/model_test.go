@@ -67,7 +67,7 @@ func TestAtTrimHorizonAfterSplitAndMerge(t *testing.T) {
 // TestReshardVisibleWhenActive: a split is answered at once, the stream is
 // UPDATING, and the old shards keep taking the writes until it is ACTIVE.
 func TestReshardVisibleWhenActive(t *testing.T) {
-	srv := startServer(t, t.TempDir(), "--transition-delay", "2s")
+	srv := startServer(t, t.TempDir(), "--transition-delay", "3s")
 	c := srv.client()
 	ctx := context.Background()
 	const s = "visible"
@@ -108,7 +108,7 @@ func TestReshardVisibleWhenActive(t *testing.T) {
 // stream, shard ids in their short form, a reversed merge pair, an unknown
 // stream before bad tag keys, and the encryption records get.
 func TestKinesisWording(t *testing.T) {
-	srv := startServer(t, t.TempDir(), "--transition-delay", "1s")
+	srv := startServer(t, t.TempDir(), "--transition-delay", "3s")
 	c := srv.client()
 	ctx := context.Background()
 	const s = "wording"
