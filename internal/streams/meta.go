@@ -392,6 +392,9 @@ func (s *Service) updateMeta(ctx context.Context, name string, applyDue bool, fn
 		}
 		m.settle(now)
 		if err := fn(m, now); err != nil {
+			if errors.Is(err, errRetry) && attempt < 1000 {
+				continue
+			}
 			if errors.Is(err, errUnchanged) {
 				st, err := s.fetch(ctx, name)
 				if err == nil && st == nil {
