@@ -128,6 +128,10 @@ func TestKinesisWording(t *testing.T) {
 	expectAPIError(t, err, "ResourceNotFoundException", "Stream wording under account 000000000000 not found.")
 	_, err = c.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamName: aws.String(s), ShardId: aws.String("shardId-0"), ShardIteratorType: types.ShardIteratorTypeLatest})
 	expectAPIError(t, err, "ResourceNotFoundException", "Shard shardId-000000000000 in stream wording under account 000000000000 does not exist")
+	_, err = c.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String(s), Records: []types.PutRecordsRequestEntry{{PartitionKey: aws.String("a"), Data: []byte{}}}})
+	expectAPIError(t, err, "ResourceNotFoundException", "Stream wording under account 000000000000 not found.")
+	_, err = c.MergeShards(ctx, &kinesis.MergeShardsInput{StreamName: aws.String(s), ShardToMerge: aws.String("shardId-0"), AdjacentShardToMerge: aws.String("shardId-1")})
+	expectAPIError(t, err, "ResourceInUseException", "Stream wording under account 000000000000 not ACTIVE, instead in state CREATING")
 	waitActive(t, c, s)
 
 	// Shard ids.

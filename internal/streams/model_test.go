@@ -34,6 +34,9 @@ func TestCreatingStreamHasNoShards(t *testing.T) {
 	wantErr(t, err, CodeResourceNotFound, notFound)
 	_, err = e.svc.GetShardIterator(ctx, &GetShardIteratorInput{StreamName: sp("s"), ShardId: sp("shardId-0"), ShardIteratorType: sp("TRIM_HORIZON")})
 	wantErr(t, err, CodeResourceNotFound, "Shard shardId-000000000000 in stream s under account "+acct+" does not exist")
+	notActive := "Stream s under account " + acct + " not ACTIVE, instead in state CREATING"
+	wantErr(t, e.mergeShards("s", "shardId-0", "shardId-1"), CodeResourceInUse, notActive)
+	wantErr(t, e.splitShard("s", "shardId-0", "2"), CodeResourceInUse, notActive)
 
 	e.clock.Advance(time.Second)
 	ls, _ = e.svc.ListShards(ctx, &ListShardsInput{StreamName: sp("s")})
