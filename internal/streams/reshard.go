@@ -42,10 +42,11 @@ import (
 // Sequence numbers: a child's creation time is at least one whole second
 // after each parent's (see childCreated), so every number of a child sorts
 // above every number of its parents. A parent's Closed time equals its
-// children's creation time, so at every instant the shards open at that
-// instant tile the hash space exactly once (the ListShards AT_* filters rely
-// on it). Both may lie up to a few seconds in the future after resharding
-// faster than once a second.
+// children's creation time, so with lifetimes [Created, Closed) the shards
+// open at any instant tile the hash space exactly once (ListShards' AT_*
+// filters, whose ends are inclusive as Kinesis documents them, list both
+// generations at the very instant of a reshard). Both may lie up to a few
+// seconds in the future after resharding faster than once a second.
 
 // errShardClosed reports an append that reached a shard closed by
 // resharding after the record was routed; the caller routes it again.
