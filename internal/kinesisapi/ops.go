@@ -71,6 +71,15 @@ type (
 	consumerDeregistrar interface {
 		DeregisterStreamConsumer(ctx context.Context, in *streams.DeregisterStreamConsumerInput) error
 	}
+	accountSettingsUpdater interface {
+		UpdateAccountSettings(ctx context.Context, in *streams.UpdateAccountSettingsInput) (*streams.UpdateAccountSettingsOutput, error)
+	}
+	warmThroughputUpdater interface {
+		UpdateStreamWarmThroughput(ctx context.Context, in *streams.UpdateStreamWarmThroughputInput) (*streams.UpdateStreamWarmThroughputOutput, error)
+	}
+	distributionUpdater interface {
+		UpdateStreamRecordDistributionStrategy(ctx context.Context, in *streams.UpdateStreamRecordDistributionStrategyInput) error
+	}
 )
 
 // operation is one entry of the dispatch table.
@@ -326,6 +335,22 @@ var operations = func() map[string]*operation {
 			field("StreamARN", streamARN.req()),
 			field("StreamModeDetails", streamModeDetails.req()),
 		), streamModeUpdater.UpdateStreamMode),
+		withOutput("UpdateAccountSettings", structure("UpdateAccountSettingsInput",
+			field("MinimumThroughputBillingCommitment", structure("MinimumThroughputBillingCommitmentInput",
+				field("Status", str().oneOf("ENABLED", "DISABLED").req()),
+			).req()),
+		), accountSettingsUpdater.UpdateAccountSettings),
+		withOutput("UpdateStreamWarmThroughput", structure("UpdateStreamWarmThroughputInput",
+			field("StreamARN", streamARN),
+			field("StreamId", streamID),
+			field("StreamName", streamName),
+			field("WarmThroughputMiBps", naturalInt.req()),
+		), warmThroughputUpdater.UpdateStreamWarmThroughput),
+		noOutput("UpdateStreamRecordDistributionStrategy", structure("UpdateStreamRecordDistributionStrategyInput",
+			field("RecordDistributionStrategy", str().oneOf("AUTO", "USER_PARTITION_KEY").req()),
+			field("StreamARN", streamARN.req()),
+			field("StreamId", streamID),
+		), distributionUpdater.UpdateStreamRecordDistributionStrategy),
 	}
 	m := make(map[string]*operation, len(ops))
 	for i := range ops {
@@ -338,14 +363,11 @@ var operations = func() map[string]*operation {
 // recognises but does not serve yet; they answer UnknownOperationException
 // with a message saying so, rather than the bare "unknown operation".
 var knownButUnserved = map[string]bool{
-	"UpdateAccountSettings":                  true,
-	"UpdateStreamWarmThroughput":             true,
-	"UpdateStreamRecordDistributionStrategy": true,
-	"CreateChannel":                          true,
-	"DeleteChannel":                          true,
-	"DescribeChannel":                        true,
-	"ListChannels":                           true,
-	"UpdateChannel":                          true,
+	"CreateChannel":   true,
+	"DeleteChannel":   true,
+	"DescribeChannel": true,
+	"ListChannels":    true,
+	"UpdateChannel":   true,
 }
 
 func retentionInput() shape {

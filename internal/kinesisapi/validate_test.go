@@ -75,6 +75,23 @@ func TestValidationMessages(t *testing.T) {
 			"Value '0' at 'shardCount' failed to satisfy constraint: Member must have value greater than or equal to 1",
 			"Value '-1' at 'warmThroughputMiBps' failed to satisfy constraint: Member must have value greater than or equal to 0",
 		}},
+		{"updateaccountsettings null", "UpdateAccountSettings", `{}`, []string{
+			"Value null at 'minimumThroughputBillingCommitment' failed to satisfy constraint: Member must not be null",
+		}},
+		{"updateaccountsettings enum", "UpdateAccountSettings", `{"MinimumThroughputBillingCommitment":{"Status":"ON"}}`, []string{
+			"Value 'ON' at 'minimumThroughputBillingCommitment.status' failed to satisfy constraint: Member must satisfy enum value set: [ENABLED, DISABLED]",
+		}},
+		{"updatestreamwarmthroughput", "UpdateStreamWarmThroughput", `{"StreamName":"s","StreamId":"x","WarmThroughputMiBps":-1}`, []string{
+			"Value 'x' at 'streamId' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-z0-9]{20}-[a-z0-9]{3}",
+			"Value '-1' at 'warmThroughputMiBps' failed to satisfy constraint: Member must have value greater than or equal to 0",
+		}},
+		{"updatestreamwarmthroughput null", "UpdateStreamWarmThroughput", `{"StreamName":"s"}`, []string{
+			"Value null at 'warmThroughputMiBps' failed to satisfy constraint: Member must not be null",
+		}},
+		{"updatestreamrecorddistributionstrategy", "UpdateStreamRecordDistributionStrategy", `{"RecordDistributionStrategy":"RANDOM"}`, []string{
+			"Value 'RANDOM' at 'recordDistributionStrategy' failed to satisfy constraint: Member must satisfy enum value set: [AUTO, USER_PARTITION_KEY]",
+			"Value null at 'streamARN' failed to satisfy constraint: Member must not be null",
+		}},
 		{"createstream nested null", "CreateStream", `{"StreamName":"s","StreamModeDetails":{}}`, []string{
 			"Value null at 'streamModeDetails.streamMode' failed to satisfy constraint: Member must not be null",
 		}},

@@ -110,6 +110,7 @@ func (s *Service) UpdateMaxRecordSize(ctx context.Context, in *UpdateMaxRecordSi
 
 // startUpdating puts an ACTIVE stream in UPDATING for the transition delay.
 func (s *Service) startUpdating(m *streamMeta, now int64) {
+	m.WarmPrevMiBps = nil // only UpdateStreamWarmThroughput's own UPDATING reports it
 	if s.opts.TransitionDelay > 0 {
 		m.Status, m.Until = statusUpdating, now+s.opts.TransitionDelay.Milliseconds()
 	}
@@ -311,10 +312,3 @@ func (s *Service) DeleteResourcePolicy(ctx context.Context, in *DeleteResourcePo
 	return err
 }
 
-// DescribeAccountSettings reports the account's minimum throughput billing
-// commitment, which runnel never has.
-func (s *Service) DescribeAccountSettings(ctx context.Context, in *DescribeAccountSettingsInput) (*DescribeAccountSettingsOutput, error) {
-	return &DescribeAccountSettingsOutput{
-		MinimumThroughputBillingCommitment: &MinimumThroughputBillingCommitmentOutput{Status: "DISABLED"},
-	}, nil
-}

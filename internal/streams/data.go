@@ -138,7 +138,7 @@ func (s *Service) PutRecord(ctx context.Context, in *PutRecordInput) (*PutRecord
 	if err := s.checkRecordSize(name, "data", len(in.Data), len(pk), m.MaxRecordKiB); err != nil {
 		return nil, err
 	}
-	h, err := recordHash(pk, in.ExplicitHashKey)
+	h, err := st.hashFor(pk, in.ExplicitHashKey)
 	if err != nil {
 		return nil, err
 	}
@@ -240,7 +240,7 @@ func (s *Service) PutRecords(ctx context.Context, in *PutRecordsInput) (*PutReco
 		}
 		total += len(r.Data) + len(pk)
 		keyBytes += 1 + len(pk)
-		h, err := recordHash(pk, r.ExplicitHashKey)
+		h, err := st.hashFor(pk, r.ExplicitHashKey)
 		if err != nil {
 			return nil, err
 		}

@@ -466,9 +466,8 @@ func (s *Service) DescribeStreamSummary(ctx context.Context, in *DescribeStreamS
 		MaxRecordSizeInKiB:      ptr(m.MaxRecordKiB),
 	}
 	d.EncryptionType, d.KeyId = encryptionOut(m)
-	if m.Mode == modeOnDemand && m.WarmMiBps > 0 {
-		d.WarmThroughput = &WarmThroughputObject{TargetMiBps: ptr(m.WarmMiBps), CurrentMiBps: ptr(m.WarmMiBps)}
-	}
+	d.WarmThroughput = warmThroughputOut(m, status) // account.go
+	d.RecordDistributionStrategy = distributionOut(m)
 	return &DescribeStreamSummaryOutput{StreamDescriptionSummary: d}, nil
 }
 
