@@ -221,10 +221,22 @@ func TestRecordDistributionStrategy(t *testing.T) {
 	if c := put(); len(c) != 4 || c["shardId-000000000000"] != 25 || c["shardId-000000000003"] != 25 {
 		t.Fatalf("AUTO spread 100 records as %v, want 25 on each of 4 shards", c)
 	}
+	// Under AUTO the partition key may be left out (the SDK allows it).
+	keyless, err := c.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String("spread"), Records: []types.PutRecordsRequestEntry{{Data: []byte("a")}, {Data: []byte("b")}}})
+	if err != nil || aws.ToInt32(keyless.FailedRecordCount) != 0 {
+		t.Fatalf("keyless PutRecords under AUTO: %v", err)
+	}
+	if _, err := c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("spread"), Data: []byte("c")}); err != nil {
+		t.Fatalf("keyless PutRecord under AUTO: %v", err)
+	}
 	if err := set("spread", types.RecordDistributionStrategyUserPartitionKey); err != nil {
 		t.Fatal(err)
 	}
 	if c := put(); len(c) != 1 {
 		t.Fatalf("back to USER_PARTITION_KEY, one key spread over %v", c)
+	}
+	if _, err := c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("spread"), Data: []byte("c")}); apiErrorCode(err) != "ValidationException" ||
+		!strings.Contains(err.Error(), "Value null at 'partitionKey'") {
+		t.Fatalf("keyless PutRecord under USER_PARTITION_KEY: %v", err)
 	}
 }

@@ -297,3 +297,16 @@ func (st *stream) hashFor(pk string, explicit *string) (hashKey, error) {
 	}
 	return recordHash(pk, explicit)
 }
+
+// noPartitionKey is the partition key stored with a record of an AUTO
+// stream that came without one (the model makes the key optional there).
+var noPartitionKey = ""
+
+// partitionKey returns a record's partition key, or noPartitionKey when it
+// has none (which only AUTO streams accept).
+func (st *stream) partitionKey(pk *string) string {
+	if pk == nil {
+		return noPartitionKey
+	}
+	return *pk
+}

@@ -239,6 +239,11 @@ func TestUpdateStreamRecordDistributionStrategy(t *testing.T) {
 	if c := perShard(40, nil); len(c) != 1 {
 		t.Fatalf("USER_PARTITION_KEY spread one key over %v", c)
 	}
+	// Records without a partition key are refused...
+	_, err := e.svc.PutRecord(ctx, &PutRecordInput{StreamName: sp("od"), Data: []byte("x")})
+	wantErr(t, err, CodeValidation, "1 validation error detected: Value null at 'partitionKey' failed to satisfy constraint: Member must not be null")
+	_, err = e.svc.PutRecords(ctx, &PutRecordsInput{StreamName: sp("od"), Records: []PutRecordsRequestEntry{{PartitionKey: sp("k"), Data: []byte("x")}, {Data: []byte("x")}}})
+	wantErr(t, err, CodeValidation, "1 validation error detected: Value null at 'records.2.member.partitionKey' failed to satisfy constraint: Member must not be null")
 
 	if err := set("od", "AUTO"); err != nil {
 		t.Fatal(err)
@@ -264,6 +269,18 @@ func TestUpdateStreamRecordDistributionStrategy(t *testing.T) {
 	}
 	if len(seen) != 4 {
 		t.Fatalf("AUTO PutRecord used shards %v", seen)
+	}
+	// ... but taken under AUTO, stored with an empty key.
+	one, err := e.svc.PutRecord(ctx, &PutRecordInput{StreamName: sp("od"), Data: []byte("keyless")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.PutRecords(ctx, &PutRecordsInput{StreamName: sp("od"), Records: []PutRecordsRequestEntry{{Data: []byte("keyless")}, {Data: []byte("keyless")}}}); err != nil {
+		t.Fatal(err)
+	}
+	recs := e.get(e.iter("od", one.ShardId, "AT_SEQUENCE_NUMBER", &one.SequenceNumber), 1).Records
+	if len(recs) != 1 || string(recs[0].Data) != "keyless" || recs[0].PartitionKey != "" {
+		t.Fatalf("keyless record read back as %+v", recs)
 	}
 	// Kept across a restart, and switched back at once.
 	e.restart()
