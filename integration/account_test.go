@@ -235,6 +235,19 @@ func TestRecordDistributionStrategy(t *testing.T) {
 	if c := put(); len(c) != 1 {
 		t.Fatalf("back to USER_PARTITION_KEY, one key spread over %v", c)
 	}
+	// CreateStream takes the strategy too.
+	if _, err := c.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("born-auto"),
+		StreamModeDetails: &types.StreamModeDetails{StreamMode: types.StreamModeOnDemand}, RecordDistributionStrategy: types.RecordDistributionStrategyAuto}); err != nil {
+		t.Fatal(err)
+	}
+	waitActive(t, c, "born-auto")
+	if got := strategy("born-auto"); got != types.RecordDistributionStrategyAuto {
+		t.Fatalf("stream created AUTO reports %q", got)
+	}
+	if _, err := c.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("fixed-auto"), ShardCount: aws.Int32(1),
+		RecordDistributionStrategy: types.RecordDistributionStrategyAuto}); !errors.As(err, &iae) {
+		t.Fatalf("CreateStream PROVISIONED with AUTO: %v", err)
+	}
 	if _, err := c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("spread"), Data: []byte("c")}); apiErrorCode(err) != "ValidationException" ||
 		!strings.Contains(err.Error(), "Value null at 'partitionKey'") {
 		t.Fatalf("keyless PutRecord under USER_PARTITION_KEY: %v", err)

@@ -168,10 +168,11 @@ var (
 	naturalInt     = integer().between(0, noBound)
 	maxRecordSize  = integer().between(1024, 10240)
 	// The order Kinesis prints this enum in (observed; not the model's).
-	shardIteratorType = str().oneOf("AFTER_SEQUENCE_NUMBER", "LATEST", "AT_TIMESTAMP", "AT_SEQUENCE_NUMBER", "TRIM_HORIZON")
-	streamMode        = str().oneOf("PROVISIONED", "ON_DEMAND")
-	encryptionType    = str().oneOf("NONE", "KMS")
-	metricsNameList   = listOf(str().oneOf("IncomingBytes", "IncomingRecords", "OutgoingBytes", "OutgoingRecords",
+	shardIteratorType          = str().oneOf("AFTER_SEQUENCE_NUMBER", "LATEST", "AT_TIMESTAMP", "AT_SEQUENCE_NUMBER", "TRIM_HORIZON")
+	streamMode                 = str().oneOf("PROVISIONED", "ON_DEMAND")
+	encryptionType             = str().oneOf("NONE", "KMS")
+	recordDistributionStrategy = str().oneOf("AUTO", "USER_PARTITION_KEY")
+	metricsNameList            = listOf(str().oneOf("IncomingBytes", "IncomingRecords", "OutgoingBytes", "OutgoingRecords",
 		"WriteProvisionedThroughputExceeded", "ReadProvisionedThroughputExceeded", "IteratorAgeMilliseconds", "ALL")).length(1, 7)
 	streamModeDetails = structure("StreamModeDetails", field("StreamMode", streamMode.req()))
 )
@@ -186,6 +187,7 @@ var operations = func() map[string]*operation {
 		), Backend.AddTagsToStream),
 		noOutput("CreateStream", structure("CreateStreamInput",
 			field("MaxRecordSizeInKiB", maxRecordSize),
+			field("RecordDistributionStrategy", recordDistributionStrategy),
 			field("ShardCount", positiveInt),
 			field("StreamModeDetails", streamModeDetails),
 			field("StreamName", streamName.req()),
@@ -347,7 +349,7 @@ var operations = func() map[string]*operation {
 			field("WarmThroughputMiBps", naturalInt.req()),
 		), warmThroughputUpdater.UpdateStreamWarmThroughput),
 		noOutput("UpdateStreamRecordDistributionStrategy", structure("UpdateStreamRecordDistributionStrategyInput",
-			field("RecordDistributionStrategy", str().oneOf("AUTO", "USER_PARTITION_KEY").req()),
+			field("RecordDistributionStrategy", recordDistributionStrategy.req()),
 			field("StreamARN", streamARN.req()),
 			field("StreamId", streamID),
 		), distributionUpdater.UpdateStreamRecordDistributionStrategy),

@@ -261,6 +261,21 @@ func (s *Service) UpdateStreamRecordDistributionStrategy(ctx context.Context, in
 	return err
 }
 
+// createDistribution checks CreateStream's RecordDistributionStrategy and
+// returns the stored form ("" or AUTO).
+func (s *Service) createDistribution(name, mode string, strategy *string) (string, error) {
+	if strategy == nil || *strategy == distributionUser {
+		return "", nil
+	}
+	if *strategy != distributionAuto {
+		return "", errorf(CodeValidation, "1 validation error detected: Value '%s' at 'recordDistributionStrategy' failed to satisfy constraint: Member must satisfy enum value set: [AUTO, USER_PARTITION_KEY]", *strategy)
+	}
+	if mode != modeOnDemand {
+		return "", errorf(CodeInvalidArgument, "Record distribution strategy AUTO can only be configured for streams in ON_DEMAND mode. Stream %s under account %s is in PROVISIONED mode.", name, s.opts.AccountID)
+	}
+	return distributionAuto, nil
+}
+
 // distributionOut reports an ON_DEMAND stream's record distribution
 // strategy.
 func distributionOut(m *streamMeta) *string {

@@ -294,3 +294,32 @@ func TestUpdateStreamRecordDistributionStrategy(t *testing.T) {
 		t.Fatalf("back to USER_PARTITION_KEY, one key spread over %v", c)
 	}
 }
+
+func TestCreateStreamRecordDistributionStrategy(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	create := func(name, mode, strategy string) error {
+		in := &CreateStreamInput{StreamName: &name, StreamModeDetails: &StreamModeDetails{StreamMode: &mode}, RecordDistributionStrategy: &strategy}
+		if mode == "PROVISIONED" {
+			in.ShardCount = ip(2)
+		}
+		return e.svc.CreateStream(ctx, in)
+	}
+	wantErr(t, create("p", "PROVISIONED", "AUTO"), CodeInvalidArgument, "Record distribution strategy AUTO can only be configured for streams in ON_DEMAND mode. Stream p under account 000000000000 is in PROVISIONED mode.")
+	if err := create("p", "PROVISIONED", "USER_PARTITION_KEY"); err != nil {
+		t.Fatal(err)
+	}
+	if err := create("a", "ON_DEMAND", "AUTO"); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.summary("a").RecordDistributionStrategy; got == nil || *got != "AUTO" {
+		t.Fatalf("created AUTO, reported %v", got)
+	}
+	seen := map[string]bool{}
+	for range 4 {
+		seen[e.put("a", "same", "x").ShardId] = true
+	}
+	if len(seen) != 4 {
+		t.Fatalf("AUTO from creation used shards %v", seen)
+	}
+}

@@ -176,6 +176,8 @@ type CreateStreamInput struct {
 	Tags                map[string]string  `json:"Tags,omitempty"`
 	WarmThroughputMiBps *int32             `json:"WarmThroughputMiBps,omitempty"`
 	MaxRecordSizeInKiB  *int32             `json:"MaxRecordSizeInKiB,omitempty"`
+	// RecordDistributionStrategy is AUTO or USER_PARTITION_KEY (the default).
+	RecordDistributionStrategy *string `json:"RecordDistributionStrategy,omitempty"`
 }
 
 type DecreaseStreamRetentionPeriodInput struct {
