@@ -189,7 +189,7 @@ func (d *cborDecoder) value(s *shape, v reflect.Value) *apiError {
 		v.Set(p)
 		return nil
 	}
-	major, info := d.peekMajor()
+	major, _ := d.peekMajor()
 	switch s.kind {
 	case kindStruct:
 		if major != cborMap {
@@ -286,11 +286,13 @@ func (d *cborDecoder) value(s *shape, v reflect.Value) *apiError {
 		d.slab = append(d.slab, b...)
 		v.SetBytes(d.slab[k:len(d.slab):len(d.slab)])
 	case kindTimestamp:
-		tagged := major == cborTag && info == 1 && d.b[d.i] == 0xc1
 		start := d.i
-		if tagged {
-			d.head()
-			if d.isNull() {
+		if major == cborTag {
+			// Tag 1 (epoch time), however its head is encoded; any other
+			// tag is refused below.
+			if _, _, num := d.head(); num != 1 {
+				d.i = start
+			} else if d.isNull() {
 				d.i = start
 				return d.mismatch("Timestamp")
 			}
