@@ -67,11 +67,12 @@ var inputShapes = sync.OnceValue(func() map[reflect.Type]*shape {
 })
 
 // decodeTyped decodes body in protocol p into v (a pointer to an input
-// struct), converting each member to its model type as Kinesis does.
+// struct), converting each member to its model type as Kinesis does. An
+// input type no operation declares is decoded generically (generic.go).
 func decodeTyped(p protocol, body []byte, v any) *apiError {
 	s, ok := inputShapes()[reflect.TypeOf(v)]
 	if !ok {
-		panic("kinesisapi: no shape for " + reflect.TypeOf(v).String())
+		return decodeGeneric(p, body, v) // generic.go: not a Kinesis input
 	}
 	if p == protoCBOR {
 		return decodeCBOR(s, body, reflect.ValueOf(v).Elem()) // cbordec.go

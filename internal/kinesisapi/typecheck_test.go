@@ -352,3 +352,44 @@ func TestTimestampConversion(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeUnmodeledInput checks that inputs of APIs other than Kinesis,
+// which have no model shape, decode with the standard decoders and their
+// type errors still answer a SerializationException.
+func TestDecodeUnmodeledInput(t *testing.T) {
+	type ref struct {
+		Name *string `json:"Name,omitempty"`
+	}
+	type input struct {
+		ref
+		Counter *uint64  `json:"Counter,omitempty"`
+		At      *float64 `json:"At,omitempty"`
+		Keys    []string `json:"Keys"`
+	}
+	for _, p := range []protocol{protoJSON, protoCBOR} {
+		body := map[string]any{"Name": "n", "Counter": 7, "At": 1.5, "Keys": []any{"a"}}
+		var raw []byte
+		if p == protoCBOR {
+			raw, _ = cbor.Marshal(body)
+		} else {
+			raw, _ = json.Marshal(body)
+		}
+		var in input
+		if aerr := decode(p, raw, &in); aerr != nil {
+			t.Fatalf("%s: %v", p.contentType(), aerr)
+		}
+		if *in.Name != "n" || *in.Counter != 7 || *in.At != 1.5 || len(in.Keys) != 1 {
+			t.Fatalf("%s: decoded %+v", p.contentType(), in)
+		}
+		body["Keys"] = "x"
+		if p == protoCBOR {
+			raw, _ = cbor.Marshal(body)
+		} else {
+			raw, _ = json.Marshal(body)
+		}
+		aerr := decode(p, raw, &input{})
+		if aerr == nil || aerr.typ != ErrSerialization || aerr.message != "Expected list or null" {
+			t.Fatalf("%s: wrong type answered %v", p.contentType(), aerr)
+		}
+	}
+}
