@@ -157,14 +157,15 @@ func (s *Service) UpdateAccountSettings(ctx context.Context, in *UpdateAccountSe
 	}
 }
 
-// warmThroughputOut reports an ON_DEMAND stream's warm throughput: the
-// target, and the capacity it had before while the change is UPDATING.
-func warmThroughputOut(m *streamMeta, status string) *WarmThroughputObject {
+// warmThroughputOut reports an ON_DEMAND stream's warm throughput at now
+// (Unix ms): the target, and the value before the last change while that
+// change is UPDATING.
+func warmThroughputOut(m *streamMeta, now int64) *WarmThroughputObject {
 	if m.Mode != modeOnDemand || (m.WarmMiBps == 0 && m.WarmPrevMiBps == nil) {
 		return nil
 	}
 	cur := m.WarmMiBps
-	if status == statusUpdating && m.WarmPrevMiBps != nil {
+	if m.WarmPrevMiBps != nil && now < m.WarmUntil {
 		cur = *m.WarmPrevMiBps
 	}
 	return &WarmThroughputObject{TargetMiBps: ptr(m.WarmMiBps), CurrentMiBps: ptr(cur)}
@@ -207,9 +208,9 @@ func (s *Service) UpdateStreamWarmThroughput(ctx context.Context, in *UpdateStre
 			return errorf(CodeInvalidArgument, "Warm throughput can only be configured for streams in ON_DEMAND mode. Stream %s under account %s is in PROVISIONED mode.", name, s.opts.AccountID)
 		}
 		prev := m.WarmMiBps
-		m.WarmMiBps = warm
+		m.WarmMiBps, m.WarmPrevMiBps = warm, &prev
+		m.WarmUntil = now + s.opts.TransitionDelay.Milliseconds()
 		s.startUpdating(m, now)
-		m.WarmPrevMiBps = &prev
 		return nil
 	})
 	if err != nil {
@@ -219,7 +220,7 @@ func (s *Service) UpdateStreamWarmThroughput(ctx context.Context, in *UpdateStre
 	return &UpdateStreamWarmThroughputOutput{
 		StreamARN:      st.arn,
 		StreamName:     name,
-		WarmThroughput: warmThroughputOut(m, m.settled(s.nowMs())),
+		WarmThroughput: warmThroughputOut(m, s.nowMs()),
 	}, nil
 }
 

@@ -155,24 +155,31 @@ func TestUpdateStreamWarmThroughput(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	tick()
-	if n := e.meta("od").openShards(); n != 8 {
+	// A reshard may take effect at the end of an UPDATING: each tick is
+	// followed by the transition delay and a read of the stream.
+	settledTick := func() int32 {
+		t.Helper()
+		tick()
+		e.clock.Advance(2 * time.Second)
+		return e.summary("od").OpenShardCount
+	}
+	if n := settledTick(); n != 8 {
 		t.Fatalf("after one tick: %d open shards, want 8 (4 split once)", n)
 	}
 	for range 3 {
-		e.clock.Advance(time.Hour + 2*time.Second)
-		tick()
+		e.clock.Advance(time.Hour)
+		settledTick()
 	}
-	if n := e.meta("od").openShards(); n != 10 {
+	if n := e.summary("od").OpenShardCount; n != 10 {
 		t.Fatalf("warmed: %d open shards, want 10", n)
 	}
 	checkLineage(t, e.meta("od"))
 	// ... and never merges cold shards below the warm throughput.
 	for range 3 {
 		e.clock.Advance(time.Hour)
-		tick()
+		settledTick()
 	}
-	if n := e.meta("od").openShards(); n != 10 {
+	if n := e.summary("od").OpenShardCount; n != 10 {
 		t.Fatalf("idle: %d open shards, want 10", n)
 	}
 	// Lowered, the cold shards merge down to it.
@@ -181,9 +188,9 @@ func TestUpdateStreamWarmThroughput(t *testing.T) {
 	}
 	for range 4 {
 		e.clock.Advance(time.Hour)
-		tick()
+		settledTick()
 	}
-	if n := e.meta("od").openShards(); n != 6 {
+	if n := e.summary("od").OpenShardCount; n != 6 {
 		t.Fatalf("after lowering: %d open shards, want 6", n)
 	}
 	checkLineage(t, e.meta("od"))

@@ -110,7 +110,6 @@ func (s *Service) UpdateMaxRecordSize(ctx context.Context, in *UpdateMaxRecordSi
 
 // startUpdating puts an ACTIVE stream in UPDATING for the transition delay.
 func (s *Service) startUpdating(m *streamMeta, now int64) {
-	m.WarmPrevMiBps = nil // only UpdateStreamWarmThroughput's own UPDATING reports it
 	if s.opts.TransitionDelay > 0 {
 		m.Status, m.Until = statusUpdating, now+s.opts.TransitionDelay.Milliseconds()
 	}

@@ -471,7 +471,7 @@ func (s *Service) DescribeStreamSummary(ctx context.Context, in *DescribeStreamS
 		MaxRecordSizeInKiB:      ptr(m.MaxRecordKiB),
 	}
 	d.EncryptionType, d.KeyId = encryptionOut(m)
-	d.WarmThroughput = warmThroughputOut(m, status) // account.go
+	d.WarmThroughput = warmThroughputOut(m, s.nowMs()) // account.go
 	d.RecordDistributionStrategy = distributionOut(m)
 	return &DescribeStreamSummaryOutput{StreamDescriptionSummary: d}, nil
 }

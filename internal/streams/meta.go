@@ -53,8 +53,10 @@ type streamMeta struct {
 	MaxRecordKiB   int32 `json:"maxRecordKiB"`
 	WarmMiBps      int32 `json:"warmMiBps,omitempty"`
 	// WarmPrevMiBps is the warm throughput before the last
-	// UpdateStreamWarmThroughput, reported as current while it is UPDATING.
+	// UpdateStreamWarmThroughput, reported as current until WarmUntil
+	// (Unix ms), the end of the UPDATING that change began.
 	WarmPrevMiBps *int32 `json:"warmPrevMiBps,omitempty"`
+	WarmUntil     int64  `json:"warmUntil,omitempty"`
 	// Distribution is the record distribution strategy: "" for
 	// USER_PARTITION_KEY, or AUTO (account.go).
 	Distribution string `json:"distribution,omitempty"`
