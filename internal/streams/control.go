@@ -310,4 +310,3 @@ func (s *Service) DeleteResourcePolicy(ctx context.Context, in *DeleteResourcePo
 	})
 	return err
 }
-
