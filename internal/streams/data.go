@@ -122,10 +122,11 @@ func (s *Service) PutRecord(ctx context.Context, in *PutRecordInput) (*PutRecord
 	if err != nil {
 		return nil, err
 	}
-	if err := checkPartitionKey(in.PartitionKey, "partitionKey"); err != nil {
-		return nil, err
+	if in.PartitionKey != nil {
+		if err := checkPartitionKey(in.PartitionKey, "partitionKey"); err != nil {
+			return nil, err
+		}
 	}
-	pk := *in.PartitionKey
 	st, status, err := s.live(ctx, name)
 	if err != nil {
 		return nil, err
@@ -134,11 +135,15 @@ func (s *Service) PutRecord(ctx context.Context, in *PutRecordInput) (*PutRecord
 		return nil, err
 	}
 	m := st.meta
+	if in.PartitionKey == nil && !m.autoDistributed() {
+		return nil, errNull("partitionKey") // AUTO streams take records without one (account.go)
+	}
+	pk := st.partitionKey(in.PartitionKey)
 	size := len(in.Data) + len(pk)
 	if err := s.checkRecordSize(name, "data", len(in.Data), len(pk), m.MaxRecordKiB); err != nil {
 		return nil, err
 	}
-	h, err := recordHash(pk, in.ExplicitHashKey)
+	h, err := st.hashFor(pk, in.ExplicitHashKey)
 	if err != nil {
 		return nil, err
 	}
@@ -231,7 +236,9 @@ func (s *Service) PutRecords(ctx context.Context, in *PutRecordsInput) (*PutReco
 	for i := range in.Records {
 		r := &in.Records[i]
 		// The member names are built only for an error message.
-		if r.PartitionKey == nil || !validPartitionKey(*r.PartitionKey) {
+		if r.PartitionKey == nil && m.autoDistributed() {
+			r.PartitionKey = &noPartitionKey // AUTO streams take records without one (account.go)
+		} else if r.PartitionKey == nil || !validPartitionKey(*r.PartitionKey) {
 			return nil, checkPartitionKey(r.PartitionKey, "records."+itoa(i+1)+".member.partitionKey")
 		}
 		pk := *r.PartitionKey
@@ -240,7 +247,7 @@ func (s *Service) PutRecords(ctx context.Context, in *PutRecordsInput) (*PutReco
 		}
 		total += len(r.Data) + len(pk)
 		keyBytes += 1 + len(pk)
-		h, err := recordHash(pk, r.ExplicitHashKey)
+		h, err := st.hashFor(pk, r.ExplicitHashKey)
 		if err != nil {
 			return nil, err
 		}
