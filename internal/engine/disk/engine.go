@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -28,6 +29,9 @@ type Engine struct {
 	db    *bolt.DB
 	files *fileCache
 	com   *committer
+	log   *slog.Logger
+
+	damage damageCounters
 
 	// opMu is held shared by every call in progress (except Wait) and
 	// exclusively by Close, which thereby waits for them.
@@ -65,12 +69,13 @@ func Open(dir string, opts Options) (*Engine, error) {
 		dir:         dir,
 		opts:        opts,
 		fs:          opts.fs(),
+		log:         opts.logger(),
 		closing:     make(chan struct{}),
 		janitorStop: make(chan struct{}),
 		janitorDone: make(chan struct{}),
 	}
 	e.mu.logs = make(map[string]*log)
-	if err := e.fs.MkdirAll(e.logsDir(), 0o755); err != nil {
+	if err := e.fs.MkdirAll(e.logsDir(), dirPerm); err != nil {
 		return nil, fmt.Errorf("disk: create %s: %w", dir, err)
 	}
 	db, err := openBolt(filepath.Join(dir, "meta.db"))
@@ -170,7 +175,7 @@ func (e *Engine) CreateLog(ctx context.Context, name string, opts engine.LogOpti
 	if err := e.fs.RemoveAll(dir); err != nil { // leftovers of a failed delete
 		return fmt.Errorf("disk: create log %s: %w", name, err)
 	}
-	if err := e.fs.MkdirAll(dir, 0o755); err != nil {
+	if err := e.fs.MkdirAll(dir, dirPerm); err != nil {
 		return fmt.Errorf("disk: create log %s: %w", name, err)
 	}
 	if err := e.createSegmentFiles(dir, segmentHeader{Base: 0}); err != nil {
@@ -194,7 +199,7 @@ func (e *Engine) createSegmentFiles(dir string, h segmentHeader) error {
 		path string
 		data []byte
 	}{{s.path, encodeSegmentHeader(h)}, {s.idxPath, encodeIndexHeader(h.Base)}} {
-		f, err := e.fs.OpenFile(p.path, osCreateTrunc, 0o644)
+		f, err := e.fs.OpenFile(p.path, osCreateTrunc, filePerm)
 		if err != nil {
 			return err
 		}

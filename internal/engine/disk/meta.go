@@ -28,7 +28,7 @@ type logRecord struct {
 }
 
 func openBolt(path string) (*bolt.DB, error) {
-	db, err := bolt.Open(path, 0o644, &bolt.Options{Timeout: time.Second})
+	db, err := bolt.Open(path, filePerm, &bolt.Options{Timeout: time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("disk: open %s: %w", path, err)
 	}
