@@ -7,7 +7,10 @@ import (
 	"io"
 	"log/slog"
 	"sort"
+	"sync"
 	"sync/atomic"
+	"syscall"
+	"time"
 
 	"github.com/runnel/runnel/internal/engine"
 )
@@ -289,4 +292,51 @@ func (e *Engine) reportCut(c cutReport) {
 		attrs = append(attrs, slog.Uint64("next_offset", c.first))
 	}
 	e.log.Warn("disk: cut torn tail of segment", attrs...)
+}
+
+// faultLog reports failing appends: at most one line per faultLogEvery for
+// the whole engine (a full disk fails every log at once), with the number of
+// appends that failed since the previous line, and one line when appends
+// succeed again.
+type faultLog struct {
+	mu         sync.Mutex
+	episode    bool      // appends have failed since the last success
+	lastLine   time.Time // of the last failure line
+	unreported int64     // failed appends not yet reported
+	total      int64     // failed appends in this episode
+}
+
+// faultLogEvery is the least time between two lines about failing appends.
+const faultLogEvery = 10 * time.Second
+
+func (f *faultLog) fail(e *Engine, log string, err error) {
+	f.mu.Lock()
+	f.unreported++
+	f.total++
+	now := time.Now()
+	if f.episode && now.Sub(f.lastLine) < faultLogEvery {
+		f.mu.Unlock()
+		return
+	}
+	n := f.unreported
+	f.episode, f.lastLine, f.unreported = true, now, 0
+	f.mu.Unlock()
+	attrs := []any{slog.String("log", log), slog.Any("error", err), slog.Int64("failed_appends", n)}
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		e.log.Error("disk: appends failing: the disk is full; they succeed again once space is freed", attrs...)
+		return
+	}
+	e.log.Error("disk: appends failing", attrs...)
+}
+
+func (f *faultLog) recovered(e *Engine, log string) {
+	f.mu.Lock()
+	if !f.episode {
+		f.mu.Unlock()
+		return
+	}
+	n := f.total
+	f.episode, f.unreported, f.total = false, 0, 0
+	f.mu.Unlock()
+	e.log.Info("disk: appends succeed again", slog.String("log", log), slog.Int64("failed_appends", n))
 }

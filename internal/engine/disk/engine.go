@@ -32,6 +32,7 @@ type Engine struct {
 	log   *slog.Logger
 
 	damage damageCounters
+	faults faultLog
 
 	// opMu is held shared by every call in progress (except Wait) and
 	// exclusively by Close, which thereby waits for them.

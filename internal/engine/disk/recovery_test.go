@@ -73,7 +73,7 @@ func TestRecoveryDamage(t *testing.T) {
 	tests := []struct {
 		name    string
 		damage  func(t *testing.T, d damage)
-		survive uint64 // the log's end after recovery
+		survive uint64    // the log's end after recovery
 		lost    [2]uint64 // a hole: offsets [lost[0], lost[1]) are gone
 	}{
 		{"none", func(t *testing.T, d damage) {}, 100, [2]uint64{}},
