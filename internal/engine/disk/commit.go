@@ -445,6 +445,7 @@ func (c *committer) undo(l *log) error {
 		return err
 	}
 	if err := h.f.Sync(); err != nil {
+		c.failIfInterval(l, err)
 		return err
 	}
 	w.seg, w.size, w.idxSize, w.idxSyncedAt, w.next = st.seg, st.size, st.idxSize, min(st.idxSyncedAt, st.size), st.next
@@ -485,6 +486,17 @@ func (c *committer) checkTail(l *log, f File) error {
 	return nil
 }
 
+// failIfInterval marks the log failed after a failed sync under interval
+// durability: the sync may have lost records acknowledged since the last
+// one, which no undo can bring back. (Under SyncAlways every acknowledged
+// record was synced before, so the pages a failed sync loses are the failed
+// round's own, and undo drops them.)
+func (c *committer) failIfInterval(l *log, err error) {
+	if c.e.opts.Durability == SyncInterval {
+		c.fail(l, err)
+	}
+}
+
 func (c *committer) fail(l *log, err error) {
 	l.mu.Lock()
 	if l.failed == nil {
@@ -503,6 +515,7 @@ func (c *committer) roll(l *log) error {
 		return err
 	}
 	if err := w.h.f.Sync(); err != nil {
+		c.failIfInterval(l, err)
 		return err
 	}
 	c.e.files.release(w.h)

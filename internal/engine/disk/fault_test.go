@@ -111,6 +111,7 @@ func TestFaults(t *testing.T) {
 		{"fsync error on roll", SyncAlways, "sync", ".seg", eio, false},
 		{"directory fsync error on roll", SyncAlways, "syncdir", "logs/f", eio, false},
 		{"disk full on roll, interval durability", SyncInterval, "write", ".seg", syscall.ENOSPC, false},
+		{"fsync error on roll, interval durability", SyncInterval, "sync", ".seg", eio, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
