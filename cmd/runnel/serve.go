@@ -212,7 +212,9 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 	case "memory":
 		eng = mem.New(mem.DefaultOptions())
 	default:
-		d, oerr := disk.Open(cfg.dataDir, disk.DefaultOptions())
+		dopts := disk.DefaultOptions()
+		dopts.Logger = log
+		d, oerr := disk.Open(cfg.dataDir, dopts)
 		if oerr != nil {
 			return fmt.Errorf("open data directory %s: %w (is another runnel using it? choose another with --data-dir or RUNNEL_DATA_DIR)", cfg.dataDir, oerr)
 		}

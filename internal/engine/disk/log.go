@@ -270,8 +270,9 @@ func (l *log) Wait(ctx context.Context, next uint64) (uint64, error) {
 			return 0, engine.ErrClosed
 		}
 		n, sealed, ch := l.next, l.sealed, l.notify
+		want := l.afterHoleLocked(next)
 		l.mu.RUnlock()
-		if n > next || sealed {
+		if n > want || sealed {
 			return n, nil
 		}
 		select {
@@ -282,6 +283,21 @@ func (l *log) Wait(ctx context.Context, next uint64) (uint64, error) {
 			return n, ctx.Err()
 		}
 	}
+}
+
+// afterHoleLocked returns the first offset at or after next that is not in a
+// known hole of the active segment, so that Wait does not wake a reader for
+// records that were lost.
+func (l *log) afterHoleLocked(next uint64) uint64 {
+	if len(l.holes) == 0 {
+		return next
+	}
+	for _, h := range l.holes[l.segs[len(l.segs)-1].base] {
+		if h.from <= next && next < h.to {
+			next = h.to
+		}
+	}
+	return next
 }
 
 // OffsetAt implements engine.Log.
