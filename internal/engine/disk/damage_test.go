@@ -22,7 +22,7 @@ type frameInfo struct {
 	first, count uint64
 }
 
-// segFrames lists the frames of an undamaged segment file.
+// segFrames lists the intact frames of a segment file.
 func segFrames(t *testing.T, path string) []frameInfo {
 	t.Helper()
 	f, err := OSFS{}.OpenFile(path, os.O_RDONLY, 0)
@@ -36,7 +36,15 @@ func segFrames(t *testing.T, path string) []frameInfo {
 	for {
 		p, h, _, err := sc.next()
 		if err != nil {
-			return out
+			if !isDamage(err) {
+				return out
+			}
+			fp, _, ok, _ := resync(f, path, p, size, 0, 0)
+			if !ok {
+				return out
+			}
+			sc.seek(fp)
+			continue
 		}
 		out = append(out, frameInfo{p, int64(h.Length), h.FirstOffset, uint64(h.Count)})
 	}
