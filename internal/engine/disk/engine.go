@@ -51,11 +51,12 @@ type Engine struct {
 
 var _ engine.Engine = (*Engine)(nil)
 
-// ErrFailed is returned by Append on a log whose files hit a write or sync
-// error that the engine could not undo. The log stays readable up to its last
-// acknowledged record; appends are refused until the engine is reopened,
-// because after a failed fsync the state of the page cache is unknown and
-// retrying could acknowledge records that are not durable.
+// ErrFailed is returned by Append on a log whose periodic sync failed under
+// SyncInterval durability: the sync may have lost records that were already
+// acknowledged, so appends are refused until the engine is reopened, which
+// recovers the log from what is really on disk. (Other write and sync
+// failures are undone in place; the log takes appends again once the cause
+// is gone.)
 var ErrFailed = errors.New("disk: log failed; reopen the engine")
 
 // Open opens (creating if needed) the store in dir and recovers every log:
