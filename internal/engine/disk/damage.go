@@ -130,7 +130,7 @@ func resync(f File, path string, pos, end int64, expect, limit uint64) (int64, b
 type frameIter struct {
 	l      *log
 	s      *segment
-	sc     *scanner
+	sc     scanner
 	expect uint64 // first offset of the next frame
 	// limit is one past the segment's last record, as far as the caller
 	// knows it: a segment's data that ends before it ends in a hole.

@@ -356,8 +356,8 @@ func (l *log) offsetAt(t int64) (uint64, error) {
 		return 0, err
 	}
 	defer l.e.files.release(h)
-	sc := &scanner{f: h.f, path: s.path, pos: pos, end: end, chunk: 256 << 10}
-	it := &frameIter{l: l, s: s, sc: sc, expect: expect, limit: limit}
+	it := &frameIter{l: l, s: s, expect: expect, limit: limit,
+		sc: scanner{f: h.f, path: s.path, pos: pos, end: end, chunk: 256 << 10}}
 	for {
 		_, bh, _, hl, err := it.next()
 		if err != nil {
@@ -485,8 +485,8 @@ func (l *log) read(from uint64, maxRecords, maxBytes int) ([]engine.StoredRecord
 		} else {
 			first = min(want, 1<<20)
 		}
-		sc := &scanner{f: h.f, path: s.path, pos: pos, end: end, chunk: first, maxChunk: want, fresh: true}
-		it := &frameIter{l: l, s: s, sc: sc, expect: expect, limit: limit}
+		it := &frameIter{l: l, s: s, expect: expect, limit: limit,
+			sc: scanner{f: h.f, path: s.path, pos: pos, end: end, chunk: first, maxChunk: want, fresh: true}}
 		var lastPos int64
 		var lastOff uint64
 		full := false

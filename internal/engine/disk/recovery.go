@@ -359,8 +359,8 @@ func (l *log) closedIndex(s *segment) (*closedIndexData, error) {
 // an index entry marks the first intact frame and the first after each hole,
 // so that seeks never need to cross damage.
 func (l *log) scanClosed(s *segment, f File, size int64, next uint64) (entries []indexEntry, last int64, err error) {
-	sc := &scanner{f: f, path: s.path, pos: segmentHeaderSize, end: size, chunk: 1 << 20}
-	it := &frameIter{l: l, s: s, sc: sc, expect: s.base, limit: next}
+	it := &frameIter{l: l, s: s, expect: s.base, limit: next,
+		sc: scanner{f: f, path: s.path, pos: segmentHeaderSize, end: size, chunk: 1 << 20}}
 	lastIndexPos := int64(0)
 	afterHole := false
 	for {
