@@ -286,15 +286,16 @@ func (l *log) Wait(ctx context.Context, next uint64) (uint64, error) {
 }
 
 // afterHoleLocked returns the first offset at or after next that is not in a
-// known hole of the active segment, so that Wait does not wake a reader for
-// records that were lost.
+// known hole, so that Wait does not wake a reader for records that were lost.
 func (l *log) afterHoleLocked(next uint64) uint64 {
-	if len(l.holes) == 0 {
-		return next
-	}
-	for _, h := range l.holes[l.segs[len(l.segs)-1].base] {
-		if h.from <= next && next < h.to {
-			next = h.to
+	for moved := len(l.holes) > 0; moved; {
+		moved = false
+		for _, hs := range l.holes {
+			for _, h := range hs {
+				if h.from <= next && next < h.to {
+					next, moved = h.to, true
+				}
+			}
 		}
 	}
 	return next
