@@ -37,6 +37,32 @@ type Options struct {
 	// Logger receives a debug record per request and an error record per
 	// internal fault. Nil means slog.Default().
 	Logger *slog.Logger
+	// APIs are further services served on the same port, each under its
+	// own X-Amz-Target prefix, with the same protocol plumbing.
+	APIs []API
+}
+
+// API is a service other than Kinesis served by the Handler: the lease
+// tables, later others. The Handler decodes its inputs (JSON 1.1 or CBOR
+// 1.1), encodes its outputs and turns its errors into the wire's envelope.
+type API interface {
+	// TargetPrefix is the service part of X-Amz-Target the API answers to.
+	TargetPrefix() string
+	// NewInput returns a new input value for op to decode into, or nil when
+	// the API has no such operation.
+	NewInput(op string) any
+	// Call runs op. An error the client should see implements WireError
+	// with a code of the registry; any other error is an internal fault.
+	Call(ctx context.Context, op string, in any) (any, error)
+	// HasOutput reports whether op answers with a body.
+	HasOutput(op string) bool
+}
+
+// WireError is an error of a service that names its wire error type.
+type WireError interface {
+	error
+	ErrorCode() string
+	ErrorMessage() string
 }
 
 // DefaultOptions returns the defaults described on each Options field.
@@ -58,6 +84,7 @@ type Handler struct {
 	backend Backend
 	opts    Options
 	log     *slog.Logger
+	apis    map[string]API // by TargetPrefix
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -74,7 +101,15 @@ func NewHandler(b Backend, opts Options) (*Handler, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Handler{backend: b, opts: opts, log: log}, nil
+	h := &Handler{backend: b, opts: opts, log: log, apis: map[string]API{}}
+	for _, a := range opts.APIs {
+		p := a.TargetPrefix()
+		if _, dup := h.apis[p]; dup || p == TargetPrefix {
+			return nil, fmt.Errorf("kinesisapi: two APIs answer to %s", p)
+		}
+		h.apis[p] = a
+	}
+	return h, nil
 }
 
 // bufPool holds request and response buffers. Buffers that grew beyond
@@ -154,6 +189,12 @@ func (h *Handler) serve(x *exchange) {
 	x.op = opName
 	op := operations[opName]
 	targetValid := service == TargetPrefix && op != nil
+	api := h.apis[service]
+	var apiIn any
+	if api != nil {
+		apiIn = api.NewInput(opName)
+		targetValid = apiIn != nil
+	}
 
 	// The body, bounded: a declared length over the limit is refused before
 	// reading; an undeclared one is cut at the limit.
@@ -222,6 +263,11 @@ func (h *Handler) serve(x *exchange) {
 		return
 	}
 
+	if api != nil {
+		h.serveAPI(x, api, apiIn, body.Bytes())
+		return
+	}
+
 	in := op.newInput()
 	sc := scratchFor(op, x.proto) // memory for the decoded input, reused after the response
 	defer sc.release()
@@ -245,6 +291,23 @@ func (h *Handler) serve(x *exchange) {
 	x.writeOutput(h, op, out)
 }
 
+// serveAPI serves one operation of an API other than Kinesis.
+func (h *Handler) serveAPI(x *exchange, api API, in any, body []byte) {
+	if aerr := decode(x.proto, body, in); aerr != nil {
+		x.writeError(aerr)
+		return
+	}
+	out, err := api.Call(x.r.Context(), x.op, in)
+	if err != nil {
+		x.writeError(h.backendError(x.r.Context(), x, err))
+		return
+	}
+	if !api.HasOutput(x.op) {
+		out = nil
+	}
+	x.writeOutput(h, &operation{name: x.op, hasOutput: true}, out)
+}
+
 func (h *Handler) tooLarge() *apiError {
 	return newError(ErrRequestEntityTooLarge, fmt.Sprintf(
 		"Request body exceeds the limit of %d bytes.", h.opts.MaxBodyBytes))
@@ -262,6 +325,12 @@ func (h *Handler) backendError(ctx context.Context, x *exchange, err error) erro
 	if errors.As(err, &se) {
 		if ae, ok := fromStreams(se); ok {
 			return ae
+		}
+	}
+	var we WireError
+	if errors.As(err, &we) {
+		if t, ok := registry[we.ErrorCode()]; ok {
+			return &apiError{typ: t, message: we.ErrorMessage()}
 		}
 	}
 	h.log.LogAttrs(ctx, slog.LevelError, "internal failure",
