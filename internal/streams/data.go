@@ -109,6 +109,9 @@ func (s *Service) appendLog(ctx context.Context, sh *shard, recs []engine.Record
 			n += len(recs[i].Key) - 1 + len(recs[i].Value)
 		}
 		sh.countWrite(len(recs), n)
+		if s.appendFails.pending.Load() {
+			s.flushAppendFailures()
+		}
 	}
 	return res, err
 }
@@ -179,6 +182,7 @@ func (s *Service) PutRecord(ctx context.Context, in *PutRecordInput) (*PutRecord
 		if errors.Is(err, engine.ErrLogNotFound) || errors.Is(err, engine.ErrClosed) {
 			return nil, s.errStreamNotFound(name)
 		}
+		s.noteAppendFailure(name, 1, err)
 		return nil, err
 	}
 	et := *enc
@@ -367,6 +371,7 @@ func (s *Service) PutRecords(ctx context.Context, in *PutRecordsInput) (*PutReco
 	seqs := make([]string, n)
 	seqBuf := make([]byte, 0, seqNumDigits*pos)
 	internal := string(CodeInternalFailure)
+	failed, failedErr := 0, error(nil)
 	for i := range in.Records {
 		g := groupOf[i]
 		if g < 0 {
@@ -378,6 +383,8 @@ func (s *Service) PutRecords(ctx context.Context, in *PutRecordsInput) (*PutReco
 			msg := errInternal
 			e.ErrorCode, e.ErrorMessage = &internal, &msg
 			out.FailedRecordCount++
+			failed++
+			failedErr = grp.err
 			continue
 		}
 		sh := grp.sh
@@ -386,6 +393,9 @@ func (s *Service) PutRecords(ctx context.Context, in *PutRecordsInput) (*PutReco
 		seqs[i] = unsafeString(seqBuf[k:])
 		e.SequenceNumber = &seqs[i]
 		e.ShardId = &sh.id
+	}
+	if failed > 0 {
+		s.noteAppendFailure(name, failed, failedErr)
 	}
 	return out, nil
 }
@@ -547,9 +557,16 @@ func (s *Service) GetRecords(ctx context.Context, in *GetRecordsInput) (*GetReco
 	out := &GetRecordsOutput{}
 	var bytes int
 	out.Records, bytes = toRecords(sh, stored)
+	// Records lost to damage on disk are skipped as expired ones are: the
+	// offsets of the records returned may jump, and the next iterator
+	// follows the last of them.
 	next := it.offset
 	if n := len(stored); n > 0 {
 		next = stored[n-1].Offset + 1
+	} else if sm.Closed != 0 && next < sm.EndOffset {
+		// Nothing readable is left before the end of a closed shard (its log
+		// takes no more appends): what remains was lost. The shard is drained.
+		next = sm.EndOffset
 	}
 	sh.limits.chargeRead(bytes)
 

@@ -316,7 +316,9 @@ func (sub *Subscription) Next(ctx context.Context) (*SubscribeToShardEvent, erro
 		if n := len(recs); n > 0 {
 			after = recs[n-1].Offset + 1
 		}
-		closedEnd := sm.Closed != 0 && after >= sm.EndOffset
+		// Nothing readable before the end of a closed shard: the rest was
+		// lost to damage on disk, and the shard is drained (see GetRecords).
+		closedEnd := sm.Closed != 0 && (after >= sm.EndOffset || len(recs) == 0)
 		if len(recs) > 0 || closedEnd || !sub.sentFirst || time.Since(sub.lastEvent) >= heartbeat {
 			return sub.event(ctx, st, recs, closedEnd)
 		}
