@@ -137,11 +137,15 @@ func readRecords(es *kinesis.SubscribeToShardEventStream, n int, timeout time.Du
 				return r
 			}
 			r.records = append(r.records, m.Value.Records...)
-			if m.Value.ContinuationSequenceNumber == nil {
-				r.err = errors.New("event without ContinuationSequenceNumber")
+			// The end of a closed shard is ChildShards with no
+			// continuation; every other event has a continuation.
+			if (m.Value.ContinuationSequenceNumber == nil) != (len(m.Value.ChildShards) > 0) {
+				r.err = fmt.Errorf("event with ContinuationSequenceNumber %v and ChildShards %v", aws.ToString(m.Value.ContinuationSequenceNumber), m.Value.ChildShards)
 				return r
 			}
-			r.continuation = *m.Value.ContinuationSequenceNumber
+			if m.Value.ContinuationSequenceNumber != nil {
+				r.continuation = *m.Value.ContinuationSequenceNumber
+			}
 			if len(m.Value.ChildShards) > 0 {
 				r.children = m.Value.ChildShards
 			}
