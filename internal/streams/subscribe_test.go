@@ -354,25 +354,35 @@ func TestSubscribeEndOfClosedShard(t *testing.T) {
 		t.Fatalf("ListShards %+v %v", ls, err)
 	}
 	ending := ls.Shards[0].SequenceNumberRange.EndingSequenceNumber
+	e.clock.Advance(time.Second)
+	later := &Timestamp{e.clock.Now()}
 	for _, tc := range []struct {
 		name     string
 		consumer string
 		typ      string
 		seq      *string
 		want     string // the records before the end
+		ts       *Timestamp
 	}{
-		{"after the last record", c.ConsumerARN, "AFTER_SEQUENCE_NUMBER", &b.SequenceNumber, ""},
-		{"at the last record", c.ConsumerARN, "AT_SEQUENCE_NUMBER", &b.SequenceNumber, "b"},
-		{"after the first record", c.ConsumerARN, "AFTER_SEQUENCE_NUMBER", &a.SequenceNumber, "b"},
-		{"at the ending sequence number", c.ConsumerARN, "AT_SEQUENCE_NUMBER", ending, ""},
-		{"after the ending sequence number", c.ConsumerARN, "AFTER_SEQUENCE_NUMBER", ending, ""},
-		{"trim horizon", c.ConsumerARN, "TRIM_HORIZON", nil, "ab"},
-		{"latest", c.ConsumerARN, "LATEST", nil, ""},
-		{"trim horizon of an empty shard", ce.ConsumerARN, "TRIM_HORIZON", nil, ""},
-		{"latest of an empty shard", ce.ConsumerARN, "LATEST", nil, ""},
+		{"after the last record", c.ConsumerARN, "AFTER_SEQUENCE_NUMBER", &b.SequenceNumber, "", nil},
+		{"at the last record", c.ConsumerARN, "AT_SEQUENCE_NUMBER", &b.SequenceNumber, "b", nil},
+		{"after the first record", c.ConsumerARN, "AFTER_SEQUENCE_NUMBER", &a.SequenceNumber, "b", nil},
+		{"at the ending sequence number", c.ConsumerARN, "AT_SEQUENCE_NUMBER", ending, "", nil},
+		{"after the ending sequence number", c.ConsumerARN, "AFTER_SEQUENCE_NUMBER", ending, "", nil},
+		{"trim horizon", c.ConsumerARN, "TRIM_HORIZON", nil, "ab", nil},
+		{"latest", c.ConsumerARN, "LATEST", nil, "", nil},
+		{"trim horizon of an empty shard", ce.ConsumerARN, "TRIM_HORIZON", nil, "", nil},
+		{"latest of an empty shard", ce.ConsumerARN, "LATEST", nil, "", nil},
+		{"at a time after the last record", c.ConsumerARN, "AT_TIMESTAMP", nil, "", later},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			sub := e.subscribe(tc.consumer, "shardId-000000000000", tc.typ, tc.seq)
+			sub, err := e.svc.SubscribeToShard(context.Background(), &SubscribeToShardInput{
+				ConsumerARN: &tc.consumer, ShardId: sp("shardId-000000000000"),
+				StartingPosition: &StartingPosition{Type: &tc.typ, SequenceNumber: tc.seq, Timestamp: tc.ts},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
 			defer sub.Close()
 			var got string
 			for {
