@@ -336,6 +336,24 @@ func TestFanoutSplitEndsWithChildShards(t *testing.T) {
 			t.Fatalf("child %s parents %v", *ch.ShardId, ch.ParentShards)
 		}
 	}
+
+	// A consumer that comes back after the last record (from its
+	// checkpoint) is told at once that the shard ended, over either
+	// transport, so its resubscribe loop ends.
+	for _, tc := range []struct {
+		name   string
+		client *kinesis.Client
+	}{{"http1", srv.client()}, {"h2c", srv.h2cClient()}} {
+		es := subscribe(t, tc.client, carn, "shardId-000000000000", types.StartingPosition{
+			Type: types.ShardIteratorTypeAfterSequenceNumber, SequenceNumber: r.records[0].SequenceNumber})
+		again := readRecords(es, 1<<30, 15*time.Second)
+		es.Close()
+		runtime.KeepAlive(tc.client)
+		if !again.ended || again.err != nil || len(again.records) != 0 || len(again.children) != 2 {
+			t.Fatalf("%s: after the last record: ended %v, err %v, %d records, children %v",
+				tc.name, again.ended, again.err, len(again.records), again.children)
+		}
+	}
 }
 
 // TestFanoutTransports checks the raw response of SubscribeToShard over
