@@ -15,10 +15,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	consumer "github.com/harlow/kinesis-consumer"
+	memstore "github.com/harlow/kinesis-consumer/store/memory"
 )
 
-// TestHarlowConsumerPolling runs harlow/kinesis-consumer v0.5.0, which
-// reads every shard with GetRecords (it has no enhanced fan-out), starts
+// TestHarlowConsumerPolling runs harlow/kinesis-consumer v0.5.0 with its
+// in-memory checkpoint store. It reads every shard with GetRecords (it has
+// no enhanced fan-out), starts
 // new shards from TRIM_HORIZON, and hands a child shard to its scanner only
 // once the scanners of its parents have returned at the end of their
 // shards. Its group looks for new shards every 30 seconds, so the children
@@ -38,10 +40,12 @@ func TestHarlowConsumerPolling(t *testing.T) {
 		HTTPClient:   guard{awshttp.NewBuildableClient()},
 	})
 	hlog := &harlowLogger{}
+	store := memstore.New()
 	var mu sync.Mutex
 	var closed []string
 	c, err := consumer.New(s.stream,
 		consumer.WithClient(client),
+		consumer.WithStore(store),
 		consumer.WithShardIteratorType(string(types.ShardIteratorTypeTrimHorizon)),
 		consumer.WithScanInterval(100*time.Millisecond),
 		consumer.WithLogger(hlog),
@@ -86,6 +90,12 @@ func TestHarlowConsumerPolling(t *testing.T) {
 	defer mu.Unlock()
 	if len(closed) != len(parents) {
 		t.Errorf("shards reported closed: %v, want the %d parents", closed, len(parents))
+	}
+	// Its checkpoints followed the records to the end of each parent.
+	for _, p := range parents {
+		if cp, err := store.GetCheckpoint(s.stream, p); err != nil || cp != s.ledger.lastSeq(p) {
+			t.Errorf("checkpoint of %s is %q (%v), its last record %q", p, cp, err, s.ledger.lastSeq(p))
+		}
 	}
 	t.Logf("%s; GetRecords %d", s.ledger.summary(), s.srv.requests("GetRecords"))
 }

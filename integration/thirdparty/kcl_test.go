@@ -89,6 +89,13 @@ func testVMwareKCL(t *testing.T, mode string) {
 	if got := procs.terminated(); len(got) != len(parents) {
 		t.Errorf("processors shut down with TERMINATE: %v, want the %d parents", got, len(parents))
 	}
+	// The children's checkpoints are their last records.
+	for i := startCount; i < startCount+endCount; i++ {
+		id := fmt.Sprintf("shardId-%012d", i)
+		if got, want := cp.checkpoint(id), s.ledger.lastSeq(id); got != want {
+			t.Errorf("checkpoint of %s is %q, its last record %q", id, got, want)
+		}
+	}
 	// The server logs a request when it ends; stopping it ends the
 	// subscriptions still open, so every call is counted.
 	s.srv.stop(t)

@@ -358,9 +358,12 @@ type ledger struct {
 	bad    []string         // records that are not the workload's
 }
 
-// span is the first and last delivery number of a shard's records, and
-// how many there were.
-type span struct{ first, last, count int }
+// span is the first and last delivery number of a shard's records, how
+// many there were, and the sequence number of the last one.
+type span struct {
+	first, last, count int
+	lastSeq            string
+}
 
 func newLedger() *ledger {
 	return &ledger{seen: map[string]bool{}, byKey: map[string][]int{}, shards: map[string]*span{}}
@@ -390,6 +393,7 @@ func (l *ledger) deliver(shard string, recs []types.Record) {
 		}
 		sp.last = l.n
 		sp.count++
+		sp.lastSeq = aws.ToString(r.SequenceNumber)
 		l.n++
 	}
 }
@@ -405,6 +409,17 @@ func (l *ledger) read(shard string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.shards[shard] != nil
+}
+
+// lastSeq returns the sequence number of the last record delivered from
+// shard.
+func (l *ledger) lastSeq(shard string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if sp := l.shards[shard]; sp != nil {
+		return sp.lastSeq
+	}
+	return ""
 }
 
 func (l *ledger) summary() string {
