@@ -440,9 +440,13 @@ type SubscribeToShardInput struct {
 }
 
 // SubscribeToShardEvent is one event of a SubscribeToShard stream.
+// ContinuationSequenceNumber is nil only in the last event of a closed
+// shard, the one that carries ChildShards: consumers (the Java KCL, the Go
+// KCL ports) take a missing continuation as the end of the shard, and
+// reject a continuation next to ChildShards as an invalid event.
 type SubscribeToShardEvent struct {
 	Records                    []Record     `json:"Records"`
-	ContinuationSequenceNumber string       `json:"ContinuationSequenceNumber"`
+	ContinuationSequenceNumber *string      `json:"ContinuationSequenceNumber,omitempty"`
 	MillisBehindLatest         int64        `json:"MillisBehindLatest"`
 	ChildShards                []ChildShard `json:"ChildShards,omitempty"`
 }
