@@ -37,54 +37,71 @@ type consumeConfig struct {
 	logLevel      slog.Level
 }
 
-func parseConsume(args []string, stdout, stderr io.Writer, getenv env) (consumeConfig, error) {
-	var c consumeConfig
-	fs := flag.NewFlagSet("runnel consume", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+// consumeFlags defines the flags of `runnel consume` on c, with defaults
+// from the environment; the log level is parsed after the flags.
+// Environment values that do not parse are collected in *envErr.
+func consumeFlags(c *consumeConfig, getenv env) (fs *flag.FlagSet, logLevel *string, envErr *error) {
+	fs = flag.NewFlagSet("runnel consume", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	envErr = new(error)
 	envOr := func(key, def string) string {
 		if v := getenv(key); v != "" {
 			return v
 		}
 		return def
 	}
-	fs.StringVar(&c.stream, "stream", getenv("RUNNEL_STREAM"), "`name` of the stream to read (env RUNNEL_STREAM); required")
-	fs.StringVar(&c.app, "app", getenv("RUNNEL_APP"), "application `name`: workers of one application share the shards and its checkpoints (env RUNNEL_APP); required")
-	fs.StringVar(&c.endpoint, "endpoint", envOr("RUNNEL_ENDPOINT", "http://127.0.0.1:4567"), "runnel's `URL` (env RUNNEL_ENDPOINT)")
-	fs.StringVar(&c.region, "region", envOr("RUNNEL_REGION", "us-east-1"), "signing region (env RUNNEL_REGION)")
-	fs.StringVar(&c.format, "format", envOr("RUNNEL_FORMAT", "text"), "how records are printed: text, json or hex (env RUNNEL_FORMAT)")
-	fs.StringVar(&c.workerID, "worker-id", getenv("RUNNEL_WORKER_ID"), "this worker's `name` in the lease table (env RUNNEL_WORKER_ID); default: host name and a random suffix")
-	fs.StringVar(&c.initial, "initial-position", envOr("RUNNEL_INITIAL_POSITION", "TRIM_HORIZON"), "where shards start before their first checkpoint, when the application is new: TRIM_HORIZON or LATEST (env RUNNEL_INITIAL_POSITION)")
 	leaseDef := 10 * time.Second
-	var envErr error
 	if v := getenv("RUNNEL_LEASE_DURATION"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
-			envErr = fmt.Errorf("RUNNEL_LEASE_DURATION=%q: %w", v, err)
+			*envErr = fmt.Errorf("RUNNEL_LEASE_DURATION=%q: %w", v, err)
+		} else {
+			leaseDef = d
 		}
-		leaseDef = d
 	}
+	fs.StringVar(&c.stream, "stream", getenv("RUNNEL_STREAM"), "`name` of the stream to read; required (env RUNNEL_STREAM)")
+	fs.StringVar(&c.app, "app", getenv("RUNNEL_APP"), "application `name`: workers of one application share its shards and checkpoints; required (env RUNNEL_APP)")
+	fs.StringVar(&c.endpoint, "endpoint", envOr("RUNNEL_ENDPOINT", "http://127.0.0.1:4567"), "runnel's `URL` (env RUNNEL_ENDPOINT)")
+	fs.StringVar(&c.region, "region", envOr("RUNNEL_REGION", "us-east-1"), "signing region (env RUNNEL_REGION)")
+	fs.StringVar(&c.format, "format", envOr("RUNNEL_FORMAT", "text"), "how records are printed: text, json or hex (env RUNNEL_FORMAT)")
+	fs.StringVar(&c.workerID, "worker-id", getenv("RUNNEL_WORKER_ID"), "this worker's `name` in the lease table; default: host name and a random suffix (env RUNNEL_WORKER_ID)")
+	fs.StringVar(&c.initial, "initial-position", envOr("RUNNEL_INITIAL_POSITION", "TRIM_HORIZON"), "where shards start before their first checkpoint, for a new application: TRIM_HORIZON or LATEST (env RUNNEL_INITIAL_POSITION)")
 	fs.DurationVar(&c.leaseDuration, "lease-duration", leaseDef, "how long a dead worker's shards wait before another takes them (env RUNNEL_LEASE_DURATION)")
-	logLevel := fs.String("log-level", envOr("RUNNEL_LOG_LEVEL", "info"), "log level on stderr: debug, info, warn or error (env RUNNEL_LOG_LEVEL)")
-	fs.Usage = func() {
-		fs.SetOutput(stdout)
-		fmt.Fprintln(stdout, "Usage: runnel consume --stream NAME --app NAME [flags]")
-		fmt.Fprintln(stdout)
-		fmt.Fprintln(stdout, "Runs one worker of a consumer application (the Go library in package consumer):")
-		fmt.Fprintln(stdout, "it takes its share of the stream's shards, prints each record with its shard and")
-		fmt.Fprintln(stdout, "sequence number on stdout, and checkpoints after each batch. Start more workers")
-		fmt.Fprintln(stdout, "with the same --app and they share the shards; stop one and the others take over.")
-		fmt.Fprintln(stdout)
-		fmt.Fprintln(stdout, "Flags:")
-		fs.PrintDefaults()
-	}
+	logLevel = fs.String("log-level", envOr("RUNNEL_LOG_LEVEL", "info"), "log level on stderr: debug, info, warn or error (env RUNNEL_LOG_LEVEL)")
+	return fs, logLevel, envErr
+}
+
+// consumeUsage writes the help of `runnel consume`.
+func consumeUsage(w io.Writer) {
+	var c consumeConfig
+	fs, _, _ := consumeFlags(&c, func(string) string { return "" })
+	fs.SetOutput(w)
+	fmt.Fprintln(w, "Usage: runnel consume --stream NAME --app NAME [flags]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Runs one worker of a consumer application (the Go library in package consumer)")
+	fmt.Fprintln(w, "until SIGINT or SIGTERM: it takes its share of the stream's shards, prints each")
+	fmt.Fprintln(w, "record with its shard and sequence number on stdout, and checkpoints after each")
+	fmt.Fprintln(w, "batch. Start more workers with the same --app and they share the shards; stop")
+	fmt.Fprintln(w, "one and the others take over.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Every flag can also be set by the environment variable named after it.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Flags:")
+	fs.PrintDefaults()
+}
+
+func parseConsume(args []string, getenv env) (consumeConfig, error) {
+	var c consumeConfig
+	fs, logLevel, envErr := consumeFlags(&c, getenv)
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
 	}
-	if envErr != nil {
-		return c, fmt.Errorf("bad environment: %w", envErr)
+	if *envErr != nil {
+		return c, fmt.Errorf("bad environment: %w", *envErr)
 	}
 	if c.stream == "" || c.app == "" {
 		return c, errors.New("--stream and --app are required")
@@ -106,13 +123,13 @@ func parseConsume(args []string, stdout, stderr io.Writer, getenv env) (consumeC
 }
 
 func runConsume(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) int {
-	cfg, err := parseConsume(args, stdout, stderr, getenv)
+	cfg, err := parseConsume(args, getenv)
 	if errors.Is(err, flag.ErrHelp) {
+		consumeUsage(stdout)
 		return exitOK
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "runnel consume: %v\n", err)
-		return exitUsage
+		return usageError(stderr, "consume", err)
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -138,8 +155,7 @@ func runConsume(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	}
 	c, err := consumer.New(client, cfg.stream, cfg.app, &printer{w: stdout, format: cfg.format}, opts...)
 	if err != nil {
-		fmt.Fprintf(stderr, "runnel consume: %v\n", err)
-		return exitUsage
+		return usageError(stderr, "consume", err)
 	}
 	if err := c.Run(ctx); err != nil {
 		fmt.Fprintf(stderr, "runnel consume: %v\n", err)

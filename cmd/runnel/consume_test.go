@@ -43,8 +43,7 @@ func TestParseConsume(t *testing.T) {
 		{"bad lease env", []string{"--stream", "s", "--app", "a"}, map[string]string{"RUNNEL_LEASE_DURATION": "soon"}, "RUNNEL_LEASE_DURATION", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var out, errb bytes.Buffer
-			c, err := parseConsume(tc.args, &out, &errb, mapEnv(tc.env))
+			c, err := parseConsume(tc.args, mapEnv(tc.env))
 			switch {
 			case tc.want == "" && err != nil:
 				t.Fatalf("parse: %v", err)
@@ -55,9 +54,15 @@ func TestParseConsume(t *testing.T) {
 			}
 		})
 	}
-	code, out, _ := runCmd("consume", "-h")
-	if code != exitOK || !strings.Contains(out, "RUNNEL_STREAM") || !strings.Contains(out, "Usage: runnel consume") {
-		t.Fatalf("consume -h: exit %d, stdout %q", code, out)
+	for _, args := range [][]string{{"consume", "-h"}, {"consume", "--help"}, {"help", "consume"}} {
+		code, out, errs := runCmd(args...)
+		if code != exitOK || !strings.Contains(out, "RUNNEL_STREAM") || !strings.Contains(out, "Usage: runnel consume") || errs != "" {
+			t.Fatalf("%v: exit %d, stdout %q, stderr %q", args, code, out, errs)
+		}
+	}
+	code, out, errs := runCmd("consume", "--app", "a")
+	if lines := strings.Split(strings.TrimSpace(errs), "\n"); code != exitUsage || out != "" || len(lines) != 2 || !strings.Contains(lines[1], `"runnel consume --help"`) {
+		t.Fatalf("consume without --stream: exit %d, stdout %q, stderr %q", code, out, errs)
 	}
 }
 
