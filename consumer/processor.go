@@ -58,10 +58,16 @@ type ProcessInput struct {
 // one, each with the aggregate's sequence number and its own
 // SubSequenceNumber; plain records have SubSequenceNumber 0.
 type Record struct {
-	Data                        []byte
-	PartitionKey                string
-	SequenceNumber              string
-	SubSequenceNumber           uint64
+	// Data is the record's payload; the slice is the processor's.
+	Data []byte
+	// PartitionKey is the key the producer wrote the record with.
+	PartitionKey string
+	// SequenceNumber is the record's (or its aggregate's) position in the
+	// shard, a decimal number of up to 128 bits.
+	SequenceNumber string
+	// SubSequenceNumber is the record's position inside a KPL aggregate.
+	SubSequenceNumber uint64
+	// ApproximateArrivalTimestamp is when the stream accepted the record.
 	ApproximateArrivalTimestamp time.Time
 }
 

@@ -88,7 +88,8 @@ type APIError struct {
 	// Status is the HTTP status.
 	Status int
 	// Type is the error type ("__type"), without any namespace prefix.
-	Type    string
+	Type string
+	// Message is the server's explanation, for people.
 	Message string
 }
 
