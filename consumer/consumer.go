@@ -558,9 +558,11 @@ func (s *shard) end() error {
 // for a scan so that its children are taken at once.
 func (s *shard) finish() {
 	c := s.c
+	ctx, cancel := c.storeCall(s.procCtx)
+	defer cancel()
 	c.mu.Lock()
 	if !s.lost {
-		if _, err := c.o.store.Release(s.procCtx, s.id, c.id, s.lease.Counter); err != nil {
+		if _, err := c.o.store.Release(ctx, s.id, c.id, s.lease.Counter); err != nil {
 			c.log.Warn("release finished shard failed", slog.String("shard", s.id), slog.Any("error", err))
 		}
 		delete(c.mu.held, s.id)
