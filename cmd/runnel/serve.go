@@ -42,6 +42,12 @@ type serveConfig struct {
 	shutdownTimeout   time.Duration
 	maxBodyBytes      int64
 	pprofAddr         string // where to serve /debug/pprof/; empty: off
+	maxBodyMemory     int64
+	bodyReadTimeout   time.Duration
+	writeTimeout      time.Duration
+	subscribeTimeout  time.Duration
+	allowedHosts      string // comma-separated
+	corsOrigins       string // comma-separated
 }
 
 // parseServe reads flags, each defaulting to its environment variable and
@@ -119,6 +125,13 @@ func parseServe(args []string, stderr io.Writer, getenv env) (serveConfig, error
 	logLevel := fs.String("log-level", envOr("RUNNEL_LOG_LEVEL", "info"), "log level: debug (every request), info, warn or error (env RUNNEL_LOG_LEVEL)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to let in-flight requests finish on SIGTERM/SIGINT")
 	fs.Int64Var(&c.maxBodyBytes, "max-body-bytes", kinesisapi.DefaultMaxBodyBytes, "largest request body accepted")
+	hdef := kinesisapi.DefaultOptions()
+	fs.Int64Var(&c.maxBodyMemory, "max-body-memory", int64(intEnv("RUNNEL_MAX_BODY_MEMORY", int(hdef.MaxBodyMemory))), "bytes all request bodies in flight may hold together; more is answered 503 ServiceUnavailable (env RUNNEL_MAX_BODY_MEMORY)")
+	fs.DurationVar(&c.bodyReadTimeout, "body-read-timeout", durationEnv("RUNNEL_BODY_READ_TIMEOUT", hdef.BodyReadTimeout), "time to receive a whole request body; 0 for no limit (env RUNNEL_BODY_READ_TIMEOUT)")
+	fs.DurationVar(&c.writeTimeout, "write-timeout", durationEnv("RUNNEL_WRITE_TIMEOUT", hdef.WriteTimeout), "time to write an answer; 0 for no limit (env RUNNEL_WRITE_TIMEOUT)")
+	fs.DurationVar(&c.subscribeTimeout, "subscribe-write-timeout", durationEnv("RUNNEL_SUBSCRIBE_WRITE_TIMEOUT", hdef.SubscribeWriteTimeout), "time a SubscribeToShard consumer may take to accept one event before it is cut off (env RUNNEL_SUBSCRIBE_WRITE_TIMEOUT)")
+	fs.StringVar(&c.allowedHosts, "allowed-hosts", envOr("RUNNEL_ALLOWED_HOSTS", ""), "comma-separated host names (name or name:port; * for any) accepted in the Host header besides localhost and IP addresses (env RUNNEL_ALLOWED_HOSTS)")
+	fs.StringVar(&c.corsOrigins, "cors-origins", envOr("RUNNEL_CORS_ORIGINS", ""), "comma-separated web origins (http://localhost:3000; * for any) allowed to call the API from a browser; empty: CORS off (env RUNNEL_CORS_ORIGINS)")
 	fs.StringVar(&c.pprofAddr, "pprof", envOr("RUNNEL_PPROF", ""), "serve Go profiling endpoints (/debug/pprof/) on this `address`, e.g. 127.0.0.1:6060; off when empty (env RUNNEL_PPROF)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: runnel serve [flags]")
@@ -149,8 +162,12 @@ func parseServe(args []string, stderr io.Writer, getenv env) (serveConfig, error
 	if c.engine == "disk" && c.dataDir == "" {
 		return c, errors.New("--data-dir is empty: the disk engine needs a directory")
 	}
-	// Check the listener's options now, before anything is opened.
+	// Check the listener's and the handler's options now, before anything
+	// is opened.
 	if err := c.serverOptions(nil).Validate(); err != nil {
+		return c, err
+	}
+	if err := c.handlerOptions(nil).Validate(); err != nil {
 		return c, err
 	}
 	return c, nil
@@ -163,6 +180,31 @@ func (c serveConfig) serverOptions(log *slog.Logger) server.Options {
 	sv.TLSCertFile, sv.TLSKeyFile, sv.TLSSelfSigned = c.tlsCert, c.tlsKey, c.tlsSelfSigned
 	sv.Logger = log
 	return sv
+}
+
+// handlerOptions are the API handler's options for c.
+func (c serveConfig) handlerOptions(log *slog.Logger) kinesisapi.Options {
+	h := kinesisapi.DefaultOptions()
+	h.Logger = log
+	h.MaxBodyBytes = c.maxBodyBytes
+	h.MaxBodyMemory = c.maxBodyMemory
+	h.BodyReadTimeout = c.bodyReadTimeout
+	h.WriteTimeout = c.writeTimeout
+	h.SubscribeWriteTimeout = c.subscribeTimeout
+	h.AllowedHosts = splitList(c.allowedHosts)
+	h.CORSOrigins = splitList(c.corsOrigins)
+	return h
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) int {
@@ -254,10 +296,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 		}
 	}()
 
-	hopts := kinesisapi.DefaultOptions()
-	hopts.Logger = log
-	hopts.MaxBodyBytes = cfg.maxBodyBytes
-	h, err := kinesisapi.NewHandler(svc, hopts)
+	h, err := kinesisapi.NewHandler(svc, cfg.handlerOptions(log))
 	if err != nil {
 		return err
 	}
