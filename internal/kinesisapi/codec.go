@@ -8,6 +8,7 @@ import (
 	"io"
 	"reflect"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/fxamacker/cbor/v2"
 
@@ -124,6 +125,12 @@ func decodeWith(p protocol, body []byte, v any, sc *putScratch) *apiError {
 		err = cborDec.Unmarshal(body, v)
 	} else if pr, ok := v.(*streams.PutRecordsInput); ok && fastPutRecordsWith(body, pr, sc) {
 		return nil
+	} else if !utf8.Valid(body) {
+		// encoding/json would turn invalid UTF-8 into U+FFFD, storing a
+		// partition key the client did not send; Kinesis' JSON parser
+		// refuses the body instead. (The fast decoder above checks its
+		// strings itself.)
+		return bareError(ErrSerialization)
 	} else {
 		err = json.Unmarshal(body, v)
 	}
