@@ -245,14 +245,16 @@ func (h *Handler) serve(x *exchange) {
 	}
 	bd, err := readBody(r.Body, r.ContentLength, h.opts.MaxBodyBytes, h.budget)
 	defer bd.release()
+	if err != nil {
+		// The deadline stays: net/http then gives up at once on the rest
+		// of the body instead of waiting to discard it.
+		x.bodyError(h, err)
+		return
+	}
 	if h.opts.BodyReadTimeout > 0 {
 		// A deadline left on an HTTP/1.1 connection would end the wait
 		// for the next request, or cut this one's context.
 		_ = x.rc.SetReadDeadline(time.Time{})
-	}
-	if err != nil {
-		x.bodyError(h, err)
-		return
 	}
 	x.setWriteDeadline(time.Now(), h.opts.WriteTimeout)
 	body := bytes.NewBuffer(bd.b) // a view; bd owns the memory
