@@ -52,21 +52,27 @@ func (p *accessPolicy) hostAllowed(hostport string) bool {
 		return true
 	}
 	host, port := strings.ToLower(hostport), ""
-	if h, pt, err := net.SplitHostPort(host); err == nil {
-		host, port = h, pt
-	} else if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host[i:], "]") &&
+		(host[0] == '[' || strings.IndexByte(host[:i], ':') < 0) {
+		// name:port, v4:port or [v6]:port; a bare v6 address has
+		// several colons and no brackets.
+		host, port = host[:i], host[i+1:]
+	}
+	if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
 		host = host[1 : len(host)-1]
 	}
 	host = strings.TrimSuffix(host, ".")
 	switch {
-	case net.ParseIP(host) != nil:
-		return true
 	case host == "localhost" || strings.HasSuffix(host, ".localhost"):
 		return true
 	case p.hosts[host]:
 		return true
+	case port != "" && p.hosts[host+":"+port]:
+		return true
 	}
-	return port != "" && p.hosts[net.JoinHostPort(host, port)]
+	// Only IP addresses are left; parse only what may be one.
+	return host != "" && (host[0] >= '0' && host[0] <= '9' || strings.IndexByte(host, ':') >= 0) &&
+		net.ParseIP(host) != nil
 }
 
 // allowOrigin returns the Access-Control-Allow-Origin value for origin, or

@@ -24,6 +24,12 @@ const (
 	bodyClasses   = 13 // 4 KiB << 12 = 16 MiB
 )
 
+// growFactor is how much a body buffer grows at a time. A large factor
+// keeps the copies few (a 700 KB PutRecords is copied 4 KiB and 64 KiB on
+// its way to its final buffer), while a buffer still holds at most
+// growFactor times what has arrived.
+const growFactor = 16
+
 var bodyPools [bodyClasses]sync.Pool
 
 // bodyClass returns the smallest class holding n bytes, or bodyClasses when
@@ -41,26 +47,28 @@ func bodyClass(n int) int {
 
 // getBody returns an empty buffer with capacity of at least n bytes (exactly
 // its class size when pooled).
-func getBody(n int) []byte {
+func getBody(n int) *[]byte {
 	c := bodyClass(n)
 	if c == bodyClasses {
-		return make([]byte, 0, n)
+		b := make([]byte, 0, n)
+		return &b
 	}
 	if p, ok := bodyPools[c].Get().(*[]byte); ok {
-		return (*p)[:0]
+		*p = (*p)[:0]
+		return p
 	}
-	return make([]byte, 0, minBodyBuffer<<c)
+	b := make([]byte, 0, minBodyBuffer<<c)
+	return &b
 }
 
-// putBody returns b to its pool. Buffers of other sizes (the unpooled ones
+// putBody returns p to its pool. Buffers of other sizes (the unpooled ones
 // of an over-large limit) are left to the garbage collector.
-func putBody(b []byte) {
-	c := bodyClass(cap(b))
-	if c == bodyClasses || cap(b) != minBodyBuffer<<c {
+func putBody(p *[]byte) {
+	c := bodyClass(cap(*p))
+	if c == bodyClasses || cap(*p) != minBodyBuffer<<c {
 		return
 	}
-	b = b[:0]
-	bodyPools[c].Put(&b)
+	bodyPools[c].Put(p)
 }
 
 // bodyBudget is a semaphore counted in bytes: the memory held by the request
@@ -98,14 +106,15 @@ var (
 // Release returns both; b must not be used afterwards.
 type body struct {
 	b      []byte
+	p      *[]byte // the pooled slice b is in
 	budget *bodyBudget
 	held   int64
 }
 
 func (bd *body) release() {
-	if bd.b != nil {
-		putBody(bd.b)
-		bd.b = nil
+	if bd.p != nil {
+		putBody(bd.p)
+		bd.p, bd.b = nil, nil
 	}
 	if bd.held != 0 {
 		bd.budget.release(bd.held)
@@ -114,10 +123,10 @@ func (bd *body) release() {
 }
 
 // grow makes room for at least one more byte, moving the content to a
-// buffer of the next class (or of max+1 bytes at most) and charging the
+// buffer growFactor times larger (or of max+1 bytes at most) and charging the
 // difference to the budget.
 func (bd *body) grow(max int64, declared int64) error {
-	want := 2 * cap(bd.b)
+	want := growFactor * cap(bd.b)
 	if want < minBodyBuffer {
 		want = minBodyBuffer
 	}
@@ -128,28 +137,29 @@ func (bd *body) grow(max int64, declared int64) error {
 	if int64(want) > max+1 {
 		want = int(max + 1)
 	}
-	nb := getBody(want)
-	extra := int64(cap(nb)) - bd.held
+	np := getBody(want)
+	extra := int64(cap(*np)) - bd.held
 	if extra > 0 && !bd.budget.tryAcquire(extra) {
-		putBody(nb)
+		putBody(np)
 		return errBodyBudget
 	}
 	bd.held += extra
-	nb = append(nb, bd.b...)
-	if bd.b != nil {
-		putBody(bd.b)
+	nb := append(*np, bd.b...)
+	if bd.p != nil {
+		putBody(bd.p)
 	}
-	bd.b = nb
+	bd.b, bd.p = nb, np
 	return nil
 }
 
 // readBody reads r whole into a pooled buffer, growing it only as bytes
-// arrive. declared is the Content-Length, or -1 when unknown. A body longer
+// arrive (at most growFactor times what arrived, and no more than the
+// declared length). declared is the Content-Length, or -1 when unknown. A body longer
 // than max yields errBodyTooLarge; a read that hits its deadline yields
 // errBodyTimeout; any other read error errBodyBroken. The caller releases
 // the body, also after an error.
-func readBody(r io.Reader, declared, max int64, budget *bodyBudget) (*body, error) {
-	bd := &body{budget: budget}
+func readBody(r io.Reader, declared, max int64, budget *bodyBudget) (body, error) {
+	bd := body{budget: budget}
 	for {
 		if declared >= 0 && int64(len(bd.b)) == declared {
 			// net/http ends a body at its Content-Length; there is nothing

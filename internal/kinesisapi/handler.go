@@ -168,6 +168,9 @@ type exchange struct {
 	proto     protocol
 	op        string
 	status    int
+	// noDeadlines is set once the ResponseWriter turned out not to
+	// support deadlines (a test recorder).
+	noDeadlines bool
 }
 
 // ServeHTTP implements http.Handler.
@@ -241,7 +244,7 @@ func (h *Handler) serve(x *exchange) {
 		return
 	}
 	if h.opts.BodyReadTimeout > 0 {
-		_ = x.rc.SetReadDeadline(time.Now().Add(h.opts.BodyReadTimeout))
+		x.setDeadline(x.rc.SetReadDeadline, time.Now().Add(h.opts.BodyReadTimeout))
 	}
 	bd, err := readBody(r.Body, r.ContentLength, h.opts.MaxBodyBytes, h.budget)
 	defer bd.release()
@@ -254,12 +257,12 @@ func (h *Handler) serve(x *exchange) {
 	if h.opts.BodyReadTimeout > 0 {
 		// A deadline left on an HTTP/1.1 connection would end the wait
 		// for the next request, or cut this one's context.
-		_ = x.rc.SetReadDeadline(time.Time{})
+		x.setDeadline(x.rc.SetReadDeadline, time.Time{})
 	}
 	x.setWriteDeadline(time.Now(), h.opts.WriteTimeout)
-	body := bytes.NewBuffer(bd.b) // a view; bd owns the memory
+	body := bd.b // owned by bd
 
-	if body.Len() == 0 {
+	if len(body) == 0 {
 		// Kinesis answers an empty body in JSON 1.1 when asked in JSON 1.1,
 		// and in CBOR otherwise.
 		if x.proto != protoJSON {
@@ -285,14 +288,14 @@ func (h *Handler) serve(x *exchange) {
 		// Coral answers plain JSON with HTTP 200 and an error envelope, and
 		// goes no further.
 		typ, msgKey := "UnknownOperationException", "message"
-		if !isMap(protoJSON, body.Bytes()) || !json.Valid(body.Bytes()) {
+		if !isMap(protoJSON, body) || !json.Valid(body) {
 			typ, msgKey = "SerializationException", "Message"
 		}
 		x.writeRaw(http.StatusOK, "application/json",
 			[]byte(`{"Output":{"__type":"com.amazon.coral.service#`+typ+`","`+msgKey+`":null},"Version":"1.0"}`))
 		return
 	}
-	if !isMap(x.proto, body.Bytes()) {
+	if !isMap(x.proto, body) {
 		x.writeError(bareError(ErrSerialization))
 		return
 	}
@@ -308,7 +311,7 @@ func (h *Handler) serve(x *exchange) {
 	in := op.newInput()
 	sc := scratchFor(op, x.proto) // memory for the decoded input, reused after the response
 	defer sc.release()
-	if aerr := decodeWith(x.proto, body.Bytes(), in, sc); aerr != nil {
+	if aerr := decodeWith(x.proto, body, in, sc); aerr != nil {
 		x.writeError(aerr)
 		return
 	}
@@ -463,11 +466,22 @@ func (x *exchange) writeXMLError(status int, typ, msg string) {
 // setWriteDeadline bounds the writing of the answer to d from now; d <= 0
 // means no bound. Writers that do not support deadlines are left alone.
 func (x *exchange) setWriteDeadline(now time.Time, d time.Duration) {
-	if d <= 0 {
-		_ = x.rc.SetWriteDeadline(time.Time{})
+	var t time.Time
+	if d > 0 {
+		t = now.Add(d)
+	}
+	x.setDeadline(x.rc.SetWriteDeadline, t)
+}
+
+// setDeadline calls set (a ResponseController method) unless the writer
+// was found not to support deadlines.
+func (x *exchange) setDeadline(set func(time.Time) error, t time.Time) {
+	if x.noDeadlines {
 		return
 	}
-	_ = x.rc.SetWriteDeadline(now.Add(d))
+	if errors.Is(set(t), http.ErrNotSupported) {
+		x.noDeadlines = true
+	}
 }
 
 func (x *exchange) writeRaw(status int, contentType string, body []byte) {

@@ -372,14 +372,15 @@ func TestReadBodyGrowsWithArrival(t *testing.T) {
 	if budget.used.Load() != 0 {
 		t.Errorf("%d still charged", budget.used.Load())
 	}
-	// A whole body of n bytes holds less than twice n.
+	// A whole body of n bytes holds at most growFactor times n, and less
+	// than twice n when its length is declared.
 	for _, n := range []int{0, 1, 4 << 10, 5000, 1 << 20, 3<<20 + 7} {
 		for _, declared := range []int64{int64(n), -1} {
 			bd, err := readBody(bytes.NewReader(bytes.Repeat([]byte("a"), n)), declared, 16<<20, budget)
 			if err != nil || len(bd.b) != n {
 				t.Fatalf("n=%d: %d bytes, %v", n, len(bd.b), err)
 			}
-			if bd.held > int64(max(2*n+1, minBodyBuffer)) && declared < 0 || declared >= 0 && bd.held > int64(max(2*n, minBodyBuffer)) {
+			if bd.held > int64(max(growFactor*n, minBodyBuffer)) || declared >= 0 && bd.held > int64(max(2*n, minBodyBuffer)) {
 				t.Errorf("n=%d declared=%d: %d bytes held", n, declared, bd.held)
 			}
 			bd.release()
