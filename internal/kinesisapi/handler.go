@@ -52,8 +52,8 @@ type Options struct {
 	WriteTimeout time.Duration
 	// SubscribeWriteTimeout bounds the time a SubscribeToShard consumer may
 	// take to accept one event; a consumer that stops reading longer than
-	// this is cut off. Default 30s, the read timeout of the AWS SDKs' own
-	// event-stream clients. Must be positive.
+	// this is cut off. Default 30s, the read timeout of the Java SDK's
+	// Netty client. Must be positive.
 	SubscribeWriteTimeout time.Duration
 	// AllowedHosts lists host names, besides localhost and IP addresses,
 	// that requests may name in their Host header (or :authority): the
