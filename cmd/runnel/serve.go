@@ -46,6 +46,8 @@ type serveConfig struct {
 	bodyReadTimeout   time.Duration
 	writeTimeout      time.Duration
 	subscribeTimeout  time.Duration
+	maxHeaderBytes    int
+	h2MaxStreams      int
 	allowedHosts      string // comma-separated
 	corsOrigins       string // comma-separated
 }
@@ -130,6 +132,9 @@ func parseServe(args []string, stderr io.Writer, getenv env) (serveConfig, error
 	fs.DurationVar(&c.bodyReadTimeout, "body-read-timeout", durationEnv("RUNNEL_BODY_READ_TIMEOUT", hdef.BodyReadTimeout), "time to receive a whole request body; 0 for no limit (env RUNNEL_BODY_READ_TIMEOUT)")
 	fs.DurationVar(&c.writeTimeout, "write-timeout", durationEnv("RUNNEL_WRITE_TIMEOUT", hdef.WriteTimeout), "time to write an answer; 0 for no limit (env RUNNEL_WRITE_TIMEOUT)")
 	fs.DurationVar(&c.subscribeTimeout, "subscribe-write-timeout", durationEnv("RUNNEL_SUBSCRIBE_WRITE_TIMEOUT", hdef.SubscribeWriteTimeout), "time a SubscribeToShard consumer may take to accept one event before it is cut off (env RUNNEL_SUBSCRIBE_WRITE_TIMEOUT)")
+	svdef := server.DefaultOptions()
+	fs.IntVar(&c.maxHeaderBytes, "max-header-bytes", intEnv("RUNNEL_MAX_HEADER_BYTES", svdef.MaxHeaderBytes), "largest request header block accepted (env RUNNEL_MAX_HEADER_BYTES)")
+	fs.IntVar(&c.h2MaxStreams, "h2-max-streams", intEnv("RUNNEL_H2_MAX_STREAMS", svdef.MaxConcurrentStreams), "concurrent requests one HTTP/2 connection may have (env RUNNEL_H2_MAX_STREAMS)")
 	fs.StringVar(&c.allowedHosts, "allowed-hosts", envOr("RUNNEL_ALLOWED_HOSTS", ""), "comma-separated host names (name or name:port; * for any) accepted in the Host header besides localhost and IP addresses (env RUNNEL_ALLOWED_HOSTS)")
 	fs.StringVar(&c.corsOrigins, "cors-origins", envOr("RUNNEL_CORS_ORIGINS", ""), "comma-separated web origins (http://localhost:3000; * for any) allowed to call the API from a browser; empty: CORS off (env RUNNEL_CORS_ORIGINS)")
 	fs.StringVar(&c.pprofAddr, "pprof", envOr("RUNNEL_PPROF", ""), "serve Go profiling endpoints (/debug/pprof/) on this `address`, e.g. 127.0.0.1:6060; off when empty (env RUNNEL_PPROF)")
@@ -178,6 +183,8 @@ func (c serveConfig) serverOptions(log *slog.Logger) server.Options {
 	sv := server.DefaultOptions()
 	sv.Addr = c.listen
 	sv.TLSCertFile, sv.TLSKeyFile, sv.TLSSelfSigned = c.tlsCert, c.tlsKey, c.tlsSelfSigned
+	sv.MaxHeaderBytes = c.maxHeaderBytes
+	sv.MaxConcurrentStreams = c.h2MaxStreams
 	sv.Logger = log
 	return sv
 }
