@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -333,4 +334,110 @@ func TestHTTPFront(t *testing.T) {
 			t.Errorf("%d %s", resp.StatusCode, body)
 		}
 	})
+}
+
+// TestSlowSubscribersMemory: SubscribeToShard consumers that never read
+// hold one event each at most, and are cut off at --subscribe-write-timeout.
+func TestSlowSubscribersMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("80 subscriptions over 32 MiB of records")
+	}
+	const (
+		shards    = 4
+		consumers = 20
+		timeout   = 3 * time.Second
+	)
+	s := startServer(t, t.TempDir(), "--transition-delay", "0s", "--subscribe-write-timeout", timeout.String())
+	pid := s.cmd.Process.Pid
+	c := s.client()
+	ctx := context.Background()
+	if _, err := c.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("slow"), ShardCount: aws.Int32(shards)}); err != nil {
+		t.Fatal(err)
+	}
+	waitActive(t, c, "slow")
+	desc, err := c.DescribeStream(ctx, &kinesis.DescribeStreamInput{StreamName: aws.String("slow")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	streamARN := *desc.StreamDescription.StreamARN
+	data := make([]byte, 1000<<10)
+	for _, sh := range desc.StreamDescription.Shards {
+		// More than the kernel's socket buffers take (4 MiB here), so that
+		// the server is left holding an event.
+		for range 8 {
+			if _, err := c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("slow"), Data: data,
+				PartitionKey: aws.String("k"), ExplicitHashKey: sh.HashKeyRange.StartingHashKey}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var arns []string
+	for i := range consumers {
+		out, err := c.RegisterStreamConsumer(ctx, &kinesis.RegisterStreamConsumerInput{StreamARN: &streamARN, ConsumerName: aws.String("c" + strconv.Itoa(i))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		arns = append(arns, *out.Consumer.ConsumerARN)
+	}
+	time.Sleep(200 * time.Millisecond) // ACTIVE after the transition delay
+	base := vmRSS(t, pid)
+
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for _, arn := range arns {
+		for _, sh := range desc.StreamDescription.Shards {
+			conn := dialSmallWindow(t, s.addr)
+			conns = append(conns, conn)
+			body := `{"ConsumerARN":"` + arn + `","ShardId":"` + *sh.ShardId + `","StartingPosition":{"Type":"TRIM_HORIZON"}}`
+			req := "POST / HTTP/1.1\r\nHost: " + s.addr + "\r\nContent-Type: application/x-amz-json-1.1\r\n" +
+				"X-Amz-Target: Kinesis_20131202.SubscribeToShard\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
+			if _, err := conn.Write([]byte(req)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	peak := peakRSS(t, pid, timeout-500*time.Millisecond)
+	n := int64(len(conns))
+	t.Logf("%d subscriptions that do not read: RSS %d -> peak %d MiB, %.2f MiB each", n, base/mib, peak/mib, float64(peak-base)/float64(n)/mib)
+	if per := (peak - base) / n; per > 4*mib {
+		t.Errorf("%.2f MiB per stalled subscription", float64(per)/mib)
+	}
+	// Cut off at the timeout: every connection ends (a subscription lasts
+	// five minutes otherwise). Reading before the timeout would let the
+	// server go on.
+	time.Sleep(timeout)
+	deadline := time.Now().Add(5 * time.Second)
+	for i, conn := range conns {
+		// A larger window, so that what the kernel already holds drains.
+		_ = conn.(*net.TCPConn).SetReadBuffer(4 << 20)
+		_ = conn.SetReadDeadline(deadline)
+		if n, err := io.Copy(io.Discard, conn); err != nil && isTimeout(err) {
+			t.Fatalf("subscription %d still open %s after the write timeout (%d bytes read)", i, 5*time.Second, n)
+		}
+	}
+}
+
+// dialSmallWindow connects with a 4 KiB receive buffer, set before the
+// handshake so that the window offered stays small.
+func dialSmallWindow(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4<<10)
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

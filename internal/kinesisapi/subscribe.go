@@ -2,8 +2,11 @@ package kinesisapi
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"hash/crc32"
 	"io"
 	"log/slog"
 	"net/http"
@@ -39,10 +42,11 @@ import (
 //
 // Flow control: one event at a time. The next event is read from the shard
 // log only once the previous one has been handed to the connection, so a
-// subscription holds at most one encoded event (about 1.4 MiB at most, a
-// full event's megabyte of data in base64) besides what the kernel buffers.
-// The event's payload buffer is released before the frame is written, so
-// only the frame waits on a slow consumer. Each event must be accepted
+// subscription holds at most one event's records besides what the kernel
+// buffers. A JSON event is streamed into its frame through one pooled
+// chunk (streamJSONEvent), so its encoding (up to 1.4 MiB, a full event's
+// megabyte of data in base64) is never held whole; a CBOR event is encoded
+// whole, and only its frame waits on a slow consumer. Each event must be accepted
 // within Options.SubscribeWriteTimeout: a consumer that stops reading
 // without closing its connection is cut off (its connection or HTTP/2
 // stream closed) instead of pinning a goroutine and a megabyte.
@@ -171,19 +175,7 @@ func encodePayload(p protocol, v any) ([]byte, error) {
 
 func (w *eventWriter) event(eventType string, v any) error {
 	if ev, ok := v.(*streams.SubscribeToShardEvent); ok && ev != nil && w.proto == protoJSON {
-		// The fast encoder (jsonout.go), into a pooled buffer that goes
-		// back before the frame is sent: the frame holds a copy.
-		bp := chunkPool.Get().(*[]byte)
-		payload := appendSubscribeEventJSON((*bp)[:0], ev)
-		err := w.encode(eventstream.EventMessage(eventType, w.contentType(), payload))
-		if cap(payload) <= 4*jsonChunk {
-			*bp = payload[:0]
-			chunkPool.Put(bp)
-		}
-		if err != nil {
-			return err
-		}
-		return w.send()
+		return w.streamJSONEvent(eventType, ev)
 	}
 	payload, err := encodePayload(w.proto, v)
 	if err != nil {
@@ -193,6 +185,73 @@ func (w *eventWriter) event(eventType string, v any) error {
 		return err
 	}
 	return w.send()
+}
+
+// streamJSONEvent writes ev as one event message without building it in
+// memory: the payload's length is counted first (the fast encoder of
+// jsonout.go in counting mode), then the prelude and headers are written,
+// the payload streamed through one pooled chunk buffer, and the message CRC,
+// computed on the way, appended. A consumer that stops reading so holds one
+// chunk, not a copy of the event.
+func (w *eventWriter) streamJSONEvent(eventType string, ev *streams.SubscribeToShardEvent) error {
+	cnt := jsonWriter{count: true, buf: make([]byte, 0, 64)}
+	cnt.subscribeEvent(ev)
+	plen := cnt.n
+	if plen > eventstream.MaxPayloadLen {
+		return fmt.Errorf("kinesisapi: event payload of %d bytes", plen)
+	}
+	// The headers' encoding, cut from an empty message: prelude (12 bytes),
+	// headers, CRC (4 bytes).
+	empty, err := eventstream.AppendMessage(w.frame[:0], eventstream.EventMessage(eventType, w.contentType(), nil))
+	if err != nil {
+		return err
+	}
+	w.frame = empty
+	headers := empty[12 : len(empty)-4]
+	var prelude [12]byte
+	binary.BigEndian.PutUint32(prelude[0:], uint32(12+len(headers)+plen+4))
+	binary.BigEndian.PutUint32(prelude[4:], uint32(len(headers)))
+	binary.BigEndian.PutUint32(prelude[8:], crc32.ChecksumIEEE(prelude[:8]))
+
+	_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
+	cw := &crcWriter{w: w.w}
+	_, _ = cw.Write(prelude[:])
+	_, _ = cw.Write(headers)
+	bp := chunkPool.Get().(*[]byte)
+	j := jsonWriter{buf: (*bp)[:0], w: cw, chunk: jsonChunk}
+	j.subscribeEvent(ev)
+	j.flush()
+	if cap(j.buf) <= 4*jsonChunk {
+		*bp = j.buf[:0]
+		chunkPool.Put(bp)
+	}
+	if j.n != plen && cw.err == nil {
+		return fmt.Errorf("kinesisapi: event payload counted %d bytes, wrote %d", plen, j.n)
+	}
+	var sum [4]byte
+	binary.BigEndian.PutUint32(sum[:], cw.crc)
+	_, _ = cw.Write(sum[:])
+	if cw.err != nil {
+		return cw.err
+	}
+	return w.rc.Flush()
+}
+
+// crcWriter passes writes on and keeps the CRC-32 (IEEE) of what it wrote;
+// after the first error it writes nothing more.
+type crcWriter struct {
+	w   io.Writer
+	crc uint32
+	err error
+}
+
+func (c *crcWriter) Write(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	c.crc = crc32.Update(c.crc, crc32.IEEETable, p)
+	_, c.err = c.w.Write(p)
+	return len(p), c.err
 }
 
 // exceptionPayload is the payload of an exception message.
