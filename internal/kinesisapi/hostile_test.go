@@ -400,3 +400,33 @@ func TestReadBodyGrowsWithArrival(t *testing.T) {
 type iotestErrReader struct{ err error }
 
 func (r iotestErrReader) Read([]byte) (int, error) { return 0, r.err }
+
+func TestUnreadAnswerReleasedH2C(t *testing.T) {
+	const timeout = time.Second
+	s := startLive(t, func(o *Options) { o.WriteTimeout = timeout })
+	s.putBig(t, "big", 8, 1<<20-64)
+	var it struct{ ShardIterator string }
+	s.call(t, "GetShardIterator", map[string]any{"StreamName": "big", "ShardId": "shardId-000000000000", "ShardIteratorType": "TRIM_HORIZON"}, &it)
+
+	var protos http.Protocols
+	protos.SetUnencryptedHTTP2(true)
+	tr := &http.Transport{Protocols: &protos}
+	defer tr.CloseIdleConnections()
+	req, _ := http.NewRequest(http.MethodPost, "http://"+s.addr+"/", strings.NewReader(`{"ShardIterator":"`+it.ShardIterator+`"}`))
+	req.Header.Set("Content-Type", contentTypeJSON)
+	req.Header.Set("X-Amz-Target", TargetPrefix+".GetRecords")
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.ProtoMajor != 2 || resp.StatusCode != 200 {
+		t.Fatalf("%s %d", resp.Proto, resp.StatusCode)
+	}
+	time.Sleep(timeout + time.Second)
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err == nil || n >= resp.ContentLength {
+		t.Fatalf("read %d of %d bytes, %v: the stream was not cut", n, resp.ContentLength, err)
+	}
+	t.Logf("%d of %d bytes before the stream was reset: %v", n, resp.ContentLength, err)
+}
