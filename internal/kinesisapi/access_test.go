@@ -3,6 +3,7 @@ package kinesisapi
 import (
 	"encoding/base64"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -166,4 +167,22 @@ func TestID2Length(t *testing.T) {
 	if err != nil || len(b) < 72 || len(b) > 80 {
 		t.Errorf("x-amz-id-2 %q (%d chars) decodes to %d bytes (err %v), want 72 to 80", id, len(id), len(b), err)
 	}
+}
+
+func FuzzHostAllowed(f *testing.F) {
+	for _, s := range []string{"127.0.0.1:4567", "[::1]:4567", "[::1]", "::1", "localhost", "evil.example:4567",
+		"runnel:80", "[", "]", ":", "[:]:", "a:b:c", "1.2.3.4.nip.io", "LOCALHOST.", ""} {
+		f.Add(s)
+	}
+	p := newAccessPolicy([]string{"runnel", "named:4567"}, nil)
+	f.Fuzz(func(t *testing.T, host string) {
+		ok := p.hostAllowed(host)
+		// An IP address, bare or with a port, is always allowed.
+		if h, _, err := net.SplitHostPort(host); err == nil && net.ParseIP(h) != nil && !ok {
+			t.Errorf("%q refused", host)
+		}
+		if net.ParseIP(host) != nil && !ok {
+			t.Errorf("%q refused", host)
+		}
+	})
 }
