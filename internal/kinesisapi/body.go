@@ -123,7 +123,7 @@ func (bd *body) release() {
 }
 
 // grow makes room for at least one more byte, moving the content to a
-// buffer growFactor times larger (or of max+1 bytes at most) and charging the
+// buffer growFactor times larger (or of max bytes at most) and charging the
 // difference to the budget.
 func (bd *body) grow(max int64, declared int64) error {
 	want := growFactor * cap(bd.b)
@@ -134,8 +134,8 @@ func (bd *body) grow(max int64, declared int64) error {
 		// net/http delivers no more than the declared length.
 		want = int(declared)
 	}
-	if int64(want) > max+1 {
-		want = int(max + 1)
+	if int64(want) > max {
+		want = int(max)
 	}
 	np := getBody(want)
 	extra := int64(cap(*np)) - bd.held
@@ -166,16 +166,28 @@ func readBody(r io.Reader, declared, max int64, budget *bodyBudget) (body, error
 			// more to read, and no reason to grow past it.
 			return bd, nil
 		}
+		if int64(len(bd.b)) == max {
+			// Full: one more byte means too large.
+			var probe [1]byte
+			n, err := io.ReadFull(r, probe[:])
+			switch {
+			case n > 0:
+				return bd, errBodyTooLarge
+			case err == io.EOF:
+				return bd, nil
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				return bd, errBodyTimeout
+			default:
+				return bd, errBodyBroken
+			}
+		}
 		if len(bd.b) == cap(bd.b) {
 			if err := bd.grow(max, declared); err != nil {
 				return bd, err
 			}
 		}
-		n, err := r.Read(bd.b[len(bd.b):cap(bd.b)])
+		n, err := r.Read(bd.b[len(bd.b):min(int64(cap(bd.b)), max)])
 		bd.b = bd.b[:len(bd.b)+n]
-		if int64(len(bd.b)) > max {
-			return bd, errBodyTooLarge
-		}
 		switch {
 		case err == io.EOF:
 			return bd, nil

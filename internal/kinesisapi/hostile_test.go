@@ -386,12 +386,26 @@ func TestReadBodyGrowsWithArrival(t *testing.T) {
 			bd.release()
 		}
 	}
-	// Too large, with or without a declared length.
-	bd, err = readBody(bytes.NewReader(make([]byte, 5000)), -1, 4096, budget)
-	if !errors.Is(err, errBodyTooLarge) {
-		t.Errorf("undeclared over the limit: %v", err)
+	// Undeclared: exactly the limit passes, one byte more does not.
+	for _, tt := range []struct {
+		n, max int
+		err    error
+	}{
+		{4096, 4096, nil},
+		{4097, 4096, errBodyTooLarge},
+		{5000, 4096, errBodyTooLarge},
+		{16 << 20, 16 << 20, nil},
+		{16<<20 + 1, 16 << 20, errBodyTooLarge},
+	} {
+		bd, err = readBody(bytes.NewReader(make([]byte, tt.n)), -1, int64(tt.max), budget)
+		if !errors.Is(err, tt.err) || tt.err == nil && len(bd.b) != tt.n {
+			t.Errorf("%d bytes, limit %d: %d read, %v", tt.n, tt.max, len(bd.b), err)
+		}
+		if bd.held > int64(tt.max) {
+			t.Errorf("%d bytes, limit %d: %d held", tt.n, tt.max, bd.held)
+		}
+		bd.release()
 	}
-	bd.release()
 	if budget.used.Load() != 0 {
 		t.Errorf("%d still charged", budget.used.Load())
 	}
