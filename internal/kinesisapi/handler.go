@@ -331,6 +331,16 @@ func (h *Handler) serve(x *exchange) {
 	x.writeOutput(h, op, out)
 }
 
+// closeHTTP1 asks net/http to close an HTTP/1.x connection after the
+// answer: the rest of the body need not be read. (On HTTP/2 the header
+// would send GOAWAY to every stream of the connection; the stream alone
+// ends there.)
+func (x *exchange) closeHTTP1() {
+	if x.r.ProtoMajor == 1 {
+		x.w.Header().Set("Connection", "close")
+	}
+}
+
 // bodyError answers a body that could not be read whole.
 func (x *exchange) bodyError(h *Handler, err error) {
 	switch {
@@ -339,11 +349,11 @@ func (x *exchange) bodyError(h *Handler, err error) {
 	case errors.Is(err, errBodyBudget):
 		h.log.LogAttrs(x.r.Context(), slog.LevelWarn, "request refused: body memory limit reached",
 			slog.Int64("limit", h.opts.MaxBodyMemory), slog.String("remote", x.r.RemoteAddr))
-		x.w.Header().Set("Connection", "close")
+		x.closeHTTP1()
 		x.writeError(newError(ErrServiceUnavailable,
 			"The server has too much request data in flight; retry the request later."))
 	case errors.Is(err, errBodyTimeout):
-		x.w.Header().Set("Connection", "close")
+		x.closeHTTP1()
 		x.setWriteDeadline(time.Now(), h.opts.WriteTimeout)
 		x.writeError(newError(ErrRequestTimeout, fmt.Sprintf(
 			"The request body was not received within %s.", h.opts.BodyReadTimeout)))
