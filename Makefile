@@ -1,10 +1,19 @@
-# The targets a developer needs; `make test` is what CI runs.
+# The targets a developer needs; `make test` is what CI runs (.ci/run).
 GO ?= go
 
-.PHONY: test vet build serve bench-engine
+.PHONY: test setup vet build serve
 
-test: vet
-	$(GO) test -race -timeout 40m ./...
+# test installs what the tests need (setup), vets, and runs every test with
+# the race detector. Its output is go test's, followed by the skipped tests
+# and why they skipped.
+test: setup vet
+	$(GO) run ./internal/cmd/testsummary $(GO) test -json -race -timeout 40m ./...
+
+# setup installs, when missing, what two integration tests need beyond Go
+# modules: the AWS CLI v2 and the AWS SDK for JavaScript v3. Where it
+# cannot, it says why (and fails when CI is set).
+setup:
+	@.ci/setup
 
 vet:
 	$(GO) vet ./...
@@ -12,5 +21,7 @@ vet:
 build:
 	$(GO) build -o bin/runnel ./cmd/runnel
 
-serve:
-	$(GO) run ./cmd/runnel serve
+# serve runs the built binary rather than `go run`, so that a signal sent to
+# the server reaches the server.
+serve: build
+	bin/runnel serve

@@ -5,13 +5,14 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
 
 // awsCLI returns the path of the AWS CLI v2 or skips the test. Debian's
 // awscli package installs it at /usr/bin/aws; an older v1 may come first on
-// PATH, so that path is preferred. In CI (.ci/run installs it) a missing CLI
+// PATH, so that path is preferred. In CI (`make setup` installs it) a missing CLI
 // is a failure.
 func awsCLI(t *testing.T) string {
 	t.Helper()
@@ -21,7 +22,7 @@ func awsCLI(t *testing.T) string {
 		}
 	}
 	if os.Getenv("CI") != "" {
-		t.Fatal("AWS CLI v2 not found at /usr/bin/aws; .ci/run installs Debian's awscli package")
+		t.Fatal("AWS CLI v2 not found at /usr/bin/aws; `make setup` installs Debian's awscli package")
 	}
 	t.Skip("AWS CLI v2 not installed (apt-get install awscli)")
 	return ""
@@ -69,4 +70,42 @@ func TestAWSCLIRoundTrip(t *testing.T) {
 		t.Fatalf("sequence number %v, put-record said %v", rec["SequenceNumber"], put["SequenceNumber"])
 	}
 	run("kinesis", "delete-stream", "--stream-name", "cli")
+}
+
+// TestREADMESession runs the README's first session, as written, with the
+// AWS CLI v2 against a server: every command must work and the last one
+// must print the record that was put.
+func TestREADMESession(t *testing.T) {
+	aws := awsCLI(t)
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "## A first session with the AWS CLI")
+	if !ok {
+		t.Fatal("README has no first session")
+	}
+	_, rest, ok = strings.Cut(rest, "```sh\n")
+	script, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 || !strings.Contains(script, "http://127.0.0.1:4567") {
+		t.Fatalf("README's session is not a sh block on http://127.0.0.1:4567:\n%s", rest)
+	}
+	srv := startServer(t, t.TempDir(), "--transition-delay", "0s")
+	script = strings.ReplaceAll(script, "http://127.0.0.1:4567", srv.endpoint())
+	// The v2 comes first on PATH, as the README asks.
+	bin := t.TempDir()
+	if err := os.Symlink(aws, filepath.Join(bin, "aws")); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("bash", "-euo", "pipefail", "-c", script)
+	cmd.Dir = t.TempDir()
+	cmd.Env = append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"),
+		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the README's session failed: %v\n%s", err, out)
+	}
+	if !strings.HasSuffix(strings.TrimSpace(string(out)), `{"page":"/home"}`) || !strings.Contains(string(out), `"ShardId": "shardId-000000000000"`) {
+		t.Errorf("the README's session printed:\n%s\nwant the put on shardId-000000000000 and the record last", out)
+	}
 }

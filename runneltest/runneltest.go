@@ -36,6 +36,8 @@ import (
 	"github.com/runnel/runnel/internal/engine/disk"
 	"github.com/runnel/runnel/internal/engine/mem"
 	"github.com/runnel/runnel/internal/kinesisapi"
+	"github.com/runnel/runnel/internal/leaseapi"
+	"github.com/runnel/runnel/internal/leases"
 	"github.com/runnel/runnel/internal/sdkclient"
 	"github.com/runnel/runnel/internal/server"
 	"github.com/runnel/runnel/internal/streams"
@@ -166,6 +168,7 @@ func Start(opts ...Option) (_ *Server, err error) {
 	}
 	hopts := kinesisapi.DefaultOptions()
 	hopts.Logger = c.logger
+	hopts.APIs = []kinesisapi.API{leaseapi.New(leases.New(s.eng.Meta(), leases.OnStreams(s.svc), leases.Options{}))}
 	h, err := kinesisapi.NewHandler(s.svc, hopts)
 	if err != nil {
 		return nil, err

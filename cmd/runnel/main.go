@@ -5,11 +5,13 @@
 //	runnel version   print the version
 //	runnel help      list the commands
 //
-// Each command takes its own flags; `runnel <command> -h` lists them.
+// Each command takes its own flags; `runnel <command> --help` lists them on
+// stdout.
 package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -32,6 +34,12 @@ type command struct {
 	name    string
 	summary string
 	run     func(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) int
+	// flags, for a command configured by flags that environment variables
+	// may also set, defines them with their defaults taken from getenv.
+	// Every one must have a variable (the tests check, and that the README
+	// lists it). Nil for a command without such flags: bench's are
+	// command-line only, as a load test is described by its command line.
+	flags func(getenv env) *flag.FlagSet
 }
 
 // Exit codes.
@@ -43,12 +51,16 @@ const (
 
 func commands() []command {
 	return []command{
-		{"serve", "run the Kinesis-compatible server", runServe},
+		{"serve", "run the Kinesis-compatible server", runServe, func(getenv env) *flag.FlagSet {
+			var c serveConfig
+			fs, _, _ := serveFlags(&c, getenv)
+			return fs
+		}},
 		{"bench", "load-test a Kinesis endpoint (runnel's own or any other)", func(ctx context.Context, args []string, stdout, stderr io.Writer, _ env) int {
 			return bench.Main(ctx, args, stdout, stderr)
-		}},
-		{"version", "print the version", runVersion},
-		{"help", "list the commands", runHelp},
+		}, nil},
+		{"version", "print the version", runVersion, nil},
+		{"help", "list the commands", runHelp, nil},
 	}
 }
 
@@ -74,8 +86,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv en
 			return c.run(ctx, args[1:], stdout, stderr, getenv)
 		}
 	}
-	fmt.Fprintf(stderr, "runnel: unknown command %q\n\n", args[0])
-	usage(stderr)
+	fmt.Fprintf(stderr, "runnel: unknown command %q\n", args[0])
+	fmt.Fprintln(stderr, `Run "runnel help" for the commands.`)
+	return exitUsage
+}
+
+// usageError reports a command-line error of a command once, with a
+// one-line pointer to its help, and returns the usage exit code.
+func usageError(stderr io.Writer, cmd string, err error) int {
+	fmt.Fprintf(stderr, "runnel %s: %v\n", cmd, err)
+	fmt.Fprintf(stderr, "Run \"runnel %s --help\" for its flags.\n", cmd)
 	return exitUsage
 }
 
@@ -89,11 +109,11 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-8s  %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, `Run "runnel <command> -h" for a command's flags.`)
+	fmt.Fprintln(w, `Run "runnel <command> --help" for a command's flags.`)
 }
 
 func runHelp(_ context.Context, args []string, stdout, stderr io.Writer, getenv env) int {
-	if len(args) > 0 && args[0] != "help" {
+	if len(args) > 0 && args[0] != "help" && !strings.HasPrefix(args[0], "-") {
 		// "runnel help serve" is "runnel serve -h".
 		return run(context.Background(), []string{args[0], "-h"}, stdout, stderr, getenv)
 	}
@@ -101,7 +121,17 @@ func runHelp(_ context.Context, args []string, stdout, stderr io.Writer, getenv 
 	return exitOK
 }
 
-func runVersion(_ context.Context, _ []string, stdout, _ io.Writer, _ env) int {
+func runVersion(_ context.Context, args []string, stdout, stderr io.Writer, _ env) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "-h", "-help", "--help":
+			fmt.Fprintln(stdout, "Usage: runnel version")
+			fmt.Fprintln(stdout)
+			fmt.Fprintln(stdout, "Prints the version, the Go version and the platform the binary was built with.")
+			return exitOK
+		}
+		return usageError(stderr, "version", fmt.Errorf("unexpected argument %q", args[0]))
+	}
 	fmt.Fprintf(stdout, "runnel %s (%s %s/%s)\n", versionString(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	return exitOK
 }

@@ -38,8 +38,8 @@ func TestDispatch(t *testing.T) {
 		{[]string{"--version"}, exitOK, "runnel ", ""},
 		{[]string{"help"}, exitOK, "bench", ""},
 		{[]string{"-h"}, exitOK, "serve", ""},
-		{[]string{"help", "serve"}, exitOK, "", "-listen address"},
-		{[]string{"serve", "-h"}, exitOK, "", "RUNNEL_DATA_DIR"},
+		{[]string{"help", "serve"}, exitOK, "-listen address", ""},
+		{[]string{"serve", "-h"}, exitOK, "RUNNEL_DATA_DIR", ""},
 		{[]string{"serve", "--engine", "tape"}, exitUsage, "", "use disk or memory"},
 		{[]string{"serve", "--log-level", "loud"}, exitUsage, "", "--log-level"},
 		{[]string{"serve", "extra"}, exitUsage, "", "unexpected argument"},
@@ -57,8 +57,7 @@ func TestDispatch(t *testing.T) {
 }
 
 func TestParseServeEnvironment(t *testing.T) {
-	var stderr bytes.Buffer
-	cfg, err := parseServe(nil, &stderr, mapEnv(map[string]string{
+	cfg, err := parseServe(nil, mapEnv(map[string]string{
 		"RUNNEL_LISTEN":           "127.0.0.1:9999",
 		"RUNNEL_DATA_DIR":         "/tmp/x",
 		"RUNNEL_REGION":           "eu-west-1",
@@ -74,17 +73,17 @@ func TestParseServeEnvironment(t *testing.T) {
 		t.Errorf("config %+v", cfg)
 	}
 	// Flags win over the environment.
-	cfg, err = parseServe([]string{"--listen", "127.0.0.1:1", "--region", "ap-south-1"}, &stderr, mapEnv(map[string]string{"RUNNEL_LISTEN": "127.0.0.1:9999"}))
+	cfg, err = parseServe([]string{"--listen", "127.0.0.1:1", "--region", "ap-south-1"}, mapEnv(map[string]string{"RUNNEL_LISTEN": "127.0.0.1:9999"}))
 	if err != nil || cfg.listen != "127.0.0.1:1" || cfg.region != "ap-south-1" {
 		t.Errorf("config %+v, %v", cfg, err)
 	}
 	// Defaults.
-	cfg, err = parseServe(nil, &stderr, mapEnv(nil))
+	cfg, err = parseServe(nil, mapEnv(nil))
 	if err != nil || cfg.listen != "127.0.0.1:4567" || cfg.dataDir != "./runnel-data" || cfg.engine != "disk" ||
 		cfg.region != "us-east-1" || cfg.accountID != "000000000000" || cfg.transitionDelay != 500*time.Millisecond {
 		t.Errorf("defaults %+v, %v", cfg, err)
 	}
-	if _, err := parseServe(nil, &stderr, mapEnv(map[string]string{"RUNNEL_TRANSITION_DELAY": "soon"})); err == nil {
+	if _, err := parseServe(nil, mapEnv(map[string]string{"RUNNEL_TRANSITION_DELAY": "soon"})); err == nil {
 		t.Error("bad RUNNEL_TRANSITION_DELAY accepted")
 	}
 }
@@ -112,7 +111,7 @@ func startServe(t *testing.T, cfg serveConfig) (*server.Server, func() error) {
 }
 
 func testConfig(t *testing.T, engine string) serveConfig {
-	cfg, err := parseServe([]string{"--listen", "127.0.0.1:0", "--engine", engine, "--data-dir", t.TempDir(), "--transition-delay", "0s"}, io.Discard, mapEnv(nil))
+	cfg, err := parseServe([]string{"--listen", "127.0.0.1:0", "--engine", engine, "--data-dir", t.TempDir(), "--transition-delay", "0s"}, mapEnv(nil))
 	if err != nil {
 		t.Fatal(err)
 	}

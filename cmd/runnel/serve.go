@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime"
@@ -19,6 +20,8 @@ import (
 	"github.com/runnel/runnel/internal/engine/disk"
 	"github.com/runnel/runnel/internal/engine/mem"
 	"github.com/runnel/runnel/internal/kinesisapi"
+	"github.com/runnel/runnel/internal/leaseapi"
+	"github.com/runnel/runnel/internal/leases"
 	"github.com/runnel/runnel/internal/server"
 	"github.com/runnel/runnel/internal/streams"
 )
@@ -53,18 +56,73 @@ type serveConfig struct {
 }
 
 // parseServe reads flags, each defaulting to its environment variable and
-// then to the built-in default.
-func parseServe(args []string, stderr io.Writer, getenv env) (serveConfig, error) {
+// then to the built-in default. It prints nothing: a request for help is
+// flag.ErrHelp, for the caller to answer with serveUsage.
+func parseServe(args []string, getenv env) (serveConfig, error) {
 	var c serveConfig
-	fs := flag.NewFlagSet("runnel serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs, logLevel, envErr := serveFlags(&c, getenv)
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
+	}
+	if *envErr != nil {
+		return c, fmt.Errorf("bad environment: %w", *envErr)
+	}
+	if err := c.logLevel.UnmarshalText([]byte(*logLevel)); err != nil {
+		return c, fmt.Errorf("--log-level %q: use debug, info, warn or error", *logLevel)
+	}
+	switch c.engine {
+	case "disk", "memory":
+	default:
+		return c, fmt.Errorf("--engine %q: use disk or memory", c.engine)
+	}
+	if c.engine == "disk" && c.dataDir == "" {
+		return c, errors.New("--data-dir is empty: the disk engine needs a directory")
+	}
+	// Check the listener's and the handler's options now, before anything
+	// is opened.
+	if err := c.serverOptions(nil).Validate(); err != nil {
+		return c, err
+	}
+	if err := c.handlerOptions(nil).Validate(); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// serveUsage writes the help of `runnel serve`.
+func serveUsage(w io.Writer) {
+	var c serveConfig
+	fs, _, _ := serveFlags(&c, func(string) string { return "" })
+	fs.SetOutput(w)
+	fmt.Fprintln(w, "Usage: runnel serve [flags]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Runs the Kinesis-compatible server in the foreground until SIGINT or SIGTERM")
+	fmt.Fprintln(w, "(Ctrl-C). Point any AWS SDK or the AWS CLI at it:")
+	fmt.Fprintln(w, "  aws --endpoint-url http://127.0.0.1:4567 kinesis list-streams")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Every flag can also be set by the environment variable named after it.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Flags:")
+	fs.PrintDefaults()
+}
+
+// serveFlags defines the flags of `runnel serve` on c, with defaults from
+// the environment; the log level is parsed after the flags. Environment
+// values that do not parse are collected in *envErr.
+func serveFlags(c *serveConfig, getenv env) (fs *flag.FlagSet, logLevel *string, envErr *error) {
+	fs = flag.NewFlagSet("runnel serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	envErr = new(error)
 	envOr := func(key, def string) string {
 		if v := getenv(key); v != "" {
 			return v
 		}
 		return def
 	}
-	var envErr error
 	durationEnv := func(key string, def time.Duration) time.Duration {
 		v := getenv(key)
 		if v == "" {
@@ -72,7 +130,7 @@ func parseServe(args []string, stderr io.Writer, getenv env) (serveConfig, error
 		}
 		d, err := time.ParseDuration(v)
 		if err != nil {
-			envErr = errors.Join(envErr, fmt.Errorf("%s=%q: %w", key, v, err))
+			*envErr = errors.Join(*envErr, fmt.Errorf("%s=%q: %w", key, v, err))
 			return def
 		}
 		return d
@@ -84,7 +142,19 @@ func parseServe(args []string, stderr io.Writer, getenv env) (serveConfig, error
 		}
 		n, err := strconv.Atoi(v)
 		if err != nil {
-			envErr = errors.Join(envErr, fmt.Errorf("%s=%q: not a number", key, v))
+			*envErr = errors.Join(*envErr, fmt.Errorf("%s=%q: not a number", key, v))
+			return def
+		}
+		return n
+	}
+	int64Env := func(key string, def int64) int64 {
+		v := getenv(key)
+		if v == "" {
+			return def
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			*envErr = errors.Join(*envErr, fmt.Errorf("%s=%q: not a number", key, v))
 			return def
 		}
 		return n
@@ -96,7 +166,7 @@ func parseServe(args []string, stderr io.Writer, getenv env) (serveConfig, error
 		}
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			envErr = errors.Join(envErr, fmt.Errorf("%s=%q: not a boolean", key, v))
+			*envErr = errors.Join(*envErr, fmt.Errorf("%s=%q: not a boolean", key, v))
 			return def
 		}
 		return b
@@ -121,61 +191,24 @@ func parseServe(args []string, stderr io.Writer, getenv env) (serveConfig, error
 	fs.IntVar(&c.scaler.MaxShards, "scale-max-shards", intEnv("RUNNEL_SCALE_MAX_SHARDS", sc.MaxShards), "ON_DEMAND streams: most open shards (env RUNNEL_SCALE_MAX_SHARDS)")
 	c.crashPoint = getenv("RUNNEL_CRASHPOINT")
 	fs.BoolVar(&c.enforceThroughput, "enforce-throughput", boolEnv("RUNNEL_ENFORCE_THROUGHPUT", false), "enforce per-shard throughput limits like Kinesis (env RUNNEL_ENFORCE_THROUGHPUT)")
-	fs.StringVar(&c.tlsCert, "tls-cert", envOr("RUNNEL_TLS_CERT", ""), "PEM certificate `file` to serve HTTPS/h2 with (needs --tls-key)")
-	fs.StringVar(&c.tlsKey, "tls-key", envOr("RUNNEL_TLS_KEY", ""), "PEM private key `file` for --tls-cert")
-	fs.BoolVar(&c.tlsSelfSigned, "tls-self-signed", boolEnv("RUNNEL_TLS_SELF_SIGNED", false), "serve HTTPS/h2 with a certificate generated at start")
-	logLevel := fs.String("log-level", envOr("RUNNEL_LOG_LEVEL", "info"), "log level: debug (every request), info, warn or error (env RUNNEL_LOG_LEVEL)")
-	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to let in-flight requests finish on SIGTERM/SIGINT")
-	fs.Int64Var(&c.maxBodyBytes, "max-body-bytes", kinesisapi.DefaultMaxBodyBytes, "largest request body accepted")
+	fs.StringVar(&c.tlsCert, "tls-cert", envOr("RUNNEL_TLS_CERT", ""), "PEM certificate `file` to serve HTTPS/h2 with (needs --tls-key) (env RUNNEL_TLS_CERT)")
+	fs.StringVar(&c.tlsKey, "tls-key", envOr("RUNNEL_TLS_KEY", ""), "PEM private key `file` for --tls-cert (env RUNNEL_TLS_KEY)")
+	fs.BoolVar(&c.tlsSelfSigned, "tls-self-signed", boolEnv("RUNNEL_TLS_SELF_SIGNED", false), "serve HTTPS/h2 with a certificate generated at start (env RUNNEL_TLS_SELF_SIGNED)")
+	logLevel = fs.String("log-level", envOr("RUNNEL_LOG_LEVEL", "info"), "log level: debug (every request), info, warn or error (env RUNNEL_LOG_LEVEL)")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", durationEnv("RUNNEL_SHUTDOWN_TIMEOUT", 15*time.Second), "how long to let in-flight requests finish on SIGTERM/SIGINT (env RUNNEL_SHUTDOWN_TIMEOUT)")
+	fs.Int64Var(&c.maxBodyBytes, "max-body-bytes", int64Env("RUNNEL_MAX_BODY_BYTES", kinesisapi.DefaultMaxBodyBytes), "largest request body accepted, in `bytes` (env RUNNEL_MAX_BODY_BYTES)")
 	hdef := kinesisapi.DefaultOptions()
-	fs.Int64Var(&c.maxBodyMemory, "max-body-memory", int64(intEnv("RUNNEL_MAX_BODY_MEMORY", int(hdef.MaxBodyMemory))), "bytes all request bodies in flight may hold together; more is answered 503 ServiceUnavailable (env RUNNEL_MAX_BODY_MEMORY)")
+	fs.Int64Var(&c.maxBodyMemory, "max-body-memory", int64Env("RUNNEL_MAX_BODY_MEMORY", hdef.MaxBodyMemory), "`bytes` all request bodies in flight may hold together; more is answered 503 ServiceUnavailable (env RUNNEL_MAX_BODY_MEMORY)")
 	fs.DurationVar(&c.bodyReadTimeout, "body-read-timeout", durationEnv("RUNNEL_BODY_READ_TIMEOUT", hdef.BodyReadTimeout), "time to receive a whole request body; 0 for no limit (env RUNNEL_BODY_READ_TIMEOUT)")
 	fs.DurationVar(&c.writeTimeout, "write-timeout", durationEnv("RUNNEL_WRITE_TIMEOUT", hdef.WriteTimeout), "time to write an answer; 0 for no limit (env RUNNEL_WRITE_TIMEOUT)")
 	fs.DurationVar(&c.subscribeTimeout, "subscribe-write-timeout", durationEnv("RUNNEL_SUBSCRIBE_WRITE_TIMEOUT", hdef.SubscribeWriteTimeout), "time a SubscribeToShard consumer may take to accept one event before it is cut off (env RUNNEL_SUBSCRIBE_WRITE_TIMEOUT)")
 	svdef := server.DefaultOptions()
-	fs.IntVar(&c.maxHeaderBytes, "max-header-bytes", intEnv("RUNNEL_MAX_HEADER_BYTES", svdef.MaxHeaderBytes), "largest request header block accepted (env RUNNEL_MAX_HEADER_BYTES)")
+	fs.IntVar(&c.maxHeaderBytes, "max-header-bytes", intEnv("RUNNEL_MAX_HEADER_BYTES", svdef.MaxHeaderBytes), "largest request header block accepted, in `bytes` (env RUNNEL_MAX_HEADER_BYTES)")
 	fs.IntVar(&c.h2MaxStreams, "h2-max-streams", intEnv("RUNNEL_H2_MAX_STREAMS", svdef.MaxConcurrentStreams), "concurrent requests one HTTP/2 connection may have (env RUNNEL_H2_MAX_STREAMS)")
-	fs.StringVar(&c.allowedHosts, "allowed-hosts", envOr("RUNNEL_ALLOWED_HOSTS", ""), "comma-separated host names (name or name:port; * for any) accepted in the Host header besides localhost and IP addresses (env RUNNEL_ALLOWED_HOSTS)")
-	fs.StringVar(&c.corsOrigins, "cors-origins", envOr("RUNNEL_CORS_ORIGINS", ""), "comma-separated web origins (http://localhost:3000; * for any) allowed to call the API from a browser; empty: CORS off (env RUNNEL_CORS_ORIGINS)")
+	fs.StringVar(&c.allowedHosts, "allowed-hosts", envOr("RUNNEL_ALLOWED_HOSTS", ""), "comma-separated host `names` (name or name:port; * for any) accepted in the Host header besides localhost and IP addresses (env RUNNEL_ALLOWED_HOSTS)")
+	fs.StringVar(&c.corsOrigins, "cors-origins", envOr("RUNNEL_CORS_ORIGINS", ""), "comma-separated web `origins` (http://localhost:3000; * for any) allowed to call the API from a browser; empty: CORS off (env RUNNEL_CORS_ORIGINS)")
 	fs.StringVar(&c.pprofAddr, "pprof", envOr("RUNNEL_PPROF", ""), "serve Go profiling endpoints (/debug/pprof/) on this `address`, e.g. 127.0.0.1:6060; off when empty (env RUNNEL_PPROF)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: runnel serve [flags]")
-		fmt.Fprintln(stderr)
-		fmt.Fprintln(stderr, "Runs the Kinesis-compatible server. Point any AWS SDK or the AWS CLI at it:")
-		fmt.Fprintln(stderr, "  aws --endpoint-url http://127.0.0.1:4567 kinesis list-streams")
-		fmt.Fprintln(stderr)
-		fmt.Fprintln(stderr, "Flags:")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		return c, err
-	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
-	}
-	if envErr != nil {
-		return c, fmt.Errorf("bad environment: %w", envErr)
-	}
-	if err := c.logLevel.UnmarshalText([]byte(*logLevel)); err != nil {
-		return c, fmt.Errorf("--log-level %q: use debug, info, warn or error", *logLevel)
-	}
-	switch c.engine {
-	case "disk", "memory":
-	default:
-		return c, fmt.Errorf("--engine %q: use disk or memory", c.engine)
-	}
-	if c.engine == "disk" && c.dataDir == "" {
-		return c, errors.New("--data-dir is empty: the disk engine needs a directory")
-	}
-	// Check the listener's and the handler's options now, before anything
-	// is opened.
-	if err := c.serverOptions(nil).Validate(); err != nil {
-		return c, err
-	}
-	if err := c.handlerOptions(nil).Validate(); err != nil {
-		return c, err
-	}
-	return c, nil
+	return fs, logLevel, envErr
 }
 
 // serverOptions are the listener's options for c.
@@ -215,13 +248,13 @@ func splitList(s string) []string {
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) int {
-	cfg, err := parseServe(args, stderr, getenv)
+	cfg, err := parseServe(args, getenv)
 	if errors.Is(err, flag.ErrHelp) {
+		serveUsage(stdout)
 		return exitOK
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "runnel serve: %v\n", err)
-		return exitUsage
+		return usageError(stderr, "serve", err)
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -256,6 +289,30 @@ func schedulerProcs(engineName string, getenv env, procs int) int {
 // accepting, finish in-flight requests, close the service, close the engine.
 // ready, when not nil, receives the server once it listens.
 func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- *server.Server) (err error) {
+	// Bind the ports first, so that a port in use is reported before
+	// anything is created on disk. The handler is set before Serve.
+	var handler lateHandler
+	srv, err := server.Listen(ctx, &handler, cfg.serverOptions(log))
+	if errors.Is(err, server.ErrAddrInUse) {
+		return fmt.Errorf("%s is already in use (another runnel?): stop that process or choose another address with --listen or RUNNEL_LISTEN", cfg.listen)
+	}
+	if err != nil {
+		return err
+	}
+	served := false
+	defer func() {
+		if !served {
+			_ = srv.Close()
+		}
+	}()
+	if cfg.pprofAddr != "" {
+		stopPprof, perr := startPprof(cfg.pprofAddr, log)
+		if perr != nil {
+			return fmt.Errorf("--pprof %s: %w", cfg.pprofAddr, perr)
+		}
+		defer stopPprof()
+	}
+
 	var eng engine.Engine
 	switch cfg.engine {
 	case "memory":
@@ -263,7 +320,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 	default:
 		d, oerr := disk.Open(cfg.dataDir, disk.DefaultOptions())
 		if oerr != nil {
-			return fmt.Errorf("open data directory %s: %w (is another runnel using it? choose another with --data-dir or RUNNEL_DATA_DIR)", cfg.dataDir, oerr)
+			return dataDirError(cfg.dataDir, oerr)
 		}
 		eng = d
 	}
@@ -303,24 +360,24 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 		}
 	}()
 
-	h, err := kinesisapi.NewHandler(svc, cfg.handlerOptions(log))
+	// Lease tables of consumer applications, on the same metadata; the
+	// sweeper removes the tables of deleted streams.
+	lsvc := leases.New(eng.Meta(), leases.OnStreams(svc), leases.Options{})
+	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
+	sweepDone := make(chan struct{})
+	go func() {
+		defer close(sweepDone)
+		lsvc.SweepEvery(sweepCtx, time.Minute, log)
+	}()
+	defer func() { stopSweep(); <-sweepDone }()
+
+	hopts := cfg.handlerOptions(log)
+	hopts.APIs = []kinesisapi.API{leaseapi.New(lsvc)}
+	h, err := kinesisapi.NewHandler(svc, hopts)
 	if err != nil {
 		return err
 	}
-	if cfg.pprofAddr != "" {
-		stopPprof, perr := startPprof(cfg.pprofAddr, log)
-		if perr != nil {
-			return fmt.Errorf("--pprof %s: %w", cfg.pprofAddr, perr)
-		}
-		defer stopPprof()
-	}
-	srv, err := server.Listen(ctx, h, cfg.serverOptions(log))
-	if errors.Is(err, server.ErrAddrInUse) {
-		return fmt.Errorf("%s is already in use (another runnel?): stop that process or choose another address with --listen or RUNNEL_LISTEN", cfg.listen)
-	}
-	if err != nil {
-		return err
-	}
+	handler.h = h
 	log.Info("runnel listening",
 		slog.String("endpoint", srv.Endpoint()),
 		slog.String("engine", cfg.engine),
@@ -331,10 +388,11 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 		ready <- srv
 	}
 
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve() }()
+	served = true
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve() }()
 	select {
-	case err := <-served:
+	case err := <-serveErr:
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
@@ -361,12 +419,18 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("in-flight requests cut short", slog.Any("error", err))
 	}
-	if err := <-served; err != nil {
+	if err := <-serveErr; err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
 	log.Info("stopped")
 	return nil
 }
+
+// lateHandler lets the listener be bound before the handler exists. h is
+// set once, before Serve starts, and never changed after.
+type lateHandler struct{ h http.Handler }
+
+func (l *lateHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) { l.h.ServeHTTP(w, r) }
 
 func dataDirAttr(cfg serveConfig) string {
 	if cfg.engine == "memory" {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"reflect"
 	"testing"
 	"time"
@@ -11,9 +10,8 @@ import (
 )
 
 func TestParseServeHTTPFront(t *testing.T) {
-	var stderr bytes.Buffer
 	// Defaults.
-	cfg, err := parseServe(nil, &stderr, mapEnv(nil))
+	cfg, err := parseServe(nil, mapEnv(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +24,7 @@ func TestParseServeHTTPFront(t *testing.T) {
 	}
 
 	// The environment.
-	cfg, err = parseServe(nil, &stderr, mapEnv(map[string]string{
+	cfg, err = parseServe(nil, mapEnv(map[string]string{
 		"RUNNEL_MAX_BODY_MEMORY":         "33554432",
 		"RUNNEL_BODY_READ_TIMEOUT":       "5s",
 		"RUNNEL_WRITE_TIMEOUT":           "6s",
@@ -49,7 +47,7 @@ func TestParseServeHTTPFront(t *testing.T) {
 	}
 
 	// Flags win.
-	cfg, err = parseServe([]string{"--cors-origins", "*", "--allowed-hosts", "*", "--write-timeout", "0s"}, &stderr,
+	cfg, err = parseServe([]string{"--cors-origins", "*", "--allowed-hosts", "*", "--write-timeout", "0s"},
 		mapEnv(map[string]string{"RUNNEL_CORS_ORIGINS": "http://localhost:3000", "RUNNEL_WRITE_TIMEOUT": "6s"}))
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +66,7 @@ func TestParseServeHTTPFront(t *testing.T) {
 		{"--max-header-bytes", "100"},
 		{"--h2-max-streams", "0"},
 	} {
-		if _, err := parseServe(args, &stderr, mapEnv(nil)); err == nil {
+		if _, err := parseServe(args, mapEnv(nil)); err == nil {
 			t.Errorf("%v accepted", args)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -24,6 +25,28 @@ import (
 // ErrEFOUnsupported reports an endpoint that does not support enhanced
 // fan-out (RegisterStreamConsumer and SubscribeToShard).
 var ErrEFOUnsupported = errors.New("bench: endpoint does not support enhanced fan-out")
+
+// ErrNoEndpoint reports an endpoint that refuses connections: nothing
+// listens there.
+var ErrNoEndpoint = errors.New("bench: nothing answers at the endpoint")
+
+// noEndpointError is the error of a run whose endpoint refused the
+// connection, with what to do about it.
+func noEndpointError(endpoint string, err error) error {
+	if endpoint == "" {
+		return fmt.Errorf("%w: AWS refused the connection: %w", ErrNoEndpoint, err)
+	}
+	return fmt.Errorf("%w: %s refused the connection; start a server there with `runnel serve` (in another terminal) or point --endpoint at a running one", ErrNoEndpoint, endpoint)
+}
+
+// refusedIsFinal makes a refused connection final for the SDK's retryer:
+// nothing listens, and retrying for a minute would only hide that.
+var refusedIsFinal = retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return aws.FalseTernary
+	}
+	return aws.UnknownTernary
+})
 
 // ErrSetup wraps failures to create, find or wait for the stream.
 var ErrSetup = errors.New("bench: stream setup failed")
@@ -100,7 +123,10 @@ func newClients(ctx context.Context, o *Options) (*clients, error) {
 			k.Retryer = aws.NopRetryer{}
 		}),
 		control: kinesis.NewFromConfig(cfg, endpoint, func(k *kinesis.Options) {
-			k.Retryer = retry.NewStandard(func(s *retry.StandardOptions) { s.MaxAttempts = 8 })
+			k.Retryer = retry.NewStandard(func(s *retry.StandardOptions) {
+				s.MaxAttempts = 8
+				s.Retryables = append([]retry.IsErrorRetryable{refusedIsFinal}, s.Retryables...)
+			})
 		}),
 		raw:       raw,
 		transport: tr,

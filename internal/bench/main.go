@@ -119,6 +119,41 @@ func bindFlags(fs *flag.FlagSet, o *Options) {
 	fs.Uint64Var(&o.Seed, "seed", o.Seed, "seed of the record generators (0 = random)")
 }
 
+// newFlagSet defines every flag of the command on o and cli. It prints
+// nothing itself.
+func newFlagSet(o *Options, cli *cliFlags) *flag.FlagSet {
+	fs := flag.NewFlagSet("runnel bench", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	bindFlags(fs, o)
+	fs.BoolVar(&cli.json, "json", false, "print the report as JSON on stdout")
+	fs.StringVar(&cli.cpuProfile, "cpuprofile", "", "write the load tool's own CPU profile to `file` (to see what the tool costs the machine)")
+	return fs
+}
+
+// usage writes the help of the command.
+func usage(w io.Writer) {
+	o := DefaultOptions()
+	var cli cliFlags
+	fs := newFlagSet(&o, &cli)
+	fs.SetOutput(w)
+	fmt.Fprintf(w, `Usage: runnel bench [flags]
+
+Drives a Kinesis-compatible endpoint with producers and consumers, reports
+throughput and latency, and verifies that every acknowledged record is read
+back exactly once, intact and in order per partition key. By default it
+creates a stream on a runnel at http://127.0.0.1:4567 (start one with
+"runnel serve").
+
+Profiles:
+`)
+	for _, n := range ProfileNames() {
+		fmt.Fprintf(w, "  %-12s %s\n", n, Profiles[n].Description)
+	}
+	fmt.Fprintf(w, "\nFlags:\n")
+	fs.PrintDefaults()
+}
+
 // cliFlags are the flags of the command that are not options of the run.
 type cliFlags struct {
 	json       bool   // print the report as JSON
@@ -126,35 +161,16 @@ type cliFlags struct {
 }
 
 // parseArgs turns the command line into options: defaults, then the
-// profile's values, then the flags given explicitly.
-func parseArgs(args []string, stderr io.Writer) (Options, cliFlags, error) {
+// profile's values, then the flags given explicitly. It prints nothing: a
+// request for help is flag.ErrHelp, for the caller to answer with usage.
+func parseArgs(args []string) (Options, cliFlags, error) {
 	o := DefaultOptions()
 	var cli cliFlags
-	fs := flag.NewFlagSet("runnel bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	bindFlags(fs, &o)
-	fs.BoolVar(&cli.json, "json", false, "print the report as JSON on stdout")
-	fs.StringVar(&cli.cpuProfile, "cpuprofile", "", "write the load tool's own CPU profile to `file` (to see what the tool costs the machine)")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, `Usage: runnel bench [flags]
-
-Drives a Kinesis-compatible endpoint with producers and consumers, reports
-throughput and latency, and verifies that every acknowledged record is read
-back exactly once, intact and in order per partition key.
-
-Profiles:
-`)
-		for _, n := range ProfileNames() {
-			fmt.Fprintf(stderr, "  %-12s %s\n", n, Profiles[n].Description)
-		}
-		fmt.Fprintf(stderr, "\nFlags:\n")
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet(&o, &cli)
 	if err := fs.Parse(args); err != nil {
 		return o, cli, err
 	}
 	if fs.NArg() > 0 {
-		fs.Usage()
 		return o, cli, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
 	set := map[string]bool{}
@@ -199,12 +215,14 @@ Profiles:
 // process exit code: 0 when the run completed and verified, 1 when it
 // failed or the verification found a problem, 2 for bad flags.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	o, cli, err := parseArgs(args, stderr)
+	o, cli, err := parseArgs(args)
 	if errors.Is(err, flag.ErrHelp) {
+		usage(stdout)
 		return exitOK
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "runnel bench: %v\n", err)
+		fmt.Fprintln(stderr, `Run "runnel bench --help" for its flags.`)
 		return exitUsage
 	}
 	jsonOut := cli.json

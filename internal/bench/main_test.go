@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
-	"io"
+	"net"
 	"os"
 	"slices"
 	"strings"
@@ -124,7 +124,7 @@ func TestParseArgs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			o, _, err := parseArgs(tt.args, io.Discard)
+			o, _, err := parseArgs(tt.args)
 			if (err != nil) != tt.err {
 				t.Fatalf("parseArgs(%q) error = %v, want error %v", tt.args, err, tt.err)
 			}
@@ -146,16 +146,19 @@ func TestProfilesValid(t *testing.T) {
 }
 
 func TestHelp(t *testing.T) {
-	var stderr bytes.Buffer
-	if code := Main(context.Background(), []string{"-h"}, io.Discard, &stderr); code != exitOK {
+	var stdout, stderr bytes.Buffer
+	if code := Main(context.Background(), []string{"-h"}, &stdout, &stderr); code != exitOK {
 		t.Errorf("Main -h = %d", code)
 	}
 	for _, want := range []string{"clickstream", "-consumer-mode", "-profile"} {
-		if !strings.Contains(stderr.String(), want) {
-			t.Errorf("usage lacks %q", want)
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("usage on stdout lacks %q", want)
 		}
 	}
-	if _, _, err := parseArgs([]string{"-h"}, io.Discard); !errors.Is(err, flag.ErrHelp) {
+	if stderr.Len() > 0 {
+		t.Errorf("help wrote to stderr: %q", stderr.String())
+	}
+	if _, _, err := parseArgs([]string{"-h"}); !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("parseArgs -h error = %v", err)
 	}
 }
@@ -621,5 +624,42 @@ func TestMainEndpoint(t *testing.T) {
 				t.Errorf("exit %d, written %d, verification %+v, error %q\nstderr: %s", code, rep.Written.Records, rep.Verification, rep.Error, stderr)
 			}
 		})
+	}
+}
+
+// TestNoServer: against an endpoint where nothing listens the run ends at
+// once, says so and suggests `runnel serve`, and claims no stream.
+func TestNoServer(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	endpoint := "http://" + l.Addr().String()
+	l.Close()
+	var stdout, stderr bytes.Buffer
+	start := time.Now()
+	code := Main(context.Background(), []string{"--endpoint", endpoint}, &stdout, &stderr)
+	out := stdout.String()
+	if code != exitFailed || !strings.Contains(out, "(4 shards, not set up)") || strings.Contains(out, "existing") ||
+		!strings.Contains(out, endpoint+" refused the connection") || !strings.Contains(out, "runnel serve") {
+		t.Errorf("exit %d, stdout:\n%s\nstderr:\n%s", code, out, stderr.String())
+	}
+	// The SDK's standard retryer would back off for seconds.
+	if el := time.Since(start); el > 2*time.Second {
+		t.Errorf("took %v: the refused connection was retried", el)
+	}
+	code, rep, _ := runMain(t, endpoint)
+	if code != exitFailed || !strings.Contains(rep.Error, ErrNoEndpoint.Error()) || rep.StreamReady || rep.StreamCreated {
+		t.Errorf("--json: exit %d, report %+v", code, rep)
+	}
+}
+
+// TestMissingStream: a stream that does not exist is not called existing.
+func TestMissingStream(t *testing.T) {
+	srv := runneltest.NewServer(t, runneltest.WithTransitionDelay(0))
+	var stdout, stderr bytes.Buffer
+	code := Main(context.Background(), []string{"--endpoint", srv.Endpoint(), "--create=false", "--stream", "absent"}, &stdout, &stderr)
+	if out := stdout.String(); code != exitFailed || !strings.Contains(out, "stream absent (4 shards, not set up)") || !strings.Contains(out, "ResourceNotFoundException") {
+		t.Errorf("exit %d, stdout:\n%s\nstderr:\n%s", code, out, stderr.String())
 	}
 }

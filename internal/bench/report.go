@@ -16,6 +16,9 @@ type Report struct {
 	Stream string `json:"stream"`
 	// StreamCreated tells whether the run created (and deleted) the stream.
 	StreamCreated bool `json:"stream_created"`
+	// StreamReady tells whether the stream was found (or created) and
+	// became ACTIVE; false when the run ended before.
+	StreamReady bool `json:"stream_ready"`
 	// Shards is the stream's shard count.
 	Shards int `json:"shards"`
 	// Consumers is the number of consumers (goroutines polling, or
@@ -268,9 +271,12 @@ func (rep *Report) WriteText(w io.Writer) {
 	if endpoint == "" {
 		endpoint = "AWS"
 	}
-	created := "existing"
-	if rep.StreamCreated {
+	created := "not set up"
+	switch {
+	case rep.StreamCreated:
 		created = "created"
+	case rep.StreamReady:
+		created = "existing"
 	}
 	p("endpoint  %s, stream %s (%d shards, %s)\n", endpoint, rep.Stream, rep.Shards, created)
 	prof := ""

@@ -4,10 +4,12 @@ import (
 	"context"
 	crand "crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -206,11 +208,15 @@ func Run(ctx context.Context, o Options, progress func(Progress)) (*Report, erro
 			}
 		}()
 	}
+	rep.StreamCreated = si != nil && si.created
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		err = noEndpointError(o.Endpoint, err)
+	}
 	if err != nil {
 		return rep.fail(err)
 	}
 	r.stream = si
-	rep.StreamCreated = si.created
+	rep.StreamReady = true
 	rep.Shards = len(si.shards)
 
 	var consumerARN string

@@ -36,6 +36,9 @@ var (
 	ErrResourceNotFound              = declare("ResourceNotFoundException", http.StatusBadRequest, false)
 	ErrValidation                    = declare("ValidationException", http.StatusBadRequest, false)
 
+	// ErrLeaseConflict is the lease tables' fencing refusal (docs/LEASES.md).
+	ErrLeaseConflict = declare("LeaseConflictException", http.StatusBadRequest, false)
+
 	ErrSerialization         = declare("SerializationException", http.StatusBadRequest, false)
 	ErrUnknownOperation      = declare("UnknownOperationException", http.StatusBadRequest, false)
 	ErrMissingAuthToken      = declare("MissingAuthenticationTokenException", http.StatusForbidden, false)

@@ -67,6 +67,32 @@ type Options struct {
 	// Logger receives a debug record per request and an error record per
 	// internal fault. Nil means slog.Default().
 	Logger *slog.Logger
+	// APIs are further services served on the same port, each under its
+	// own X-Amz-Target prefix, with the same protocol plumbing.
+	APIs []API
+}
+
+// API is a service other than Kinesis served by the Handler: the lease
+// tables, later others. The Handler decodes its inputs (JSON 1.1 or CBOR
+// 1.1), encodes its outputs and turns its errors into the wire's envelope.
+type API interface {
+	// TargetPrefix is the service part of X-Amz-Target the API answers to.
+	TargetPrefix() string
+	// NewInput returns a new input value for op to decode into, or nil when
+	// the API has no such operation.
+	NewInput(op string) any
+	// Call runs op. An error the client should see implements WireError
+	// with a code of the registry; any other error is an internal fault.
+	Call(ctx context.Context, op string, in any) (any, error)
+	// HasOutput reports whether op answers with a body.
+	HasOutput(op string) bool
+}
+
+// WireError is an error of a service that names its wire error type.
+type WireError interface {
+	error
+	ErrorCode() string
+	ErrorMessage() string
 }
 
 // DefaultMaxBodyMemory is the default MaxBodyMemory: sixteen maximal bodies.
@@ -116,6 +142,7 @@ type Handler struct {
 	backend Backend
 	opts    Options
 	log     *slog.Logger
+	apis    map[string]API // by TargetPrefix
 	budget  *bodyBudget
 	access  accessPolicy
 }
@@ -134,13 +161,22 @@ func NewHandler(b Backend, opts Options) (*Handler, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Handler{
+	h := &Handler{
 		backend: b,
 		opts:    opts,
 		log:     log,
+		apis:    map[string]API{},
 		budget:  &bodyBudget{limit: opts.MaxBodyMemory},
 		access:  newAccessPolicy(opts.AllowedHosts, opts.CORSOrigins),
-	}, nil
+	}
+	for _, a := range opts.APIs {
+		p := a.TargetPrefix()
+		if _, dup := h.apis[p]; dup || p == TargetPrefix {
+			return nil, fmt.Errorf("kinesisapi: two APIs answer to %s", p)
+		}
+		h.apis[p] = a
+	}
+	return h, nil
 }
 
 // bufPool holds request and response buffers. Buffers that grew beyond
@@ -236,6 +272,12 @@ func (h *Handler) serve(x *exchange) {
 	x.op = opName
 	op := operations[opName]
 	targetValid := service == TargetPrefix && op != nil
+	api := h.apis[service]
+	var apiIn any
+	if api != nil {
+		apiIn = api.NewInput(opName)
+		targetValid = apiIn != nil
+	}
 
 	// The body, bounded: a declared length over the limit is refused before
 	// reading; an undeclared one is cut at the limit.
@@ -308,6 +350,11 @@ func (h *Handler) serve(x *exchange) {
 		return
 	}
 
+	if api != nil {
+		h.serveAPI(x, api, apiIn, body)
+		return
+	}
+
 	in := op.newInput()
 	sc := scratchFor(op, x.proto) // memory for the decoded input, reused after the response
 	defer sc.release()
@@ -363,6 +410,23 @@ func (x *exchange) bodyError(h *Handler, err error) {
 	}
 }
 
+// serveAPI serves one operation of an API other than Kinesis.
+func (h *Handler) serveAPI(x *exchange, api API, in any, body []byte) {
+	if aerr := decode(x.proto, body, in); aerr != nil {
+		x.writeError(aerr)
+		return
+	}
+	out, err := api.Call(x.r.Context(), x.op, in)
+	if err != nil {
+		x.writeError(h.backendError(x.r.Context(), x, err))
+		return
+	}
+	if !api.HasOutput(x.op) {
+		out = nil
+	}
+	x.writeOutput(h, &operation{name: x.op, hasOutput: true}, out)
+}
+
 func (h *Handler) tooLarge() *apiError {
 	return newError(ErrRequestEntityTooLarge, fmt.Sprintf(
 		"Request body exceeds the limit of %d bytes.", h.opts.MaxBodyBytes))
@@ -380,6 +444,12 @@ func (h *Handler) backendError(ctx context.Context, x *exchange, err error) erro
 	if errors.As(err, &se) {
 		if ae, ok := fromStreams(se); ok {
 			return ae
+		}
+	}
+	var we WireError
+	if errors.As(err, &we) {
+		if t, ok := registry[we.ErrorCode()]; ok {
+			return &apiError{typ: t, message: we.ErrorMessage()}
 		}
 	}
 	h.log.LogAttrs(ctx, slog.LevelError, "internal failure",

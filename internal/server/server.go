@@ -193,6 +193,11 @@ func (s *Server) Serve() error {
 	return err
 }
 
+// Close closes the listening socket of a server that will not be served,
+// such as one whose handler could not be built after Listen. A served server
+// is stopped with Shutdown instead.
+func (s *Server) Close() error { return s.ln.Close() }
+
 // Shutdown stops accepting connections, closes idle ones and waits for
 // in-flight requests to finish or ctx to end, whichever comes first; then
 // it closes the remaining connections.

@@ -186,8 +186,9 @@ func (s *Service) monitoring(ctx context.Context, in *EnhancedMonitoringInput, e
 	}, nil
 }
 
-// StartStreamEncryption turns server-side encryption on: records written
-// from now on report EncryptionType KMS. runnel does not call KMS.
+// StartStreamEncryption turns server-side encryption on: the stream is
+// UPDATING for the transition delay, then records written report
+// EncryptionType KMS. runnel does not call KMS.
 func (s *Service) StartStreamEncryption(ctx context.Context, in *StreamEncryptionInput) error {
 	return s.encryption(ctx, in, true)
 }
@@ -221,18 +222,23 @@ func (s *Service) encryption(ctx context.Context, in *StreamEncryptionInput, sta
 	if key == "" || len(key) > 2048 {
 		return errorf(CodeValidation, "1 validation error detected: Value '%s' at 'keyId' failed to satisfy constraint: Member must have length greater than or equal to 1", key)
 	}
-	_, err = s.update(ctx, name, func(m *streamMeta, now int64) error {
+	st, err := s.update(ctx, name, func(m *streamMeta, now int64) error {
 		if m.Status != statusActive {
 			return s.errNotActive(name, m.Status)
 		}
+		// Records written while UPDATING keep the old setting: Kinesis
+		// encrypts (or stops) once the stream is ACTIVE again.
+		enc := &pendingEncryption{}
 		if start {
-			m.Encryption, m.KeyID = "KMS", key
-		} else {
-			m.Encryption, m.KeyID = "", ""
+			enc.Type, enc.KeyID = "KMS", key
 		}
-		s.startUpdating(m, now)
+		s.beginPending(m, now, &pendingChange{First: len(m.Shards), Encryption: enc})
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	_, err = s.settlePending(ctx, name, st)
 	return err
 }
 

@@ -79,11 +79,15 @@ func TestListShardsFilters(t *testing.T) {
 	}{
 		{"none", nil, "0,1,2,3,4,5"},
 		{"from trim horizon", &ShardFilter{Type: sp("FROM_TRIM_HORIZON")}, "0,1,2,3,4,5"},
-		{"at trim horizon", &ShardFilter{Type: sp("AT_TRIM_HORIZON")}, "0,1"},
+		// The stream is younger than its retention: every shard.
+		{"at trim horizon", &ShardFilter{Type: sp("AT_TRIM_HORIZON")}, "0,1,2,3,4,5"},
 		{"at latest", &ShardFilter{Type: sp("AT_LATEST")}, "1,2,4,5"},
 		{"after shard id", &ShardFilter{Type: sp("AFTER_SHARD_ID"), ShardId: sp("shardId-000000000002")}, "3,4,5"},
 		{"at timestamp t0", &ShardFilter{Type: sp("AT_TIMESTAMP"), Timestamp: tsp(t0)}, "0,1"},
-		{"at timestamp before creation", &ShardFilter{Type: sp("AT_TIMESTAMP"), Timestamp: tsp(t0.Add(-time.Hour))}, "0,1"},
+		{"at timestamp before creation", &ShardFilter{Type: sp("AT_TIMESTAMP"), Timestamp: tsp(t0.Add(-time.Hour))}, "0,1,2,3,4,5"},
+		{"at timestamp t1", &ShardFilter{Type: sp("AT_TIMESTAMP"), Timestamp: tsp(t1)}, "0,1,2,3"},
+		{"from timestamp t1", &ShardFilter{Type: sp("FROM_TIMESTAMP"), Timestamp: tsp(t1)}, "0,1,2,3,4,5"},
+		{"from timestamp before creation", &ShardFilter{Type: sp("FROM_TIMESTAMP"), Timestamp: tsp(t0.Add(-time.Hour))}, "0,1,2,3,4,5"},
 		{"at timestamp t1+", &ShardFilter{Type: sp("AT_TIMESTAMP"), Timestamp: tsp(t1.Add(time.Minute))}, "1,2,3"},
 		{"from timestamp t1+", &ShardFilter{Type: sp("FROM_TIMESTAMP"), Timestamp: tsp(t1.Add(time.Minute))}, "1,2,3,4,5"},
 	} {
@@ -109,6 +113,12 @@ func TestListShardsFilters(t *testing.T) {
 	out, _ = e.svc.ListShards(ctx, &ListShardsInput{StreamName: sp("s")})
 	if got := shardIDs(out.Shards); got != "1,2,3,4,5" {
 		t.Fatalf("after retention: %s", got)
+	}
+	// The trim horizon is now t1: the shards open at it, the one closed
+	// exactly then no longer retained.
+	out, _ = e.svc.ListShards(ctx, &ListShardsInput{StreamName: sp("s"), ShardFilter: &ShardFilter{Type: sp("AT_TRIM_HORIZON")}})
+	if got := shardIDs(out.Shards); got != "1,2,3" {
+		t.Fatalf("at trim horizon after retention: %s", got)
 	}
 }
 

@@ -429,8 +429,10 @@ func (s *Service) GetShardIterator(ctx context.Context, in *GetShardIteratorInpu
 		}
 		return nil, err
 	}
-	if err := s.writable(name, status); err != nil {
-		return nil, err
+	if status != statusActive && status != statusUpdating {
+		// A stream not yet (or no longer) ACTIVE has no shards to name,
+		// as for a stream that does not exist.
+		return nil, s.errShardNotFound(sid, name)
 	}
 	now := s.nowMs()
 	if idx >= len(st.shards) || !st.meta.shardVisible(idx, now) {

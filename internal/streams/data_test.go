@@ -535,6 +535,67 @@ func TestEncryptedRecords(t *testing.T) {
 	wantErr(t, e.svc.StartStreamEncryption(ctx, &StreamEncryptionInput{StreamName: sp("s"), EncryptionType: sp("KMS")}), CodeValidation, "")
 }
 
+// TestEncryptionAtEndOfUpdating: StartStreamEncryption and
+// StopStreamEncryption take effect for records when the stream is ACTIVE
+// again, as Kinesis documents; the description shows the requested setting
+// at once.
+func TestEncryptionAtEndOfUpdating(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, func(o *Options) { o.TransitionDelay = time.Second })
+	e.create("s", 1)
+	e.clock.Advance(time.Second)
+	putBoth := func(data string) string {
+		t.Helper()
+		one := e.put("s", "a", data)
+		many, err := e.svc.PutRecords(ctx, &PutRecordsInput{StreamName: sp("s"), Records: []PutRecordsRequestEntry{{PartitionKey: sp("b"), Data: []byte(data)}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return *one.EncryptionType + "/" + *many.EncryptionType
+	}
+	summary := func() string {
+		t.Helper()
+		sum, err := e.svc.DescribeStreamSummary(ctx, &DescribeStreamSummaryInput{StreamName: sp("s")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := sum.StreamDescriptionSummary
+		return d.StreamStatus + " " + *d.EncryptionType
+	}
+	if err := e.svc.StartStreamEncryption(ctx, &StreamEncryptionInput{StreamName: sp("s"), EncryptionType: sp("KMS"), KeyId: sp("alias/aws/kinesis")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := summary() + " " + putBoth("during start"); got != "UPDATING KMS NONE/NONE" {
+		t.Fatalf("while starting: %s", got)
+	}
+	e.clock.Advance(time.Second)
+	if got := putBoth("started") + " " + summary(); got != "KMS/KMS ACTIVE KMS" {
+		t.Fatalf("after starting: %s", got)
+	}
+	if err := e.svc.StopStreamEncryption(ctx, &StreamEncryptionInput{StreamName: sp("s"), EncryptionType: sp("KMS"), KeyId: sp("alias/aws/kinesis")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := summary() + " " + putBoth("during stop"); got != "UPDATING NONE KMS/KMS" {
+		t.Fatalf("while stopping: %s", got)
+	}
+	e.clock.Advance(time.Second)
+	if got := putBoth("stopped"); got != "NONE/NONE" {
+		t.Fatalf("after stopping: %s", got)
+	}
+	var got []string
+	for _, r := range e.get(e.iter("s", "shardId-000000000000", "TRIM_HORIZON", nil), 0).Records {
+		et := "NONE"
+		if r.EncryptionType != nil {
+			et = *r.EncryptionType
+		}
+		got = append(got, string(r.Data)+":"+et)
+	}
+	want := "during start:NONE,during start:NONE,started:KMS,started:KMS,during stop:KMS,during stop:KMS,stopped:NONE,stopped:NONE"
+	if strings.Join(got, ",") != want {
+		t.Fatalf("records %v", got)
+	}
+}
+
 // TestAfterStartingSequenceNumber: a shard's StartingSequenceNumber stands
 // just before its first record, so AFTER_SEQUENCE_NUMBER with it starts at
 // the first record (as a SubscribeToShard ContinuationSequenceNumber on an

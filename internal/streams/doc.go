@@ -20,8 +20,11 @@
 // Statuses. CREATING, UPDATING and DELETING are stored with the Unix-ms time
 // at which they settle (Options.TransitionDelay after the request). Readers
 // compute the settled status from the clock: CREATING and UPDATING become
-// ACTIVE, DELETING becomes "gone". Nothing has to run at the deadline, so a
-// crash mid-transition loses nothing. A background goroutine (the reaper,
+// ACTIVE, DELETING becomes "gone"; so a crash mid-transition loses nothing.
+// The exception is an UPDATING stream with a pending change (resharding,
+// encryption; pending.go): it stays UPDATING until the change is applied by
+// one compare-and-set, made by the first reader after the deadline or by
+// the reaper. A background goroutine (the reaper,
 // owned by the Service and stopped by Close) deletes the shard logs and then
 // the metadata key of gone streams, including deletions a restart
 // interrupted, and removes logs a crash during CreateStream left without a
@@ -33,9 +36,10 @@
 // an old one's records, and iterators of the old one are refused.
 //
 // Resharding. SplitShard, MergeShards, UpdateShardCount and the on-demand
-// scaler append child shards to the list and close their parents in one
-// compare-and-set, after creating the children's logs and before sealing the
-// parents' (reshard.go, scaler.go). A closed shard keeps its log, sealed,
+// scaler store a plan as the stream's pending change (after creating the
+// children's logs); when UPDATING ends, one compare-and-set appends the
+// child shards to the list and closes their parents, and then the parents'
+// logs are sealed (reshard.go, pending.go, scaler.go). A closed shard keeps its log, sealed,
 // until retention expires; its EndOffset is the log's end at closing.
 //
 // Records. An engine record's Key is one flag byte (bit 0: written while the

@@ -264,8 +264,8 @@ func (s *Service) deleteLogs(ctx context.Context, id string) error {
 	return nil
 }
 
-// reaper finishes deletions in the background, including ones a restart
-// interrupted, and removes orphan logs.
+// reaper finishes deletions and applies due pending changes in the
+// background, including ones a restart interrupted, and removes orphan logs.
 func (s *Service) reaper() {
 	defer s.wg.Done()
 	ctx := s.ctx
@@ -287,8 +287,9 @@ func (s *Service) reaper() {
 	}
 }
 
-// reap completes every deletion whose deadline has passed. It reuses the
-// cache's decodings, so a tick over unchanged streams decodes nothing.
+// reap completes every deletion whose deadline has passed and applies every
+// pending change that is due. It reuses the cache's decodings, so a tick over
+// unchanged streams decodes nothing.
 func (s *Service) reap(ctx context.Context) error {
 	all, err := s.listMeta(ctx)
 	if err != nil {
@@ -302,7 +303,7 @@ func (s *Service) reap(ctx context.Context) error {
 			}
 		}
 	}
-	return nil
+	return s.applyAllDue(ctx, all)
 }
 
 // orphanAge is how old a log of an unknown stream must be before the reaper
@@ -379,12 +380,17 @@ func metricsOut(m *streamMeta) []EnhancedMetrics {
 	return []EnhancedMetrics{{ShardLevelMetrics: l}}
 }
 
+// encryptionOut reports the stream's encryption setting: the requested one
+// while a change of it is pending (records get it from the end of UPDATING).
 func encryptionOut(m *streamMeta) (*string, *string) {
-	if m.Encryption == "" {
-		t := "NONE"
-		return &t, nil
-	}
 	t, k := m.Encryption, m.KeyID
+	if p := m.Pending; p != nil && p.Encryption != nil {
+		t, k = p.Encryption.Type, p.Encryption.KeyID
+	}
+	if t == "" {
+		none := "NONE"
+		return &none, nil
+	}
 	return &t, &k
 }
 
@@ -421,11 +427,18 @@ func (s *Service) DescribeStream(ctx context.Context, in *DescribeStreamInput) (
 		EnhancedMonitoring:      metricsOut(m),
 	}
 	d.EncryptionType, d.KeyId = encryptionOut(m)
+	after := ""
+	if in.ExclusiveStartShardId != nil {
+		after = normalShardID(*in.ExclusiveStartShardId)
+	}
 	for i := range m.Shards {
+		if status == statusCreating {
+			break // Kinesis lists a stream's shards once it is ACTIVE
+		}
 		if !m.shardVisible(i, now) {
 			continue
 		}
-		if in.ExclusiveStartShardId != nil && st.shards[i].id <= *in.ExclusiveStartShardId {
+		if after != "" && st.shards[i].id <= after {
 			continue
 		}
 		if len(d.Shards) == limit {
@@ -438,6 +451,15 @@ func (s *Service) DescribeStream(ctx context.Context, in *DescribeStreamInput) (
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// openShardCount is the open shards a description reports: none while the
+// stream is CREATING, whose shards are listed once it is ACTIVE.
+func openShardCount(m *streamMeta, status string) int {
+	if status == statusCreating {
+		return 0
+	}
+	return m.openShards()
+}
 
 // DescribeStreamSummary describes a stream without its shards.
 func (s *Service) DescribeStreamSummary(ctx context.Context, in *DescribeStreamSummaryInput) (*DescribeStreamSummaryOutput, error) {
@@ -461,7 +483,7 @@ func (s *Service) DescribeStreamSummary(ctx context.Context, in *DescribeStreamS
 		RetentionPeriodHours:    m.RetentionHours,
 		StreamCreationTimestamp: TimestampMillis(m.Created),
 		EnhancedMonitoring:      metricsOut(m),
-		OpenShardCount:          int32(m.openShards()),
+		OpenShardCount:          int32(openShardCount(m, status)),
 		ConsumerCount:           ptr(int32(m.liveConsumers(s.nowMs()))),
 		MaxRecordSizeInKiB:      ptr(m.MaxRecordKiB),
 	}

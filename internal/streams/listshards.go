@@ -71,7 +71,7 @@ func (s *Service) ListShards(ctx context.Context, in *ListShardsInput) (*ListSha
 			return nil, err
 		}
 		if in.ExclusiveStartShardId != nil {
-			after = *in.ExclusiveStartShardId
+			after = normalShardID(*in.ExclusiveStartShardId)
 		}
 		if f := in.ShardFilter; f != nil {
 			if f.Type == nil {
@@ -89,8 +89,8 @@ func (s *Service) ListShards(ctx context.Context, in *ListShardsInput) (*ListSha
 				if f.ShardId == nil {
 					return nil, errorf(CodeInvalidArgument, "ShardId must be specified in ShardFilter of type AFTER_SHARD_ID.")
 				}
-				if *f.ShardId > after {
-					after = *f.ShardId
+				if id := normalShardID(*f.ShardId); id > after {
+					after = id
 				}
 			case filterAtTimestamp, filterFromTimestamp:
 				if f.Timestamp == nil {
@@ -101,7 +101,7 @@ func (s *Service) ListShards(ctx context.Context, in *ListShardsInput) (*ListSha
 		}
 	}
 
-	st, _, err := s.existing(ctx, name)
+	st, status, err := s.existing(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -114,8 +114,10 @@ func (s *Service) ListShards(ctx context.Context, in *ListShardsInput) (*ListSha
 	}
 
 	now := s.nowMs()
-	// at is the instant the AT_ filters ask about, never before the stream
-	// existed (so a young stream's first shards count as open "at" it).
+	// at is the instant the AT_ and FROM_TIMESTAMP filters ask about. An
+	// instant before the stream existed selects every listed shard, as
+	// Kinesis answers AT_TRIM_HORIZON on a stream younger than its
+	// retention period (every shard, closed parents included).
 	var at int64
 	switch filter {
 	case filterAtTrimHorizon:
@@ -123,26 +125,34 @@ func (s *Service) ListShards(ctx context.Context, in *ListShardsInput) (*ListSha
 	case filterAtTimestamp, filterFromTimestamp:
 		at = filterTime
 	}
-	at = max(at, m.Created)
+	all := at < m.Created
 
 	out := &ListShardsOutput{Shards: []Shard{}}
+	if status == statusCreating {
+		return out, nil // Kinesis lists a stream's shards once it is ACTIVE
+	}
 	for i := range m.Shards {
 		sm := &m.Shards[i]
 		if !m.shardVisible(i, now) || (after != "" && st.shards[i].id <= after) {
 			continue
 		}
-		openAt := sm.Created <= at && (sm.Closed == 0 || sm.Closed > at)
+		// Both ends inclusive, as the ShardFilter reference words it: a
+		// shard closed at the instant and its children created then both
+		// count as open at it.
+		openAt := sm.Created <= at && (sm.Closed == 0 || sm.Closed >= at)
 		switch filter {
 		case filterAtLatest:
 			if sm.Closed != 0 {
 				continue
 			}
 		case filterAtTrimHorizon, filterAtTimestamp:
-			if !openAt {
+			if !all && !openAt {
 				continue
 			}
 		case filterFromTimestamp:
-			if sm.Closed != 0 && sm.Closed <= at {
+			// Shards closed before the trim horizon are not listed at all,
+			// which is the correction of an earlier Timestamp to it.
+			if sm.Closed != 0 && sm.Closed < at {
 				continue
 			}
 		}

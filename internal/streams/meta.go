@@ -70,6 +70,11 @@ type streamMeta struct {
 	// Scalings holds the Unix-ms times of the UpdateShardCount calls of the
 	// last 24 hours (for Options.ScalingsPerDay).
 	Scalings []int64 `json:"scalings,omitempty"`
+
+	// Pending is a change that takes effect when the stream leaves UPDATING
+	// (resharding, encryption); nil when none is waiting. While it waits the
+	// stream stays UPDATING, even past Until, until it is applied (pending.go).
+	Pending *pendingChange `json:"pending,omitempty"`
 }
 
 // shardMeta describes one shard and its lineage.
@@ -105,9 +110,17 @@ func (m *streamMeta) settled(now int64) string {
 		if m.Status == statusDeleting {
 			return ""
 		}
+		if m.Pending != nil {
+			return statusUpdating // until the pending change is applied
+		}
 		return statusActive
 	}
 	return m.Status
+}
+
+// pendingDue reports whether the stream's pending change is due at now.
+func (m *streamMeta) pendingDue(now int64) bool {
+	return m.Pending != nil && now >= m.Until
 }
 
 // settle stores the settled status.
@@ -331,11 +344,27 @@ func (s *Service) cached(ctx context.Context, name string) (*stream, error) {
 // errRetry asks update to retry after a concurrent change.
 var errRetry = errors.New("streams: retry")
 
+// errUnchanged, returned by an update function, ends the update without
+// storing anything; update then returns the stream as stored.
+var errUnchanged = errors.New("streams: unchanged")
+
 // update applies fn to a fresh copy of the stream's metadata and stores the
 // result with one compare-and-set, retrying on concurrent changes. fn sees the
-// settled status. A stream that does not exist (or whose deletion has
-// completed) gives ResourceNotFoundException.
+// settled status; a pending change that is due is applied first, so fn never
+// sees a stream that should have left UPDATING. A stream that does not exist
+// (or whose deletion has completed) gives ResourceNotFoundException.
 func (s *Service) update(ctx context.Context, name string, fn func(m *streamMeta, now int64) error) (*stream, error) {
+	return s.updateMeta(ctx, name, true, fn)
+}
+
+// updateRaw is update without applying a due pending change: for the
+// functions that hold append gates across the compare-and-set, which
+// applying one would need too.
+func (s *Service) updateRaw(ctx context.Context, name string, fn func(m *streamMeta, now int64) error) (*stream, error) {
+	return s.updateMeta(ctx, name, false, fn)
+}
+
+func (s *Service) updateMeta(ctx context.Context, name string, applyDue bool, fn func(m *streamMeta, now int64) error) (*stream, error) {
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -355,8 +384,24 @@ func (s *Service) update(ctx context.Context, name string, fn func(m *streamMeta
 		if m.settled(now) == "" {
 			return nil, s.errStreamNotFound(name)
 		}
+		if applyDue && m.pendingDue(now) {
+			if _, err := s.applyPending(ctx, name); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		m.settle(now)
 		if err := fn(m, now); err != nil {
+			if errors.Is(err, errRetry) && attempt < 1000 {
+				continue
+			}
+			if errors.Is(err, errUnchanged) {
+				st, err := s.fetch(ctx, name)
+				if err == nil && st == nil {
+					err = s.errStreamNotFound(name)
+				}
+				return st, err
+			}
 			return nil, err
 		}
 		nb, err := json.Marshal(m)

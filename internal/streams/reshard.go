@@ -17,30 +17,36 @@ import (
 // SplitShard, MergeShards, UpdateShardCount and the on-demand scaler all
 // reduce to a plan: a list of new shards, each with one parent (a split) or
 // two (a merge), whose parents are open shards or shards created earlier in
-// the same plan. A plan is applied in three steps:
+// the same plan. As on Kinesis a plan takes effect when the stream leaves
+// UPDATING (pending.go):
 //
 //  1. create the new shards' logs (idempotently: a log left over by an
-//     attempt that never reached step 2 is reused);
-//  2. one compare-and-set of the stream's metadata that closes the parents
-//     (Closed, EndOffset) and appends the children; while it runs, the
-//     parents' append gates are held, so no append of this process lands in
-//     a parent after its EndOffset was read;
+//     attempt that never reached step 2 is reused), then one
+//     compare-and-set of the stream's metadata stores the plan as its
+//     pending change and puts the stream in UPDATING;
+//  2. at the deadline, one compare-and-set closes the parents (Closed,
+//     EndOffset) and appends the children; while it runs, the parents'
+//     append gates are held, so no append of this process lands in a
+//     parent after its EndOffset was read;
 //  3. seal the closed shards' logs.
 //
-// A crash before step 2 leaves only unused, empty logs of a known stream
-// (reused by the next reshard, deleted with the stream). A crash between 2
-// and 3 leaves closed shards whose logs are not sealed: appends are refused
-// anyway, because routing and the append gate follow the metadata, and the
-// service seals them when it starts (resealAll). Either the change happened
-// or it did not; no hash range is ever owned twice or by no one.
+// A crash before step 1's compare-and-set leaves only unused, empty logs of
+// a known stream (reused by the next reshard, deleted with the stream). A
+// crash between 1 and 2 leaves the plan stored; it is applied when due. A
+// crash between 2 and 3 leaves closed shards whose logs are not sealed:
+// appends are refused anyway, because routing and the append gate follow
+// the metadata, and the service seals them when it starts (resealAll).
+// Either the change happened or it did not; no hash range is ever owned
+// twice or by no one.
 //
 // Sequence numbers: a child's creation time is at least one whole second
 // after each parent's (see childCreated), so every number of a child sorts
 // above every number of its parents. A parent's Closed time equals its
-// children's creation time, so at every instant the shards open at that
-// instant tile the hash space exactly once (the ListShards AT_* filters rely
-// on it). Both may lie up to a few seconds in the future after resharding
-// faster than once a second.
+// children's creation time, so with lifetimes [Created, Closed) the shards
+// open at any instant tile the hash space exactly once (ListShards' AT_*
+// filters, whose ends are inclusive as Kinesis documents them, list both
+// generations at the very instant of a reshard). Both may lie up to a few
+// seconds in the future after resharding faster than once a second.
 
 // errShardClosed reports an append that reached a shard closed by
 // resharding after the record was routed; the caller routes it again.
@@ -212,27 +218,30 @@ func planParents(ops []newShard, existing int) []int {
 	return out
 }
 
-// reshard applies the plan that check computes from the stream's current
-// metadata. check validates the request against the settled metadata and
-// returns the plan (nil: nothing to change) and whether the stream goes
-// UPDATING. It returns the stream as stored.
-func (s *Service) reshard(ctx context.Context, name string, updating bool, check func(m *streamMeta, now int64) ([]newShard, error)) (*stream, error) {
-	var held []*shard
-	release := func() {
-		for _, sh := range held {
-			sh.gate.Unlock()
-		}
-		held = held[:0]
+// reshard plans the change that check computes from the stream's current
+// metadata and stores it as the stream's pending change, putting the stream
+// in UPDATING; the change takes effect when UPDATING ends (pending.go). check
+// validates the request against the settled metadata and returns the plan
+// (nil: nothing to change). It returns the stream as stored.
+func (s *Service) reshard(ctx context.Context, name string, check func(m *streamMeta, now int64) ([]newShard, error)) (*stream, error) {
+	// A change already due is applied first, so check sees the stream as a
+	// client that waited for ACTIVE does.
+	st, err := s.fetch(ctx, name)
+	if err != nil {
+		return nil, err
 	}
-	defer release()
-	var closed []int
-	var changed bool
-	st, err := s.update(ctx, name, func(m *streamMeta, now int64) error {
-		release() // gates of an earlier attempt
-		closed, changed = nil, false
+	if _, err := s.applyDue(ctx, name, st); err != nil {
+		return nil, err
+	}
+	var planned bool
+	st, err = s.updateRaw(ctx, name, func(m *streamMeta, now int64) error {
+		planned = false
 		ops, err := check(m, now)
 		if err != nil || len(ops) == 0 {
 			return err
+		}
+		if m.Pending != nil { // check functions refuse an UPDATING stream
+			return s.errNotActive(name, statusUpdating)
 		}
 		first := len(m.Shards)
 		retention := time.Duration(m.RetentionHours) * time.Hour
@@ -243,50 +252,15 @@ func (s *Service) reshard(ctx context.Context, name string, updating bool, check
 			}
 		}
 		s.crash(CrashReshardBeforeCAS)
-		parents := planParents(ops, first)
-		rt, err := s.runtimeShards(ctx, name, m)
-		if err != nil {
-			return err
-		}
-		ends := make(map[int]uint64, len(parents))
-		for _, p := range parents { // ascending: a fixed lock order
-			sh := rt[p]
-			sh.gate.Lock()
-			held = append(held, sh)
-			l, err := sh.handle(ctx, s.eng)
-			if err != nil {
-				return err
-			}
-			info, err := l.Info(ctx)
-			if err != nil {
-				return err
-			}
-			ends[p] = info.Next
-		}
-		closed = applyPlan(m, ops, now, ends)
-		if updating {
-			s.startUpdating(m, now)
-		}
-		changed = true
+		s.beginPending(m, now, &pendingChange{First: first, Shards: storePlan(ops)})
+		planned = true
 		return nil
 	})
-	if err != nil {
-		return nil, err
+	if err != nil || !planned {
+		return st, err
 	}
-	if !changed {
-		return st, nil
-	}
-	// The new cache entry already marks the parents closed (build); appends
-	// waiting on their gates now see it and route again.
-	for _, i := range closed {
-		st.shards[i].closed.Store(true)
-	}
-	release()
-	s.crash(CrashReshardAfterCAS)
-	if err := s.sealClosed(ctx, st); err != nil {
-		return nil, err
-	}
-	return st, nil
+	s.crash(CrashReshardPending)
+	return s.settlePending(ctx, name, st)
 }
 
 // runtimeShards returns the runtime shard objects of m's shards, shared with
@@ -439,15 +413,18 @@ func (s *Service) accountOpenShards(ctx context.Context) (int, error) {
 // lookupShard resolves a shard id of a resharding request against m.
 func (s *Service) lookupShard(m *streamMeta, id, name string) (int, error) {
 	idx, ok := parseShardIndex(id)
-	if !ok || idx >= len(m.Shards) {
+	if !ok {
 		return 0, s.errNoShard(id, name)
+	}
+	if idx >= len(m.Shards) {
+		return 0, s.errNoShard(shardID(idx), name) // normalised, as Kinesis prints it
 	}
 	return idx, nil
 }
 
 // SplitShard closes a shard and creates two children that divide its hash
 // range at NewStartingHashKey. The stream is UPDATING for the transition
-// delay; the children take writes at once.
+// delay, at the end of which the split takes effect.
 func (s *Service) SplitShard(ctx context.Context, in *SplitShardInput) error {
 	if in == nil {
 		in = &SplitShardInput{}
@@ -470,7 +447,7 @@ func (s *Service) SplitShard(ctx context.Context, in *SplitShardInput) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.reshard(ctx, name, true, func(m *streamMeta, now int64) ([]newShard, error) {
+	_, err = s.reshard(ctx, name, func(m *streamMeta, now int64) ([]newShard, error) {
 		idx, err := s.lookupShard(m, id, name)
 		if err != nil {
 			return nil, err
@@ -516,7 +493,8 @@ func mustIndex(id string) int {
 }
 
 // MergeShards closes two adjacent shards and creates one child covering
-// both ranges. The stream is UPDATING for the transition delay.
+// both ranges. The stream is UPDATING for the transition delay, at the end
+// of which the merge takes effect.
 func (s *Service) MergeShards(ctx context.Context, in *MergeShardsInput) error {
 	if in == nil {
 		in = &MergeShardsInput{}
@@ -537,7 +515,7 @@ func (s *Service) MergeShards(ctx context.Context, in *MergeShardsInput) error {
 			return s.errNoShard(id, name)
 		}
 	}
-	_, err = s.reshard(ctx, name, true, func(m *streamMeta, now int64) ([]newShard, error) {
+	_, err = s.reshard(ctx, name, func(m *streamMeta, now int64) ([]newShard, error) {
 		var idx [2]int
 		for i, id := range ids {
 			x, err := s.lookupShard(m, id, name)
@@ -554,14 +532,12 @@ func (s *Service) MergeShards(ctx context.Context, in *MergeShardsInput) error {
 				return nil, s.errNotEligible(shardID(x), name)
 			}
 		}
-		a, b := &m.Shards[idx[0]], &m.Shards[idx[1]]
-		aStart, _ := parseHashKey(a.Start)
-		aEnd, _ := parseHashKey(a.End)
-		bStart, _ := parseHashKey(b.Start)
-		bEnd, _ := parseHashKey(b.End)
-		firstLow := aEnd != maxHashKey && aEnd.add(1) == bStart
-		secondLow := bEnd != maxHashKey && bEnd.add(1) == aStart
-		if idx[0] == idx[1] || (!firstLow && !secondLow) {
+		// ShardToMerge must be the lower of the pair: Kinesis refuses the
+		// pair named the other way round (kinesalite records it, and tools
+		// that merged on Kinesis had to order their pairs).
+		aEnd, _ := parseHashKey(m.Shards[idx[0]].End)
+		bStart, _ := parseHashKey(m.Shards[idx[1]].Start)
+		if idx[0] == idx[1] || aEnd == maxHashKey || aEnd.add(1) != bStart {
 			return nil, errorf(CodeInvalidArgument, "Shards %s and %s in stream %s under account %s are not an adjacent pair of shards eligible for merging",
 				shardID(idx[0]), shardID(idx[1]), name, s.opts.AccountID)
 		}
@@ -570,9 +546,8 @@ func (s *Service) MergeShards(ctx context.Context, in *MergeShardsInput) error {
 		}
 		p := newPlanner(m)
 		for i := 0; i+1 < len(p.open); i++ {
-			lo, hi := p.open[i].idx, p.open[i+1].idx
-			if (lo == idx[0] && hi == idx[1]) || (lo == idx[1] && hi == idx[0]) {
-				p.merge(i, lo == idx[0])
+			if p.open[i].idx == idx[0] && p.open[i+1].idx == idx[1] {
+				p.merge(i, true)
 				break
 			}
 		}
@@ -589,7 +564,7 @@ const scalingWindow = 24 * 3600_000 // ms
 
 // UpdateShardCount rescales a provisioned stream to TargetShardCount open
 // shards with even hash ranges, through the splits and merges Kinesis would
-// make, applied as one atomic change.
+// make, applied as one atomic change at the end of UPDATING.
 func (s *Service) UpdateShardCount(ctx context.Context, in *UpdateShardCountInput) (*UpdateShardCountOutput, error) {
 	if in == nil {
 		in = &UpdateShardCountInput{}
@@ -616,7 +591,7 @@ func (s *Service) UpdateShardCount(ctx context.Context, in *UpdateShardCountInpu
 		return nil, err
 	}
 	var current int
-	st, err := s.reshard(ctx, name, true, func(m *streamMeta, now int64) ([]newShard, error) {
+	st, err := s.reshard(ctx, name, func(m *streamMeta, now int64) ([]newShard, error) {
 		if m.Mode == modeOnDemand {
 			return nil, s.errOnDemand(name)
 		}
@@ -726,10 +701,13 @@ func (s *Service) UpdateStreamMode(ctx context.Context, in *UpdateStreamModeInpu
 // called, so tests can kill the process there.
 const (
 	// CrashReshardBeforeCAS is after the children's logs are created and
-	// before the metadata changes.
+	// before the plan is stored.
 	CrashReshardBeforeCAS = "reshard-before-cas"
-	// CrashReshardAfterCAS is after the metadata changed and before the
-	// parents' logs are sealed.
+	// CrashReshardPending is after the plan is stored (the stream UPDATING)
+	// and before it is applied.
+	CrashReshardPending = "reshard-pending"
+	// CrashReshardAfterCAS is after the plan was applied (the parents
+	// closed, the children added) and before the parents' logs are sealed.
 	CrashReshardAfterCAS = "reshard-after-cas"
 )
 

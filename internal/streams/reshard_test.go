@@ -220,13 +220,15 @@ func TestSplitAndMerge(t *testing.T) {
 	if len(out.Records) != 1 || out.NextShardIterator != nil || len(out.ChildShards) != 2 {
 		t.Fatalf("parent drain %+v", out)
 	}
-	// Merge, naming the upper shard first.
-	if err := e.mergeShards("s", "shardId-000000000002", "shardId-000000000001"); err != nil {
+	// Naming the upper shard first is refused, as on Kinesis.
+	wantErr(t, e.mergeShards("s", "shardId-000000000002", "shardId-1"), CodeInvalidArgument,
+		"Shards shardId-000000000002 and shardId-000000000001 in stream s under account 000000000000 are not an adjacent pair of shards eligible for merging")
+	if err := e.mergeShards("s", "shardId-1", "shardId-000000000002"); err != nil {
 		t.Fatal(err)
 	}
 	ls, _ = e.svc.ListShards(ctx, &ListShardsInput{StreamName: sp("s"), ShardFilter: &ShardFilter{Type: sp("AT_LATEST")}})
-	if len(ls.Shards) != 1 || ls.Shards[0].ShardId != "shardId-000000000003" || *ls.Shards[0].ParentShardId != "shardId-000000000002" ||
-		*ls.Shards[0].AdjacentParentShardId != "shardId-000000000001" || ls.Shards[0].HashKeyRange.StartingHashKey != "0" {
+	if len(ls.Shards) != 1 || ls.Shards[0].ShardId != "shardId-000000000003" || *ls.Shards[0].ParentShardId != "shardId-000000000001" ||
+		*ls.Shards[0].AdjacentParentShardId != "shardId-000000000002" || ls.Shards[0].HashKeyRange.StartingHashKey != "0" {
 		t.Fatalf("after merge %+v", ls.Shards)
 	}
 	last := e.put("s", "k", "three")
@@ -277,7 +279,7 @@ func TestReshardErrors(t *testing.T) {
 			"Shards shardId-000000000001 and shardId-000000000003 in stream s under account " + acct + " are not an adjacent pair of shards eligible for merging"},
 		{"merge itself", func() error { return e.mergeShards("s", "1", "1") }, CodeInvalidArgument, ""},
 		{"merge closed", func() error { return e.mergeShards("s", "0", "1") }, CodeInvalidArgument, "Shard shardId-000000000000 in stream s under account " + acct + " has already been merged or split, and thus is not eligible for merging or splitting."},
-		{"merge missing", func() error { return e.mergeShards("s", "1", "99") }, CodeResourceNotFound, "Could not find shard 99 in stream s under account " + acct + "."},
+		{"merge missing", func() error { return e.mergeShards("s", "1", "99") }, CodeResourceNotFound, "Could not find shard shardId-000000000099 in stream s under account " + acct + "."},
 		{"merge on-demand", func() error { return e.mergeShards("od", "0", "1") }, CodeValidation, ""},
 		{"scale up over double", func() error { return e.scaleTo("s", 11) }, CodeLimitExceeded, "UpdateShardCount cannot scale up over double your current open shard count. Current open shard count: 5, Target shard count: 11"},
 		{"scale down below half", func() error { return e.scaleTo("s", 2) }, CodeLimitExceeded, "UpdateShardCount cannot scale down below half your current open shard count. Current open shard count: 5, Target shard count: 2"},
@@ -332,14 +334,124 @@ func TestReshardWhileUpdating(t *testing.T) {
 	}
 	inUse := "Stream s under account 000000000000 not ACTIVE, instead in state UPDATING"
 	wantErr(t, e.splitShard("s", "1", mustAdd(half, 1000)), CodeResourceInUse, inUse)
-	wantErr(t, e.mergeShards("s", "2", "3"), CodeResourceInUse, inUse)
+	wantErr(t, e.mergeShards("s", "0", "1"), CodeResourceInUse, inUse)
 	wantErr(t, e.scaleTo("s", 4), CodeResourceInUse, inUse)
+	// The split's children do not exist until it takes effect.
+	wantErr(t, e.mergeShards("s", "2", "3"), CodeResourceNotFound, "Could not find shard shardId-000000000002 in stream s under account 000000000000.")
 	// Writes and reads go on while UPDATING.
 	e.put("s", "k", "v")
 	e.clock.Advance(time.Second)
 	if err := e.mergeShards("s", "2", "3"); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestReshardAtEndOfUpdating checks that a reshard takes effect when the
+// stream leaves UPDATING, as on Kinesis: until then the old shards are
+// listed and take the writes.
+func TestReshardAtEndOfUpdating(t *testing.T) {
+	ctx := context.Background()
+	for _, op := range []string{"split", "merge", "scale"} {
+		t.Run(op, func(t *testing.T) {
+			e := newEnv(t, func(o *Options) { o.TransitionDelay = time.Second })
+			e.create("s", 2)
+			e.clock.Advance(2 * time.Second)
+			var err error
+			var want string
+			switch op {
+			case "split":
+				err, want = e.splitShard("s", "0", "1000"), "0,1,2,3"
+			case "merge":
+				err, want = e.mergeShards("s", "0", "1"), "0,1,2"
+			case "scale":
+				err, want = e.scaleTo("s", 3), "0,1,2,3,4,5,6"
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum, err := e.svc.DescribeStreamSummary(ctx, &DescribeStreamSummaryInput{StreamName: sp("s")})
+			if err != nil || sum.StreamDescriptionSummary.StreamStatus != statusUpdating || sum.StreamDescriptionSummary.OpenShardCount != 2 {
+				t.Fatalf("summary while updating: %+v %v", sum, err)
+			}
+			ds, _ := e.svc.DescribeStream(ctx, &DescribeStreamInput{StreamName: sp("s")})
+			ls, _ := e.svc.ListShards(ctx, &ListShardsInput{StreamName: sp("s")})
+			if got := shardIDs(ds.StreamDescription.Shards) + "|" + shardIDs(ls.Shards); got != "0,1|0,1" {
+				t.Fatalf("shards while updating: %s", got)
+			}
+			// Writes and reads go on against the old shards.
+			var during []*PutRecordOutput
+			for i := range 8 {
+				out := e.put("s", fmt.Sprintf("k%d", i), "during")
+				if out.ShardId != "shardId-000000000000" && out.ShardId != "shardId-000000000001" {
+					t.Fatalf("write while updating went to %s", out.ShardId)
+				}
+				during = append(during, out)
+			}
+			e.get(e.iter("s", "shardId-000000000000", "TRIM_HORIZON", nil), 0)
+
+			// Just before the deadline nothing has changed; the first write
+			// after it sees the new shards.
+			e.clock.Advance(time.Second - time.Millisecond)
+			if got := e.meta("s"); got.Status != statusUpdating || len(got.Shards) != 2 {
+				t.Fatalf("before the deadline: %s, %d shards", got.Status, len(got.Shards))
+			}
+			e.clock.Advance(time.Millisecond)
+			for i := range 8 {
+				out := e.put("s", fmt.Sprintf("k%d", i), "after")
+				if idx, _ := parseShardIndex(out.ShardId); e.meta("s").Shards[idx].Closed != 0 {
+					t.Fatalf("write after the switch went to closed parent %s", out.ShardId)
+				}
+				if out.SequenceNumber <= during[i].SequenceNumber {
+					t.Fatalf("child number %s below parent's %s", out.SequenceNumber, during[i].SequenceNumber)
+				}
+			}
+			sum, _ = e.svc.DescribeStreamSummary(ctx, &DescribeStreamSummaryInput{StreamName: sp("s")})
+			ls, _ = e.svc.ListShards(ctx, &ListShardsInput{StreamName: sp("s")})
+			if sum.StreamDescriptionSummary.StreamStatus != statusActive || shardIDs(ls.Shards) != want {
+				t.Fatalf("after the deadline: %s, shards %s, want %s", sum.StreamDescriptionSummary.StreamStatus, shardIDs(ls.Shards), want)
+			}
+			checkLineage(t, e.meta("s"))
+			waitSealed(t, e, "s")
+			got := readLineage(t, e, "s")
+			for i := range 8 {
+				if d := fmt.Sprint(got[fmt.Sprintf("k%d", i)]); d != "[during after]" {
+					t.Fatalf("key k%d: %s", i, d)
+				}
+			}
+		})
+	}
+}
+
+// TestPendingReshardAppliedInBackground checks that the switch happens at
+// the deadline without any client call, and that a pending plan survives a
+// restart.
+func TestPendingReshardAppliedInBackground(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.TransitionDelay = 50 * time.Millisecond })
+	e.create("s", 2)
+	e.clock.Advance(time.Second)
+	if err := e.splitShard("s", "1", mustAdd(half, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	e.restart()
+	if m := e.meta("s"); m.Pending == nil || len(m.Shards) != 2 {
+		t.Fatalf("pending plan lost in restart: %+v", m)
+	}
+	e.clock.Advance(time.Second)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		m := e.meta("s")
+		if m.Pending == nil {
+			if m.Status != statusActive || len(m.Shards) != 4 || m.Shards[1].Closed == 0 {
+				t.Fatalf("applied: %+v", m)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("pending plan not applied by the background loop")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	waitSealed(t, e, "s")
 }
 
 func TestUpdateStreamMode(t *testing.T) {
@@ -494,12 +606,113 @@ func TestReshardUnderLoad(t *testing.T) {
 	}
 }
 
+// TestPendingAppliedUnderLoad: with writers racing each other (and the
+// reaper) to make the switch at the end of UPDATING, every acknowledged
+// record is read back once, in order, and none lands in a closed parent.
+func TestPendingAppliedUnderLoad(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, func(o *Options) { o.TransitionDelay = time.Second; o.ScalingsPerDay = 0 })
+	e.create("s", 2)
+	e.clock.Advance(time.Second)
+	var (
+		wg   sync.WaitGroup
+		stop = make(chan struct{})
+		mu   sync.Mutex
+		sent = map[string]int{}
+	)
+	for p := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				var recs []PutRecordsRequestEntry
+				for k := range 6 {
+					recs = append(recs, PutRecordsRequestEntry{PartitionKey: sp(fmt.Sprintf("p%d-k%d", p, k)), Data: fmt.Appendf(nil, "%d", n)})
+				}
+				out, err := e.svc.PutRecords(ctx, &PutRecordsInput{StreamName: sp("s"), Records: recs})
+				if err != nil || out.FailedRecordCount != 0 {
+					t.Errorf("put records: %v %+v", err, out)
+					return
+				}
+				m := e.meta("s")
+				for _, r := range out.Records {
+					if idx, _ := parseShardIndex(*r.ShardId); m.Shards[idx].Closed != 0 && r.SequenceNumber != nil {
+						if sn, ok := parseSeqNum(*r.SequenceNumber); ok && sn.offset >= m.Shards[idx].EndOffset {
+							t.Errorf("record %s in closed shard %s past its end %d", *r.SequenceNumber, *r.ShardId, m.Shards[idx].EndOffset)
+						}
+					}
+				}
+				mu.Lock()
+				for _, r := range recs {
+					sent[*r.PartitionKey] = n + 1
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	steps := []func() error{
+		func() error { return e.splitShard("s", "0", "1000000") },
+		func() error { return e.scaleTo("s", 5) },
+		func() error { return e.scaleTo("s", 3) },
+		func() error {
+			open := openRanges(e.meta("s"))
+			return e.mergeShards("s", shardID(open[0].idx), shardID(open[1].idx))
+		},
+	}
+	// fail stops the writers first, so none reports after the test ends.
+	fail := func(format string, args ...any) {
+		t.Helper()
+		close(stop)
+		wg.Wait()
+		t.Fatalf(format, args...)
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			fail("%v", err)
+		}
+		time.Sleep(20 * time.Millisecond) // writes while UPDATING
+		e.clock.Advance(time.Second)      // due: the writers race to switch
+		// The switch is made by the next write or the reaper's next tick;
+		// a loaded machine may take a while to schedule either.
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			m := e.meta("s")
+			if m.Pending == nil && m.Status == statusActive {
+				break
+			}
+			if time.Now().After(deadline) {
+				fail("still %s with a pending change 10 s after the deadline", m.Status)
+			}
+		}
+	}
+	close(stop)
+	wg.Wait()
+	checkLineage(t, e.meta("s"))
+	waitSealed(t, e, "s")
+	got := readLineage(t, e, "s")
+	for pk, n := range sent {
+		recs := got[pk]
+		if len(recs) != n {
+			t.Fatalf("key %s: read %d records, sent %d", pk, len(recs), n)
+		}
+		for i, d := range recs {
+			if d != fmt.Sprint(i) {
+				t.Fatalf("key %s: record %d is %s", pk, i, d)
+			}
+		}
+	}
+}
+
 // crashed is the panic a test crash point raises.
 type crashed string
 
 func TestReshardCrash(t *testing.T) {
 	ctx := context.Background()
-	for _, point := range []string{CrashReshardBeforeCAS, CrashReshardAfterCAS} {
+	for _, point := range []string{CrashReshardBeforeCAS, CrashReshardPending, CrashReshardAfterCAS} {
 		for _, op := range []string{"split", "merge", "scale"} {
 			t.Run(point+"/"+op, func(t *testing.T) {
 				armed := true
@@ -539,9 +752,10 @@ func TestReshardCrash(t *testing.T) {
 					t.Fatalf("changed %v after a crash at %s", changed, point)
 				}
 				// Even before the restart seals them, closed shards take no writes.
+				// (A stored plan is applied by the first of these writes.)
 				for i := range 20 {
 					out := e.put("s", fmt.Sprintf("k%d", i), "between")
-					if idx, _ := parseShardIndex(out.ShardId); after.Shards[idx].Closed != 0 {
+					if idx, _ := parseShardIndex(out.ShardId); e.meta("s").Shards[idx].Closed != 0 {
 						t.Fatalf("record routed to closed shard %s", out.ShardId)
 					}
 				}

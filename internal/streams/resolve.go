@@ -118,8 +118,12 @@ func (s *Service) streamFromARN(str string) (string, error) {
 
 // existing returns the stream named name as it is now, for reading: from the
 // engine (control plane), or nil and ResourceNotFoundException.
+// A pending change that is due is applied first.
 func (s *Service) existing(ctx context.Context, name string) (*stream, string, error) {
 	st, err := s.fetch(ctx, name)
+	if err == nil {
+		st, err = s.applyDue(ctx, name, st)
+	}
 	if err != nil {
 		return nil, "", err
 	}
@@ -129,6 +133,9 @@ func (s *Service) existing(ctx context.Context, name string) (*stream, string, e
 // live is like existing but may answer from the cache (data plane).
 func (s *Service) live(ctx context.Context, name string) (*stream, string, error) {
 	st, err := s.cached(ctx, name)
+	if err == nil && st != nil && st.meta.Pending != nil {
+		st, err = s.applyDue(ctx, name, st)
+	}
 	if err != nil {
 		return nil, "", err
 	}
@@ -157,20 +164,40 @@ func (s *Service) writable(name, status string) error {
 }
 
 // parseShardIndex reads a shard id the way Kinesis accepts them:
-// "shardId-000000000001", or the bare number after the dash.
+// "shardId-000000000001", "shardId-1", any prefix before one dash, or the
+// bare number; the number is decimal digits (any count, leading zeros
+// allowed) up to 2147483647, as the emulators that recorded Kinesis'
+// answers found ("a-00002147483647" names shard 2147483647).
 func parseShardIndex(id string) (int, bool) {
 	num := id
 	if _, after, ok := strings.Cut(id, "-"); ok {
 		num = after
 	}
-	if num == "" || len(num) > 12 {
+	if num == "" {
 		return 0, false
 	}
-	n, err := strconv.ParseUint(num, 10, 31)
-	if err != nil {
-		return 0, false
+	n := 0
+	for i := 0; i < len(num); i++ {
+		c := num[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+		if n > 1<<31-1 {
+			return 0, false
+		}
 	}
-	return int(n), true
+	return n, true
+}
+
+// normalShardID returns the canonical form of a shard id Kinesis accepts
+// ("shardId-5" is "shardId-000000000005"), or id itself when it names no
+// shard.
+func normalShardID(id string) string {
+	if i, ok := parseShardIndex(id); ok {
+		return shardID(i)
+	}
+	return id
 }
 
 // amzTime formats t the way Kinesis prints times in messages:

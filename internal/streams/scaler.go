@@ -281,7 +281,7 @@ func flatten(pairs [][2]*shardRate) []*shardRate {
 func (s *Service) autoReshard(ctx context.Context, st *stream, now time.Time, what string, shards []*shardRate, plan func(p *planner)) error {
 	m := st.meta
 	var before, after int
-	_, err := s.reshard(ctx, m.Name, false, func(cur *streamMeta, _ int64) ([]newShard, error) {
+	_, err := s.reshard(ctx, m.Name, func(cur *streamMeta, _ int64) ([]newShard, error) {
 		if cur.ID != m.ID || cur.Mode != modeOnDemand || cur.Status != statusActive {
 			return nil, nil // changed meanwhile: judge again next window
 		}

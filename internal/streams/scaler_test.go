@@ -129,3 +129,64 @@ func TestScalerSplitsHotAndMergesCold(t *testing.T) {
 		t.Fatalf("decisions not logged:\n%s", l)
 	}
 }
+
+// TestScalerReshardsAtEndOfUpdating: the on-demand scaler's splits follow
+// the rule of SplitShard: UPDATING first, the new shards when it ends.
+func TestScalerReshardsAtEndOfUpdating(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, func(o *Options) {
+		o.TransitionDelay = time.Second
+		o.Scaler = ScalerOptions{
+			Window: time.Hour, Cooldown: time.Hour,
+			SplitRecordsPerSec: 10, MergeRecordsPerSec: 5,
+			SplitBytesPerSec: 1 << 30, MergeBytesPerSec: 1 << 29,
+			MinShards: 4, MaxShards: 8,
+		}
+	})
+	if err := e.svc.CreateStream(ctx, &CreateStreamInput{StreamName: sp("od"), StreamModeDetails: &StreamModeDetails{StreamMode: sp("ON_DEMAND")}}); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(time.Second)
+	summary := func() (string, int32) {
+		t.Helper()
+		out, err := e.svc.DescribeStreamSummary(ctx, &DescribeStreamSummaryInput{StreamName: sp("od")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.StreamDescriptionSummary.StreamStatus, out.StreamDescriptionSummary.OpenShardCount
+	}
+	if err := e.svc.scaleTick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for range 1200 {
+		if _, err := e.svc.PutRecord(ctx, &PutRecordInput{StreamName: sp("od"), PartitionKey: sp("k"), ExplicitHashKey: sp("5"), Data: []byte("x")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.clock.Advance(time.Minute)
+	if err := e.svc.scaleTick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if status, open := summary(); status != statusUpdating || open != 4 {
+		t.Fatalf("after the scaler's decision: %s with %d open shards, want UPDATING with 4", status, open)
+	}
+	putHot := func() string {
+		t.Helper()
+		out, err := e.svc.PutRecord(ctx, &PutRecordInput{StreamName: sp("od"), PartitionKey: sp("k"), ExplicitHashKey: sp("5"), Data: []byte("x")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.ShardId
+	}
+	if id := putHot(); id != "shardId-000000000000" {
+		t.Fatalf("write while UPDATING went to %s, want the hot shard", id)
+	}
+	e.clock.Advance(time.Second)
+	if status, open := summary(); status != statusActive || open != 5 {
+		t.Fatalf("after UPDATING: %s with %d open shards, want ACTIVE with 5", status, open)
+	}
+	if id := putHot(); id != "shardId-000000000004" {
+		t.Fatalf("write after UPDATING went to %s, want the hot shard's lower child", id)
+	}
+	checkLineage(t, e.meta("od"))
+}

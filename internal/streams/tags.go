@@ -85,15 +85,17 @@ func (s *Service) removeTags(ctx context.Context, name string, keys []string) er
 	if len(keys) > maxTags {
 		return errorf(CodeValidation, "1 validation error detected: Value '[%s]' at 'tagKeys' failed to satisfy constraint: Member must have length less than or equal to 50", strings.Join(keys, ", "))
 	}
-	for _, k := range keys {
-		if !tagCharsOK(k) {
-			return &Error{Code: CodeInvalidArgument, Message: "Some tags contain invalid characters. Valid characters: Unicode letters, digits, white space, _ . / = + - % @ :."}
-		}
-		if strings.Contains(k, "%") {
-			return errorf(CodeInvalidArgument, "Failed to remove tags from stream %s under account %s because some tags contained illegal characters. The allowed characters are Unicode letters, white-spaces, '_',',','/','=','+','-','@',':'.", name, s.opts.AccountID)
-		}
-	}
+	// The stream is looked up before the keys are checked, as Kinesis does
+	// (an unknown stream is ResourceNotFoundException whatever the keys).
 	_, err := s.update(ctx, name, func(m *streamMeta, now int64) error {
+		for _, k := range keys {
+			if !tagCharsOK(k) {
+				return &Error{Code: CodeInvalidArgument, Message: "Some tags contain invalid characters. Valid characters: Unicode letters, digits, white space, _ . / = + - % @ :."}
+			}
+			if strings.Contains(k, "%") {
+				return errorf(CodeInvalidArgument, "Failed to remove tags from stream %s under account %s because some tags contained illegal characters. The allowed characters are Unicode letters, white-spaces, '_',',','/','=','+','-','@',':'.", name, s.opts.AccountID)
+			}
+		}
 		if m.Status == statusDeleting {
 			return s.errNotActive(name, m.Status)
 		}

@@ -121,3 +121,20 @@ func TestAppendReadAcrossSegments(t *testing.T) {
 func errorsIs(err, target error) bool { return errors.Is(err, target) }
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+// TestOpenLocked: a second Engine on one directory is refused with ErrLocked,
+// and the directory opens again once the first is closed.
+func TestOpenLocked(t *testing.T) {
+	dir := t.TempDir()
+	e, err := Open(dir, DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir, DefaultOptions()); !errors.Is(err, ErrLocked) {
+		t.Errorf("second Open = %v, want ErrLocked", err)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	openTest(t, dir, DefaultOptions())
+}

@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/runnel/runnel/internal/engine"
 )
@@ -27,8 +29,15 @@ type logRecord struct {
 	Sealed    bool          `json:"sealed"`
 }
 
+// ErrLocked is returned by Open when another Engine, in this process or
+// another, holds the lock of the data directory (an flock on meta.db).
+var ErrLocked = errors.New("disk: data directory locked by another engine")
+
 func openBolt(path string) (*bolt.DB, error) {
 	db, err := bolt.Open(path, 0o644, &bolt.Options{Timeout: time.Second})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("%w: %s", ErrLocked, path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("disk: open %s: %w", path, err)
 	}
