@@ -12,15 +12,14 @@ import (
 // Request bodies are read into buffers that grow as bytes arrive, never to a
 // length the client merely declares: a client that announces 16 MiB and
 // sends one byte costs one small buffer. Buffers come in size classes
-// (minBodyBuffer doubled up to maxPooledBody), each with its own pool, so
-// the steady state of a busy server allocates nothing. All buffers in use
+// (minBodyBuffer doubled up to 16 MiB), each with its own pool, so the
+// steady state of a busy server allocates nothing. All buffers in use
 // are charged to one bodyBudget shared by every connection and stream; a
 // request that would take the budget past its limit is refused with a
 // retryable error instead of pushing the process towards the OOM killer.
 
 const (
 	minBodyBuffer = 4 << 10
-	maxPooledBody = 16 << 20
 	bodyClasses   = 13 // 4 KiB << 12 = 16 MiB
 )
 
@@ -153,11 +152,11 @@ func (bd *body) grow(max int64, declared int64) error {
 }
 
 // readBody reads r whole into a pooled buffer, growing it only as bytes
-// arrive (at most growFactor times what arrived, and no more than the
-// declared length). declared is the Content-Length, or -1 when unknown. A body longer
-// than max yields errBodyTooLarge; a read that hits its deadline yields
-// errBodyTimeout; any other read error errBodyBroken. The caller releases
-// the body, also after an error.
+// arrive (to at most growFactor times what arrived, and never past the
+// declared length). declared is the Content-Length, or -1 when unknown. A
+// body longer than max yields errBodyTooLarge; a read that hits its
+// deadline yields errBodyTimeout; any other read error errBodyBroken. The
+// caller releases the body, also after an error.
 func readBody(r io.Reader, declared, max int64, budget *bodyBudget) (body, error) {
 	bd := body{budget: budget}
 	for {
