@@ -18,6 +18,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/smithy-go"
+
 	"github.com/runnel/runnel/internal/engine/mem"
 	"github.com/runnel/runnel/internal/server"
 	"github.com/runnel/runnel/internal/streams"
@@ -443,4 +449,38 @@ func TestUnreadAnswerReleasedH2C(t *testing.T) {
 		t.Fatalf("read %d of %d bytes, %v: the stream was not cut", n, resp.ContentLength, err)
 	}
 	t.Logf("%d of %d bytes before the stream was reset: %v", n, resp.ContentLength, err)
+}
+
+// The AWS SDK for Go v2 retries the 503 of a full body budget and, when
+// the budget stays full, reports ServiceUnavailable.
+func TestBodyBudgetSDKRetries(t *testing.T) {
+	const limit = 64 << 10
+	s := startLive(t, func(o *Options) { o.MaxBodyBytes = limit; o.MaxBodyMemory = limit })
+	hog, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hog.Close()
+	if _, err := hog.Write([]byte(s.rawRequest("ListStreams", "Content-Length: "+strconv.Itoa(limit)) + `{` + strings.Repeat(" ", 40<<10))); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); s.h.budget.used.Load() < limit && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	c := kinesis.New(kinesis.Options{
+		Region:           "us-east-1",
+		BaseEndpoint:     aws.String("http://" + s.addr),
+		Credentials:      credentials.NewStaticCredentialsProvider("AKID", "secret", ""),
+		RetryMaxAttempts: 3,
+	})
+	_, err = c.PutRecord(context.Background(), &kinesis.PutRecordInput{StreamName: aws.String("s"),
+		PartitionKey: aws.String("k"), Data: bytes.Repeat([]byte("x"), 8<<10)})
+	var ae smithy.APIError
+	if !errors.As(err, &ae) || ae.ErrorCode() != "ServiceUnavailable" {
+		t.Fatalf("error %v, want ServiceUnavailable", err)
+	}
+	var maxed *retry.MaxAttemptsError
+	if !errors.As(err, &maxed) || maxed.Attempt != 3 {
+		t.Fatalf("error %v: the SDK did not retry it", err)
+	}
 }
