@@ -1,13 +1,14 @@
 # The targets a developer needs; `make test` is what CI runs (.ci/run).
 GO ?= go
 
-.PHONY: test setup vet build serve
+.PHONY: test setup vet build serve test-thirdparty
 
 # test installs what the tests need (setup), vets, and runs every test with
-# the race detector. Its output is go test's, followed by the skipped tests
-# and why they skipped.
+# the race detector, then the third-party consumer libraries' tests. Its
+# output is go test's, followed by the skipped tests and why they skipped.
 test: setup vet
 	$(GO) run ./internal/cmd/testsummary $(GO) test -json -race -timeout 40m ./...
+	$(MAKE) test-thirdparty
 
 # setup installs, when missing, what two integration tests need beyond Go
 # modules: the AWS CLI v2 and the AWS SDK for JavaScript v3. Where it
@@ -17,6 +18,12 @@ setup:
 
 vet:
 	$(GO) vet ./...
+
+# Consumer libraries written by others, against a real server. Their module
+# is nested (integration/thirdparty/go.mod), so ./... above does not reach it.
+test-thirdparty:
+	$(GO) -C integration/thirdparty vet ./...
+	$(GO) run ./internal/cmd/testsummary $(GO) -C integration/thirdparty test -json -race -timeout 10m ./...
 
 build:
 	$(GO) build -o bin/runnel ./cmd/runnel

@@ -137,11 +137,15 @@ func readRecords(es *kinesis.SubscribeToShardEventStream, n int, timeout time.Du
 				return r
 			}
 			r.records = append(r.records, m.Value.Records...)
-			if m.Value.ContinuationSequenceNumber == nil {
-				r.err = errors.New("event without ContinuationSequenceNumber")
+			// The end of a closed shard is ChildShards with no
+			// continuation; every other event has a continuation.
+			if (m.Value.ContinuationSequenceNumber == nil) != (len(m.Value.ChildShards) > 0) {
+				r.err = fmt.Errorf("event with ContinuationSequenceNumber %v and ChildShards %v", aws.ToString(m.Value.ContinuationSequenceNumber), m.Value.ChildShards)
 				return r
 			}
-			r.continuation = *m.Value.ContinuationSequenceNumber
+			if m.Value.ContinuationSequenceNumber != nil {
+				r.continuation = *m.Value.ContinuationSequenceNumber
+			}
 			if len(m.Value.ChildShards) > 0 {
 				r.children = m.Value.ChildShards
 			}
@@ -330,6 +334,24 @@ func TestFanoutSplitEndsWithChildShards(t *testing.T) {
 	for _, ch := range r.children {
 		if len(ch.ParentShards) != 1 || ch.ParentShards[0] != "shardId-000000000000" {
 			t.Fatalf("child %s parents %v", *ch.ShardId, ch.ParentShards)
+		}
+	}
+
+	// A consumer that comes back after the last record (from its
+	// checkpoint) is told at once that the shard ended, over either
+	// transport, so its resubscribe loop ends.
+	for _, tc := range []struct {
+		name   string
+		client *kinesis.Client
+	}{{"http1", srv.client()}, {"h2c", srv.h2cClient()}} {
+		es := subscribe(t, tc.client, carn, "shardId-000000000000", types.StartingPosition{
+			Type: types.ShardIteratorTypeAfterSequenceNumber, SequenceNumber: r.records[0].SequenceNumber})
+		again := readRecords(es, 1<<30, 15*time.Second)
+		es.Close()
+		runtime.KeepAlive(tc.client)
+		if !again.ended || again.err != nil || len(again.records) != 0 || len(again.children) != 2 {
+			t.Fatalf("%s: after the last record: ended %v, err %v, %d records, children %v",
+				tc.name, again.ended, again.err, len(again.records), again.children)
 		}
 	}
 }

@@ -87,7 +87,8 @@ func WithThroughputLimits() Option { return func(c *config) { c.enforceThroughpu
 // certificate, which the server's clients trust.
 func WithTLS() Option { return func(c *config) { c.tls = true } }
 
-// WithLogger sends the server's logs (one debug record per request) to l.
+// WithLogger sends the server's logs (one debug record per request, the
+// service's and the storage engine's reports) to l.
 // By default they are discarded.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
@@ -151,7 +152,9 @@ func Start(opts ...Option) (_ *Server, err error) {
 			}
 			s.tempDir = dir
 		}
-		d, err := disk.Open(dir, disk.DefaultOptions())
+		dopts := disk.DefaultOptions()
+		dopts.Logger = c.logger
+		d, err := disk.Open(dir, dopts)
 		if err != nil {
 			return nil, err
 		}
@@ -163,6 +166,7 @@ func Start(opts ...Option) (_ *Server, err error) {
 	sopts.Region, sopts.AccountID = c.region, c.accountID
 	sopts.TransitionDelay = c.transitionDelay
 	sopts.EnforceThroughput = c.enforceThroughput
+	sopts.Logger = c.logger
 	if s.svc, err = streams.New(context.Background(), s.eng, sopts); err != nil {
 		return nil, err
 	}

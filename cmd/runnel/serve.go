@@ -318,7 +318,9 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 	case "memory":
 		eng = mem.New(mem.DefaultOptions())
 	default:
-		d, oerr := disk.Open(cfg.dataDir, disk.DefaultOptions())
+		dopts := disk.DefaultOptions()
+		dopts.Logger = log
+		d, oerr := disk.Open(cfg.dataDir, dopts)
 		if oerr != nil {
 			return dataDirError(cfg.dataDir, oerr)
 		}

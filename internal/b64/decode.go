@@ -8,11 +8,12 @@ import (
 
 // DecodeQuoted decodes the base64 content of a JSON string whose opening
 // quote has been consumed: src starts just after it. It accepts exactly what
-// encoding/base64's StdEncoding.Decode accepts (standard alphabet, padded,
-// trailing bits of the last character ignored) except CR and LF, which the
-// standard decoder skips but JSON does not allow raw in a string; the
-// content ends at the first '"'. Anything else, an escape included, is
-// refused: the caller then hands the body to a complete JSON decoder.
+// encoding/base64's StdEncoding.Strict().Decode accepts (standard alphabet,
+// padded, the unused bits of the last character zero, as Kinesis requires)
+// except CR and LF, which the standard decoder skips but JSON does not allow
+// raw in a string; the content ends at the first '"'. Anything else, an
+// escape included, is refused: the caller then hands the body to a complete
+// JSON decoder.
 //
 // It writes the decoded bytes to dst[:n] and returns n and end, the index of
 // the closing quote in src. It may overwrite all of dst, and reports !ok if
@@ -35,9 +36,21 @@ func DecodeQuoted(dst, src []byte) (n, end int, ok bool) {
 		return 0, 0, false
 	}
 	if len(s) > 0 && s[len(s)-1] == '=' {
+		// Padding leaves bits of the last character unused: 2 after
+		// "xxx=", 4 after "xx==". They must be zero (the strict decoding
+		// Kinesis does). This looks at one character, so it costs nothing
+		// measurable; a character outside the alphabet reads as 0 here and
+		// is refused by the decoder below.
+		unused := byte(0x03)
+		last := s[len(s)-2]
 		want--
-		if s[len(s)-2] == '=' {
+		if last == '=' {
 			want--
+			unused = 0x0f
+			last = s[len(s)-3]
+		}
+		if decodeMap[last]&unused != 0 {
+			return 0, 0, false
 		}
 	}
 	n, err := base64.StdEncoding.Decode(dst, s)
@@ -46,3 +59,13 @@ func DecodeQuoted(dst, src []byte) (n, end int, ok bool) {
 	}
 	return n, end, true
 }
+
+// decodeMap maps a character of the standard alphabet to its 6-bit value
+// (0 for every other byte).
+var decodeMap = func() (m [256]byte) {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	for i := 0; i < len(alphabet); i++ {
+		m[alphabet[i]] = byte(i)
+	}
+	return m
+}()

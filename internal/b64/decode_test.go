@@ -8,9 +8,8 @@ import (
 	"testing"
 )
 
-// referenceDecodeQuoted is what the PutRecords decoder did before
-// DecodeQuoted: find the quote, refuse CR and LF, then decode with the
-// standard library.
+// referenceDecodeQuoted is DecodeQuoted written plainly: find the quote,
+// refuse CR and LF, then decode with the standard library's strict decoder.
 func referenceDecodeQuoted(dst, src []byte) (n, end int, ok bool) {
 	end = bytes.IndexByte(src, '"')
 	if end < 0 {
@@ -20,7 +19,7 @@ func referenceDecodeQuoted(dst, src []byte) (n, end int, ok bool) {
 	if bytes.IndexByte(s, '\n') >= 0 || bytes.IndexByte(s, '\r') >= 0 {
 		return 0, 0, false
 	}
-	n, err := base64.StdEncoding.Decode(dst, s)
+	n, err := base64.StdEncoding.Strict().Decode(dst, s)
 	if err != nil {
 		return 0, 0, false
 	}
@@ -107,8 +106,11 @@ func TestDecodeQuoted(t *testing.T) {
 		{name: "padding alone", src: `="`},
 		{name: "padding second of a quantum", src: `Q="`},
 		{name: "padding second after eight", src: `QUJDREVGQ="`},
-		{name: "trailing bits ignored", src: `QR=="`, want: "A", end: 4, ok: true},
-		{name: "trailing bits ignored, single padding", src: `QUJ="`, want: "AB", end: 4, ok: true},
+		{name: "trailing bits refused", src: `QR=="`},
+		{name: "trailing bits refused, single padding", src: `QUJ="`},
+		{name: "trailing bits refused, symbols", src: `+/+="`},
+		{name: "trailing bits zero, symbols", src: `+/+8"`, want: "\xfb\xff\xbc", end: 4, ok: true},
+		{name: "trailing bits refused after eight", src: `QUJDREVGRx=="`},
 		{name: "quote mid quantum", src: `QU"JD"`},
 		{name: "later quote ignored", src: `QUJD"QQ"`, want: "ABC", end: 4, ok: true},
 		{name: "rest of the body", src: `QUJD","PartitionKey":"k"}]}`, want: "ABC", end: 4, ok: true},

@@ -8,6 +8,15 @@
 // Positions ("offsets") are dense per log: the first record ever appended to a
 // log has offset 0, the next 1, and so on. Trimming removes a prefix of the log
 // but never renumbers what remains.
+//
+// Holes. An implementation whose storage can be damaged (a disk's flipped
+// bits, a truncated file) may lose records that it had acknowledged. The
+// records lost form holes: offsets that Read skips, as it skips the records
+// trimmed below the horizon. Nothing is renumbered: the records after a hole
+// keep their offsets, so the offsets a Read returns jump across it. An
+// implementation reports the records it loses (in its log, with their
+// offsets) and never returns a damaged record. The memory engine cannot lose
+// records and has no holes.
 package engine
 
 import (
@@ -149,6 +158,12 @@ type Log interface {
 	// keys and values together (the first record is always returned whole so
 	// a reader can make progress). A from below the trim horizon starts at the
 	// oldest kept record; a from at or past the end returns no records.
+	// Offsets are consecutive except across a hole (see the package
+	// comment), which Read steps over: the records before it and after it
+	// are returned as if it were not there, and a from inside a hole starts
+	// at the first record after it. A caller continues at the last returned
+	// offset plus one. A hole with no record after it yet reads like the end
+	// of the log: no records, until one is appended.
 	Read(ctx context.Context, from uint64, maxRecords, maxBytes int) ([]StoredRecord, error)
 	// OffsetAt returns the offset of the first record whose arrival time is
 	// at or after t (Unix ms), or Next if there is none.
@@ -163,8 +178,9 @@ type Log interface {
 	// Trim removes whole stored units (segments) whose records are all older
 	// than before (Unix ms). The background retention calls the same logic.
 	Trim(ctx context.Context, before int64) error
-	// Wait blocks until the log holds a record at an offset >= next, the log
-	// is sealed, or ctx is done. It returns the log's Next offset at wake-up
+	// Wait blocks until the log holds a record at an offset >= next (one
+	// that Read can return: not lost in a hole), the log is sealed, or ctx is
+	// done. It returns the log's Next offset at wake-up
 	// (so next means "the offset the caller wants to read"). It returns
 	// ErrClosed if the log is deleted or the engine closed.
 	Wait(ctx context.Context, next uint64) (uint64, error)

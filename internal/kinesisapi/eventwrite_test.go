@@ -16,7 +16,8 @@ import (
 func TestStreamJSONEventMatchesMessage(t *testing.T) {
 	for _, n := range []int{0, 1, 300, 1000} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
-			ev := &streams.SubscribeToShardEvent{ContinuationSequenceNumber: "49590338271490256608559692538361571095921575989136588898", MillisBehindLatest: 7}
+			csn := "49590338271490256608559692538361571095921575989136588898"
+			ev := &streams.SubscribeToShardEvent{ContinuationSequenceNumber: &csn, MillisBehindLatest: 7}
 			data := bytes.Repeat([]byte{0, 1, 2, 0xff}, 256) // 1 KiB
 			for i := range n {
 				ev.Records = append(ev.Records, streams.Record{

@@ -16,9 +16,9 @@ import (
 // strings without escapes) in one pass, decoding every Data member into one
 // shared allocation. Anything else (an escape, an unknown or repeated member,
 // a wrong type, bad base64, invalid UTF-8, a syntax error) makes it give up,
-// and encoding/json decodes the body instead, with its error reporting. The
-// result is exactly what encoding/json would produce; FuzzFastPutRecords
-// checks that.
+// and the complete decoder (typecheck.go) decodes the body instead, with
+// Kinesis' error reporting. The result is exactly what the complete decoder
+// would produce; FuzzFastPutRecords checks that.
 
 // fastPutRecords decodes body into in and reports whether it could.
 func fastPutRecords(body []byte, in *streams.PutRecordsInput) bool {
@@ -302,9 +302,9 @@ func (d *fastDecoder) object(member func(name []byte) (bit uint8, ok bool)) bool
 	return d.consume('}')
 }
 
-// data decodes a base64 Data member into the shared buffer. Like
-// encoding/json, it uses the standard alphabet with padding; an empty string
-// is an empty (not nil) slice, null is nil.
+// data decodes a base64 Data member into the shared buffer: canonical
+// standard base64 with padding, as the complete decoder accepts; an empty
+// string is an empty (not nil) slice, null is nil.
 func (d *fastDecoder) data(e *streams.PutRecordsRequestEntry) bool {
 	if d.peek() == 'n' {
 		e.Data = nil

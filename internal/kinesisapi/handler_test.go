@@ -87,13 +87,14 @@ func TestOperationsTableBinds(t *testing.T) {
 	// The table is built at init; reaching here means every shape bound to
 	// its Go type. Check the set of operations against the Backend.
 	for _, name := range []string{"PutRecords", "PutRecord", "GetRecords", "GetShardIterator", "CreateStream",
-		"ListShards", "SplitShard", "MergeShards", "RegisterStreamConsumer", "UpdateStreamMode"} {
+		"ListShards", "SplitShard", "MergeShards", "RegisterStreamConsumer", "UpdateStreamMode",
+		"UpdateAccountSettings", "UpdateStreamWarmThroughput", "UpdateStreamRecordDistributionStrategy"} {
 		if operations[name] == nil {
 			t.Errorf("operation %s missing", name)
 		}
 	}
-	if len(operations) != 37 {
-		t.Errorf("%d operations, want 37", len(operations))
+	if len(operations) != 40 {
+		t.Errorf("%d operations, want 40", len(operations))
 	}
 }
 
@@ -122,8 +123,8 @@ func TestProtocolErrors(t *testing.T) {
 		{"json trailing garbage", "", contentTypeJSON, target, "{} x", 400, contentTypeJSON, `{"__type":"SerializationException"}`},
 		{"unknown operation", "", contentTypeJSON, TargetPrefix + ".Nope", "{}", 400, contentTypeJSON, `{"__type":"UnknownOperationException"}`},
 		{"wrong service", "", contentTypeJSON, "DynamoDB_20120810.ListStreams", "{}", 400, contentTypeJSON, `{"__type":"UnknownOperationException"}`},
-		{"unserved operation", "", contentTypeJSON, TargetPrefix + ".UpdateAccountSettings", "{}", 400, contentTypeJSON,
-			`{"__type":"UnknownOperationException","message":"runnel does not implement UpdateAccountSettings yet"}`},
+		{"unserved operation", "", contentTypeJSON, TargetPrefix + ".CreateChannel", "{}", 400, contentTypeJSON,
+			`{"__type":"UnknownOperationException","message":"runnel does not implement CreateChannel yet"}`},
 		{"plain json", "", "application/json", target, "{}", 200, "application/json",
 			`{"Output":{"__type":"com.amazon.coral.service#UnknownOperationException","message":null},"Version":"1.0"}`},
 		{"plain json garbled", "", "application/json", target, "{", 200, "application/json",

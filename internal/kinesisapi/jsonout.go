@@ -233,8 +233,10 @@ func (j *jsonWriter) getRecords(out *streams.GetRecordsOutput) {
 func (j *jsonWriter) subscribeEvent(ev *streams.SubscribeToShardEvent) {
 	j.raw(`{"Records":`)
 	j.records(ev.Records)
-	j.raw(`,"ContinuationSequenceNumber":`)
-	j.str(ev.ContinuationSequenceNumber)
+	if ev.ContinuationSequenceNumber != nil {
+		j.raw(`,"ContinuationSequenceNumber":`)
+		j.str(*ev.ContinuationSequenceNumber)
+	}
 	j.raw(`,"MillisBehindLatest":`)
 	j.int(ev.MillisBehindLatest)
 	j.childShards(ev.ChildShards)

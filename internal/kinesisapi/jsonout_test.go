@@ -60,7 +60,7 @@ func checkGetRecordsJSON(t testing.TB, out *streams.GetRecordsOutput) {
 	// The same records in a SubscribeToShardEvent.
 	ev := &streams.SubscribeToShardEvent{Records: out.Records, MillisBehindLatest: out.MillisBehindLatest, ChildShards: out.ChildShards}
 	if out.NextShardIterator != nil {
-		ev.ContinuationSequenceNumber = *out.NextShardIterator
+		ev.ContinuationSequenceNumber = out.NextShardIterator
 	}
 	if got, want := appendSubscribeEventJSON(nil, ev), stdJSON(t, ev); !bytes.Equal(got, want) {
 		t.Fatalf("fast event encoding differs from encoding/json:\n got %s\nwant %s", got, want)

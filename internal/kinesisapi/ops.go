@@ -71,6 +71,15 @@ type (
 	consumerDeregistrar interface {
 		DeregisterStreamConsumer(ctx context.Context, in *streams.DeregisterStreamConsumerInput) error
 	}
+	accountSettingsUpdater interface {
+		UpdateAccountSettings(ctx context.Context, in *streams.UpdateAccountSettingsInput) (*streams.UpdateAccountSettingsOutput, error)
+	}
+	warmThroughputUpdater interface {
+		UpdateStreamWarmThroughput(ctx context.Context, in *streams.UpdateStreamWarmThroughputInput) (*streams.UpdateStreamWarmThroughputOutput, error)
+	}
+	distributionUpdater interface {
+		UpdateStreamRecordDistributionStrategy(ctx context.Context, in *streams.UpdateStreamRecordDistributionStrategyInput) error
+	}
 )
 
 // operation is one entry of the dispatch table.
@@ -159,10 +168,11 @@ var (
 	naturalInt     = integer().between(0, noBound)
 	maxRecordSize  = integer().between(1024, 10240)
 	// The order Kinesis prints this enum in (observed; not the model's).
-	shardIteratorType = str().oneOf("AFTER_SEQUENCE_NUMBER", "LATEST", "AT_TIMESTAMP", "AT_SEQUENCE_NUMBER", "TRIM_HORIZON")
-	streamMode        = str().oneOf("PROVISIONED", "ON_DEMAND")
-	encryptionType    = str().oneOf("NONE", "KMS")
-	metricsNameList   = listOf(str().oneOf("IncomingBytes", "IncomingRecords", "OutgoingBytes", "OutgoingRecords",
+	shardIteratorType          = str().oneOf("AFTER_SEQUENCE_NUMBER", "LATEST", "AT_TIMESTAMP", "AT_SEQUENCE_NUMBER", "TRIM_HORIZON")
+	streamMode                 = str().oneOf("PROVISIONED", "ON_DEMAND")
+	encryptionType             = str().oneOf("NONE", "KMS")
+	recordDistributionStrategy = str().oneOf("AUTO", "USER_PARTITION_KEY")
+	metricsNameList            = listOf(str().oneOf("IncomingBytes", "IncomingRecords", "OutgoingBytes", "OutgoingRecords",
 		"WriteProvisionedThroughputExceeded", "ReadProvisionedThroughputExceeded", "IteratorAgeMilliseconds", "ALL")).length(1, 7)
 	streamModeDetails = structure("StreamModeDetails", field("StreamMode", streamMode.req()))
 )
@@ -177,6 +187,7 @@ var operations = func() map[string]*operation {
 		), Backend.AddTagsToStream),
 		noOutput("CreateStream", structure("CreateStreamInput",
 			field("MaxRecordSizeInKiB", maxRecordSize),
+			field("RecordDistributionStrategy", recordDistributionStrategy),
 			field("ShardCount", positiveInt),
 			field("StreamModeDetails", streamModeDetails),
 			field("StreamName", streamName.req()),
@@ -267,14 +278,14 @@ var operations = func() map[string]*operation {
 		withOutput("PutRecord", structure("PutRecordInput",
 			field("Data", data.req()),
 			field("ExplicitHashKey", hashKey),
-			field("PartitionKey", partitionKey.req()),
+			field("PartitionKey", partitionKey),
 			field("SequenceNumberForOrdering", sequenceNumber),
 			field("StreamARN", streamARN),
 			field("StreamName", streamName),
 		), Backend.PutRecord),
 		withOutput("PutRecords", structure("PutRecordsInput",
 			field("Records", listOf(structure("PutRecordsRequestEntry",
-				field("PartitionKey", partitionKey.req()),
+				field("PartitionKey", partitionKey),
 				field("ExplicitHashKey", hashKey),
 				field("Data", data.req()),
 			)).length(1, 500).req()),
@@ -326,6 +337,22 @@ var operations = func() map[string]*operation {
 			field("StreamARN", streamARN.req()),
 			field("StreamModeDetails", streamModeDetails.req()),
 		), streamModeUpdater.UpdateStreamMode),
+		withOutput("UpdateAccountSettings", structure("UpdateAccountSettingsInput",
+			field("MinimumThroughputBillingCommitment", structure("MinimumThroughputBillingCommitmentInput",
+				field("Status", str().oneOf("ENABLED", "DISABLED").req()),
+			).req()),
+		), accountSettingsUpdater.UpdateAccountSettings),
+		withOutput("UpdateStreamWarmThroughput", structure("UpdateStreamWarmThroughputInput",
+			field("StreamARN", streamARN),
+			field("StreamId", streamID),
+			field("StreamName", streamName),
+			field("WarmThroughputMiBps", naturalInt.req()),
+		), warmThroughputUpdater.UpdateStreamWarmThroughput),
+		noOutput("UpdateStreamRecordDistributionStrategy", structure("UpdateStreamRecordDistributionStrategyInput",
+			field("RecordDistributionStrategy", recordDistributionStrategy.req()),
+			field("StreamARN", streamARN.req()),
+			field("StreamId", streamID),
+		), distributionUpdater.UpdateStreamRecordDistributionStrategy),
 	}
 	m := make(map[string]*operation, len(ops))
 	for i := range ops {
@@ -338,14 +365,11 @@ var operations = func() map[string]*operation {
 // recognises but does not serve yet; they answer UnknownOperationException
 // with a message saying so, rather than the bare "unknown operation".
 var knownButUnserved = map[string]bool{
-	"UpdateAccountSettings":                  true,
-	"UpdateStreamWarmThroughput":             true,
-	"UpdateStreamRecordDistributionStrategy": true,
-	"CreateChannel":                          true,
-	"DeleteChannel":                          true,
-	"DescribeChannel":                        true,
-	"ListChannels":                           true,
-	"UpdateChannel":                          true,
+	"CreateChannel":   true,
+	"DeleteChannel":   true,
+	"DescribeChannel": true,
+	"ListChannels":    true,
+	"UpdateChannel":   true,
 }
 
 func retentionInput() shape {

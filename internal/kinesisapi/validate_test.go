@@ -43,14 +43,14 @@ func TestValidationMessages(t *testing.T) {
 			"Value 'java.nio.HeapByteBuffer[pos=0 lim=10485761 cap=10485761]' at 'records.1.member.data' failed to satisfy constraint: Member must have length less than or equal to 10485760",
 			"Value '" + name129 + "' at 'streamName' failed to satisfy constraint: Member must have length less than or equal to 128",
 		}},
+		// PartitionKey is optional in the model (AUTO streams ignore it);
+		// the service requires it of other streams.
 		{"putrecords missing members", "PutRecords", `{"StreamName":"s","Records":[{}]}`, []string{
-			"Value null at 'records.1.member.partitionKey' failed to satisfy constraint: Member must not be null",
 			"Value null at 'records.1.member.data' failed to satisfy constraint: Member must not be null",
 		}},
 		{"putrecords valid", "PutRecords", `{"StreamName":"s","Records":[{"PartitionKey":"k","Data":"","ExplicitHashKey":"0"}]}`, nil},
 		{"putrecord nulls", "PutRecord", `{"StreamName":"s"}`, []string{
 			"Value null at 'data' failed to satisfy constraint: Member must not be null",
-			"Value null at 'partitionKey' failed to satisfy constraint: Member must not be null",
 		}},
 		{"partition key counts utf-16 units", "PutRecord", `{"StreamName":"s","Data":"","PartitionKey":"` + strings.Repeat("😀", 129) + `"}`, []string{
 			"Value '" + strings.Repeat("😀", 129) + "' at 'partitionKey' failed to satisfy constraint: Member must have length less than or equal to 256",
@@ -74,6 +74,23 @@ func TestValidationMessages(t *testing.T) {
 			"Value '100000' at 'maxRecordSizeInKiB' failed to satisfy constraint: Member must have value less than or equal to 10240",
 			"Value '0' at 'shardCount' failed to satisfy constraint: Member must have value greater than or equal to 1",
 			"Value '-1' at 'warmThroughputMiBps' failed to satisfy constraint: Member must have value greater than or equal to 0",
+		}},
+		{"updateaccountsettings null", "UpdateAccountSettings", `{}`, []string{
+			"Value null at 'minimumThroughputBillingCommitment' failed to satisfy constraint: Member must not be null",
+		}},
+		{"updateaccountsettings enum", "UpdateAccountSettings", `{"MinimumThroughputBillingCommitment":{"Status":"ON"}}`, []string{
+			"Value 'ON' at 'minimumThroughputBillingCommitment.status' failed to satisfy constraint: Member must satisfy enum value set: [ENABLED, DISABLED]",
+		}},
+		{"updatestreamwarmthroughput", "UpdateStreamWarmThroughput", `{"StreamName":"s","StreamId":"x","WarmThroughputMiBps":-1}`, []string{
+			"Value 'x' at 'streamId' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-z0-9]{20}-[a-z0-9]{3}",
+			"Value '-1' at 'warmThroughputMiBps' failed to satisfy constraint: Member must have value greater than or equal to 0",
+		}},
+		{"updatestreamwarmthroughput null", "UpdateStreamWarmThroughput", `{"StreamName":"s"}`, []string{
+			"Value null at 'warmThroughputMiBps' failed to satisfy constraint: Member must not be null",
+		}},
+		{"updatestreamrecorddistributionstrategy", "UpdateStreamRecordDistributionStrategy", `{"RecordDistributionStrategy":"RANDOM"}`, []string{
+			"Value 'RANDOM' at 'recordDistributionStrategy' failed to satisfy constraint: Member must satisfy enum value set: [AUTO, USER_PARTITION_KEY]",
+			"Value null at 'streamARN' failed to satisfy constraint: Member must not be null",
 		}},
 		{"createstream nested null", "CreateStream", `{"StreamName":"s","StreamModeDetails":{}}`, []string{
 			"Value null at 'streamModeDetails.streamMode' failed to satisfy constraint: Member must not be null",
@@ -161,13 +178,13 @@ func TestValidationMessages(t *testing.T) {
 
 	t.Run("cbor", func(t *testing.T) {
 		h := newTestHandler(t, newFake())
-		body, _ := cbor.Marshal(map[string]any{"Records": []any{map[string]any{"Data": []byte("x")}}})
+		body, _ := cbor.Marshal(map[string]any{"Records": []any{map[string]any{"Data": []byte("x"), "PartitionKey": ""}}})
 		w := send(h, contentTypeCBOR, TargetPrefix+".PutRecords", body)
 		var m map[string]string
 		if err := cbor.Unmarshal(w.Body.Bytes(), &m); err != nil {
 			t.Fatal(err)
 		}
-		want := "1 validation error detected: Value null at 'records.1.member.partitionKey' failed to satisfy constraint: Member must not be null"
+		want := "1 validation error detected: Value '' at 'records.1.member.partitionKey' failed to satisfy constraint: Member must have length greater than or equal to 1"
 		if w.Code != 400 || m["__type"] != "ValidationException" || m["message"] != want {
 			t.Errorf("%d %v", w.Code, m)
 		}

@@ -92,6 +92,8 @@ type StreamDescriptionSummary struct {
 	ConsumerCount           *int32                `json:"ConsumerCount,omitempty"`
 	WarmThroughput          *WarmThroughputObject `json:"WarmThroughput,omitempty"`
 	MaxRecordSizeInKiB      *int32                `json:"MaxRecordSizeInKiB,omitempty"`
+	// RecordDistributionStrategy is reported for ON_DEMAND streams only.
+	RecordDistributionStrategy *string `json:"RecordDistributionStrategy,omitempty"`
 }
 
 // StreamSummary is one entry of ListStreams' StreamSummaries.
@@ -174,6 +176,8 @@ type CreateStreamInput struct {
 	Tags                map[string]string  `json:"Tags,omitempty"`
 	WarmThroughputMiBps *int32             `json:"WarmThroughputMiBps,omitempty"`
 	MaxRecordSizeInKiB  *int32             `json:"MaxRecordSizeInKiB,omitempty"`
+	// RecordDistributionStrategy is AUTO or USER_PARTITION_KEY (the default).
+	RecordDistributionStrategy *string `json:"RecordDistributionStrategy,omitempty"`
 }
 
 type DecreaseStreamRetentionPeriodInput struct {
@@ -436,9 +440,13 @@ type SubscribeToShardInput struct {
 }
 
 // SubscribeToShardEvent is one event of a SubscribeToShard stream.
+// ContinuationSequenceNumber is nil only in the last event of a closed
+// shard, the one that carries ChildShards: consumers (the Java KCL, the Go
+// KCL ports) take a missing continuation as the end of the shard, and
+// reject a continuation next to ChildShards as an invalid event.
 type SubscribeToShardEvent struct {
 	Records                    []Record     `json:"Records"`
-	ContinuationSequenceNumber string       `json:"ContinuationSequenceNumber"`
+	ContinuationSequenceNumber *string      `json:"ContinuationSequenceNumber,omitempty"`
 	MillisBehindLatest         int64        `json:"MillisBehindLatest"`
 	ChildShards                []ChildShard `json:"ChildShards,omitempty"`
 }
@@ -471,6 +479,39 @@ type UpdateShardCountOutput struct {
 	StreamARN         string `json:"StreamARN"`
 	CurrentShardCount int32  `json:"CurrentShardCount"`
 	TargetShardCount  int32  `json:"TargetShardCount"`
+}
+
+// MinimumThroughputBillingCommitmentInput asks for the account's commitment
+// to be ENABLED or DISABLED.
+type MinimumThroughputBillingCommitmentInput struct {
+	Status *string `json:"Status,omitempty"`
+}
+
+type UpdateAccountSettingsInput struct {
+	MinimumThroughputBillingCommitment *MinimumThroughputBillingCommitmentInput `json:"MinimumThroughputBillingCommitment,omitempty"`
+}
+
+type UpdateAccountSettingsOutput struct {
+	MinimumThroughputBillingCommitment *MinimumThroughputBillingCommitmentOutput `json:"MinimumThroughputBillingCommitment,omitempty"`
+}
+
+type UpdateStreamWarmThroughputInput struct {
+	StreamARN           *string `json:"StreamARN,omitempty"`
+	StreamId            *string `json:"StreamId,omitempty"` // reserved by Kinesis; ignored
+	StreamName          *string `json:"StreamName,omitempty"`
+	WarmThroughputMiBps *int32  `json:"WarmThroughputMiBps,omitempty"`
+}
+
+type UpdateStreamWarmThroughputOutput struct {
+	StreamARN      string                `json:"StreamARN"`
+	StreamName     string                `json:"StreamName"`
+	WarmThroughput *WarmThroughputObject `json:"WarmThroughput,omitempty"`
+}
+
+type UpdateStreamRecordDistributionStrategyInput struct {
+	StreamARN                  *string `json:"StreamARN,omitempty"`
+	StreamId                   *string `json:"StreamId,omitempty"` // reserved by Kinesis; ignored
+	RecordDistributionStrategy *string `json:"RecordDistributionStrategy,omitempty"`
 }
 
 type UpdateStreamModeInput struct {

@@ -316,11 +316,3 @@ func (s *Service) DeleteResourcePolicy(ctx context.Context, in *DeleteResourcePo
 	})
 	return err
 }
-
-// DescribeAccountSettings reports the account's minimum throughput billing
-// commitment, which runnel never has.
-func (s *Service) DescribeAccountSettings(ctx context.Context, in *DescribeAccountSettingsInput) (*DescribeAccountSettingsOutput, error) {
-	return &DescribeAccountSettingsOutput{
-		MinimumThroughputBillingCommitment: &MinimumThroughputBillingCommitmentOutput{Status: "DISABLED"},
-	}, nil
-}

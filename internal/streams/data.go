@@ -109,6 +109,9 @@ func (s *Service) appendLog(ctx context.Context, sh *shard, recs []engine.Record
 			n += len(recs[i].Key) - 1 + len(recs[i].Value)
 		}
 		sh.countWrite(len(recs), n)
+		if s.appendFails.pending.Load() {
+			s.flushAppendFailures()
+		}
 	}
 	return res, err
 }
@@ -122,10 +125,11 @@ func (s *Service) PutRecord(ctx context.Context, in *PutRecordInput) (*PutRecord
 	if err != nil {
 		return nil, err
 	}
-	if err := checkPartitionKey(in.PartitionKey, "partitionKey"); err != nil {
-		return nil, err
+	if in.PartitionKey != nil {
+		if err := checkPartitionKey(in.PartitionKey, "partitionKey"); err != nil {
+			return nil, err
+		}
 	}
-	pk := *in.PartitionKey
 	st, status, err := s.live(ctx, name)
 	if err != nil {
 		return nil, err
@@ -134,11 +138,15 @@ func (s *Service) PutRecord(ctx context.Context, in *PutRecordInput) (*PutRecord
 		return nil, err
 	}
 	m := st.meta
+	if in.PartitionKey == nil && !m.autoDistributed() {
+		return nil, errNull("partitionKey") // AUTO streams take records without one (account.go)
+	}
+	pk := st.partitionKey(in.PartitionKey)
 	size := len(in.Data) + len(pk)
 	if err := s.checkRecordSize(name, "data", len(in.Data), len(pk), m.MaxRecordKiB); err != nil {
 		return nil, err
 	}
-	h, err := recordHash(pk, in.ExplicitHashKey)
+	h, err := st.hashFor(pk, in.ExplicitHashKey)
 	if err != nil {
 		return nil, err
 	}
@@ -174,6 +182,7 @@ func (s *Service) PutRecord(ctx context.Context, in *PutRecordInput) (*PutRecord
 		if errors.Is(err, engine.ErrLogNotFound) || errors.Is(err, engine.ErrClosed) {
 			return nil, s.errStreamNotFound(name)
 		}
+		s.noteAppendFailure(name, 1, err)
 		return nil, err
 	}
 	et := *enc
@@ -231,7 +240,9 @@ func (s *Service) PutRecords(ctx context.Context, in *PutRecordsInput) (*PutReco
 	for i := range in.Records {
 		r := &in.Records[i]
 		// The member names are built only for an error message.
-		if r.PartitionKey == nil || !validPartitionKey(*r.PartitionKey) {
+		if r.PartitionKey == nil && m.autoDistributed() {
+			r.PartitionKey = &noPartitionKey // AUTO streams take records without one (account.go)
+		} else if r.PartitionKey == nil || !validPartitionKey(*r.PartitionKey) {
 			return nil, checkPartitionKey(r.PartitionKey, "records."+itoa(i+1)+".member.partitionKey")
 		}
 		pk := *r.PartitionKey
@@ -240,7 +251,7 @@ func (s *Service) PutRecords(ctx context.Context, in *PutRecordsInput) (*PutReco
 		}
 		total += len(r.Data) + len(pk)
 		keyBytes += 1 + len(pk)
-		h, err := recordHash(pk, r.ExplicitHashKey)
+		h, err := st.hashFor(pk, r.ExplicitHashKey)
 		if err != nil {
 			return nil, err
 		}
@@ -360,6 +371,7 @@ func (s *Service) PutRecords(ctx context.Context, in *PutRecordsInput) (*PutReco
 	seqs := make([]string, n)
 	seqBuf := make([]byte, 0, seqNumDigits*pos)
 	internal := string(CodeInternalFailure)
+	failed, failedErr := 0, error(nil)
 	for i := range in.Records {
 		g := groupOf[i]
 		if g < 0 {
@@ -371,6 +383,8 @@ func (s *Service) PutRecords(ctx context.Context, in *PutRecordsInput) (*PutReco
 			msg := errInternal
 			e.ErrorCode, e.ErrorMessage = &internal, &msg
 			out.FailedRecordCount++
+			failed++
+			failedErr = grp.err
 			continue
 		}
 		sh := grp.sh
@@ -379,6 +393,9 @@ func (s *Service) PutRecords(ctx context.Context, in *PutRecordsInput) (*PutReco
 		seqs[i] = unsafeString(seqBuf[k:])
 		e.SequenceNumber = &seqs[i]
 		e.ShardId = &sh.id
+	}
+	if failed > 0 {
+		s.noteAppendFailure(name, failed, failedErr)
 	}
 	return out, nil
 }
@@ -540,9 +557,16 @@ func (s *Service) GetRecords(ctx context.Context, in *GetRecordsInput) (*GetReco
 	out := &GetRecordsOutput{}
 	var bytes int
 	out.Records, bytes = toRecords(sh, stored)
+	// Records lost to damage on disk are skipped as expired ones are: the
+	// offsets of the records returned may jump, and the next iterator
+	// follows the last of them.
 	next := it.offset
 	if n := len(stored); n > 0 {
 		next = stored[n-1].Offset + 1
+	} else if sm.Closed != 0 && next < sm.EndOffset {
+		// Nothing readable is left before the end of a closed shard (its log
+		// takes no more appends): what remains was lost. The shard is drained.
+		next = sm.EndOffset
 	}
 	sh.limits.chargeRead(bytes)
 

@@ -99,6 +99,10 @@ func (s *Service) CreateStream(ctx context.Context, in *CreateStreamInput) error
 		}
 		warm = *in.WarmThroughputMiBps
 	}
+	distribution, err := s.createDistribution(name, mode, in.RecordDistributionStrategy) // account.go
+	if err != nil {
+		return err
+	}
 
 	// An existing key whose deletion has completed is removed first.
 	b, ver, err := s.eng.Meta().Get(ctx, metaKey(name))
@@ -144,6 +148,7 @@ func (s *Service) CreateStream(ctx context.Context, in *CreateStreamInput) error
 		RetentionHours: defaultRetentionHours,
 		MaxRecordKiB:   maxKiB,
 		WarmMiBps:      warm,
+		Distribution:   distribution,
 		Shards:         make([]shardMeta, count),
 	}
 	if s.opts.TransitionDelay == 0 {
@@ -488,9 +493,8 @@ func (s *Service) DescribeStreamSummary(ctx context.Context, in *DescribeStreamS
 		MaxRecordSizeInKiB:      ptr(m.MaxRecordKiB),
 	}
 	d.EncryptionType, d.KeyId = encryptionOut(m)
-	if m.Mode == modeOnDemand && m.WarmMiBps > 0 {
-		d.WarmThroughput = &WarmThroughputObject{TargetMiBps: ptr(m.WarmMiBps), CurrentMiBps: ptr(m.WarmMiBps)}
-	}
+	d.WarmThroughput = warmThroughputOut(m, s.nowMs()) // account.go
+	d.RecordDistributionStrategy = distributionOut(m)
 	return &DescribeStreamSummaryOutput{StreamDescriptionSummary: d}, nil
 }
 

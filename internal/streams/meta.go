@@ -52,6 +52,14 @@ type streamMeta struct {
 	RetentionHours int32 `json:"retentionHours"`
 	MaxRecordKiB   int32 `json:"maxRecordKiB"`
 	WarmMiBps      int32 `json:"warmMiBps,omitempty"`
+	// WarmPrevMiBps is the warm throughput before the last
+	// UpdateStreamWarmThroughput, reported as current until WarmUntil
+	// (Unix ms), the end of the UPDATING that change began.
+	WarmPrevMiBps *int32 `json:"warmPrevMiBps,omitempty"`
+	WarmUntil     int64  `json:"warmUntil,omitempty"`
+	// Distribution is the record distribution strategy: "" for
+	// USER_PARTITION_KEY, or AUTO (account.go).
+	Distribution string `json:"distribution,omitempty"`
 
 	// Shards lists every shard ever created, by index; shards are never
 	// removed from the list (expired ones are skipped when listing).
@@ -155,6 +163,9 @@ type stream struct {
 	arn     string
 	shards  []*shard // by index
 	routes  []route  // open shards, sorted by starting hash key
+	// autoNext counts the records routed by the AUTO distribution strategy,
+	// shared by the cache entries of one creation of the stream.
+	autoNext *atomic.Uint64
 }
 
 type route struct {
@@ -212,6 +223,11 @@ func (s *Service) build(m *streamMeta, raw []byte, version uint64, prev *stream)
 		fetched: time.Now(),
 		arn:     s.streamARN(m.Name),
 		shards:  make([]*shard, len(m.Shards)),
+	}
+	if prev != nil && prev.meta.ID == m.ID && prev.autoNext != nil {
+		st.autoNext = prev.autoNext
+	} else {
+		st.autoNext = new(atomic.Uint64)
 	}
 	for i := range m.Shards {
 		sm := &m.Shards[i]

@@ -1,12 +1,15 @@
 package streams
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -710,18 +713,36 @@ func TestPendingAppliedUnderLoad(t *testing.T) {
 // crashed is the panic a test crash point raises.
 type crashed string
 
+// goroutineID returns the calling goroutine's number, from its stack header.
+func goroutineID() string {
+	b := make([]byte, 64)
+	b = b[:runtime.Stack(b, false)]
+	return string(bytes.Fields(b)[1])
+}
+
 func TestReshardCrash(t *testing.T) {
 	ctx := context.Background()
 	for _, point := range []string{CrashReshardBeforeCAS, CrashReshardPending, CrashReshardAfterCAS} {
 		for _, op := range []string{"split", "merge", "scale"} {
 			t.Run(point+"/"+op, func(t *testing.T) {
-				armed := true
+				// The crash point stops the test's goroutine with a panic the
+				// test recovers. The reaper may apply a due plan too, and so
+				// reach the point after the compare-and-set first: that
+				// goroutine then just ends there, as it would in a killed
+				// process, and the test waits for it.
+				var armed, inBackground atomic.Bool
+				armed.Store(true)
+				testGoroutine := goroutineID()
 				e := newEnv(t, func(o *Options) {
 					o.CrashPoint = func(p string) {
-						if armed && p == point {
-							armed = false
+						if p != point || !armed.CompareAndSwap(true, false) {
+							return
+						}
+						if goroutineID() == testGoroutine {
 							panic(crashed(p))
 						}
+						inBackground.Store(true)
+						runtime.Goexit()
 					}
 				})
 				e.create("s", 2)
@@ -731,8 +752,13 @@ func TestReshardCrash(t *testing.T) {
 				before := e.meta("s")
 				func() {
 					defer func() {
-						if r := recover(); r == nil {
-							t.Fatal("no crash")
+						r := recover()
+						if r == nil {
+							for deadline := time.Now().Add(5 * time.Second); !inBackground.Load(); time.Sleep(time.Millisecond) {
+								if time.Now().After(deadline) {
+									t.Fatal("no crash")
+								}
+							}
 						} else if _, ok := r.(crashed); !ok {
 							panic(r)
 						}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math/bits"
+	"sort"
 	"sync"
 	"time"
 )
@@ -21,6 +23,11 @@ import (
 //   - otherwise, when the stream has not been rescaled for Cooldown, merges
 //     pairs of adjacent shards whose combined rate is below MergeBytesPerSec
 //     and MergeRecordsPerSec, down to MinShards open shards.
+//
+// A stream with a warm throughput (UpdateStreamWarmThroughput) keeps at
+// least one open shard per MiB/s of it (a shard takes 1 MiB/s of writes):
+// below that, the scaler first splits its widest shards, whatever the
+// rates, and it never merges below it.
 //
 // A stream is judged only on windows measured entirely after its last
 // rescaling. Each decision is one reshard (reshard.go) and is logged. The
@@ -211,6 +218,28 @@ func (s *Service) scaleStream(ctx context.Context, st *stream, rates map[int]*sh
 		list[i].r = r
 	}
 
+	// Warm throughput: split the widest shards until there are enough.
+	floor := min(max(o.MinShards, m.warmShards()), o.MaxShards)
+	if need := floor - len(open); need > 0 {
+		wide := append([]*shardRate(nil), list...)
+		sort.SliceStable(wide, func(i, j int) bool {
+			return width(wide[i].r).cmp(width(wide[j].r)) > 0
+		})
+		wide = wide[:min(need, len(wide))]
+		return s.autoReshard(ctx, st, now, "split to the warm throughput", wide, func(p *planner) {
+			for _, x := range wide {
+				for i, r := range p.open {
+					if r.idx == x.r.idx {
+						if at, ok := splitPoint(x.r.start, x.r.end); ok {
+							p.split(i, at)
+						}
+						break
+					}
+				}
+			}
+		})
+	}
+
 	// Hot shards split.
 	var hot []*shardRate
 	for _, x := range list {
@@ -246,7 +275,7 @@ func (s *Service) scaleStream(ctx context.Context, st *stream, rates map[int]*sh
 	}
 	var pairs [][2]*shardRate
 	n := len(open)
-	for i := 0; i+1 < len(list) && n > o.MinShards; i++ {
+	for i := 0; i+1 < len(list) && n > floor; i++ {
 		a, b := list[i], list[i+1]
 		if a.bytes+b.bytes < float64(o.MergeBytesPerSec) && a.count+b.count < float64(o.MergeRecordsPerSec) {
 			pairs = append(pairs, [2]*shardRate{a, b})
@@ -267,6 +296,12 @@ func (s *Service) scaleStream(ctx context.Context, st *stream, rates map[int]*sh
 			}
 		}
 	})
+}
+
+// width is the size of a shard's hash-key range, less one.
+func width(r openRange) hashKey {
+	lo, b := bits.Sub64(r.end.lo, r.start.lo, 0)
+	return hashKey{r.end.hi - r.start.hi - b, lo}
 }
 
 func flatten(pairs [][2]*shardRate) []*shardRate {

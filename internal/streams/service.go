@@ -108,6 +108,8 @@ type Service struct {
 	eng    engine.Engine
 	tokens tokenSigner
 
+	appendFails appendFailures // failed appends, for the log
+
 	mu struct {
 		sync.Mutex
 		cache map[string]*stream // by stream name

@@ -24,8 +24,9 @@ import (
 // record, maxEventBytes of data. When no record arrives for
 // Options.SubscriptionHeartbeat (5 s), Next returns an event without records
 // that repeats the current ContinuationSequenceNumber, as Kinesis does. At
-// the end of a closed shard the last event carries ChildShards and the
-// subscription ends. It also ends (Next returns io.EOF) after
+// the end of a closed shard the last event carries ChildShards and no
+// ContinuationSequenceNumber, and the subscription ends; a subscription that
+// starts at or past the end of a closed shard gets that event at once. It also ends (Next returns io.EOF) after
 // Options.SubscriptionLifetime (5 minutes), when a newer subscription of the
 // same consumer to the same shard takes over, when the consumer is
 // deregistered and when the service closes.
@@ -316,7 +317,9 @@ func (sub *Subscription) Next(ctx context.Context) (*SubscribeToShardEvent, erro
 		if n := len(recs); n > 0 {
 			after = recs[n-1].Offset + 1
 		}
-		closedEnd := sm.Closed != 0 && after >= sm.EndOffset
+		// Nothing readable before the end of a closed shard: the rest was
+		// lost to damage on disk, and the shard is drained (see GetRecords).
+		closedEnd := sm.Closed != 0 && (after >= sm.EndOffset || len(recs) == 0)
 		if len(recs) > 0 || closedEnd || !sub.sentFirst || time.Since(sub.lastEvent) >= heartbeat {
 			return sub.event(ctx, st, recs, closedEnd)
 		}
@@ -419,10 +422,14 @@ func (sub *Subscription) event(ctx context.Context, st *stream, recs []engine.St
 			ev.MillisBehindLatest = max(0, s.nowMs()-recs[n-1].Time)
 		}
 	}
-	ev.ContinuationSequenceNumber = sub.cont
 	if closedEnd {
+		// The end of the shard: ChildShards and no continuation, which is
+		// how consumers tell the end from a pause. Records may come with it.
 		ev.ChildShards = s.childShards(st, sub.idx)
 		sub.done = true
+	} else {
+		cont := sub.cont
+		ev.ContinuationSequenceNumber = &cont
 	}
 	if s.opts.EnforceThroughput {
 		sub.out.tokens -= float64(bytes)

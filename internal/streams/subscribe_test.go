@@ -29,6 +29,14 @@ func next(t *testing.T, sub *Subscription) (*SubscribeToShardEvent, error) {
 	return sub.Next(ctx)
 }
 
+// cont returns ev's ContinuationSequenceNumber, "" when it has none.
+func cont(ev *SubscribeToShardEvent) string {
+	if ev == nil || ev.ContinuationSequenceNumber == nil {
+		return ""
+	}
+	return *ev.ContinuationSequenceNumber
+}
+
 // collect reads events until it has n records.
 func collect(t *testing.T, sub *Subscription, n int) ([]string, *SubscribeToShardEvent) {
 	t.Helper()
@@ -39,8 +47,8 @@ func collect(t *testing.T, sub *Subscription, n int) ([]string, *SubscribeToShar
 		if ev, err = next(t, sub); err != nil {
 			t.Fatalf("after %d records: %v", len(got), err)
 		}
-		if ev.ContinuationSequenceNumber == "" {
-			t.Fatal("empty ContinuationSequenceNumber")
+		if (ev.ContinuationSequenceNumber == nil || *ev.ContinuationSequenceNumber == "") != (ev.ChildShards != nil) {
+			t.Fatalf("continuation %v with children %v", ev.ContinuationSequenceNumber, ev.ChildShards)
 		}
 		for _, r := range ev.Records {
 			got = append(got, string(r.Data))
@@ -59,8 +67,8 @@ func TestSubscribePush(t *testing.T) {
 	}
 	sub := e.subscribe(c.ConsumerARN, "shardId-000000000000", "TRIM_HORIZON", nil)
 	got, ev := collect(t, sub, 3)
-	if strings.Join(got, "") != "abc" || ev.ContinuationSequenceNumber != seqs[2] || ev.Records[2].SequenceNumber != seqs[2] {
-		t.Fatalf("got %v, continuation %s", got, ev.ContinuationSequenceNumber)
+	if strings.Join(got, "") != "abc" || cont(ev) != seqs[2] || ev.Records[2].SequenceNumber != seqs[2] {
+		t.Fatalf("got %v, continuation %s", got, cont(ev))
 	}
 
 	// A record put later is pushed to the waiting Next.
@@ -81,13 +89,13 @@ func TestSubscribePush(t *testing.T) {
 	time.Sleep(20 * time.Millisecond)
 	d := e.put("s", "k", "d")
 	r := <-ch
-	if r.err != nil || len(r.ev.Records) != 1 || string(r.ev.Records[0].Data) != "d" || r.ev.ContinuationSequenceNumber != d.SequenceNumber {
+	if r.err != nil || len(r.ev.Records) != 1 || string(r.ev.Records[0].Data) != "d" || cont(r.ev) != d.SequenceNumber {
 		t.Fatalf("pushed %+v %v", r.ev, r.err)
 	}
 
 	// Without records, heartbeats repeat the continuation.
 	ev, err := next(t, sub)
-	if err != nil || len(ev.Records) != 0 || ev.ContinuationSequenceNumber != d.SequenceNumber || ev.MillisBehindLatest != 0 {
+	if err != nil || len(ev.Records) != 0 || cont(ev) != d.SequenceNumber || ev.MillisBehindLatest != 0 {
 		t.Fatalf("heartbeat %+v %v", ev, err)
 	}
 }
@@ -104,7 +112,7 @@ func TestSubscribeStartingPositions(t *testing.T) {
 	if err != nil || len(ev.Records) != 0 {
 		t.Fatalf("first event %+v %v", ev, err)
 	}
-	empty := ev.ContinuationSequenceNumber
+	empty := cont(ev)
 	sub.Close()
 
 	var seqs []string
@@ -145,7 +153,7 @@ func TestSubscribeStartingPositions(t *testing.T) {
 				ev, err := next(t, sub)
 				// The continuation is the position just after the last
 				// record (56-digit numbers compare as strings).
-				if err != nil || len(ev.Records) != 0 || ev.ContinuationSequenceNumber <= seqs[len(seqs)-1] {
+				if err != nil || len(ev.Records) != 0 || cont(ev) <= seqs[len(seqs)-1] {
 					t.Fatalf("LATEST first event %+v %v", ev, err)
 				}
 				e.put("s", "k", "r5")
@@ -316,10 +324,95 @@ func TestSubscribeClosedShardChildShards(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev := <-done
-	if ev == nil || len(ev.ChildShards) != 2 || ev.ChildShards[0].ShardId != "shardId-000000000001" || ev.ChildShards[1].ParentShards[0] != "shardId-000000000000" {
+	if ev == nil || len(ev.ChildShards) != 2 || ev.ChildShards[0].ShardId != "shardId-000000000001" || ev.ChildShards[1].ParentShards[0] != "shardId-000000000000" || ev.ContinuationSequenceNumber != nil {
 		t.Fatalf("final event %+v", ev)
 	}
 	if _, err := next(t, sub); err != io.EOF {
 		t.Fatalf("after ChildShards: %v, want io.EOF", err)
+	}
+}
+
+// TestSubscribeEndOfClosedShard subscribes to closed shards at and before
+// their end: every subscription must finish with one event that carries
+// ChildShards and no ContinuationSequenceNumber, then io.EOF, which is what
+// ends a consumer's loop on the shard.
+func TestSubscribeEndOfClosedShard(t *testing.T) {
+	e := newEnv(t)
+	e.create("s", 1)
+	e.create("empty", 1)
+	c := e.register("s", "app")
+	ce := e.register("empty", "app")
+	a, b := e.put("s", "k", "a"), e.put("s", "k", "b")
+	if err := e.splitShard("s", "shardId-000000000000", half); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.splitShard("empty", "shardId-000000000000", half); err != nil {
+		t.Fatal(err)
+	}
+	ls, err := e.svc.ListShards(context.Background(), &ListShardsInput{StreamName: sp("s")})
+	if err != nil || len(ls.Shards) != 3 || ls.Shards[0].SequenceNumberRange.EndingSequenceNumber == nil {
+		t.Fatalf("ListShards %+v %v", ls, err)
+	}
+	ending := ls.Shards[0].SequenceNumberRange.EndingSequenceNumber
+	e.clock.Advance(time.Second)
+	later := &Timestamp{e.clock.Now()}
+	for _, tc := range []struct {
+		name     string
+		consumer string
+		typ      string
+		seq      *string
+		want     string // the records before the end
+		ts       *Timestamp
+	}{
+		{"after the last record", c.ConsumerARN, "AFTER_SEQUENCE_NUMBER", &b.SequenceNumber, "", nil},
+		{"at the last record", c.ConsumerARN, "AT_SEQUENCE_NUMBER", &b.SequenceNumber, "b", nil},
+		{"after the first record", c.ConsumerARN, "AFTER_SEQUENCE_NUMBER", &a.SequenceNumber, "b", nil},
+		{"at the ending sequence number", c.ConsumerARN, "AT_SEQUENCE_NUMBER", ending, "", nil},
+		{"after the ending sequence number", c.ConsumerARN, "AFTER_SEQUENCE_NUMBER", ending, "", nil},
+		{"trim horizon", c.ConsumerARN, "TRIM_HORIZON", nil, "ab", nil},
+		{"latest", c.ConsumerARN, "LATEST", nil, "", nil},
+		{"trim horizon of an empty shard", ce.ConsumerARN, "TRIM_HORIZON", nil, "", nil},
+		{"latest of an empty shard", ce.ConsumerARN, "LATEST", nil, "", nil},
+		{"at a time after the last record", c.ConsumerARN, "AT_TIMESTAMP", nil, "", later},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sub, err := e.svc.SubscribeToShard(context.Background(), &SubscribeToShardInput{
+				ConsumerARN: &tc.consumer, ShardId: sp("shardId-000000000000"),
+				StartingPosition: &StartingPosition{Type: &tc.typ, SequenceNumber: tc.seq, Timestamp: tc.ts},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sub.Close()
+			var got string
+			for {
+				ev, err := next(t, sub)
+				if err != nil {
+					t.Fatalf("after %q: %v", got, err)
+				}
+				for _, r := range ev.Records {
+					got += string(r.Data)
+				}
+				if ev.ChildShards == nil {
+					if ev.ContinuationSequenceNumber == nil {
+						t.Fatalf("event without ChildShards or ContinuationSequenceNumber: %+v", ev)
+					}
+					continue
+				}
+				if ev.ContinuationSequenceNumber != nil {
+					t.Fatalf("ContinuationSequenceNumber %s next to ChildShards", *ev.ContinuationSequenceNumber)
+				}
+				if len(ev.ChildShards) != 2 || ev.ChildShards[0].ParentShards[0] != "shardId-000000000000" {
+					t.Fatalf("ChildShards %+v", ev.ChildShards)
+				}
+				break
+			}
+			if got != tc.want {
+				t.Fatalf("records %q, want %q", got, tc.want)
+			}
+			if _, err := next(t, sub); err != io.EOF {
+				t.Fatalf("after ChildShards: %v, want io.EOF", err)
+			}
+		})
 	}
 }

@@ -23,9 +23,9 @@ var crcTable = crc32.MakeTable(crc32.Castagnoli)
 // the end of a segment, or simply a buffer that needs more bytes.
 var errShortFrame = errors.New("disk: frame extends past the data")
 
-// CorruptionError reports bytes on disk that fail their checks. Recovery
-// cuts the tail of the last segment at the first such frame; anywhere else
-// it is returned to the caller rather than served.
+// CorruptionError reports bytes on disk that fail their checks. Readers
+// step over damaged frames (see doc.go, "Holes"), so it reaches a caller only
+// for a frame whose checksum holds but whose records do not parse.
 type CorruptionError struct {
 	// Path is the file, Pos the byte position in it.
 	Path string

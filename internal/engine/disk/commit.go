@@ -1,7 +1,9 @@
 package disk
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -79,7 +81,24 @@ type writeState struct {
 	idxBuf       []byte // index bytes not yet written
 
 	rolled  []rolledSeg // segments closed during this round
-	newSegs []*segment  // segments created during this round
+	newSegs []*segment  // segments created (or being created) during this round
+
+	// start is the state before the current round, to undo it if it fails.
+	start roundStart
+	// broken is the cause of a failed round that could not be undone yet:
+	// the next round undoes it first, and fails while it cannot.
+	broken error
+	// failing is set after a failed round, until one succeeds.
+	failing bool
+}
+
+// roundStart is what a round changes in writeState.
+type roundStart struct {
+	seg                                   *segment
+	size, idxSize, idxSyncedAt            int64
+	next                                  uint64
+	maxTime, firstTime, lastTime, lastIdx int64
+	entries                               []indexEntry
 }
 
 type rolledSeg struct {
@@ -199,7 +218,7 @@ func (c *committer) commit(l *log, ops []*appendOp) {
 		if c.e.opts.Durability == SyncAlways {
 			if serr := l.w.h.f.Sync(); serr != nil {
 				err = fmt.Errorf("disk: sync %s: %w", l.name, serr)
-				c.fail(l, serr)
+				c.abort(l, err)
 			}
 		} else {
 			c.mu.Lock()
@@ -212,8 +231,13 @@ func (c *committer) commit(l *log, ops []*appendOp) {
 	}
 	if err == nil {
 		c.publish(l)
+		if l.w.failing {
+			l.w.failing = false
+			c.e.faults.recovered(c.e, l.name)
+		}
 	} else {
-		l.w.rolled, l.w.newSegs = l.w.rolled[:0], nil
+		l.w.failing = true
+		c.e.faults.fail(c.e, l.name, err)
 	}
 	if l.w.h != nil {
 		c.e.files.release(l.w.h)
@@ -228,7 +252,7 @@ func (c *committer) commit(l *log, ops []*appendOp) {
 }
 
 // write writes a log's batches of this round (not synced). On error it
-// undoes what it can; if it cannot, the log is marked failed.
+// undoes the round (see undo); what it cannot undo now, the next round does.
 func (c *committer) write(g *group, now int64) (err error) {
 	l, w := g.l, &g.l.w
 	l.mu.RLock()
@@ -237,24 +261,20 @@ func (c *committer) write(g *group, now int64) (err error) {
 	if failed != nil {
 		return fmt.Errorf("%w: %s: %w", ErrFailed, l.name, failed)
 	}
-	saved := *w
-	savedEntries := len(w.entries)
-	// A failed write of this round's frames can be undone by cutting the
-	// files back. Once a roll has begun (syncs, a new file) it cannot.
-	undoable := true
+	if w.broken != nil {
+		// An earlier round failed and could not be undone: undo it now.
+		if uerr := c.undo(l); uerr != nil {
+			return fmt.Errorf("disk: append to %s: undoing a failed append: %w", l.name, uerr)
+		}
+		w.broken = nil
+	}
+	w.start = roundStart{seg: w.seg, size: w.size, idxSize: w.idxSize, idxSyncedAt: w.idxSyncedAt, next: w.next,
+		maxTime: w.maxTime, firstTime: w.firstTime, lastTime: w.lastTime, lastIdx: w.lastIndexPos, entries: w.entries}
 	defer func() {
-		if err == nil {
-			return
+		if err != nil {
+			err = fmt.Errorf("disk: append to %s: %w", l.name, err)
+			c.abort(l, err)
 		}
-		err = fmt.Errorf("disk: append to %s: %w", l.name, err)
-		if undoable && w.h != nil && c.undo(l, saved) == nil {
-			w.size, w.next, w.maxTime, w.firstTime, w.lastTime = saved.size, saved.next, saved.maxTime, saved.firstTime, saved.lastTime
-			w.lastIndexPos, w.idxSize = saved.lastIndexPos, saved.idxSize
-			w.entries = w.entries[:savedEntries]
-			w.idxBuf = w.idxBuf[:0]
-			return
-		}
-		c.fail(l, err)
 	}()
 	if w.h == nil {
 		if w.h, err = c.e.files.acquire(w.seg.path, false); err != nil {
@@ -282,7 +302,6 @@ func (c *committer) write(g *group, now int64) (err error) {
 			if err := flush(); err != nil {
 				return err
 			}
-			undoable = false
 			if err := c.roll(l); err != nil {
 				return err
 			}
@@ -367,17 +386,115 @@ func (c *committer) writeIndex(w *writeState) error {
 	return nil
 }
 
-// undo cuts the files of the active segment back to their sizes in saved.
-func (c *committer) undo(l *log, saved writeState) error {
-	if err := l.w.h.f.Truncate(saved.size); err != nil {
-		return err
+// abort undoes a failed round (see undo). If that fails too, the round is
+// left for the next one to undo, and the log refuses appends until then.
+func (c *committer) abort(l *log, cause error) {
+	if err := c.undo(l); err != nil {
+		l.w.broken = cause
 	}
-	h, err := c.e.files.acquire(saved.seg.idxPath, false)
+}
+
+// undo takes the log's files and write state back to the start of the
+// round: the segments the round created are removed (durably, so that a
+// crash cannot bring them back next to records appended later), the active
+// segment and its index are cut back to their sizes then, and the segment is
+// synced. Cutting is what makes a failed fsync safe to recover from in
+// place: the pages whose write-back failed all hold bytes of this round (the
+// earlier ones were synced before their records were acknowledged), and the
+// truncation drops them from the page cache and the file; the sync then
+// makes the file's size durable. The records still in the segment are then
+// read back and checked, so that a page cache that lost acknowledged bytes is
+// not trusted: if they fail, the log is marked failed until reopened.
+func (c *committer) undo(l *log) error {
+	w, st := &l.w, &l.w.start
+	if w.h != nil && w.h.path != st.seg.path {
+		c.e.files.release(w.h)
+		w.h = nil
+	}
+	removed := false
+	for _, s := range w.newSegs {
+		for _, p := range []string{s.path, s.idxPath} {
+			c.e.files.forget(p, false)
+			if err := c.e.fs.Remove(p); err != nil && !isNotExist(err) {
+				return err
+			}
+			removed = true
+		}
+	}
+	if removed {
+		if err := c.e.fs.SyncDir(l.dir); err != nil {
+			return err
+		}
+	}
+	w.newSegs, w.rolled = nil, w.rolled[:0]
+	h, err := c.e.files.acquire(st.seg.path, false)
 	if err != nil {
 		return err
 	}
 	defer c.e.files.release(h)
-	return h.f.Truncate(saved.idxSize)
+	if err := h.f.Truncate(st.size); err != nil {
+		return err
+	}
+	ih, err := c.e.files.acquire(st.seg.idxPath, false)
+	if err != nil {
+		return err
+	}
+	err = ih.f.Truncate(st.idxSize)
+	c.e.files.release(ih)
+	if err != nil {
+		return err
+	}
+	if err := h.f.Sync(); err != nil {
+		c.failIfInterval(l, err)
+		return err
+	}
+	w.seg, w.size, w.idxSize, w.idxSyncedAt, w.next = st.seg, st.size, st.idxSize, min(st.idxSyncedAt, st.size), st.next
+	w.maxTime, w.firstTime, w.lastTime, w.lastIndexPos = st.maxTime, st.firstTime, st.lastTime, st.lastIdx
+	w.entries = st.entries
+	w.idxBuf = w.idxBuf[:0]
+	if err := c.checkTail(l, h.f); err != nil {
+		c.fail(l, err)
+	}
+	return nil
+}
+
+// checkTail reads the active segment's records from its last index entry to
+// its end and checks them.
+func (c *committer) checkTail(l *log, f File) error {
+	w := &l.w
+	pos, expect := int64(segmentHeaderSize), w.seg.base
+	if n := len(w.entries); n > 0 {
+		pos, expect = w.entries[n-1].Pos, w.entries[n-1].Offset
+	}
+	sc := &scanner{f: f, path: w.seg.path, pos: pos, end: w.size, chunk: 256 << 10}
+	for {
+		p, h, _, err := sc.next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err == nil && h.FirstOffset != expect {
+			err = &CorruptionError{Path: w.seg.path, Pos: p, Reason: fmt.Sprintf("offset %d, want %d", h.FirstOffset, expect)}
+		}
+		if err != nil {
+			return fmt.Errorf("acknowledged records unreadable after a failed write: %w", err)
+		}
+		expect += uint64(h.Count)
+	}
+	if expect != w.next {
+		return fmt.Errorf("acknowledged records unreadable after a failed write: segment %s ends at offset %d, want %d", w.seg.path, expect, w.next)
+	}
+	return nil
+}
+
+// failIfInterval marks the log failed after a failed sync under interval
+// durability: the sync may have lost records acknowledged since the last
+// one, which no undo can bring back. (Under SyncAlways every acknowledged
+// record was synced before, so the pages a failed sync loses are the failed
+// round's own, and undo drops them.)
+func (c *committer) failIfInterval(l *log, err error) {
+	if c.e.opts.Durability == SyncInterval {
+		c.fail(l, err)
+	}
 }
 
 func (c *committer) fail(l *log, err error) {
@@ -398,12 +515,14 @@ func (c *committer) roll(l *log) error {
 		return err
 	}
 	if err := w.h.f.Sync(); err != nil {
+		c.failIfInterval(l, err)
 		return err
 	}
 	c.e.files.release(w.h)
 	w.h = nil
 	w.rolled = append(w.rolled, rolledSeg{seg: w.seg, next: w.next, size: w.size, first: w.firstTime, last: w.lastTime})
 	s := newSegment(l.dir, w.next)
+	w.newSegs = append(w.newSegs, s) // undo removes it if the roll fails
 	h, err := c.e.files.acquire(s.path, true)
 	if err != nil {
 		return err
@@ -428,7 +547,6 @@ func (c *committer) roll(l *log) error {
 	w.size, w.idxSize = segmentHeaderSize, indexHeaderSize
 	w.entries = nil
 	w.firstTime, w.lastTime, w.lastIndexPos, w.idxSyncedAt = 0, 0, 0, 0
-	w.newSegs = append(w.newSegs, s)
 	return nil
 }
 

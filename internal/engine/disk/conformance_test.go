@@ -1,6 +1,7 @@
 package disk
 
 import (
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -46,7 +47,29 @@ func TestConformance(t *testing.T) {
 					dirs[e2] = dir
 					return e2
 				},
+				Damage: func(t *testing.T, e engine.Engine, name string, from, to uint64) {
+					damageRecords(t, filepath.Join(dirs[e], "logs", name), from, to)
+				},
 			})
 		})
+	}
+}
+
+// damageRecords flips a byte in every frame of a log directory that holds
+// an offset in [from, to).
+func damageRecords(t *testing.T, dir string, from, to uint64) {
+	t.Helper()
+	segs, _ := filepath.Glob(filepath.Join(dir, "*"+segmentExt))
+	n := 0
+	for _, p := range segs {
+		for _, f := range segFrames(t, p) {
+			if f.first < to && from < f.first+f.count {
+				patchFile(t, p, f.pos+f.len-1, []byte{0x5a ^ byte(f.first)})
+				n++
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatalf("no frame holds offsets %d..%d", from, to-1)
 	}
 }

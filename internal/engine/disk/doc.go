@@ -83,15 +83,27 @@
 //
 // On Open, for each log, only the last segment is examined: its index is read,
 // the last index entry that points at a valid frame is found, and the frames
-// after it are checked (length, CRC, offset sequence). The first frame that is
-// torn or fails a check and everything after it are cut off. Earlier segments
-// are checked against their index footer when first read; a record that fails
-// its checksum there is reported as a *CorruptionError, never served.
+// after it are checked (length, CRC, offset sequence). At the first frame that
+// fails a check, the engine looks for an intact frame after it: if one exists
+// the bad bytes are a hole (below); if none does they are a torn tail, which
+// is cut off and logged with the records it held and whether they can have
+// been acknowledged under the durability policy.
 //
 // Under SyncInterval an append is acknowledged once written to the operating
 // system, and dirty files are synced every SyncInterval: a crash of the
 // machine can lose up to that much acknowledged data (a process crash loses
 // nothing). See docs/FORMAT.md.
+//
+// # Holes
+//
+// Damage anywhere else (a flipped bit, a zeroed page, a truncated sealed
+// segment) loses only the records of the frames it touches. A reader that
+// meets an invalid frame scans forward, byte by byte, for the next frame whose
+// header is plausible, whose offsets fit and whose CRC holds, and goes on
+// there: Read returns the records before and after the hole, and a read from
+// inside it starts after it (the engine contract's holes). Each hole is logged
+// once per process with its file, byte range and offsets, and counted in
+// Engine.Damage.
 //
 // # Calls
 //
@@ -108,10 +120,17 @@
 //
 // # Errors
 //
-// A write error while appending is undone (the files are cut back) and the
-// append fails; the log stays usable. A failed fsync cannot be undone — the
-// kernel may have dropped the dirty pages — so the log is marked failed: its
-// appends return ErrFailed until the engine is reopened, which recovers the
-// log from what is really on disk. Reads keep working. An append that returned
-// an error may or may not be present after reopening; an acknowledged one is.
+// A failed write, roll or (under SyncAlways) fsync fails its round of appends
+// and is undone: segments the round created are removed, the active segment
+// and its index are cut back to their last acknowledged sizes and the segment
+// synced and read back. If the undo fails too, every following append retries
+// it first, so appends succeed again once the disk has space, without a
+// reopen. Under SyncInterval a failed sync may have lost acknowledged records,
+// so the log is marked failed: its appends return ErrFailed until the engine
+// is reopened, which recovers the log from what is really on disk. Reads keep
+// working. An append that returned an error may or may not be present after
+// reopening; an acknowledged one is. See docs/FORMAT.md for why the undo is
+// safe after a failed fsync.
+//
+// Files are created 0600 and directories 0700.
 package disk

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -28,6 +29,10 @@ type Engine struct {
 	db    *bolt.DB
 	files *fileCache
 	com   *committer
+	log   *slog.Logger
+
+	damage damageCounters
+	faults faultLog
 
 	// opMu is held shared by every call in progress (except Wait) and
 	// exclusively by Close, which thereby waits for them.
@@ -46,11 +51,12 @@ type Engine struct {
 
 var _ engine.Engine = (*Engine)(nil)
 
-// ErrFailed is returned by Append on a log whose files hit a write or sync
-// error that the engine could not undo. The log stays readable up to its last
-// acknowledged record; appends are refused until the engine is reopened,
-// because after a failed fsync the state of the page cache is unknown and
-// retrying could acknowledge records that are not durable.
+// ErrFailed is returned by Append on a log whose periodic sync failed under
+// SyncInterval durability: the sync may have lost records that were already
+// acknowledged, so appends are refused until the engine is reopened, which
+// recovers the log from what is really on disk. (Other write and sync
+// failures are undone in place; the log takes appends again once the cause
+// is gone.)
 var ErrFailed = errors.New("disk: log failed; reopen the engine")
 
 // Open opens (creating if needed) the store in dir and recovers every log:
@@ -65,12 +71,13 @@ func Open(dir string, opts Options) (*Engine, error) {
 		dir:         dir,
 		opts:        opts,
 		fs:          opts.fs(),
+		log:         opts.logger(),
 		closing:     make(chan struct{}),
 		janitorStop: make(chan struct{}),
 		janitorDone: make(chan struct{}),
 	}
 	e.mu.logs = make(map[string]*log)
-	if err := e.fs.MkdirAll(e.logsDir(), 0o755); err != nil {
+	if err := e.fs.MkdirAll(e.logsDir(), dirPerm); err != nil {
 		return nil, fmt.Errorf("disk: create %s: %w", dir, err)
 	}
 	db, err := openBolt(filepath.Join(dir, "meta.db"))
@@ -170,7 +177,7 @@ func (e *Engine) CreateLog(ctx context.Context, name string, opts engine.LogOpti
 	if err := e.fs.RemoveAll(dir); err != nil { // leftovers of a failed delete
 		return fmt.Errorf("disk: create log %s: %w", name, err)
 	}
-	if err := e.fs.MkdirAll(dir, 0o755); err != nil {
+	if err := e.fs.MkdirAll(dir, dirPerm); err != nil {
 		return fmt.Errorf("disk: create log %s: %w", name, err)
 	}
 	if err := e.createSegmentFiles(dir, segmentHeader{Base: 0}); err != nil {
@@ -194,7 +201,7 @@ func (e *Engine) createSegmentFiles(dir string, h segmentHeader) error {
 		path string
 		data []byte
 	}{{s.path, encodeSegmentHeader(h)}, {s.idxPath, encodeIndexHeader(h.Base)}} {
-		f, err := e.fs.OpenFile(p.path, osCreateTrunc, 0o644)
+		f, err := e.fs.OpenFile(p.path, osCreateTrunc, filePerm)
 		if err != nil {
 			return err
 		}

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -92,21 +95,23 @@ func TestFaults(t *testing.T) {
 		durability Durability
 		op, path   string
 		err        error
-		// failed: the log refuses appends until reopened (else it stays
-		// usable once the fault is gone).
+		// failed: the log refuses appends until reopened (else it takes
+		// appends again once the fault is gone, without a reopen).
 		failed bool
 	}{
 		{"write error on segment", SyncAlways, "write", ".seg", eio, false},
 		{"disk full on segment", SyncAlways, "write", ".seg", syscall.ENOSPC, false},
 		{"disk full on index", SyncAlways, "write", ".idx", syscall.ENOSPC, false},
-		{"fsync error", SyncAlways, "sync", ".seg", eio, true},
+		{"fsync error", SyncAlways, "sync", ".seg", eio, false},
 		{"fsync error, interval durability", SyncInterval, "sync", ".seg", eio, true},
 		{"disk full, interval durability", SyncInterval, "write", ".seg", syscall.ENOSPC, false},
-		// With small segments the fault hits while a segment is rolled,
-		// which cannot be undone.
-		{"disk full on roll", SyncAlways, "write", ".seg", syscall.ENOSPC, true},
-		{"fsync error on roll", SyncAlways, "sync", ".seg", eio, true},
-		{"directory fsync error on roll", SyncAlways, "syncdir", "logs/f", eio, true},
+		// With small segments the fault hits while a segment is rolled:
+		// the roll is undone (the new segment removed) and retried.
+		{"disk full on roll", SyncAlways, "write", ".seg", syscall.ENOSPC, false},
+		{"fsync error on roll", SyncAlways, "sync", ".seg", eio, false},
+		{"directory fsync error on roll", SyncAlways, "syncdir", "logs/f", eio, false},
+		{"disk full on roll, interval durability", SyncInterval, "write", ".seg", syscall.ENOSPC, false},
+		{"fsync error on roll, interval durability", SyncInterval, "sync", ".seg", eio, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -143,7 +148,7 @@ func TestFaults(t *testing.T) {
 			_, err = l.Append(ctx, []engine.Record{{Value: val(acked)}})
 			if tt.failed {
 				if !errors.Is(err, ErrFailed) {
-					t.Fatalf("Append after a failed sync: %v, want ErrFailed", err)
+					t.Fatalf("Append after a failed interval sync: %v, want ErrFailed", err)
 				}
 			} else if err != nil {
 				t.Fatalf("Append after the fault is gone: %v", err)
@@ -192,5 +197,129 @@ func checkPrefix(t *testing.T, l engine.Log, n uint64) {
 			}
 			from++
 		}
+	}
+}
+
+// TestDiskFullRecovers fills the disk in the middle of a segment and at a
+// roll: appends fail with ENOSPC while it lasts, nothing half-written becomes
+// visible, the episode is logged once, and appends succeed again once space
+// is back, without reopening the engine.
+func TestDiskFullRecovers(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		before int // 1000-byte records appended before the disk fills
+	}{
+		{"mid-segment", 1},
+		{"at a roll", 3}, // the fourth does not fit in a 4 KiB segment
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			dir := t.TempDir()
+			ffs := &faultFS{}
+			opts := testOptions()
+			opts.FS = ffs
+			logs := captureLog(&opts)
+			e := openTest(t, dir, opts)
+			l := mustLog(t, e, "f")
+			rec := func(i uint64) []engine.Record {
+				v := make([]byte, 1000)
+				copy(v, val(i))
+				return []engine.Record{{Value: v}}
+			}
+			for i := range uint64(tt.before) {
+				if _, err := l.Append(ctx, rec(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			files := func() []string {
+				ents, _ := os.ReadDir(filepath.Join(dir, "logs", "f"))
+				var n []string
+				for _, d := range ents {
+					n = append(n, d.Name())
+				}
+				return n
+			}
+			filesBefore := files()
+
+			ffs.set("write", "logs/f", syscall.ENOSPC)
+			for range 50 {
+				_, err := l.Append(ctx, rec(uint64(tt.before)))
+				if !errors.Is(err, syscall.ENOSPC) {
+					t.Fatalf("Append on a full disk: %v, want ENOSPC", err)
+				}
+			}
+			if info, _ := l.Info(ctx); info.Next != uint64(tt.before) {
+				t.Fatalf("Next = %d after failed appends, want %d", info.Next, tt.before)
+			}
+			if got := files(); !slices.Equal(got, filesBefore) {
+				t.Fatalf("files %v after failed appends, want %v", got, filesBefore)
+			}
+			if n := strings.Count(logs.String(), "the disk is full"); n != 1 {
+				t.Fatalf("%d lines about the full disk, want 1:\n%s", n, logs.String())
+			}
+
+			ffs.set("write", "", nil) // space is back
+			for i := uint64(tt.before); i < uint64(tt.before)+5; i++ {
+				res, err := l.Append(ctx, rec(i))
+				if err != nil || res.FirstOffset != i {
+					t.Fatalf("Append once space is back: %+v, %v, want offset %d", res, err, i)
+				}
+			}
+			if !strings.Contains(logs.String(), "disk: appends succeed again") || !strings.Contains(logs.String(), "failed_appends=50") {
+				t.Fatalf("recovery not logged:\n%s", logs.String())
+			}
+			check := func(l engine.Log) {
+				t.Helper()
+				recs, err := l.Read(ctx, 0, 100, 1<<20)
+				if err != nil || len(recs) != tt.before+5 {
+					t.Fatalf("Read: %d records, %v", len(recs), err)
+				}
+				for i, r := range recs {
+					if r.Offset != uint64(i) || !strings.HasPrefix(string(r.Value), string(val(uint64(i)))) {
+						t.Fatalf("record %d: offset %d value %.20q", i, r.Offset, r.Value)
+					}
+				}
+			}
+			check(l)
+			e.Close()
+			e = openTest(t, dir, opts)
+			check(mustLog(t, e, "f"))
+		})
+	}
+}
+
+// TestFailedUndoIsRetried fails a roll and then the undo of it (the
+// directory cannot be synced): appends keep failing while that lasts, and
+// the next append after it undoes the roll and succeeds.
+func TestFailedUndoIsRetried(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	ffs := &faultFS{}
+	opts := testOptions()
+	opts.FS = ffs
+	e := openTest(t, dir, opts)
+	l := mustLog(t, e, "f")
+	big := []engine.Record{{Value: make([]byte, 1000)}}
+	for range 3 {
+		if _, err := l.Append(ctx, big); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ffs.set("syncdir", "logs/f", syscall.EIO)
+	for range 5 {
+		if _, err := l.Append(ctx, big); !errors.Is(err, syscall.EIO) {
+			t.Fatalf("Append: %v, want EIO", err)
+		}
+	}
+	ffs.set("syncdir", "", nil)
+	for i := range uint64(5) {
+		if res, err := l.Append(ctx, big); err != nil || res.FirstOffset != 3+i {
+			t.Fatalf("Append after the fault: %+v, %v", res, err)
+		}
+	}
+	e.Close()
+	e = openTest(t, dir, opts)
+	if info, _ := mustLog(t, e, "f").Info(ctx); info.Next != 8 {
+		t.Fatalf("Next = %d after reopening, want 8", info.Next)
 	}
 }

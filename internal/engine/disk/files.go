@@ -53,7 +53,7 @@ func (c *fileCache) acquire(path string, create bool) (*handle, error) {
 	if create {
 		flag |= os.O_CREATE | os.O_TRUNC
 	}
-	f, err := c.fs.OpenFile(path, flag, 0o644)
+	f, err := c.fs.OpenFile(path, flag, filePerm)
 	if err != nil {
 		return nil, err
 	}

@@ -108,3 +108,11 @@ func (f osFile) Size() (int64, error) {
 	}
 	return st.Size(), nil
 }
+
+// Modes of the files and directories the engine creates: the data is the
+// producers', readable by the server's user only. The umask can only make
+// them stricter. Files and directories that already exist keep their modes.
+const (
+	dirPerm  = 0o700
+	filePerm = 0o600
+)

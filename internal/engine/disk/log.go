@@ -38,7 +38,8 @@ type log struct {
 	deleted   bool
 	retention time.Duration
 	failed    error
-	notify    chan struct{} // closed and replaced when next grows, on seal and on delete
+	holes     map[uint64][]hole // by segment base: damage found, sorted by position
+	notify    chan struct{}     // closed and replaced when next grows, on seal and on delete
 	hints     [8]readHint
 	avgRecord atomic.Int64 // encoded size of a record, seen by the last Read   // where recent reads stopped, for sequential readers
 	hintNext  int
@@ -269,8 +270,9 @@ func (l *log) Wait(ctx context.Context, next uint64) (uint64, error) {
 			return 0, engine.ErrClosed
 		}
 		n, sealed, ch := l.next, l.sealed, l.notify
+		want := l.afterHoleLocked(next)
 		l.mu.RUnlock()
-		if n > next || sealed {
+		if n > want || sealed {
 			return n, nil
 		}
 		select {
@@ -281,6 +283,22 @@ func (l *log) Wait(ctx context.Context, next uint64) (uint64, error) {
 			return n, ctx.Err()
 		}
 	}
+}
+
+// afterHoleLocked returns the first offset at or after next that is not in a
+// known hole, so that Wait does not wake a reader for records that were lost.
+func (l *log) afterHoleLocked(next uint64) uint64 {
+	for moved := len(l.holes) > 0; moved; {
+		moved = false
+		for _, hs := range l.holes {
+			for _, h := range hs {
+				if h.from <= next && next < h.to {
+					next, moved = h.to, true
+				}
+			}
+		}
+	}
+	return next
 }
 
 // OffsetAt implements engine.Log.
@@ -326,29 +344,35 @@ func (l *log) offsetAt(t int64) (uint64, error) {
 		return next, nil
 	}
 	s := segs[i]
-	entries, end, err := l.segIndex(s)
+	entries, end, limit, err := l.segIndex(s)
 	if err != nil {
 		return 0, err
 	}
-	pos := int64(segmentHeaderSize)
+	pos, expect := int64(segmentHeaderSize), s.base
 	if e, ok := seekTime(entries, t); ok {
-		pos = e.Pos
+		pos, expect = e.Pos, e.Offset
 	}
 	h, err := l.e.files.acquire(s.path, false)
 	if err != nil {
 		return 0, err
 	}
 	defer l.e.files.release(h)
-	sc := &scanner{f: h.f, path: s.path, pos: pos, end: end, chunk: 256 << 10}
+	it := &frameIter{l: l, s: s, expect: expect, limit: limit,
+		sc: scanner{f: h.f, path: s.path, pos: pos, end: end, chunk: 256 << 10}}
 	for {
-		_, bh, _, err := sc.next()
+		_, bh, _, hl, err := it.next()
 		if err != nil {
-			if errors.Is(err, errShortFrame) || errors.Is(err, io.EOF) {
+			if errors.Is(err, io.EOF) {
+				if limit < next {
+					// Lost records at the segment's end: the answer is
+					// in the next segment, whose first record is newer.
+					return limit, nil
+				}
 				return next, nil
 			}
 			return 0, err
 		}
-		if bh.Time >= t {
+		if hl == nil && bh.Time >= t {
 			return bh.FirstOffset, nil
 		}
 	}
@@ -370,20 +394,21 @@ func (l *log) segLastTime(s *segment) (int64, error) {
 	return s.lastTime, nil
 }
 
-// segIndex returns a segment's sparse index and its committed end.
-func (l *log) segIndex(s *segment) ([]indexEntry, int64, error) {
+// segIndex returns a segment's sparse index, its committed end and the
+// offset after its last committed record.
+func (l *log) segIndex(s *segment) ([]indexEntry, int64, uint64, error) {
 	l.mu.RLock()
 	if !s.closed {
-		entries, size := s.entries, s.size
+		entries, size, next := s.entries, s.size, s.next
 		l.mu.RUnlock()
-		return entries, size, nil
+		return entries, size, next, nil
 	}
 	l.mu.RUnlock()
 	ci, err := l.closedIndex(s)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
-	return ci.entries, ci.footer.Size, nil
+	return ci.entries, ci.footer.Size, ci.footer.Next, nil
 }
 
 // Read implements engine.Log.
@@ -433,16 +458,17 @@ func (l *log) read(from uint64, maxRecords, maxBytes int) ([]engine.StoredRecord
 
 		var pos int64 = segmentHeaderSize
 		var end int64
+		expect, limit := s.base, segNext
 		if hasHint && size >= 0 {
-			pos, end = hint.batchPos, size
+			pos, end, expect = hint.batchPos, size, hint.batchOff
 		} else {
-			entries, e, err := l.segIndex(s)
+			entries, e, n, err := l.segIndex(s)
 			if err != nil {
 				return nil, err
 			}
-			end = e
+			end, limit = e, n
 			if ie, ok := seekEntry(entries, from); ok {
-				pos = ie.Pos
+				pos, expect = ie.Pos, ie.Offset
 			}
 		}
 		h, err := l.e.files.acquire(s.path, false)
@@ -460,28 +486,29 @@ func (l *log) read(from uint64, maxRecords, maxBytes int) ([]engine.StoredRecord
 		} else {
 			first = min(want, 1<<20)
 		}
-		sc := &scanner{f: h.f, path: s.path, pos: pos, end: end, chunk: first, maxChunk: want, fresh: true}
+		it := &frameIter{l: l, s: s, expect: expect, limit: limit,
+			sc: scanner{f: h.f, path: s.path, pos: pos, end: end, chunk: first, maxChunk: want, fresh: true}}
 		var lastPos int64
 		var lastOff uint64
 		full := false
 		for !full {
-			fpos, bh, frame, err := sc.next()
+			fpos, bh, frame, hl, err := it.next()
 			if err != nil {
 				if errors.Is(err, io.EOF) {
 					break
 				}
 				l.e.files.release(h)
-				if errors.Is(err, errShortFrame) {
-					err = &CorruptionError{Path: s.path, Pos: fpos, Reason: "segment ends inside a frame"}
-				}
 				return nil, err
+			}
+			if hl != nil {
+				// Damaged records: step over them, as over expired ones.
+				if from < hl.to {
+					from = hl.to
+				}
+				continue
 			}
 			if bh.FirstOffset+uint64(bh.Count) <= from {
 				continue
-			}
-			if bh.FirstOffset > from {
-				l.e.files.release(h)
-				return nil, &CorruptionError{Path: s.path, Pos: fpos, Reason: fmt.Sprintf("offset %d missing", from)}
 			}
 			lastPos, lastOff = fpos, bh.FirstOffset
 			if out == nil {
@@ -489,7 +516,7 @@ func (l *log) read(from uint64, maxRecords, maxBytes int) ([]engine.StoredRecord
 				// first batch's average record size.
 				avg := max(1, (len(frame)-batchHeaderSize)/int(bh.Count))
 				l.avgRecord.Store(int64(avg))
-				n := min(uint64(maxRecords), next-from, uint64(maxBytes/avg+2), 1<<16)
+				n := min(uint64(maxRecords), next-min(from, next), uint64(maxBytes/avg+2), 1<<16)
 				out = make([]engine.StoredRecord, 0, n)
 			}
 			werr := walkRecords(frame[batchHeaderSize:], int(bh.Count), func(i int, k, v []byte) {

@@ -34,7 +34,7 @@ type logRecord struct {
 var ErrLocked = errors.New("disk: data directory locked by another engine")
 
 func openBolt(path string) (*bolt.DB, error) {
-	db, err := bolt.Open(path, 0o644, &bolt.Options{Timeout: time.Second})
+	db, err := bolt.Open(path, filePerm, &bolt.Options{Timeout: time.Second})
 	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("%w: %s", ErrLocked, path)
 	}

@@ -3,6 +3,7 @@ package disk
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -63,6 +64,10 @@ type Options struct {
 	// FS is the filesystem the engine uses. Nil means the operating system's.
 	// Tests inject failures through it.
 	FS FS
+	// Logger receives the engine's reports: torn tails cut at Open, damaged
+	// records skipped by readers, appends failing and recovering. Nil
+	// discards them.
+	Logger *slog.Logger
 	// Clock returns the current time; batch arrival times come from it
 	// (never decreasing along a log). Nil means time.Now.
 	Clock func() time.Time
@@ -113,6 +118,13 @@ func (o *Options) fs() FS {
 		return OSFS{}
 	}
 	return o.FS
+}
+
+func (o *Options) logger() *slog.Logger {
+	if o.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return o.Logger
 }
 
 func (o *Options) now() int64 {

@@ -39,7 +39,7 @@ func (e *Engine) openLog(name string, rec logRecord) (*log, error) {
 	}
 	if len(bases) == 0 {
 		// Created, then lost its files: start it again, empty.
-		if err := e.fs.MkdirAll(dir, 0o755); err != nil {
+		if err := e.fs.MkdirAll(dir, dirPerm); err != nil {
 			return nil, err
 		}
 		if err := e.createSegmentFiles(dir, segmentHeader{}); err != nil {
@@ -59,11 +59,14 @@ func (e *Engine) openLog(name string, rec logRecord) (*log, error) {
 	if len(segs) > 1 {
 		prev = segs[len(segs)-2]
 	}
-	floor, err := e.recoverActive(segs[len(segs)-1], prev)
+	floor, holes, err := e.recoverActive(segs[len(segs)-1], prev)
 	if err != nil {
 		return nil, err
 	}
 	l := e.newLog(name, rec, segs)
+	for _, h := range holes {
+		l.noteHole(segs[len(segs)-1], h)
+	}
 	l.w.maxTime = max(floor, l.w.lastTime)
 	if act := segs[len(segs)-1]; act.next == act.base && prev != nil {
 		// The log ends with an empty segment (a crash right after a roll):
@@ -82,15 +85,15 @@ func (e *Engine) openLog(name string, rec logRecord) (*log, error) {
 // recoverActive scans the tail of the last segment of a log, cuts what is
 // torn or corrupt, and rebuilds the segment's index if it is stale. It
 // returns the segment header's time floor.
-func (e *Engine) recoverActive(s *segment, prev *segment) (int64, error) {
+func (e *Engine) recoverActive(s *segment, prev *segment) (int64, []hole, error) {
 	f, err := e.fs.OpenFile(s.path, osRDWR, 0)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	defer f.Close()
 	size, err := f.Size()
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	var hb [segmentHeaderSize]byte
 	n, _ := f.ReadAt(hb[:], 0)
@@ -106,15 +109,21 @@ func (e *Engine) recoverActive(s *segment, prev *segment) (int64, error) {
 		if size < segmentHeaderSize {
 			size = segmentHeaderSize
 			if err := f.Truncate(0); err != nil {
-				return 0, err
+				return 0, nil, err
 			}
 		}
 		if _, err := f.WriteAt(encodeSegmentHeader(hdr), 0); err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 	}
 
 	entries, rewrite := e.readIndex(s, size)
+	if len(entries) > 0 && entries[0].Pos != segmentHeaderSize {
+		// The first intact frame is always indexed; an index that starts
+		// later either lost it or follows damage at the first frame. Either
+		// way, scan the segment whole.
+		entries, rewrite = nil, true
+	}
 	// Find the last index entry that points at a valid frame; scan from it.
 	start, expect := int64(segmentHeaderSize), s.base
 	fromEntry := false
@@ -134,20 +143,40 @@ func (e *Engine) recoverActive(s *segment, prev *segment) (int64, error) {
 		lastIndexPos = entries[len(entries)-1].Pos
 	}
 	var lastTime int64
+	var holes []hole
+	afterHole := false
 	cut := size
 	for {
 		pos, h, _, err := sc.next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		if err == nil && h.FirstOffset != expect {
-			err = fmt.Errorf("frame has offset %d, want %d", h.FirstOffset, expect)
+		if err != nil && !isDamage(err) {
+			return 0, nil, err
 		}
-		if err != nil { // a torn or corrupt tail: never served
-			cut = pos
-			break
+		if err == nil && h.FirstOffset > expect {
+			// An intact frame, but records are missing before it.
+			holes = append(holes, hole{pos: pos, end: pos, from: expect, to: h.FirstOffset})
+			expect, afterHole = h.FirstOffset, true
 		}
-		if len(entries) == 0 || pos == start && fromEntry || pos-lastIndexPos >= int64(e.opts.IndexInterval) {
+		if err != nil || h.FirstOffset != expect {
+			// Damage. If an intact frame follows, the damage is a hole in
+			// the middle of the segment and only its records are lost;
+			// otherwise it is a torn tail, never served: cut it.
+			fp, fh, ok, rerr := resync(f, s.path, pos, size, expect, 0)
+			if rerr != nil {
+				return 0, nil, rerr
+			}
+			if !ok {
+				cut = pos
+				break
+			}
+			holes = append(holes, hole{pos: pos, end: fp, from: expect, to: fh.FirstOffset})
+			expect, afterHole = fh.FirstOffset, true
+			sc.seek(fp)
+			continue
+		}
+		if len(entries) == 0 || afterHole || pos == start && fromEntry || pos-lastIndexPos >= int64(e.opts.IndexInterval) {
 			if len(entries) > 0 && entries[len(entries)-1].Offset >= h.FirstOffset {
 				entries = entries[:0] // inconsistent index: rebuild it whole
 				rewrite = true
@@ -158,27 +187,26 @@ func (e *Engine) recoverActive(s *segment, prev *segment) (int64, error) {
 				rewrite = true
 			}
 		}
+		afterHole = false
 		expect = h.FirstOffset + uint64(h.Count)
 		lastTime = h.Time
 	}
 	if cut < size {
+		e.reportCut(cutReport{path: s.path, from: cut, to: size, first: expect,
+			records: tornRecords(f, cut, size, expect), durability: e.opts.Durability})
 		if err := f.Truncate(cut); err != nil {
-			return 0, fmt.Errorf("cut torn tail of %s: %w", s.path, err)
+			return 0, nil, fmt.Errorf("cut torn tail of %s: %w", s.path, err)
 		}
 		rewrite = true
 	}
 	if herr != nil || cut < size {
 		if err := f.Sync(); err != nil {
-			return 0, err
+			return 0, nil, err
 		}
-	}
-	if len(entries) > 0 && entries[0].Pos != segmentHeaderSize {
-		// The first batch is always indexed; without it the index is wrong.
-		return e.rebuildActive(s, f, cut, hdr)
 	}
 	if rewrite {
 		if err := e.writeIndexFile(s, entries, nil); err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 	}
 	s.size = cut
@@ -192,62 +220,7 @@ func (e *Engine) recoverActive(s *segment, prev *segment) (int64, error) {
 			s.lastTime = entries[len(entries)-1].Time
 		}
 	}
-	return hdr.Floor, nil
-}
-
-// rebuildActive is recoverActive's slow path: scan the whole segment.
-func (e *Engine) rebuildActive(s *segment, f File, size int64, hdr segmentHeader) (int64, error) {
-	entries, next, last, end, err := e.scanSegment(f, s, size)
-	if err != nil {
-		return 0, err
-	}
-	if end < size {
-		if err := f.Truncate(end); err != nil {
-			return 0, err
-		}
-		if err := f.Sync(); err != nil {
-			return 0, err
-		}
-	}
-	if err := e.writeIndexFile(s, entries, nil); err != nil {
-		return 0, err
-	}
-	s.size, s.next, s.known, s.entries = end, next, true, entries
-	if len(entries) > 0 {
-		s.firstTime, s.lastTime = entries[0].Time, last
-	}
-	return hdr.Floor, nil
-}
-
-// scanSegment reads a segment from its first frame, building its index. It
-// stops at the first invalid frame and returns where the valid data ends.
-func (e *Engine) scanSegment(f File, s *segment, size int64) (entries []indexEntry, next uint64, last, end int64, err error) {
-	sc := &scanner{f: f, path: s.path, pos: segmentHeaderSize, end: size, chunk: 1 << 20}
-	next = s.base
-	end = segmentHeaderSize
-	lastIndexPos := int64(0)
-	for {
-		pos, h, _, serr := sc.next()
-		if errors.Is(serr, io.EOF) {
-			return entries, next, last, end, nil
-		}
-		if serr == nil && h.FirstOffset != next {
-			serr = errors.New("offset out of sequence")
-		}
-		if serr != nil {
-			if errors.Is(serr, errShortFrame) || isCorruption(serr) {
-				return entries, next, last, end, nil
-			}
-			return nil, 0, 0, 0, serr
-		}
-		if len(entries) == 0 || pos-lastIndexPos >= int64(e.opts.IndexInterval) {
-			entries = append(entries, indexEntry{Offset: h.FirstOffset, Pos: pos, Time: h.Time})
-			lastIndexPos = pos
-		}
-		next = h.FirstOffset + uint64(h.Count)
-		last = h.Time
-		end = pos + int64(h.Length)
-	}
+	return hdr.Floor, holes, nil
 }
 
 func isCorruption(err error) bool {
@@ -293,7 +266,7 @@ func (e *Engine) writeIndexFile(s *segment, entries []indexEntry, footer *indexF
 		b = appendIndexFooter(b, *footer)
 	}
 	tmp := s.idxPath + ".tmp"
-	f, err := e.fs.OpenFile(tmp, osCreateTrunc, 0o644)
+	f, err := e.fs.OpenFile(tmp, osCreateTrunc, filePerm)
 	if err != nil {
 		return err
 	}
@@ -356,25 +329,57 @@ func (l *log) closedIndex(s *segment) (*closedIndexData, error) {
 	var ci *closedIndexData
 	if b, err := readFile(e.fs, s.idxPath); err == nil {
 		entries, footer, derr := decodeIndex(b, s.base)
+		// An index rebuilt over damage may lack the first frame (it is
+		// lost) or hold no entry at all (every frame is lost).
 		if derr == nil && footer != nil && footer.Size == size && footer.Next == next &&
-			len(entries) > 0 && entries[0].Pos == segmentHeaderSize {
+			(len(entries) == 0 || entries[0].Pos >= segmentHeaderSize) {
 			ci = &closedIndexData{entries: entries, footer: *footer}
 		}
 	}
 	if ci == nil {
-		entries, got, last, end, err := e.scanSegment(h.f, s, size)
+		entries, last, err := l.scanClosed(s, h.f, size, next)
 		if err != nil {
 			return nil, err
 		}
-		if got != next || len(entries) == 0 {
-			return nil, &CorruptionError{Path: s.path, Pos: end,
-				Reason: fmt.Sprintf("segment holds offsets up to %d, want %d", got, next)}
-		}
-		ci = &closedIndexData{entries: entries, footer: indexFooter{Next: got, Size: end, LastTime: last}}
+		ci = &closedIndexData{entries: entries, footer: indexFooter{Next: next, Size: size, LastTime: last}}
 		e.writeIndexFile(s, entries, &ci.footer) // best effort: it is only a cache
 	}
+	first := ci.footer.LastTime
+	if len(ci.entries) > 0 {
+		first = ci.entries[0].Time
+	}
 	l.mu.Lock()
-	s.size, s.firstTime, s.lastTime, s.known = ci.footer.Size, ci.entries[0].Time, ci.footer.LastTime, true
+	s.size, s.firstTime, s.lastTime, s.known = ci.footer.Size, first, ci.footer.LastTime, true
 	l.mu.Unlock()
 	return ci, nil
+}
+
+// scanClosed builds the index of a closed segment holding offsets up to
+// next by reading it whole. Damaged frames are stepped over (and reported);
+// an index entry marks the first intact frame and the first after each hole,
+// so that seeks never need to cross damage.
+func (l *log) scanClosed(s *segment, f File, size int64, next uint64) (entries []indexEntry, last int64, err error) {
+	it := &frameIter{l: l, s: s, expect: s.base, limit: next,
+		sc: scanner{f: f, path: s.path, pos: segmentHeaderSize, end: size, chunk: 1 << 20}}
+	lastIndexPos := int64(0)
+	afterHole := false
+	for {
+		pos, h, _, hl, err := it.next()
+		if errors.Is(err, io.EOF) {
+			return entries, last, nil
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+		if hl != nil {
+			afterHole = true
+			continue
+		}
+		if len(entries) == 0 || afterHole || pos-lastIndexPos >= int64(l.e.opts.IndexInterval) {
+			entries = append(entries, indexEntry{Offset: h.FirstOffset, Pos: pos, Time: h.Time})
+			lastIndexPos = pos
+		}
+		afterHole = false
+		last = h.Time
+	}
 }

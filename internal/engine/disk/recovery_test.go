@@ -4,6 +4,8 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/runnel/runnel/internal/engine"
@@ -58,8 +60,9 @@ func fileSize(t *testing.T, path string) int64 {
 }
 
 // TestRecoveryDamage damages a closed store and checks, on reopening, which
-// records survive: exactly a prefix up to the first damaged batch of the
-// tail, never a record that fails its checksum.
+// records survive: a torn tail is cut (a prefix survives), a damaged batch
+// followed by intact ones is a hole (only its records are lost), and no
+// record that fails its checksum is ever served.
 func TestRecoveryDamage(t *testing.T) {
 	const batches, per = 20, 5 // 100 records, frames of about 120 bytes
 	type damage struct {
@@ -70,66 +73,67 @@ func TestRecoveryDamage(t *testing.T) {
 	tests := []struct {
 		name    string
 		damage  func(t *testing.T, d damage)
-		survive uint64 // records kept
+		survive uint64    // the log's end after recovery
+		lost    [2]uint64 // a hole: offsets [lost[0], lost[1]) are gone
 	}{
-		{"none", func(t *testing.T, d damage) {}, 100},
+		{"none", func(t *testing.T, d damage) {}, 100, [2]uint64{}},
 		{"torn write inside the last batch", func(t *testing.T, d damage) {
 			truncateFile(t, d.seg, d.pos[last(d)]+d.len[last(d)]-3)
-		}, 95},
+		}, 95, [2]uint64{}},
 		{"torn write inside the last batch header", func(t *testing.T, d damage) {
 			truncateFile(t, d.seg, d.pos[last(d)]+10)
-		}, 95},
+		}, 95, [2]uint64{}},
 		{"torn write of three batches", func(t *testing.T, d damage) {
 			truncateFile(t, d.seg, d.pos[17]+5)
-		}, 85},
+		}, 85, [2]uint64{}},
 		{"bad checksum in the last batch", func(t *testing.T, d damage) {
 			patchFile(t, d.seg, d.pos[last(d)]+d.len[last(d)]-1, []byte{0xff})
-		}, 95},
+		}, 95, [2]uint64{}},
 		{"bad checksum in batch 12, index missing", func(t *testing.T, d damage) {
 			patchFile(t, d.seg, d.pos[12]+40, []byte{0xff, 0xfe})
 			os.Remove(d.idx)
-		}, 60},
+		}, 100, [2]uint64{60, 65}},
 		{"bad length in the last batch", func(t *testing.T, d damage) {
 			patchFile(t, d.seg, d.pos[last(d)], []byte{0xff, 0xff, 0xff, 0x7f})
-		}, 95},
+		}, 95, [2]uint64{}},
 		{"zero length in batch 15, index missing", func(t *testing.T, d damage) {
 			patchFile(t, d.seg, d.pos[15], []byte{0, 0, 0, 0})
 			os.Remove(d.idx)
-		}, 75},
+		}, 100, [2]uint64{75, 80}},
 		{"zeroed preallocated tail", func(t *testing.T, d damage) {
 			truncateFile(t, d.seg, fileSize(t, d.seg)+8192)
-		}, 100},
+		}, 100, [2]uint64{}},
 		{"garbage after the last batch", func(t *testing.T, d damage) {
 			patchFile(t, d.seg, fileSize(t, d.seg), []byte("this is not a frame at all, not even close......"))
-		}, 100},
-		{"missing index", func(t *testing.T, d damage) { os.Remove(d.idx) }, 100},
+		}, 100, [2]uint64{}},
+		{"missing index", func(t *testing.T, d damage) { os.Remove(d.idx) }, 100, [2]uint64{}},
 		{"truncated index (partial entry)", func(t *testing.T, d damage) {
 			truncateFile(t, d.idx, fileSize(t, d.idx)-7)
-		}, 100},
+		}, 100, [2]uint64{}},
 		{"index truncated to its header", func(t *testing.T, d damage) {
 			truncateFile(t, d.idx, indexHeaderSize-3)
-		}, 100},
+		}, 100, [2]uint64{}},
 		{"corrupt index entry", func(t *testing.T, d damage) {
 			patchFile(t, d.idx, indexHeaderSize+indexEntrySize+3, []byte{0x55})
-		}, 100},
+		}, 100, [2]uint64{}},
 		{"stale index past a torn tail", func(t *testing.T, d damage) {
 			truncateFile(t, d.seg, d.pos[10]+1)
-		}, 50},
+		}, 50, [2]uint64{}},
 		{"garbage index", func(t *testing.T, d damage) {
 			os.WriteFile(d.idx, []byte("RNLINDX1garbagegarbagegarbagegarbagegarbage"), 0o644)
-		}, 100},
+		}, 100, [2]uint64{}},
 		{"partial segment header of a new segment", func(t *testing.T, d damage) {
 			// A crash while rolling: the next segment exists with a torn header.
 			p := filepath.Join(filepath.Dir(d.seg), segmentName(100)+segmentExt)
 			os.WriteFile(p, encodeSegmentHeader(segmentHeader{Base: 100})[:11], 0o644)
-		}, 100},
+		}, 100, [2]uint64{}},
 		{"empty new segment without index", func(t *testing.T, d damage) {
 			p := filepath.Join(filepath.Dir(d.seg), segmentName(100)+segmentExt)
 			os.WriteFile(p, nil, 0o644)
-		}, 100},
+		}, 100, [2]uint64{}},
 		{"bad segment header, frames intact", func(t *testing.T, d damage) {
 			patchFile(t, d.seg, 2, []byte("XX"))
-		}, 100},
+		}, 100, [2]uint64{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -151,23 +155,38 @@ func TestRecoveryDamage(t *testing.T) {
 
 			e = openTest(t, dir, opts)
 			l = mustLog(t, e, "d")
-			checkLog(t, l, 0, tt.survive)
+			var want []uint64
+			for o := range tt.survive + 23 {
+				if o < tt.lost[0] || o >= tt.lost[1] {
+					want = append(want, o)
+				}
+			}
+			if got := readAll(t, l, 1000); !slices.Equal(got, want[:len(want)-23]) {
+				t.Fatalf("%d records survive, want %d", len(got), len(want)-23)
+			}
 			// The log goes on from where recovery left it, and reopens clean.
 			appendN(t, l, 23, 4)
-			checkLog(t, l, 0, tt.survive+23)
+			if got := readAll(t, l, 1000); !slices.Equal(got, want) {
+				t.Fatalf("%d records after appending, want %d", len(got), len(want))
+			}
 			e.Close()
 			e = openTest(t, dir, opts)
-			checkLog(t, mustLog(t, e, "d"), 0, tt.survive+23)
+			if got := readAll(t, mustLog(t, e, "d"), 1000); !slices.Equal(got, want) {
+				t.Fatalf("%d records after reopening, want %d", len(got), len(want))
+			}
 		})
 	}
 }
 
-// TestCorruptionInsideIsReported damages a batch that recovery does not
-// scan (before the last index entry): reading it fails, it is not served.
-func TestCorruptionInsideIsReported(t *testing.T) {
+// TestCorruptionInsideIsSkipped damages a batch that recovery does not scan
+// (before the last index entry): it is never served, reads step over it,
+// and it is reported once.
+func TestCorruptionInsideIsSkipped(t *testing.T) {
+	ctx := context.Background()
 	dir := t.TempDir()
 	opts := testOptions()
 	opts.SegmentSize = 1 << 20
+	logs := captureLog(&opts)
 	e := openTest(t, dir, opts)
 	l := mustLog(t, e, "d")
 	appendN(t, l, 100, 5)
@@ -177,17 +196,24 @@ func TestCorruptionInsideIsReported(t *testing.T) {
 	patchFile(t, seg, pos[2]+40, []byte{0xff})
 	e = openTest(t, dir, opts)
 	l = mustLog(t, e, "d")
-	_, err := l.Read(context.Background(), 10, 100, 1<<20)
-	var ce *CorruptionError
-	if !errorsAs(err, &ce) {
-		t.Fatalf("Read over a corrupt batch: %v, want a *CorruptionError", err)
+	// Records before the damaged batch come back; the read stops at
+	// nothing and goes on after it.
+	recs, err := l.Read(ctx, 5, 10, 1<<20)
+	if err != nil || len(recs) != 10 || recs[0].Offset != 5 || recs[4].Offset != 9 || recs[5].Offset != 15 {
+		t.Fatalf("Read over a corrupt batch: %v, %v", recs, err)
 	}
-	// Past the next index entry, reads do not touch the damaged batch.
-	recs, err := l.Read(context.Background(), 50, 100, 1<<20)
-	if err != nil || len(recs) != 50 {
-		t.Fatalf("Read after the corrupt batch: %d records, %v", len(recs), err)
+	// An iterator inside the damaged batch goes on after it.
+	recs, err = l.Read(ctx, 12, 1, 1<<20)
+	if err != nil || len(recs) != 1 || recs[0].Offset != 15 {
+		t.Fatalf("Read inside a corrupt batch: %v, %v", recs, err)
 	}
-	if _, err := l.Append(context.Background(), []engine.Record{{Value: []byte("x")}}); err != nil {
+	if n := strings.Count(logs.String(), "first_offset=10 last_offset=14"); n != 1 {
+		t.Fatalf("damage reported %d times:\n%s", n, logs.String())
+	}
+	if st := e.Damage(); st.Holes != 1 || st.LostRecords != 5 {
+		t.Fatalf("Damage() = %+v", st)
+	}
+	if _, err := l.Append(ctx, []engine.Record{{Value: []byte("x")}}); err != nil {
 		t.Fatal(err)
 	}
 }

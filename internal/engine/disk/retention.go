@@ -68,6 +68,9 @@ func (l *log) trim(before int64) error {
 // removeSegment deletes a segment's files, durably.
 func (l *log) removeSegment(s *segment) error {
 	fs := l.e.fs
+	l.mu.Lock()
+	delete(l.holes, s.base)
+	l.mu.Unlock()
 	l.e.files.forget(s.path, false)
 	l.e.files.forget(s.idxPath, false)
 	if err := fs.Remove(s.path); err != nil && !isNotExist(err) {

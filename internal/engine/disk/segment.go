@@ -154,6 +154,12 @@ func (s *scanner) fill(need int) error {
 	return nil
 }
 
+// seek moves the scanner to file position pos, dropping what it buffered.
+func (s *scanner) seek(pos int64) {
+	s.pos = pos
+	s.r, s.w = 0, 0
+}
+
 // next returns the next frame and its file position. It returns io.EOF at
 // the end of the data, errShortFrame if the data ends inside a frame, a
 // *CorruptionError if a frame fails its checks. frame aliases the scanner's

@@ -34,6 +34,11 @@ type Harness struct {
 	New func(t *testing.T) engine.Engine
 	// Reopen closes e and opens the same store again (nil for engines that do not persist).
 	Reopen func(t *testing.T, e engine.Engine) engine.Engine
+	// Damage, for engines whose storage can lose records, damages the
+	// records at offsets [from, to) of log name as a failing disk would, so
+	// that they are lost (the suite appends them one per batch). Nil for
+	// engines that cannot lose records: the suite's hole tests are skipped.
+	Damage func(t *testing.T, e engine.Engine, name string, from, to uint64)
 }
 
 // Run runs the whole suite as subtests.
@@ -54,6 +59,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Meta", s.testMeta)
 	t.Run("Close", s.testClose)
 	t.Run("Reopen", s.testReopen)
+	t.Run("Holes", s.testHoles)
 }
 
 // callTimeout bounds every call the suite makes, so that a hung
