@@ -45,6 +45,14 @@ type serveConfig struct {
 	shutdownTimeout   time.Duration
 	maxBodyBytes      int64
 	pprofAddr         string // where to serve /debug/pprof/; empty: off
+	maxBodyMemory     int64
+	bodyReadTimeout   time.Duration
+	writeTimeout      time.Duration
+	subscribeTimeout  time.Duration
+	maxHeaderBytes    int
+	h2MaxStreams      int
+	allowedHosts      string // comma-separated
+	corsOrigins       string // comma-separated
 }
 
 // parseServe reads flags, each defaulting to its environment variable and
@@ -73,8 +81,12 @@ func parseServe(args []string, getenv env) (serveConfig, error) {
 	if c.engine == "disk" && c.dataDir == "" {
 		return c, errors.New("--data-dir is empty: the disk engine needs a directory")
 	}
-	// Check the listener's options now, before anything is opened.
+	// Check the listener's and the handler's options now, before anything
+	// is opened.
 	if err := c.serverOptions(nil).Validate(); err != nil {
+		return c, err
+	}
+	if err := c.handlerOptions(nil).Validate(); err != nil {
 		return c, err
 	}
 	return c, nil
@@ -185,6 +197,16 @@ func serveFlags(c *serveConfig, getenv env) (fs *flag.FlagSet, logLevel *string,
 	logLevel = fs.String("log-level", envOr("RUNNEL_LOG_LEVEL", "info"), "log level: debug (every request), info, warn or error (env RUNNEL_LOG_LEVEL)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", durationEnv("RUNNEL_SHUTDOWN_TIMEOUT", 15*time.Second), "how long to let in-flight requests finish on SIGTERM/SIGINT (env RUNNEL_SHUTDOWN_TIMEOUT)")
 	fs.Int64Var(&c.maxBodyBytes, "max-body-bytes", int64Env("RUNNEL_MAX_BODY_BYTES", kinesisapi.DefaultMaxBodyBytes), "largest request body accepted, in `bytes` (env RUNNEL_MAX_BODY_BYTES)")
+	hdef := kinesisapi.DefaultOptions()
+	fs.Int64Var(&c.maxBodyMemory, "max-body-memory", int64Env("RUNNEL_MAX_BODY_MEMORY", hdef.MaxBodyMemory), "`bytes` all request bodies in flight may hold together; more is answered 503 ServiceUnavailable (env RUNNEL_MAX_BODY_MEMORY)")
+	fs.DurationVar(&c.bodyReadTimeout, "body-read-timeout", durationEnv("RUNNEL_BODY_READ_TIMEOUT", hdef.BodyReadTimeout), "time to receive a whole request body; 0 for no limit (env RUNNEL_BODY_READ_TIMEOUT)")
+	fs.DurationVar(&c.writeTimeout, "write-timeout", durationEnv("RUNNEL_WRITE_TIMEOUT", hdef.WriteTimeout), "time to write an answer; 0 for no limit (env RUNNEL_WRITE_TIMEOUT)")
+	fs.DurationVar(&c.subscribeTimeout, "subscribe-write-timeout", durationEnv("RUNNEL_SUBSCRIBE_WRITE_TIMEOUT", hdef.SubscribeWriteTimeout), "time a SubscribeToShard consumer may take to accept one event before it is cut off (env RUNNEL_SUBSCRIBE_WRITE_TIMEOUT)")
+	svdef := server.DefaultOptions()
+	fs.IntVar(&c.maxHeaderBytes, "max-header-bytes", intEnv("RUNNEL_MAX_HEADER_BYTES", svdef.MaxHeaderBytes), "largest request header block accepted, in `bytes` (env RUNNEL_MAX_HEADER_BYTES)")
+	fs.IntVar(&c.h2MaxStreams, "h2-max-streams", intEnv("RUNNEL_H2_MAX_STREAMS", svdef.MaxConcurrentStreams), "concurrent requests one HTTP/2 connection may have (env RUNNEL_H2_MAX_STREAMS)")
+	fs.StringVar(&c.allowedHosts, "allowed-hosts", envOr("RUNNEL_ALLOWED_HOSTS", ""), "comma-separated host `names` (name or name:port; * for any) accepted in the Host header besides localhost and IP addresses (env RUNNEL_ALLOWED_HOSTS)")
+	fs.StringVar(&c.corsOrigins, "cors-origins", envOr("RUNNEL_CORS_ORIGINS", ""), "comma-separated web `origins` (http://localhost:3000; * for any) allowed to call the API from a browser; empty: CORS off (env RUNNEL_CORS_ORIGINS)")
 	fs.StringVar(&c.pprofAddr, "pprof", envOr("RUNNEL_PPROF", ""), "serve Go profiling endpoints (/debug/pprof/) on this `address`, e.g. 127.0.0.1:6060; off when empty (env RUNNEL_PPROF)")
 	return fs, logLevel, envErr
 }
@@ -194,8 +216,35 @@ func (c serveConfig) serverOptions(log *slog.Logger) server.Options {
 	sv := server.DefaultOptions()
 	sv.Addr = c.listen
 	sv.TLSCertFile, sv.TLSKeyFile, sv.TLSSelfSigned = c.tlsCert, c.tlsKey, c.tlsSelfSigned
+	sv.MaxHeaderBytes = c.maxHeaderBytes
+	sv.MaxConcurrentStreams = c.h2MaxStreams
 	sv.Logger = log
 	return sv
+}
+
+// handlerOptions are the API handler's options for c.
+func (c serveConfig) handlerOptions(log *slog.Logger) kinesisapi.Options {
+	h := kinesisapi.DefaultOptions()
+	h.Logger = log
+	h.MaxBodyBytes = c.maxBodyBytes
+	h.MaxBodyMemory = c.maxBodyMemory
+	h.BodyReadTimeout = c.bodyReadTimeout
+	h.WriteTimeout = c.writeTimeout
+	h.SubscribeWriteTimeout = c.subscribeTimeout
+	h.AllowedHosts = splitList(c.allowedHosts)
+	h.CORSOrigins = splitList(c.corsOrigins)
+	return h
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) int {
@@ -324,9 +373,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 	}()
 	defer func() { stopSweep(); <-sweepDone }()
 
-	hopts := kinesisapi.DefaultOptions()
-	hopts.Logger = log
-	hopts.MaxBodyBytes = cfg.maxBodyBytes
+	hopts := cfg.handlerOptions(log)
 	hopts.APIs = []kinesisapi.API{leaseapi.New(lsvc)}
 	h, err := kinesisapi.NewHandler(svc, hopts)
 	if err != nil {

@@ -2,6 +2,7 @@ package kinesisapi
 
 import (
 	"strings"
+	"unicode/utf8"
 
 	"github.com/fxamacker/cbor/v2"
 
@@ -116,6 +117,13 @@ func decodeWith(p protocol, body []byte, v any, sc *putScratch) *apiError {
 	if p != protoCBOR {
 		if pr, ok := v.(*streams.PutRecordsInput); ok && fastPutRecordsWith(body, pr, sc) {
 			return nil
+		}
+		if !utf8.Valid(body) {
+			// encoding/json would turn invalid UTF-8 into U+FFFD, storing a
+			// partition key the client did not send; Kinesis' JSON parser
+			// refuses the body instead. (The fast decoder above checks its
+			// strings itself; CBOR text strings are checked in cbordec.go.)
+			return bareError(ErrSerialization)
 		}
 	}
 	return decodeTyped(p, body, v) // typecheck.go

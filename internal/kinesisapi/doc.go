@@ -23,7 +23,15 @@
 //
 // # Processing order
 //
-// The handler checks, in this order, the way Kinesis does: method (POST),
+// Before anything else the handler applies runnel's own access policy
+// (access.go): the Host header must name this machine or an allowed name
+// (403 AccessDeniedException otherwise), and CORS headers, preflights
+// included, go only to listed origins. The body is then read within a
+// deadline into buffers that grow as it arrives, under a memory budget
+// shared by all requests (body.go): 408 RequestTimeoutException and 503
+// ServiceUnavailable are runnel's answers when those run out.
+//
+// Then the handler checks, in this order, the way Kinesis does: method (POST),
 // content type, the body (present, within the size limit, a map), the
 // target (service prefix and a known operation), member types (a wrong type
 // is a SerializationException naming the Java types Kinesis' Coral framework
@@ -35,12 +43,14 @@
 //
 // A success is HTTP 200 with the output encoded like the request (an
 // operation without output has an empty body). An error is HTTP 400 (500 for
-// InternalFailure, 413 for a body over the limit) with
+// InternalFailure, 413 for a body over the limit, 403 for a refused Host,
+// 408 and 503 as above) with
 //
 //	{"__type": "<ErrorType>", "message": "<text>"}
 //
 // in the request's encoding and the header X-Amzn-ErrorType. Every response
-// carries x-amzn-RequestId (a UUID) and x-amz-id-2.
+// carries x-amzn-RequestId (a UUID) and, except a CORS preflight's,
+// x-amz-id-2 (72 random bytes in base64).
 //
 // Every error type is declared once, with its HTTP status and whether a
 // client should retry it, in errors.go; errors from the Backend that are

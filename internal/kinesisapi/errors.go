@@ -47,6 +47,9 @@ var (
 	ErrThrottling            = declare("ThrottlingException", http.StatusBadRequest, true)
 	ErrServiceUnavailable    = declare("ServiceUnavailable", http.StatusServiceUnavailable, true)
 	ErrRequestEntityTooLarge = declare("RequestEntityTooLargeException", http.StatusRequestEntityTooLarge, false)
+	// ErrRequestTimeout answers a request body not received in time; the
+	// AWS SDKs retry it by name.
+	ErrRequestTimeout = declare("RequestTimeoutException", http.StatusRequestTimeout, true)
 )
 
 var registry = map[string]*ErrorType{}
@@ -76,6 +79,8 @@ type apiError struct {
 	// upperMessage names the member "Message" instead of "message", as the
 	// Coral framework does for SerializationException.
 	upperMessage bool
+	// status, when not 0, replaces the type's HTTP status.
+	status int
 }
 
 func (e *apiError) Error() string { return e.typ.Name + ": " + e.message }

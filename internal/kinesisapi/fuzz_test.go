@@ -37,6 +37,7 @@ var fuzzSeeds = []string{
 	`{"ShardCount":"1","Limit":1e99,"Timestamp":true}`,
 	`[1,2]`,
 	`{"Data":"=+/="}`,
+	"{\"StreamName\":\"s\",\"Records\":[{\"PartitionKey\":\"k\xff\",\"Data\":\"eA==\"}]}",
 }
 
 func checkFuzzResponse(t *testing.T, status int, body []byte) {

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -34,6 +33,37 @@ type Options struct {
 	// answered with 413 RequestEntityTooLargeException without being read.
 	// Default DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// MaxBodyMemory bounds the memory held by request bodies in flight,
+	// across all connections and HTTP/2 streams. A request whose body would
+	// take the total past it is answered with 503 ServiceUnavailable, which
+	// every AWS SDK retries with backoff. At least MaxBodyBytes. Default
+	// DefaultMaxBodyMemory.
+	MaxBodyMemory int64
+	// BodyReadTimeout bounds the time to receive a whole request body, once
+	// its headers have arrived. A body still incomplete then (stalled or
+	// trickling) is answered with 408 RequestTimeoutException and its
+	// connection or stream closed. Default 60s: a 10 MiB PutRecords
+	// (13.4 MiB in JSON) at 2 Mbit/s. Zero means no limit.
+	BodyReadTimeout time.Duration
+	// WriteTimeout bounds the time to write an answer other than a
+	// SubscribeToShard event stream; a client that does not read it in time
+	// loses its connection (or stream) and the server the memory the answer
+	// held. Default 60s. Zero means no limit.
+	WriteTimeout time.Duration
+	// SubscribeWriteTimeout bounds the time a SubscribeToShard consumer may
+	// take to accept one event; a consumer that stops reading longer than
+	// this is cut off. Default 30s, the read timeout of the Java SDK's
+	// Netty client. Must be positive.
+	SubscribeWriteTimeout time.Duration
+	// AllowedHosts lists host names, besides localhost and IP addresses,
+	// that requests may name in their Host header (or :authority): the
+	// defence against DNS rebinding. An entry "name:port" allows that port
+	// only; "*" allows any host. Other hosts get 403 AccessDeniedException.
+	AllowedHosts []string
+	// CORSOrigins lists the web origins ("http://localhost:3000") whose
+	// pages may call the API from a browser; "*" allows any. Empty (the
+	// default) answers no cross-origin request with CORS headers.
+	CORSOrigins []string
 	// Logger receives a debug record per request and an error record per
 	// internal fault. Nil means slog.Default().
 	Logger *slog.Logger
@@ -65,15 +95,43 @@ type WireError interface {
 	ErrorMessage() string
 }
 
+// DefaultMaxBodyMemory is the default MaxBodyMemory: sixteen maximal bodies.
+const DefaultMaxBodyMemory = 256 << 20
+
 // DefaultOptions returns the defaults described on each Options field.
 func DefaultOptions() Options {
-	return Options{MaxBodyBytes: DefaultMaxBodyBytes}
+	return Options{
+		MaxBodyBytes:          DefaultMaxBodyBytes,
+		MaxBodyMemory:         DefaultMaxBodyMemory,
+		BodyReadTimeout:       60 * time.Second,
+		WriteTimeout:          60 * time.Second,
+		SubscribeWriteTimeout: 30 * time.Second,
+	}
 }
 
 // Validate reports whether the options are usable.
 func (o Options) Validate() error {
 	if o.MaxBodyBytes < 1<<10 {
 		return errors.New("kinesisapi: MaxBodyBytes below 1 KiB")
+	}
+	if o.MaxBodyMemory < o.MaxBodyBytes {
+		return errors.New("kinesisapi: MaxBodyMemory below MaxBodyBytes")
+	}
+	if o.BodyReadTimeout < 0 || o.WriteTimeout < 0 {
+		return errors.New("kinesisapi: negative timeout")
+	}
+	if o.SubscribeWriteTimeout <= 0 {
+		return errors.New("kinesisapi: SubscribeWriteTimeout must be positive")
+	}
+	for _, h := range o.AllowedHosts {
+		if strings.TrimSpace(h) == "" {
+			return errors.New("kinesisapi: empty allowed host")
+		}
+	}
+	for _, origin := range o.CORSOrigins {
+		if origin != "*" && !strings.Contains(origin, "://") {
+			return fmt.Errorf("kinesisapi: CORS origin %q: want scheme://host[:port] or *", origin)
+		}
 	}
 	return nil
 }
@@ -85,6 +143,8 @@ type Handler struct {
 	opts    Options
 	log     *slog.Logger
 	apis    map[string]API // by TargetPrefix
+	budget  *bodyBudget
+	access  accessPolicy
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -101,7 +161,14 @@ func NewHandler(b Backend, opts Options) (*Handler, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	h := &Handler{backend: b, opts: opts, log: log, apis: map[string]API{}}
+	h := &Handler{
+		backend: b,
+		opts:    opts,
+		log:     log,
+		apis:    map[string]API{},
+		budget:  &bodyBudget{limit: opts.MaxBodyMemory},
+		access:  newAccessPolicy(opts.AllowedHosts, opts.CORSOrigins),
+	}
 	for _, a := range opts.APIs {
 		p := a.TargetPrefix()
 		if _, dup := h.apis[p]; dup || p == TargetPrefix {
@@ -131,35 +198,51 @@ func putBuffer(b *bytes.Buffer) {
 // exchange is the state of one request.
 type exchange struct {
 	w         http.ResponseWriter
+	rc        *http.ResponseController
 	r         *http.Request
 	requestID string
 	proto     protocol
 	op        string
 	status    int
+	// noDeadlines is set once the ResponseWriter turned out not to
+	// support deadlines (a test recorder).
+	noDeadlines bool
 }
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	x := &exchange{w: w, r: r, requestID: newUUID()}
+	x := &exchange{w: w, r: r, requestID: newUUID(), rc: http.NewResponseController(w)}
+	// Until the body is in, the answer (an early error) may wait for it.
+	x.setWriteDeadline(start, h.opts.BodyReadTimeout+h.opts.WriteTimeout)
 	hdr := w.Header()
 	hdr.Set("x-amzn-RequestId", x.requestID)
 	hdr.Set("x-amz-id-2", newID2())
-	if origin := r.Header.Get("Origin"); origin != "" {
-		hdr.Set("Access-Control-Allow-Origin", "*")
-		if r.Method == http.MethodOptions {
-			if v := r.Header.Get("Access-Control-Request-Headers"); v != "" {
-				hdr.Set("Access-Control-Allow-Headers", v)
-			}
-			if v := r.Header.Get("Access-Control-Request-Method"); v != "" {
-				hdr.Set("Access-Control-Allow-Methods", v)
-			}
-			hdr.Set("Access-Control-Max-Age", "172800")
-			x.writeRaw(http.StatusOK, "", nil)
-			h.logRequest(x, start)
-			return
+	if !h.access.hostAllowed(r.Host) {
+		x.proto = protocolFor(r.Header.Get("Content-Type"))
+		if x.proto != protoCBOR {
+			x.proto = protoJSON
 		}
-		hdr.Set("Access-Control-Expose-Headers", "x-amzn-RequestId,x-amzn-ErrorType,x-amz-request-id,x-amz-id-2,x-amzn-ErrorMessage,Date")
+		ae := newError(ErrAccessDenied, fmt.Sprintf("Host %q is not one this server answers to. "+
+			"Use localhost or an IP address, or allow the name with --allowed-hosts (RUNNEL_ALLOWED_HOSTS).", r.Host))
+		ae.status = http.StatusForbidden
+		x.writeError(ae)
+		h.logRequest(x, start)
+		return
+	}
+	if origin := r.Header.Get("Origin"); origin != "" {
+		if allow := h.access.allowOrigin(origin); allow != "" {
+			if r.Method == http.MethodOptions {
+				preflight(x, allow)
+				h.logRequest(x, start)
+				return
+			}
+			hdr.Set("Access-Control-Allow-Origin", allow)
+			hdr.Set("Access-Control-Expose-Headers", exposedHeaders)
+			if allow != "*" {
+				hdr.Set("Vary", "Origin")
+			}
+		}
 	}
 	h.serve(x)
 	h.logRequest(x, start)
@@ -202,23 +285,26 @@ func (h *Handler) serve(x *exchange) {
 		x.writeError(h.tooLarge())
 		return
 	}
-	body := getBuffer()
-	defer putBuffer(body)
-	if r.ContentLength > 0 {
-		body.Grow(int(r.ContentLength))
+	if h.opts.BodyReadTimeout > 0 {
+		x.setDeadline(x.rc.SetReadDeadline, time.Now().Add(h.opts.BodyReadTimeout))
 	}
-	n, err := body.ReadFrom(io.LimitReader(r.Body, h.opts.MaxBodyBytes+1))
-	if n > h.opts.MaxBodyBytes {
-		x.writeError(h.tooLarge())
-		return
-	}
+	bd, err := readBody(r.Body, r.ContentLength, h.opts.MaxBodyBytes, h.budget)
+	defer bd.release()
 	if err != nil {
-		// The client went away or sent a broken chunked body.
-		x.writeError(bareError(ErrSerialization))
+		// The deadline stays: net/http then gives up at once on the rest
+		// of the body instead of waiting to discard it.
+		x.bodyError(h, err)
 		return
 	}
+	if h.opts.BodyReadTimeout > 0 {
+		// A deadline left on an HTTP/1.1 connection would end the wait
+		// for the next request, or cut this one's context.
+		x.setDeadline(x.rc.SetReadDeadline, time.Time{})
+	}
+	x.setWriteDeadline(time.Now(), h.opts.WriteTimeout)
+	body := bd.b // owned by bd
 
-	if body.Len() == 0 {
+	if len(body) == 0 {
 		// Kinesis answers an empty body in JSON 1.1 when asked in JSON 1.1,
 		// and in CBOR otherwise.
 		if x.proto != protoJSON {
@@ -236,6 +322,7 @@ func (h *Handler) serve(x *exchange) {
 			x.writeXMLError(http.StatusForbidden, "AccessDeniedException", "Unable to determine service/operation name to be authorized")
 			return
 		}
+		x.w.Header()["Content-Type"] = nil
 		x.writeRaw(http.StatusNotFound, "", []byte("<UnknownOperationException/>\n"))
 		return
 	}
@@ -243,14 +330,14 @@ func (h *Handler) serve(x *exchange) {
 		// Coral answers plain JSON with HTTP 200 and an error envelope, and
 		// goes no further.
 		typ, msgKey := "UnknownOperationException", "message"
-		if !isMap(protoJSON, body.Bytes()) || !json.Valid(body.Bytes()) {
+		if !isMap(protoJSON, body) || !json.Valid(body) {
 			typ, msgKey = "SerializationException", "Message"
 		}
 		x.writeRaw(http.StatusOK, "application/json",
 			[]byte(`{"Output":{"__type":"com.amazon.coral.service#`+typ+`","`+msgKey+`":null},"Version":"1.0"}`))
 		return
 	}
-	if !isMap(x.proto, body.Bytes()) {
+	if !isMap(x.proto, body) {
 		x.writeError(bareError(ErrSerialization))
 		return
 	}
@@ -264,14 +351,14 @@ func (h *Handler) serve(x *exchange) {
 	}
 
 	if api != nil {
-		h.serveAPI(x, api, apiIn, body.Bytes())
+		h.serveAPI(x, api, apiIn, body)
 		return
 	}
 
 	in := op.newInput()
 	sc := scratchFor(op, x.proto) // memory for the decoded input, reused after the response
 	defer sc.release()
-	if aerr := decodeWith(x.proto, body.Bytes(), in, sc); aerr != nil {
+	if aerr := decodeWith(x.proto, body, in, sc); aerr != nil {
 		x.writeError(aerr)
 		return
 	}
@@ -289,6 +376,38 @@ func (h *Handler) serve(x *exchange) {
 		return
 	}
 	x.writeOutput(h, op, out)
+}
+
+// closeHTTP1 asks net/http to close an HTTP/1.x connection after the
+// answer: the rest of the body need not be read. (On HTTP/2 the header
+// would send GOAWAY to every stream of the connection; the stream alone
+// ends there.)
+func (x *exchange) closeHTTP1() {
+	if x.r.ProtoMajor == 1 {
+		x.w.Header().Set("Connection", "close")
+	}
+}
+
+// bodyError answers a body that could not be read whole.
+func (x *exchange) bodyError(h *Handler, err error) {
+	switch {
+	case errors.Is(err, errBodyTooLarge):
+		x.writeError(h.tooLarge())
+	case errors.Is(err, errBodyBudget):
+		h.log.LogAttrs(x.r.Context(), slog.LevelWarn, "request refused: body memory limit reached",
+			slog.Int64("limit", h.opts.MaxBodyMemory), slog.String("remote", x.r.RemoteAddr))
+		x.closeHTTP1()
+		x.writeError(newError(ErrServiceUnavailable,
+			"The server has too much request data in flight; retry the request later."))
+	case errors.Is(err, errBodyTimeout):
+		x.closeHTTP1()
+		x.setWriteDeadline(time.Now(), h.opts.WriteTimeout)
+		x.writeError(newError(ErrRequestTimeout, fmt.Sprintf(
+			"The request body was not received within %s.", h.opts.BodyReadTimeout)))
+	default:
+		// The client went away or sent a broken chunked body.
+		x.writeError(bareError(ErrSerialization))
+	}
 }
 
 // serveAPI serves one operation of an API other than Kinesis.
@@ -410,12 +529,39 @@ func (x *exchange) writeError(err error) {
 		proto = protoJSON
 		body, _ = json.Marshal(b)
 	}
-	x.writeRaw(ae.typ.Status, proto.contentType(), body)
+	status := ae.typ.Status
+	if ae.status != 0 {
+		status = ae.status
+	}
+	x.writeRaw(status, proto.contentType(), body)
 }
 
-// writeXMLError answers the way Coral does before it knows the protocol.
+// writeXMLError answers the way Coral does before it knows the protocol:
+// an XML body without a Content-Type header.
 func (x *exchange) writeXMLError(status int, typ, msg string) {
+	x.w.Header()["Content-Type"] = nil // no type, and none sniffed
 	x.writeRaw(status, "", []byte("<"+typ+">\n  <Message>"+msg+"</Message>\n</"+typ+">\n"))
+}
+
+// setWriteDeadline bounds the writing of the answer to d from now; d <= 0
+// means no bound. Writers that do not support deadlines are left alone.
+func (x *exchange) setWriteDeadline(now time.Time, d time.Duration) {
+	var t time.Time
+	if d > 0 {
+		t = now.Add(d)
+	}
+	x.setDeadline(x.rc.SetWriteDeadline, t)
+}
+
+// setDeadline calls set (a ResponseController method) unless the writer
+// was found not to support deadlines.
+func (x *exchange) setDeadline(set func(time.Time) error, t time.Time) {
+	if x.noDeadlines {
+		return
+	}
+	if errors.Is(set(t), http.ErrNotSupported) {
+		x.noDeadlines = true
+	}
 }
 
 func (x *exchange) writeRaw(status int, contentType string, body []byte) {
@@ -450,10 +596,11 @@ func newUUID() string {
 	return string(s[:])
 }
 
-// newID2 returns an opaque x-amz-id-2 value (AWS sends 72 random bytes in
-// base64; clients only log it).
+// newID2 returns an opaque x-amz-id-2 value: 72 random bytes in base64, 96
+// characters, the shortest Kinesis was recorded sending (72 to 80 bytes);
+// clients only log it.
 func newID2() string {
-	var b [48]byte
+	var b [72]byte
 	_, _ = rand.Read(b[:])
 	return base64.StdEncoding.EncodeToString(b[:])
 }

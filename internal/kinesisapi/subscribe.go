@@ -2,8 +2,11 @@ package kinesisapi
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"hash/crc32"
 	"io"
 	"log/slog"
 	"net/http"
@@ -37,11 +40,16 @@ import (
 // unmarshaller; timestamps are then tag 1 over epoch milliseconds, as in
 // every CBOR response).
 //
-// Each write has a deadline (subscribeWriteTimeout): a consumer that stops
-// reading without closing its connection ends its own subscription instead
-// of pinning a goroutine forever. A slow consumer only delays its own loop;
-// the service reads each subscription's position from the shard log, so
-// nothing is buffered on its behalf.
+// Flow control: one event at a time. The next event is read from the shard
+// log only once the previous one has been handed to the connection, so a
+// subscription holds at most one event's records besides what the kernel
+// buffers. A JSON event is streamed into its frame through one pooled
+// chunk (streamJSONEvent), so its encoding (up to 1.4 MiB, a full event's
+// megabyte of data in base64) is never held whole; a CBOR event is encoded
+// whole, and only its frame waits on a slow consumer. Each event must be accepted
+// within Options.SubscribeWriteTimeout: a consumer that stops reading
+// without closing its connection is cut off (its connection or HTTP/2
+// stream closed) instead of pinning a goroutine and a megabyte.
 
 // shardSubscriber is the part of the backend that serves SubscribeToShard.
 // *streams.Service implements it.
@@ -51,9 +59,6 @@ type shardSubscriber interface {
 
 // ContentTypeEventStream is the Content-Type of a SubscribeToShard response.
 const ContentTypeEventStream = "application/vnd.amazon.eventstream"
-
-// subscribeWriteTimeout bounds one event's write and flush.
-const subscribeWriteTimeout = 30 * time.Second
 
 func init() {
 	in := structure("SubscribeToShardInput",
@@ -105,7 +110,7 @@ func (h *Handler) serveSubscription(x *exchange, in *streams.SubscribeToShardInp
 	// served on it.
 	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
 
-	es := &eventWriter{enc: eventstream.NewEncoder(x.w), rc: rc, proto: x.proto}
+	es := &eventWriter{w: x.w, rc: rc, proto: x.proto, timeout: h.opts.SubscribeWriteTimeout}
 	if err := es.event(eventstream.EventTypeInitialResponse, struct{}{}); err != nil {
 		return
 	}
@@ -118,8 +123,10 @@ func (h *Handler) serveSubscription(x *exchange, in *streams.SubscribeToShardInp
 			es.exception(h.streamError(ctx, x, err))
 			return
 		}
-		if err := es.event(eventstream.EventTypeSubscribeToShardEvent, ev); err != nil {
-			h.log.LogAttrs(ctx, slog.LevelDebug, "subscription write failed",
+		err = es.event(eventstream.EventTypeSubscribeToShardEvent, ev)
+		ev = nil // not kept while the loop waits for the next event
+		if err != nil {
+			h.log.LogAttrs(ctx, slog.LevelDebug, "subscription write failed; consumer cut off",
 				slog.String("request_id", x.requestID), slog.String("shard", sub.ShardID()), slog.Any("error", err))
 			return
 		}
@@ -136,9 +143,11 @@ func (h *Handler) streamError(ctx context.Context, x *exchange, err error) *apiE
 
 // eventWriter writes event-stream messages in the request's protocol.
 type eventWriter struct {
-	enc   *eventstream.Encoder
-	rc    *http.ResponseController
-	proto protocol
+	w       io.Writer
+	frame   []byte // the message being sent
+	rc      *http.ResponseController
+	proto   protocol
+	timeout time.Duration // to accept one message
 }
 
 // contentType is the :content-type of payloads.
@@ -166,22 +175,83 @@ func encodePayload(p protocol, v any) ([]byte, error) {
 
 func (w *eventWriter) event(eventType string, v any) error {
 	if ev, ok := v.(*streams.SubscribeToShardEvent); ok && ev != nil && w.proto == protoJSON {
-		// The fast encoder (jsonout.go), into a pooled buffer: the encoder
-		// copies the payload into its frame.
-		bp := chunkPool.Get().(*[]byte)
-		payload := appendSubscribeEventJSON((*bp)[:0], ev)
-		err := w.write(eventstream.EventMessage(eventType, w.contentType(), payload))
-		if cap(payload) <= 4*jsonChunk {
-			*bp = payload[:0]
-			chunkPool.Put(bp)
-		}
-		return err
+		return w.streamJSONEvent(eventType, ev)
 	}
 	payload, err := encodePayload(w.proto, v)
 	if err != nil {
 		return err
 	}
-	return w.write(eventstream.EventMessage(eventType, w.contentType(), payload))
+	if err := w.encode(eventstream.EventMessage(eventType, w.contentType(), payload)); err != nil {
+		return err
+	}
+	return w.send()
+}
+
+// streamJSONEvent writes ev as one event message without building it in
+// memory: the payload's length is counted first (the fast encoder of
+// jsonout.go in counting mode), then the prelude and headers are written,
+// the payload streamed through one pooled chunk buffer, and the message CRC,
+// computed on the way, appended. A consumer that stops reading so holds one
+// chunk, not a copy of the event.
+func (w *eventWriter) streamJSONEvent(eventType string, ev *streams.SubscribeToShardEvent) error {
+	cnt := jsonWriter{count: true, buf: make([]byte, 0, 64)}
+	cnt.subscribeEvent(ev)
+	plen := cnt.n
+	if plen > eventstream.MaxPayloadLen {
+		return fmt.Errorf("kinesisapi: event payload of %d bytes", plen)
+	}
+	// The headers' encoding, cut from an empty message: prelude (12 bytes),
+	// headers, CRC (4 bytes).
+	empty, err := eventstream.AppendMessage(w.frame[:0], eventstream.EventMessage(eventType, w.contentType(), nil))
+	if err != nil {
+		return err
+	}
+	w.frame = empty
+	headers := empty[12 : len(empty)-4]
+	var prelude [12]byte
+	binary.BigEndian.PutUint32(prelude[0:], uint32(12+len(headers)+plen+4))
+	binary.BigEndian.PutUint32(prelude[4:], uint32(len(headers)))
+	binary.BigEndian.PutUint32(prelude[8:], crc32.ChecksumIEEE(prelude[:8]))
+
+	_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
+	cw := &crcWriter{w: w.w}
+	_, _ = cw.Write(prelude[:])
+	_, _ = cw.Write(headers)
+	bp := chunkPool.Get().(*[]byte)
+	j := jsonWriter{buf: (*bp)[:0], w: cw, chunk: jsonChunk}
+	j.subscribeEvent(ev)
+	j.flush()
+	if cap(j.buf) <= 4*jsonChunk {
+		*bp = j.buf[:0]
+		chunkPool.Put(bp)
+	}
+	if j.n != plen && cw.err == nil {
+		return fmt.Errorf("kinesisapi: event payload counted %d bytes, wrote %d", plen, j.n)
+	}
+	var sum [4]byte
+	binary.BigEndian.PutUint32(sum[:], cw.crc)
+	_, _ = cw.Write(sum[:])
+	if cw.err != nil {
+		return cw.err
+	}
+	return w.rc.Flush()
+}
+
+// crcWriter passes writes on and keeps the CRC-32 (IEEE) of what it wrote;
+// after the first error it writes nothing more.
+type crcWriter struct {
+	w   io.Writer
+	crc uint32
+	err error
+}
+
+func (c *crcWriter) Write(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	c.crc = crc32.Update(c.crc, crc32.IEEETable, p)
+	_, c.err = c.w.Write(p)
+	return len(p), c.err
 }
 
 // exceptionPayload is the payload of an exception message.
@@ -194,12 +264,29 @@ func (w *eventWriter) exception(ae *apiError) {
 	if err != nil {
 		return
 	}
-	_ = w.write(eventstream.ExceptionMessage(ae.typ.Name, w.contentType(), payload))
+	if w.encode(eventstream.ExceptionMessage(ae.typ.Name, w.contentType(), payload)) == nil {
+		_ = w.send()
+	}
 }
 
-func (w *eventWriter) write(m eventstream.Message) error {
-	_ = w.rc.SetWriteDeadline(time.Now().Add(subscribeWriteTimeout))
-	if err := w.enc.Encode(m); err != nil {
+// maxKeptFrame bounds the frame buffer a subscription keeps between events.
+const maxKeptFrame = 256 << 10
+
+// encode encodes m into the frame buffer.
+func (w *eventWriter) encode(m eventstream.Message) error {
+	var err error
+	w.frame, err = eventstream.AppendMessage(w.frame[:0], m)
+	return err
+}
+
+// send writes and flushes the frame buffer within the write timeout.
+func (w *eventWriter) send() error {
+	_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
+	_, err := w.w.Write(w.frame)
+	if cap(w.frame) > maxKeptFrame {
+		w.frame = nil
+	}
+	if err != nil {
 		return err
 	}
 	return w.rc.Flush()

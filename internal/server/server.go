@@ -36,6 +36,14 @@ type Options struct {
 	ReadHeaderTimeout time.Duration
 	// IdleTimeout closes keep-alive connections idle this long. Default 2m.
 	IdleTimeout time.Duration
+	// MaxHeaderBytes bounds the size of a request's headers (HTTP/1.1 and
+	// HTTP/2 alike); larger ones get 431. AWS SDK requests carry a few KiB,
+	// a session token included. Default 64 KiB.
+	MaxHeaderBytes int
+	// MaxConcurrentStreams bounds the requests one HTTP/2 connection may
+	// have in flight; each holds a goroutine and its body buffer. Default
+	// 250.
+	MaxConcurrentStreams int
 	// Logger receives the http.Server's own error messages (TLS handshake
 	// failures and the like) at debug level. Nil means slog.Default().
 	Logger *slog.Logger
@@ -44,9 +52,11 @@ type Options struct {
 // DefaultOptions returns the defaults described on each Options field.
 func DefaultOptions() Options {
 	return Options{
-		Addr:              "127.0.0.1:4567",
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		Addr:                 "127.0.0.1:4567",
+		ReadHeaderTimeout:    10 * time.Second,
+		IdleTimeout:          2 * time.Minute,
+		MaxHeaderBytes:       64 << 10,
+		MaxConcurrentStreams: 250,
 	}
 }
 
@@ -66,6 +76,12 @@ func (o Options) Validate() error {
 	}
 	if o.ReadHeaderTimeout < 0 || o.IdleTimeout < 0 {
 		return errors.New("server: negative timeout")
+	}
+	if o.MaxHeaderBytes < 4<<10 {
+		return errors.New("server: MaxHeaderBytes below 4 KiB")
+	}
+	if o.MaxConcurrentStreams < 1 {
+		return errors.New("server: MaxConcurrentStreams below 1")
 	}
 	return nil
 }
@@ -130,6 +146,8 @@ func Listen(ctx context.Context, h http.Handler, opts Options) (*Server, error) 
 			Protocols:         &protos,
 			ReadHeaderTimeout: opts.ReadHeaderTimeout,
 			IdleTimeout:       opts.IdleTimeout,
+			MaxHeaderBytes:    opts.MaxHeaderBytes,
+			HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: opts.MaxConcurrentStreams},
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		},
 	}
