@@ -44,12 +44,16 @@ func (p *recorder) Initialize(ctx context.Context, in consumer.InitInput) error 
 
 func (p *recorder) ProcessRecords(ctx context.Context, in consumer.ProcessInput) error {
 	p.mu.Lock()
+	// A batch that panics counts none of its records, wherever in the
+	// batch the bad record is.
 	for _, r := range in.Records {
 		if string(r.Data) == p.panicOn && !p.panicked {
 			p.panicked = true
 			p.mu.Unlock()
 			panic("processor bug")
 		}
+	}
+	for _, r := range in.Records {
 		p.seen[string(r.Data)]++
 	}
 	p.mu.Unlock()
