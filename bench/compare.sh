@@ -9,15 +9,25 @@
 #   bench/compare.sh                       # all targets, all workloads, 10 s each
 #   bench/compare.sh --duration 20s --targets runnel,kinesalite --workloads a,d
 #
-# Workloads (--workloads, default all of a-i): a-c write throughput, d-e
+# Workloads (--workloads, default all of a-j): a-c write throughput, d-e
 # end-to-end latency, f write throughput as a with the consumers reading
 # back only after producing (--read-after), so that the load tool's reading
 # does not take CPU from the target while it is written to, g as f with the
 # producers on the tool's lightweight JSON client instead of the SDK
 # (--producer-client raw), so that the tool's own serialisation takes less
 # of the machine, h as g with 8 producers, i as a with producers and
-# consumers on the lightweight client; workload() below gives each one's
-# flags.
+# consumers on the lightweight client, j as a with 8 producers (the SDK
+# writing and reading at once: the workload of the CPU-per-record figure);
+# workload() below gives each one's flags.
+#
+# Every result also shows what the run cost the target's own process: its
+# CPU time (user + system) per record written and read back once, and its
+# peak resident memory. `runnel bench` finds the process from the port it
+# listens on (/proc/net/tcp and /proc/PID/fd) and reads /proc/PID/stat and
+# /proc/PID/status, so it works alike for runnel, kinesalite and
+# kinesis-local (Node processes). On a machine whose cores the load tool
+# shares with the target, CPU per record is the fairer comparison:
+# throughput is bounded by the tool as much as by the target.
 #
 # The peers are installed from the npm registry into bench/.peers (git-ignored)
 # on the first run; runnel is built from this tree. Everything started is
@@ -34,7 +44,7 @@ KINESIS_LOCAL_VERSION=0.6.2
 
 DURATION=10s
 TARGETS=runnel,kinesalite,kinesalite-disk,kinesis-local
-WORKLOADS=a,b,c,d,e,f,g,h,i
+WORKLOADS=a,b,c,d,e,f,g,h,i,j
 OUT=
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -208,6 +218,7 @@ workload() {
 	g) echo "write throughput as f, producers with the tool's lightweight JSON client instead of the SDK|--shards 4 --producers 4 --batch 500 --size 1024 --keys 1024 --read-after --producer-client raw" ;;
 	h) echo "write throughput as g with 8 producers|--shards 4 --producers 8 --batch 500 --size 1024 --keys 1024 --read-after --producer-client raw" ;;
 	i) echo "throughput as a, producers and consumers both on the tool's lightweight JSON client|--shards 4 --producers 4 --batch 500 --size 1024 --keys 1024 --producer-client raw --consumer-client raw" ;;
+	j) echo "server CPU per record: as a with 8 producers (SDK writing, SDK polling consumers reading every record back once at the same time)|--shards 4 --producers 8 --batch 500 --size 1024 --keys 1024" ;;
 	*) return 1 ;;
 	esac
 }
@@ -215,7 +226,7 @@ workload() {
 IFS=, read -r -a targets <<<"$TARGETS"
 IFS=, read -r -a workloads <<<"$WORKLOADS"
 for wl in "${workloads[@]}"; do
-	workload "$wl" >/dev/null || { log "unknown workload $wl (have a, b, c, d, e, f, g, h, i)"; exit 2; }
+	workload "$wl" >/dev/null || { log "unknown workload $wl (have a, b, c, d, e, f, g, h, i, j)"; exit 2; }
 done
 # Bound every run: the duration, the drain and setup, and some slack.
 secs=$("$TABLE" -seconds "$DURATION")

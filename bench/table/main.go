@@ -42,6 +42,12 @@ type report struct {
 	Throttled    int64    `json:"throttled_records"`
 	PutErrors    int64    `json:"put_errors"`
 	GetErrors    int64    `json:"get_errors"`
+	// Server is what the run cost the target's process (nil when it was
+	// not measured).
+	Server *struct {
+		CPUPerRecordUs float64 `json:"cpu_per_record_us"`
+		PeakRSSMiB     float64 `json:"peak_rss_mib"`
+	} `json:"server"`
 	Verification struct {
 		Checked    bool  `json:"checked"`
 		OK         bool  `json:"ok"`
@@ -141,27 +147,29 @@ func printTable(w io.Writer, dir string, targets []string) error {
 	for _, wl := range wls {
 		fmt.Fprintf(w, "\nworkload %s: %s\n  flags: %s\n", wl.name, wl.desc, wl.flags)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "  target\twrite rec/s\tMiB/s\tread rec/s\tput p50 ms\tput p99 ms\te2e p50 ms\te2e p99 ms\tack→rcv p50 ms\tack→rcv p99 ms\tthrottled\terrors\t")
+		fmt.Fprintln(tw, "  target\twrite rec/s\tMiB/s\tread rec/s\tput p50 ms\tput p99 ms\te2e p50 ms\te2e p99 ms\tack→rcv p50 ms\tack→rcv p99 ms\tCPU µs/rec\tpeak RSS MiB\tthrottled\terrors\t")
 		var errs []string
 		for _, t := range targets {
 			r := load(dir, wl.name, t)
 			results[[2]string{wl.name, t}] = r
 			if r.failed() {
-				fmt.Fprintf(tw, "  %s\tfailed\t\t\t\t\t\t\t\t\t\t\t\n", t)
+				fmt.Fprintf(tw, "  %s\tfailed\t\t\t\t\t\t\t\t\t\t\t\t\t\n", t)
 				errs = append(errs, fmt.Sprintf("  %s: %s", t, clip(r.Error, 240)))
 				continue
 			}
 			e2e50, e2e99 := r.EndToEnd.cells()
 			ack50, ack99 := r.AckToReceipt.cells()
-			fmt.Fprintf(tw, "  %s\t%.0f\t%.2f\t%.0f\t%.1f\t%.1f\t%s\t%s\t%s\t%s\t%d\t%d\t\n", t,
+			cpu, rss := r.serverCells()
+			fmt.Fprintf(tw, "  %s\t%.0f\t%.2f\t%.0f\t%.1f\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t\n", t,
 				r.Written.RecordsPerSec, r.Written.MiBPerSec, r.Read.RecordsPerSec,
 				r.PutLatency.P50, r.PutLatency.P99, e2e50, e2e99, ack50, ack99,
-				r.Throttled, r.PutErrors+r.GetErrors)
+				cpu, rss, r.Throttled, r.PutErrors+r.GetErrors)
 		}
 		tw.Flush()
 		if readAfter(results, wl.name, targets) {
 			fmt.Fprintln(w, "  (consumers read back after producing: read rec/s is over the reading phase, no end-to-end latency)")
 		}
+		fmt.Fprintln(w, "  (CPU µs/rec: the target process's user+system CPU from the start of producing to the end of reading, per record written and read back once)")
 		for _, t := range targets {
 			if r := results[[2]string{wl.name, t}]; !r.failed() {
 				fmt.Fprintf(w, "  %s verification: %s\n", t, r.verdict())
@@ -178,25 +186,44 @@ func printTable(w io.Writer, dir string, targets []string) error {
 		return nil
 	}
 	base := targets[0]
-	fmt.Fprintf(w, "\nratios %s/peer (throughput above 1 and latency below 1 favour %s)\n", base, base)
+	fmt.Fprintf(w, "\nratios %s/peer (throughput above 1, latency and CPU per record below 1 favour %s)\n", base, base)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "  workload\tpeer\twrite rec/s\tread rec/s\tput p50\tput p99\te2e p50\te2e p99\tack→rcv p50\tack→rcv p99\t")
+	fmt.Fprintln(tw, "  workload\tpeer\twrite rec/s\tread rec/s\tput p50\tput p99\te2e p50\te2e p99\tack→rcv p50\tack→rcv p99\tCPU/rec\t")
 	for _, wl := range wls {
 		b := results[[2]string{wl.name, base}]
 		for _, peer := range targets[1:] {
 			p := results[[2]string{wl.name, peer}]
 			if b.failed() || p.failed() {
-				fmt.Fprintf(tw, "  %s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t\n", wl.name, peer)
+				fmt.Fprintf(tw, "  %s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t\n", wl.name, peer)
 				continue
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", wl.name, peer,
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", wl.name, peer,
 				ratio(b.Written.RecordsPerSec, p.Written.RecordsPerSec), ratio(b.Read.RecordsPerSec, p.Read.RecordsPerSec),
 				ratio(b.PutLatency.P50, p.PutLatency.P50), ratio(b.PutLatency.P99, p.PutLatency.P99),
 				ratio(b.EndToEnd.p50(), p.EndToEnd.p50()), ratio(b.EndToEnd.p99(), p.EndToEnd.p99()),
-				ratio(b.AckToReceipt.p50(), p.AckToReceipt.p50()), ratio(b.AckToReceipt.p99(), p.AckToReceipt.p99()))
+				ratio(b.AckToReceipt.p50(), p.AckToReceipt.p50()), ratio(b.AckToReceipt.p99(), p.AckToReceipt.p99()),
+				ratio(b.cpuPerRecord(), p.cpuPerRecord()))
 		}
 	}
 	return tw.Flush()
+}
+
+// serverCells returns the CPU-per-record and peak-RSS cells, empty when
+// the target's process was not measured.
+func (r *report) serverCells() (cpu, rss string) {
+	if r.Server == nil {
+		return "", ""
+	}
+	return fmt.Sprintf("%.2f", r.Server.CPUPerRecordUs), fmt.Sprintf("%.0f", r.Server.PeakRSSMiB)
+}
+
+// cpuPerRecord returns the target's CPU per record, 0 (no ratio) when not
+// measured.
+func (r *report) cpuPerRecord() float64 {
+	if r.Server == nil {
+		return 0
+	}
+	return r.Server.CPUPerRecordUs
 }
 
 // cells returns the p50 and p99 cells of a latency row, empty when not

@@ -117,6 +117,7 @@ func bindFlags(fs *flag.FlagSet, o *Options) {
 	fs.DurationVar(&o.SetupTimeout, "setup-timeout", o.SetupTimeout, "wait for the stream (and EFO consumer) to become ACTIVE")
 	fs.BoolVar(&o.Verify, "verify", o.Verify, "verify every acknowledged record is read back once, intact, in order, and measure ack→receipt latency (about 60 B of memory per record)")
 	fs.Uint64Var(&o.Seed, "seed", o.Seed, "seed of the record generators (0 = random)")
+	fs.IntVar(&o.ServerPID, "server-pid", o.ServerPID, "measure this local server process's CPU per record and peak RSS (from /proc); 0 = the process listening on a loopback endpoint's port, -1 = off")
 }
 
 // newFlagSet defines every flag of the command on o and cli. It prints

@@ -583,6 +583,10 @@ func TestMainRunnel(t *testing.T) {
 			if !rep.ReadAfter {
 				checkAckToReceipt(t, rep)
 			}
+			// The server runs in this process, found from the port.
+			if s := rep.Server; s == nil || s.PID != os.Getpid() || s.CPUSeconds <= 0 || s.CPUPerRecordUs <= 0 || s.PeakRSSMiB <= 0 || s.HWMMiB < s.PeakRSSMiB {
+				t.Errorf("server usage %+v, note %q", rep.Server, rep.ServerNote)
+			}
 		})
 	}
 	for _, extra := range [][]string{nil, {"--read-after"}} {

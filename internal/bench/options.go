@@ -151,6 +151,12 @@ type Options struct {
 	Verify bool
 	// Seed seeds the record generators; 0 picks a random seed.
 	Seed uint64
+
+	// ServerPID is the server's process, on this machine, whose CPU time
+	// and memory the run measures (from /proc); 0 finds it from the
+	// endpoint's port when the endpoint is a loopback address; -1 measures
+	// nothing.
+	ServerPID int
 }
 
 // DefaultOptions returns the options of a plain run: 4 shards, 4 producers
@@ -327,6 +333,8 @@ func (o *Options) Validate() error {
 		return bad("get limit %d out of range 1..10000", o.GetLimit)
 	case o.PollInterval < 0:
 		return bad("poll interval is negative")
+	case o.ServerPID < -1:
+		return bad("server pid %d is not a process id, 0 (find by port) or -1 (off)", o.ServerPID)
 	}
 	return nil
 }

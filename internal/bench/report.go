@@ -84,6 +84,13 @@ type Report struct {
 	// Verification compares what was acknowledged with what was read.
 	Verification Verification `json:"verification"`
 
+	// Server is what the run cost the server process, when it is a
+	// process on this machine (--server-pid, or found from a loopback
+	// endpoint's port); nil otherwise.
+	Server *ServerUsage `json:"server,omitempty"`
+	// ServerNote says why Server is missing when measuring was asked for.
+	ServerNote string `json:"server_note,omitempty"`
+
 	// Started is set once the producers started: a report without it
 	// only describes a failure to set up.
 	Started bool `json:"started"`
@@ -329,6 +336,12 @@ func (rep *Report) WriteText(w io.Writer) {
 	p("%-10s %12s %12s %10s %9s\n", "", "records", "rec/s", "MiB/s", "seconds")
 	p("%-10s %12d %12.0f %10.2f %9.1f\n", "written", rep.Written.Records, rep.Written.RecordsPerSec, rep.Written.MiBPerSec, rep.ProduceSeconds)
 	p("%-10s %12d %12.0f %10.2f %9.1f\n\n", "read", rep.Read.Records, rep.Read.RecordsPerSec, rep.Read.MiBPerSec, rep.ReadSeconds)
+	if s := rep.Server; s != nil {
+		p("server    pid %d: %.2f us CPU per record written and read back once (%.2f s user+system over the run), peak RSS %.0f MiB (VmHWM %.0f MiB)\n\n",
+			s.PID, s.CPUPerRecordUs, s.CPUSeconds, s.PeakRSSMiB, s.HWMMiB)
+	} else if rep.ServerNote != "" {
+		p("server    not measured: %s\n\n", rep.ServerNote)
+	}
 
 	lat := func(name string, l Latency) {
 		p("%-16s p50 %8.2f  p90 %8.2f  p99 %8.2f  p99.9 %8.2f  max %8.2f ms  (n=%d)\n", name, l.P50Ms, l.P90Ms, l.P99Ms, l.P999Ms, l.MaxMs, l.Count)

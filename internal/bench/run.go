@@ -296,7 +296,8 @@ func Run(ctx context.Context, o Options, progress func(Progress)) (*Report, erro
 		return rep.fail(err)
 	}
 
-	// Produce.
+	// Produce, measuring the server from here to the end of reading.
+	meter := startMeter(&o, rep)
 	rep.Started = true
 	r.start = time.Now()
 	r.startUnix = r.start.UnixNano()
@@ -362,6 +363,11 @@ func Run(ctx context.Context, o Options, progress func(Progress)) (*Report, erro
 	runErr := g.Wait()
 	stopTicker()
 	ticking.Wait()
+	if meter != nil {
+		if rep.Server, err = meter.finish(r.stats.putRecords.Load()); err != nil {
+			rep.ServerNote = err.Error()
+		}
+	}
 
 	rep.Interrupted = ctx.Err() != nil
 	rep.fill(r, producers, readers, produced, readStart, drained)
@@ -369,6 +375,33 @@ func Run(ctx context.Context, o Options, progress func(Progress)) (*Report, erro
 		rep.Error = runErr.Error()
 	}
 	return rep, runErr
+}
+
+// startMeter starts measuring the server process the options name, or the
+// one listening on a loopback endpoint's port; it returns nil, with the
+// reason in rep.ServerNote when one was asked for, when there is none.
+func startMeter(o *Options, rep *Report) *serverMeter {
+	pid := o.ServerPID
+	if pid < 0 {
+		return nil
+	}
+	if pid == 0 {
+		port, ok := localEndpointPort(o.Endpoint)
+		if !ok {
+			return nil // not a local server: nothing to say
+		}
+		var err error
+		if pid, err = pidListeningOn(port); err != nil {
+			rep.ServerNote = err.Error()
+			return nil
+		}
+	}
+	m, err := startServerMeter(pid)
+	if err != nil {
+		rep.ServerNote = fmt.Sprintf("process %d: %v", pid, err)
+		return nil
+	}
+	return m
 }
 
 // tick calls progress every second until ctx ends.
