@@ -186,9 +186,9 @@ func printTable(w io.Writer, dir string, targets []string) error {
 		return nil
 	}
 	base := targets[0]
-	fmt.Fprintf(w, "\nratios %s/peer (throughput above 1, latency and CPU per record below 1 favour %s)\n", base, base)
+	fmt.Fprintf(w, "\nratios %s/peer (throughput above 1 and latency below 1 favour %s; CPU/rec is the other way round, peer/%s, so above 1 favours %s too)\n", base, base, base, base)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "  workload\tpeer\twrite rec/s\tread rec/s\tput p50\tput p99\te2e p50\te2e p99\tack→rcv p50\tack→rcv p99\tCPU/rec\t")
+	fmt.Fprintln(tw, "  workload\tpeer\twrite rec/s\tread rec/s\tput p50\tput p99\te2e p50\te2e p99\tack→rcv p50\tack→rcv p99\tCPU/rec peer÷base\t")
 	for _, wl := range wls {
 		b := results[[2]string{wl.name, base}]
 		for _, peer := range targets[1:] {
@@ -202,7 +202,7 @@ func printTable(w io.Writer, dir string, targets []string) error {
 				ratio(b.PutLatency.P50, p.PutLatency.P50), ratio(b.PutLatency.P99, p.PutLatency.P99),
 				ratio(b.EndToEnd.p50(), p.EndToEnd.p50()), ratio(b.EndToEnd.p99(), p.EndToEnd.p99()),
 				ratio(b.AckToReceipt.p50(), p.AckToReceipt.p50()), ratio(b.AckToReceipt.p99(), p.AckToReceipt.p99()),
-				ratio(b.cpuPerRecord(), p.cpuPerRecord()))
+				ratio(p.cpuPerRecord(), b.cpuPerRecord()))
 		}
 	}
 	return tw.Flush()
