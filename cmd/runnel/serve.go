@@ -53,6 +53,8 @@ type serveConfig struct {
 	h2MaxStreams      int
 	allowedHosts      string // comma-separated
 	corsOrigins       string // comma-separated
+	gcPercent         int    // GOGC with the disk engine
+	memoryLimit       int64  // soft memory limit with the disk engine, bytes; 0: none
 }
 
 // parseServe reads flags, each defaulting to its environment variable and
@@ -208,6 +210,16 @@ func serveFlags(c *serveConfig, getenv env) (fs *flag.FlagSet, logLevel *string,
 	fs.StringVar(&c.allowedHosts, "allowed-hosts", envOr("RUNNEL_ALLOWED_HOSTS", ""), "comma-separated host `names` (name or name:port; * for any) accepted in the Host header besides localhost and IP addresses (env RUNNEL_ALLOWED_HOSTS)")
 	fs.StringVar(&c.corsOrigins, "cors-origins", envOr("RUNNEL_CORS_ORIGINS", ""), "comma-separated web `origins` (http://localhost:3000; * for any) allowed to call the API from a browser; empty: CORS off (env RUNNEL_CORS_ORIGINS)")
 	fs.StringVar(&c.pprofAddr, "pprof", envOr("RUNNEL_PPROF", ""), "serve Go profiling endpoints (/debug/pprof/) on this `address`, e.g. 127.0.0.1:6060; off when empty (env RUNNEL_PPROF)")
+	fs.IntVar(&c.gcPercent, "gc-percent", intEnv("RUNNEL_GC_PERCENT", defaultGCPercent), "with the disk engine: the garbage collector's GOGC; the GOGC environment variable wins (env RUNNEL_GC_PERCENT)")
+	c.memoryLimit = defaultMemoryLimit
+	if v := getenv("RUNNEL_MEMORY_LIMIT"); v != "" {
+		n, err := parseBytes(v)
+		if err != nil {
+			*envErr = errors.Join(*envErr, fmt.Errorf("RUNNEL_MEMORY_LIMIT: %w", err))
+		}
+		c.memoryLimit = n
+	}
+	fs.Var(bytesFlag{&c.memoryLimit}, "memory-limit", "with the disk engine: the garbage collector's soft memory `limit` (e.g. 512MiB, 2GiB, off); the GOMEMLIMIT environment variable wins (env RUNNEL_MEMORY_LIMIT)")
 	return fs, logLevel, envErr
 }
 
@@ -263,6 +275,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		runtime.GOMAXPROCS(n)
 		log.Debug("scheduler", slog.Int("gomaxprocs", n))
 	}
+	applyGC(gcSettings(cfg.engine, getenv, cfg.gcPercent, cfg.memoryLimit))
 	if err := serve(ctx, cfg, log, nil); err != nil {
 		fmt.Fprintf(stderr, "runnel serve: %v\n", err)
 		return exitError

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"testing"
+)
+
+func TestParseBytes(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+		err  bool
+	}{
+		{in: "512MiB", want: 512 << 20},
+		{in: "2GiB", want: 2 << 30},
+		{in: "1TiB", want: 1 << 40},
+		{in: "64KiB", want: 64 << 10},
+		{in: "1000B", want: 1000},
+		{in: "123456", want: 123456},
+		{in: "0", want: 0},
+		{in: "off", want: 0},
+		{in: "", err: true},
+		{in: "MiB", err: true},
+		{in: "-1MiB", err: true},
+		{in: "1.5GiB", err: true},
+		{in: "512MB", err: true},
+		{in: "99999999999TiB", err: true},
+	}
+	for _, tt := range tests {
+		got, err := parseBytes(tt.in)
+		if (err != nil) != tt.err || got != tt.want {
+			t.Errorf("parseBytes(%q) = %d, %v; want %d, error %v", tt.in, got, err, tt.want, tt.err)
+		}
+	}
+	for _, n := range []int64{0, 512 << 20, 3 << 30, 1000, 1 << 40} {
+		v := n
+		f := bytesFlag{&v}
+		back, err := parseBytes(f.String())
+		if err != nil || back != n {
+			t.Errorf("bytesFlag(%d).String() = %q, parses back to %d, %v", n, f.String(), back, err)
+		}
+	}
+}
+
+func TestGCSettings(t *testing.T) {
+	tests := []struct {
+		name        string
+		engine      string
+		env         map[string]string
+		wantPercent int
+		wantLimit   int64
+	}{
+		{name: "disk engine", engine: "disk", wantPercent: 400, wantLimit: 512 << 20},
+		{name: "memory engine keeps Go's defaults", engine: "memory", wantPercent: -1, wantLimit: -1},
+		{name: "GOGC wins", engine: "disk", env: map[string]string{"GOGC": "50"}, wantPercent: -1, wantLimit: 512 << 20},
+		{name: "GOMEMLIMIT wins", engine: "disk", env: map[string]string{"GOMEMLIMIT": "1GiB"}, wantPercent: 400, wantLimit: -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, l := gcSettings(tt.engine, mapEnv(tt.env), defaultGCPercent, defaultMemoryLimit)
+			if p != tt.wantPercent || l != tt.wantLimit {
+				t.Errorf("gcSettings = %d, %d; want %d, %d", p, l, tt.wantPercent, tt.wantLimit)
+			}
+		})
+	}
+}
+
+func TestParseServeGC(t *testing.T) {
+	cfg, err := parseServe(nil, mapEnv(nil))
+	if err != nil || cfg.gcPercent != defaultGCPercent || cfg.memoryLimit != defaultMemoryLimit {
+		t.Errorf("defaults: gc percent %d, memory limit %d, %v", cfg.gcPercent, cfg.memoryLimit, err)
+	}
+	cfg, err = parseServe(nil, mapEnv(map[string]string{"RUNNEL_GC_PERCENT": "200", "RUNNEL_MEMORY_LIMIT": "1GiB"}))
+	if err != nil || cfg.gcPercent != 200 || cfg.memoryLimit != 1<<30 {
+		t.Errorf("environment: gc percent %d, memory limit %d, %v", cfg.gcPercent, cfg.memoryLimit, err)
+	}
+	cfg, err = parseServe([]string{"--gc-percent", "100", "--memory-limit", "off"}, mapEnv(map[string]string{"RUNNEL_MEMORY_LIMIT": "1GiB"}))
+	if err != nil || cfg.gcPercent != 100 || cfg.memoryLimit != 0 {
+		t.Errorf("flags: gc percent %d, memory limit %d, %v", cfg.gcPercent, cfg.memoryLimit, err)
+	}
+	if _, err := parseServe(nil, mapEnv(map[string]string{"RUNNEL_MEMORY_LIMIT": "lots"})); err == nil {
+		t.Error("bad RUNNEL_MEMORY_LIMIT accepted")
+	}
+	if _, err := parseServe([]string{"--memory-limit", "lots"}, mapEnv(nil)); err == nil {
+		t.Error("bad --memory-limit accepted")
+	}
+}
