@@ -372,6 +372,10 @@ func (s *Service) PutRecords(ctx context.Context, in *PutRecordsInput) (*PutReco
 	seqBuf := make([]byte, 0, seqNumDigits*pos)
 	internal := string(CodeInternalFailure)
 	failed, failedErr := 0, error(nil)
+	// Where in seqBuf each group's last number is, and for which slot: a
+	// group's records follow each other in request order, so each number
+	// but the first is its group's previous one plus one.
+	lastSeq := make([]struct{ at, slot int32 }, len(groups))
 	for i := range in.Records {
 		g := groupOf[i]
 		if g < 0 {
@@ -389,7 +393,12 @@ func (s *Service) PutRecords(ctx context.Context, in *PutRecordsInput) (*PutReco
 		}
 		sh := grp.sh
 		k := len(seqBuf)
-		seqBuf = seqNum{created: sh.created, shard: uint32(sh.index), offset: grp.res.FirstOffset + uint64(slot[i]), arrival: uint64(grp.res.Time / 1000), record: true}.appendTo(seqBuf)
+		if last := &lastSeq[g]; last.slot > 0 && slot[i] == last.slot {
+			seqBuf = appendNextSeq(seqBuf, seqBuf[last.at:last.at+seqNumDigits])
+		} else {
+			seqBuf = seqNum{created: sh.created, shard: uint32(sh.index), offset: grp.res.FirstOffset + uint64(slot[i]), arrival: uint64(grp.res.Time / 1000), record: true}.appendTo(seqBuf)
+		}
+		lastSeq[g] = struct{ at, slot int32 }{int32(k), slot[i] + 1}
 		seqs[i] = unsafeString(seqBuf[k:])
 		e.SequenceNumber = &seqs[i]
 		e.ShardId = &sh.id
@@ -696,7 +705,11 @@ func toRecords(sh *shard, stored []engine.StoredRecord) ([]Record, int) {
 			}
 		}
 		k := len(seqBuf)
-		seqBuf = seqNum{created: sh.created, shard: uint32(sh.index), offset: r.Offset, arrival: uint64(r.Time / 1000), record: true}.appendTo(seqBuf)
+		if i > 0 && r.Offset == stored[i-1].Offset+1 && r.Time/1000 == stored[i-1].Time/1000 {
+			seqBuf = appendNextSeq(seqBuf, seqBuf[k-seqNumDigits:k])
+		} else {
+			seqBuf = seqNum{created: sh.created, shard: uint32(sh.index), offset: r.Offset, arrival: uint64(r.Time / 1000), record: true}.appendTo(seqBuf)
+		}
 		rec.SequenceNumber = unsafeString(seqBuf[k:])
 		rec.ApproximateArrivalTimestamp = TimestampMillis(r.Time)
 		rec.Data = r.Value

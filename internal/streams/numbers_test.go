@@ -3,6 +3,7 @@ package streams
 import (
 	"crypto/md5"
 	"fmt"
+	"math"
 	"math/big"
 	"math/rand/v2"
 	"sort"
@@ -179,5 +180,45 @@ func BenchmarkPartitionHash(b *testing.B) {
 	b.ReportAllocs()
 	for range b.N {
 		_ = partitionHash("partition-key-0001")
+	}
+}
+
+func TestAppendNextSeq(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	cases := []seqNum{
+		{},
+		{created: mask36, shard: math.MaxUint32, offset: math.MaxUint64 - 1, arrival: mask36, record: true},
+		{created: 1700000000, shard: 3, offset: 1<<32 - 1, arrival: 1700000001, record: true},
+		{created: 1700000000, shard: 3, offset: 999, arrival: 1700000001},
+	}
+	for range 10000 {
+		cases = append(cases, seqNum{
+			created: r.Uint64() & mask36,
+			shard:   r.Uint32(),
+			offset:  r.Uint64N(math.MaxUint64),
+			arrival: r.Uint64() & mask36,
+			record:  r.IntN(2) == 1,
+		})
+	}
+	for _, s := range cases {
+		prefix := []byte("prefix")
+		b := s.appendTo(prefix)
+		got := appendNextSeq(b, b[len(prefix):])
+		next := s
+		next.offset++
+		if want := next.String(); string(got[len(b):]) != want {
+			t.Fatalf("appendNextSeq(%+v) = %s, want %s", s, got[len(b):], want)
+		}
+		if string(got[:len(b)]) != string(b) {
+			t.Fatalf("appendNextSeq changed its input: %s", got[:len(b)])
+		}
+	}
+}
+
+func BenchmarkAppendNextSeq(b *testing.B) {
+	b.ReportAllocs()
+	buf := seqNum{created: 1700000000, shard: 7, offset: 12345, arrival: 1700000001}.appendTo(make([]byte, 0, 128))
+	for b.Loop() {
+		buf = appendNextSeq(buf[:seqNumDigits], buf[:seqNumDigits])
 	}
 }

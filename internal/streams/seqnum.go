@@ -116,6 +116,42 @@ func (s seqNum) appendTo(b []byte) []byte {
 	return b
 }
 
+// nextSeqStep is 2^80 in decimal: adding it to a number adds one to its
+// record index (the 80 bits below the record index are kind, arrival time,
+// shard index and trailer).
+const nextSeqStep = "1208925819614629174706176"
+
+// appendNextSeq appends the decimal form of the number that follows prev,
+// the decimal form of a number, in its shard: the same fields with the
+// record index one higher. It adds 2^80 to prev's digits, a few times
+// faster than appendTo's divisions, for the runs of consecutive records in
+// GetRecords and PutRecords answers. prev may alias b. The record index
+// must not be 2^64-1 (engine offsets stay far below).
+func appendNextSeq(b, prev []byte) []byte {
+	k := len(b)
+	b = append(b, prev...)
+	d := b[k:]
+	carry := byte(0)
+	i := len(d) - 1
+	for j := len(nextSeqStep) - 1; j >= 0; i, j = i-1, j-1 {
+		v := d[i] - '0' + nextSeqStep[j] - '0' + carry
+		carry = 0
+		if v >= 10 {
+			v, carry = v-10, 1
+		}
+		d[i] = '0' + v
+	}
+	for ; carry != 0 && i >= 0; i-- {
+		if d[i] == '9' {
+			d[i] = '0'
+			continue
+		}
+		d[i]++
+		carry = 0
+	}
+	return b
+}
+
 // digitPairs holds the two decimal digits of 0 to 99.
 const digitPairs = "00010203040506070809" +
 	"10111213141516171819" +
