@@ -131,23 +131,22 @@ func appendNextSeq(b, prev []byte) []byte {
 	k := len(b)
 	b = append(b, prev...)
 	d := b[k:]
-	carry := byte(0)
-	i := len(d) - 1
-	for j := len(nextSeqStep) - 1; j >= 0; i, j = i-1, j-1 {
-		v := d[i] - '0' + nextSeqStep[j] - '0' + carry
-		carry = 0
-		if v >= 10 {
-			v, carry = v-10, 1
-		}
-		d[i] = '0' + v
+	if len(d) != seqNumDigits {
+		panic("streams: appendNextSeq of a number that is not 56 digits")
 	}
-	for ; carry != 0 && i >= 0; i-- {
-		if d[i] == '9' {
-			d[i] = '0'
-			continue
-		}
-		d[i]++
-		carry = 0
+	// Digit by digit from the right, without branches: the carry of a
+	// digit sum v (0 to 19) is (v+6)>>4.
+	var carry uint32
+	const off = seqNumDigits - len(nextSeqStep)
+	for j := len(nextSeqStep) - 1; j >= 0; j-- {
+		v := uint32(d[off+j]-'0') + uint32(nextSeqStep[j]-'0') + carry
+		carry = (v + 6) >> 4
+		d[off+j] = byte('0' + v - 10*carry)
+	}
+	for i := off - 1; carry != 0 && i >= 0; i-- {
+		v := uint32(d[i]-'0') + carry
+		carry = (v + 6) >> 4
+		d[i] = byte('0' + v - 10*carry)
 	}
 	return b
 }
