@@ -21,6 +21,10 @@ import (
 // what it was when the live heap is small and the collector works harder
 // only when the heap nears the limit. Measured in docs/BENCHMARKS.md.
 //
+// The limit is soft: a heap that must grow past it (many large reads at
+// once) still grows, with the collector running more often, up to half the
+// CPU; --memory-limit raises it for such servers.
+//
 // The memory engine keeps every record in the heap, so there the live heap
 // is the data: it keeps Go's defaults, as a limit below the data would make
 // the collector run continuously.
@@ -30,7 +34,7 @@ const defaultGCPercent = 400
 
 // defaultMemoryLimit is the soft memory limit of runnel serve with the disk
 // engine.
-const defaultMemoryLimit = 512 << 20
+const defaultMemoryLimit = 256 << 20
 
 // gcSettings returns the GC percent and soft memory limit (bytes; -1 to leave
 // either unchanged) runnel serve applies: the flags' values with the disk

@@ -31,7 +31,7 @@ func TestParseBytes(t *testing.T) {
 			t.Errorf("parseBytes(%q) = %d, %v; want %d, error %v", tt.in, got, err, tt.want, tt.err)
 		}
 	}
-	for _, n := range []int64{0, 512 << 20, 3 << 30, 1000, 1 << 40} {
+	for _, n := range []int64{0, 256 << 20, 3 << 30, 1000, 1 << 40} {
 		v := n
 		f := bytesFlag{&v}
 		back, err := parseBytes(f.String())
@@ -49,9 +49,9 @@ func TestGCSettings(t *testing.T) {
 		wantPercent int
 		wantLimit   int64
 	}{
-		{name: "disk engine", engine: "disk", wantPercent: 400, wantLimit: 512 << 20},
+		{name: "disk engine", engine: "disk", wantPercent: 400, wantLimit: 256 << 20},
 		{name: "memory engine keeps Go's defaults", engine: "memory", wantPercent: -1, wantLimit: -1},
-		{name: "GOGC wins", engine: "disk", env: map[string]string{"GOGC": "50"}, wantPercent: -1, wantLimit: 512 << 20},
+		{name: "GOGC wins", engine: "disk", env: map[string]string{"GOGC": "50"}, wantPercent: -1, wantLimit: 256 << 20},
 		{name: "GOMEMLIMIT wins", engine: "disk", env: map[string]string{"GOMEMLIMIT": "1GiB"}, wantPercent: 400, wantLimit: -1},
 	}
 	for _, tt := range tests {
