@@ -50,6 +50,26 @@
 // --cpuprofile writes the tool's own CPU profile, to see what the tool costs
 // the machine it shares with the endpoint.
 //
+// # The server's own cost
+//
+// When the endpoint is a process on this machine, the report also gives
+// what the run cost that process ("server", JSON "server"): its CPU time
+// (user + system, all threads, utime + stime of /proc/PID/stat) from the
+// start of producing to the end of reading, divided by the records written,
+// so the cost of writing a record and reading it back once; and its peak
+// resident set size, VmRSS of /proc/PID/status sampled every 100 ms (and
+// VmHWM, the kernel's own peak over the process's life). --server-pid names
+// the process; by default, for a loopback endpoint, it is the process holding
+// the socket that listens on the endpoint's port: the socket's inode from
+// /proc/net/tcp or /proc/net/tcp6 (state 0A, LISTEN), then the process with
+// a descriptor linking to "socket:[INODE]" under /proc/PID/fd. That finds a
+// runnel, a Node or a Java server alike, when this user may read its
+// descriptors. Where the load tool shares the machine's cores with the
+// server, throughput is bounded by the tool as much as by the server, and the
+// server's CPU per record is the fairer figure to compare servers by. CPU
+// times come in ticks of 10 ms (USER_HZ), so a run should use some seconds
+// of the server's CPU.
+//
 // # Record payload
 //
 // Every record's data starts with a fixed 36-byte header, big-endian:
