@@ -8,6 +8,7 @@ import (
 	"flag"
 	"net"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -583,8 +584,10 @@ func TestMainRunnel(t *testing.T) {
 			if !rep.ReadAfter {
 				checkAckToReceipt(t, rep)
 			}
-			// The server runs in this process, found from the port.
-			if s := rep.Server; s == nil || s.PID != os.Getpid() || s.CPUSeconds <= 0 || s.CPUPerRecordUs <= 0 || s.PeakRSSMiB <= 0 || s.HWMMiB < s.PeakRSSMiB {
+			// The server runs in this process, found from the port (on
+			// Linux, where /proc tells). A short run may use less CPU than
+			// one 10 ms tick; TestServerMeter checks that CPU is counted.
+			if s := rep.Server; runtime.GOOS == "linux" && (s == nil || s.PID != os.Getpid() || s.CPUSeconds < 0 || s.CPUPerRecordUs < 0 || s.PeakRSSMiB <= 0 || s.HWMMiB < s.PeakRSSMiB) {
 				t.Errorf("server usage %+v, note %q", rep.Server, rep.ServerNote)
 			}
 		})
