@@ -244,7 +244,8 @@ type ServerUsage struct {
 	// (every 100 ms), in MiB.
 	PeakRSSMiB float64 `json:"peak_rss_mib"`
 	// HWMMiB is the process's own peak resident set size (VmHWM) at the
-	// end of the run, over its whole life, in MiB.
+	// end of the run, over its whole life, in MiB. The kernel updates it
+	// lazily, so it can be a little below PeakRSSMiB.
 	HWMMiB float64 `json:"hwm_mib"`
 }
 
