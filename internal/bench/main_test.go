@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"net"
 	"os"
 	"runtime"
@@ -506,6 +507,26 @@ func TestLatencyReport(t *testing.T) {
 	}
 	if text := run("--verify=false"); !strings.Contains(text, "ack→receipt      not measured") {
 		t.Errorf("text report without verification:\n%s", text)
+	}
+	if runtime.GOOS != "linux" {
+		return
+	}
+	// The fake endpoint is served by this process, found from its port.
+	if text := run(); !strings.Contains(text, fmt.Sprintf("server    pid %d: ", os.Getpid())) || !strings.Contains(text, "us CPU per record written and read back once") {
+		t.Errorf("text report without the server's usage:\n%s", text)
+	}
+	if err := json.Unmarshal([]byte(run("--json")), &raw); err != nil {
+		t.Fatal(err)
+	}
+	var su ServerUsage
+	if err := json.Unmarshal(raw["server"], &su); err != nil || su.PID != os.Getpid() || su.PeakRSSMiB <= 0 {
+		t.Errorf("server %s: %v", raw["server"], err)
+	}
+	if text := run("--server-pid", "-1"); strings.Contains(text, "server    ") {
+		t.Errorf("--server-pid -1 still measured:\n%s", text)
+	}
+	if text := run("--server-pid", "999999999"); !strings.Contains(text, "server    not measured: process 999999999: ") {
+		t.Errorf("a process that does not exist:\n%s", text)
 	}
 }
 
