@@ -31,7 +31,7 @@ func sharedServer(t *testing.T) *server {
 	sharedMu.Lock()
 	defer sharedMu.Unlock()
 	if sharedSrv == nil {
-		sharedSrv = launch(t, "127.0.0.1:"+fmt.Sprint(freePort(t)), sharedDir, "--transition-delay", "50ms", "--shard-limit", "200")
+		sharedSrv = launch(t, "127.0.0.1:"+fmt.Sprint(freePort(t)), sharedDir, "--transition-delay", "300ms", "--shard-limit", "200")
 	}
 	return sharedSrv
 }
