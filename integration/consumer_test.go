@@ -168,17 +168,43 @@ func (p *processor) ShardEnded(ctx context.Context, cp *consumer.Checkpointer) e
 
 func (p *processor) LeaseLost(ctx context.Context, shardID string) error { return nil }
 
-// TestConsumerWorkers runs three workers of one application on an 8-shard
-// stream while producers write keyed records and the stream is split,
-// merged and scaled; one worker is killed (no release, no further store
-// call) and one stopped gracefully. Every acknowledged record is processed,
-// each key's records in the order written (parents before children), and
-// records are delivered again only past the last accepted checkpoint. The
-// processor checkpoints every second batch, so a kill leaves work to redo.
+// TestConsumerWorkers runs the workers scenario with polling retrieval.
 func TestConsumerWorkers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a minute of resharding under load")
 	}
+	workersScenario(t)
+}
+
+// TestConsumerWorkersFanOut runs the workers scenario with enhanced fan-out:
+// every worker subscribes as the stream consumer "audit-efo" over the SDK's
+// default HTTP client (HTTP/1.1 on an http:// endpoint).
+func TestConsumerWorkersFanOut(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a minute of resharding under load")
+	}
+	s := workersScenario(t, consumer.FanOut("audit-efo"))
+	// The workers registered one consumer between them.
+	c := s.client()
+	out, err := c.ListStreamConsumers(context.Background(), &kinesis.ListStreamConsumersInput{StreamARN: aws.String(streamARNOf(t, c, "consumed"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Consumers) != 1 || aws.ToString(out.Consumers[0].ConsumerName) != "audit-efo" || out.Consumers[0].ConsumerStatus != types.ConsumerStatusActive {
+		t.Fatalf("stream consumers after the fan-out workers: %+v", out.Consumers)
+	}
+}
+
+// workersScenario runs three workers of one application, with opts, on an
+// 8-shard stream while producers write keyed records and the stream is
+// split, merged and scaled; one worker is killed (no release, no further
+// store call) and one stopped gracefully. Every acknowledged record is
+// processed, each key's records in the order written (parents before
+// children), and records are delivered again only past the last accepted
+// checkpoint. The processor checkpoints every second batch, so a kill
+// leaves work to redo. It returns the server, which runs until the test
+// ends.
+func workersScenario(t *testing.T, opts ...consumer.Option) *server {
 	ctx := context.Background()
 	s := startServer(t, filepath.Join(t.TempDir(), "data"))
 	admin := s.client()
@@ -207,8 +233,8 @@ func TestConsumerWorkers(t *testing.T) {
 		}
 		w := &worker{id: id, store: &killableStore{LeaseStore: base}, done: make(chan struct{})}
 		w.c, err = consumer.New(kc, stream, "audit", &processor{l: l, worker: id, start: map[string]string{}, batches: map[string]int{}},
-			consumer.WorkerID(id), consumer.LeaseDuration(lease), consumer.IdleTime(100*time.Millisecond),
-			consumer.Leases(w.store), consumer.MaxRecords(200))
+			append([]consumer.Option{consumer.WorkerID(id), consumer.LeaseDuration(lease), consumer.IdleTime(100 * time.Millisecond),
+				consumer.Leases(w.store), consumer.MaxRecords(200)}, opts...)...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -416,6 +442,7 @@ func TestConsumerWorkers(t *testing.T) {
 	sort.Strings(dupWorkers)
 	t.Logf("%d deliveries of %d records; duplicates %v; %d checkpoints refused with LeaseConflictException, %d leases lost, %d stolen",
 		len(l.log), len(seen), dupWorkers, conflicts, lost, stolen)
+	return s
 }
 
 // TestConsumeCommandsShareShards runs two `runnel consume` processes of one
