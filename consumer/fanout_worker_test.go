@@ -168,3 +168,60 @@ func TestFanOutLostLease(t *testing.T) {
 		t.Fatalf("stats after the refused checkpoint: %+v", st)
 	}
 }
+
+// emptyCounter is a recorder that counts calls with no records.
+type emptyCounter struct {
+	*recorder
+	empty int
+}
+
+func (p *emptyCounter) ProcessRecords(ctx context.Context, in consumer.ProcessInput) error {
+	if len(in.Records) == 0 {
+		p.mu.Lock()
+		p.empty++
+		p.mu.Unlock()
+	}
+	return p.recorder.ProcessRecords(ctx, in)
+}
+
+// TestFanOutResubscribes: subscriptions that end every 300 ms while
+// records arrive are replaced after their last continuation, so every
+// record is processed exactly once; events without records (every 50 ms
+// here) never reach the processor.
+func TestFanOutResubscribes(t *testing.T) {
+	srv := runneltest.NewServer(t, runneltest.WithSubscriptionTimings(300*time.Millisecond, 50*time.Millisecond))
+	kc := srv.Client(t)
+	createStream(t, kc, "r", 2)
+	var mu sync.Mutex
+	var ctxs []context.Context
+	r := consumer.NewFanOutRetriever(func() consumer.FanOutClient {
+		return watchedClient{Client: srv.NewClient(), mu: &mu, ctxs: &ctxs}
+	}, "r", "app-efo")
+	p := &emptyCounter{recorder: newRecorder()}
+	c, err := consumer.New(kc, "r", "app", p, options(t, "w1", consumer.WithRetriever(r), consumer.LeaseDuration(time.Hour))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := worker(t, c)
+	const n = 120
+	for i := range n {
+		put(t, kc, "r", i, i+1)
+		time.Sleep(15 * time.Millisecond)
+	}
+	eventually(t, 10*time.Second, "every record processed", func() bool { d, _ := p.count(); return d == n })
+	time.Sleep(300 * time.Millisecond) // heartbeats only
+	stop()
+	if d, total := p.count(); d != n || total != n {
+		t.Fatalf("%d deliveries of %d distinct records, want %d once each", total, d, n)
+	}
+	mu.Lock()
+	subs := len(ctxs)
+	mu.Unlock()
+	if subs < 2*4 {
+		t.Fatalf("%d subscriptions over 2 shards in about 2 s of 300 ms subscriptions", subs)
+	}
+	if p.empty != 0 {
+		t.Fatalf("%d processor calls without records", p.empty)
+	}
+	t.Logf("%d subscriptions", subs)
+}
