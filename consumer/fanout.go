@@ -196,9 +196,11 @@ type subscription struct {
 	start Start
 	// cont is the last event's ContinuationSequenceNumber: a
 	// resubscription starts after it.
-	cont    string
-	events  kinesis.SubscribeToShardEventStreamReader
-	cancel  context.CancelFunc
+	cont   string
+	events kinesis.SubscribeToShardEventStreamReader
+	cancel context.CancelFunc
+	// fresh is true until the live subscription sent an event.
+	fresh   bool
 	ended   bool
 	backoff backoff
 }
@@ -232,7 +234,7 @@ func (s *subscription) subscribe(ctx context.Context) error {
 		subCtx, cancel := context.WithCancel(ctx)
 		events, err := s.r.subscribe(subCtx, in)
 		if err == nil {
-			s.events, s.cancel = events, cancel
+			s.events, s.cancel, s.fresh = events, cancel, true
 			return nil
 		}
 		cancel()
@@ -280,17 +282,19 @@ func (s *subscription) Next(ctx context.Context) (Batch, error) {
 		case ev, ok = <-s.events.Events():
 		}
 		if !ok {
-			err := s.events.Err()
+			err, fresh := s.events.Err(), s.fresh
 			s.Close()
 			if ctx.Err() != nil {
 				return Batch{}, ctx.Err()
 			}
-			if err == nil {
+			if err == nil && !fresh {
 				continue // the subscription's time is up
 			}
-			if !transient(err) {
+			if err != nil && !transient(err) {
 				return Batch{}, fmt.Errorf("subscription to %s: %w", s.shard, err)
 			}
+			// A subscription that ended with an error, or before its
+			// first event, is replaced after a back-off.
 			s.r.log.Debug("subscription ended; resubscribing", slog.String("shard", s.shard), slog.Any("error", err))
 			if err := s.backoff.wait(ctx); err != nil {
 				return Batch{}, err
@@ -302,6 +306,7 @@ func (s *subscription) Next(ctx context.Context) (Batch, error) {
 			continue // an event type added after this SDK
 		}
 		s.backoff.reset()
+		s.fresh = false
 		e := m.Value
 		b := Batch{Records: e.Records, MillisBehindLatest: aws.ToInt64(e.MillisBehindLatest)}
 		switch {

@@ -410,3 +410,25 @@ func TestFanOutReaderStops(t *testing.T) {
 		}
 	})
 }
+
+// TestFanOutEmptySubscriptionBacksOff: subscriptions that end before
+// their first event are replaced after a back-off, not in a busy loop.
+func TestFanOutEmptySubscriptionBacksOff(t *testing.T) {
+	sc := &subscriptionScript{answers: []answer{{}, {}, {}, {events: []types.SubscribeToShardEventStream{event("9", false, "9")}, open: true}}}
+	r := newTestRetriever(&registry{describes: []func() (*kinesis.DescribeStreamConsumerOutput, error){described(types.ConsumerStatusActive)}})
+	r.subscribe = sc.subscribe
+	rd, err := r.Open(context.Background(), "shardId-000000000000", Start{Initial: TrimHorizon})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.(io.Closer).Close()
+	start := time.Now()
+	b, err := rd.Next(context.Background())
+	if err != nil || len(b.Records) != 1 {
+		t.Fatalf("Next: %+v, %v", b, err)
+	}
+	// Three back-offs of at least 50, 100 and 200 ms.
+	if d := time.Since(start); d < 350*time.Millisecond {
+		t.Fatalf("three empty subscriptions replaced within %v", d)
+	}
+}
