@@ -225,8 +225,9 @@ func (s *subscription) position() *types.StartingPosition {
 }
 
 // subscribe starts a subscription, waiting out a previous one still live
-// (ResourceInUseException, for up to 5 s on Kinesis) and the limit of one
-// call a second per shard and consumer (LimitExceededException). The
+// (ResourceInUseException, for up to 5 s on Kinesis), the limit of one
+// call a second per shard and consumer (LimitExceededException), and the
+// other transient failures (an unreachable endpoint among them). The
 // subscription lives until Close or the end of ctx.
 func (s *subscription) subscribe(ctx context.Context) error {
 	in := &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(s.arn), ShardId: aws.String(s.shard), StartingPosition: s.position()}
@@ -238,12 +239,11 @@ func (s *subscription) subscribe(ctx context.Context) error {
 			return nil
 		}
 		cancel()
-		var inUse *types.ResourceInUseException
 		var notFound *types.ResourceNotFoundException
 		switch {
 		case ctx.Err() != nil:
 			return ctx.Err()
-		case errors.As(err, &inUse) || throttled(err):
+		case transient(err):
 			s.r.log.Debug("subscription refused; retrying", slog.String("shard", s.shard), slog.Any("error", err))
 			if err := s.backoff.wait(ctx); err != nil {
 				return err

@@ -235,8 +235,8 @@ func positionOf(in *kinesis.SubscribeToShardInput) string {
 	return string(p.Type) + " " + aws.ToString(p.SequenceNumber)
 }
 
-// TestFanOutReader: a refused subscription (ResourceInUse, LimitExceeded)
-// is retried; events without records produce no batch; a subscription
+// TestFanOutReader: a refused subscription (ResourceInUse, LimitExceeded,
+// an unreachable endpoint) is retried; events without records produce no batch; a subscription
 // that ends, cleanly or with a broken connection, is replaced by one after
 // the last ContinuationSequenceNumber; the event with child shards and no
 // continuation ends the shard and its subscription.
@@ -244,6 +244,7 @@ func TestFanOutReader(t *testing.T) {
 	sc := &subscriptionScript{answers: []answer{
 		{err: &types.ResourceInUseException{Message: aws.String("still subscribed")}},
 		{err: &types.LimitExceededException{Message: aws.String("1 a second")}},
+		{err: errors.New("dial tcp 127.0.0.1:1: connect: connection refused")},
 		{events: []types.SubscribeToShardEventStream{event("5", false), event("12", false, "10", "12"), event("14", false)},
 			end: errors.New("read tcp: use of closed network connection")},
 		{events: []types.SubscribeToShardEventStream{event("20", false, "20")}},
@@ -290,7 +291,7 @@ func TestFanOutReader(t *testing.T) {
 		}
 		pos = append(pos, positionOf(in))
 	}
-	want := []string{"AFTER_SEQUENCE_NUMBER 3", "AFTER_SEQUENCE_NUMBER 3", "AFTER_SEQUENCE_NUMBER 3", "AFTER_SEQUENCE_NUMBER 14", "AFTER_SEQUENCE_NUMBER 20"}
+	want := []string{"AFTER_SEQUENCE_NUMBER 3", "AFTER_SEQUENCE_NUMBER 3", "AFTER_SEQUENCE_NUMBER 3", "AFTER_SEQUENCE_NUMBER 3", "AFTER_SEQUENCE_NUMBER 14", "AFTER_SEQUENCE_NUMBER 20"}
 	if join(pos) != join(want) {
 		t.Fatalf("subscriptions at %q, want %q", pos, want)
 	}

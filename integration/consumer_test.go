@@ -559,3 +559,101 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.b.String()
 }
+
+// countingProcessor counts each record's deliveries and checkpoints after
+// every batch.
+type countingProcessor struct {
+	mu   sync.Mutex
+	seen map[string]int
+	// checkpointed counts the records of batches whose checkpoint was
+	// accepted.
+	checkpointed int
+}
+
+func (p *countingProcessor) Initialize(ctx context.Context, in consumer.InitInput) error { return nil }
+
+func (p *countingProcessor) ProcessRecords(ctx context.Context, in consumer.ProcessInput) error {
+	p.mu.Lock()
+	for _, r := range in.Records {
+		p.seen[string(r.Data)]++
+	}
+	p.mu.Unlock()
+	if err := in.Checkpointer.Checkpoint(ctx); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.checkpointed += len(in.Records)
+	p.mu.Unlock()
+	return nil
+}
+
+func (p *countingProcessor) ShardEnded(ctx context.Context, cp *consumer.Checkpointer) error {
+	return nil
+}
+
+func (p *countingProcessor) LeaseLost(ctx context.Context, shardID string) error { return nil }
+
+// done returns how many records were checkpointed.
+func (p *countingProcessor) done() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.checkpointed
+}
+
+// TestConsumerFanOutSurvivesRestart: a fan-out worker whose subscriptions
+// are cut by a kill -9 of the server (after its checkpoints were accepted)
+// subscribes again once the server is back, after the last continuation,
+// and processes the records written since, each once.
+func TestConsumerFanOutSurvivesRestart(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "data")
+	s := startServer(t, dir, "--transition-delay", "0s")
+	c := s.client()
+	stream := newStream(t, c, 2)
+	put := func(c *kinesis.Client, from, to int) {
+		t.Helper()
+		for i := from; i < to; i++ {
+			if _, err := c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String(stream), PartitionKey: aws.String(fmt.Sprint("k", i)), Data: []byte(fmt.Sprint("r", i))}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	wait := func(p *countingProcessor, n int) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for p.done() < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d of %d records processed and checkpointed within 30s", p.done(), n)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	put(c, 0, 40)
+	p := &countingProcessor{seen: map[string]int{}}
+	w, err := consumer.New(s.client(), stream, "restart", p, consumer.FanOut("restart-efo"), consumer.LeaseDuration(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(runCtx) }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	wait(p, 40)
+
+	s.kill()
+	s = startServerAt(t, s.addr, dir, "--transition-delay", "0s")
+	put(s.client(), 40, 80)
+	wait(p, 80)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := range 80 {
+		if n := p.seen[fmt.Sprint("r", i)]; n != 1 {
+			t.Errorf("r%d processed %d times", i, n)
+		}
+	}
+}
