@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/big"
 	"math/rand/v2"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 )
 
@@ -88,12 +90,20 @@ func New(client Kinesis, stream, app string, processor Processor, opts ...Option
 		}
 		o.store = s
 	}
-	if o.retriever == nil {
+	log := o.logger.With(slog.String("app", app), slog.String("stream", stream), slog.String("worker", o.workerID))
+	switch {
+	case o.retriever != nil:
+	case o.fanOut != "":
+		// One SDK client per subscription (see NewFanOutRetriever), all
+		// on the caller's HTTP client.
+		opts := client.Options()
+		o.retriever = newFanOutRetriever(func() FanOutClient { return kinesis.New(opts) }, stream, o.fanOut, log)
+	default:
 		o.retriever = NewPollingRetriever(client, stream, o.maxRecords, o.idle)
 	}
 	c := &Consumer{
 		client: client, stream: stream, app: app, proc: processor, o: o, id: o.workerID,
-		log:  o.logger.With(slog.String("app", app), slog.String("stream", stream), slog.String("worker", o.workerID)),
+		log:  log,
 		seen: map[string]sighting{},
 		wake: make(chan struct{}, 1),
 		now:  time.Now,
@@ -508,6 +518,9 @@ func (s *shard) session() error {
 	r, err := c.o.retriever.Open(s.readCtx, s.id, start)
 	if err != nil {
 		return err
+	}
+	if cl, ok := r.(io.Closer); ok {
+		defer cl.Close() // a subscription ends with its session
 	}
 	for {
 		b, err := r.Next(s.readCtx)

@@ -6,7 +6,8 @@
 // A worker is a Consumer. It keeps leases in a lease table (a LeaseStore;
 // by default runnel's built-in one, reached on the Kinesis client's
 // endpoint), takes its share of them, renews them, and for each shard it
-// holds reads records (a Retriever; by default GetRecords polling) and
+// holds reads records (a Retriever: GetRecords polling by default, or
+// enhanced fan-out with SubscribeToShard under the FanOut option) and
 // passes them to the application's Processor. The processor checkpoints
 // through a Checkpointer; the lease table fences checkpoints by a counter,
 // so a worker that lost a lease can never move the new owner's checkpoint.

@@ -58,3 +58,23 @@ func Example() {
 		log.Fatal(err)
 	}
 }
+
+// ExampleFanOut reads by enhanced fan-out: the worker registers the stream
+// consumer "printer" unless it exists, and each of its shards is pushed to
+// it by SubscribeToShard instead of polled.
+func ExampleFanOut() {
+	client := kinesis.New(kinesis.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String("http://127.0.0.1:4567"),
+		Credentials:  credentials.NewStaticCredentialsProvider("AKID", "secret", ""),
+	})
+	c, err := consumer.New(client, "events", "printer", printer{}, consumer.FanOut("printer"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := c.Run(ctx); err != nil {
+		log.Fatal(err)
+	}
+}

@@ -23,6 +23,7 @@ type options struct {
 	logger        *slog.Logger
 	store         LeaseStore
 	retriever     Retriever
+	fanOut        string
 }
 
 func defaultOptions() options {
@@ -53,6 +54,14 @@ func (o *options) validate() error {
 	}
 	if n := len(o.workerID); n > 255 {
 		errs = append(errs, fmt.Errorf("consumer: worker id of %d characters is longer than 255", n))
+	}
+	if o.fanOut != "" {
+		if !validConsumerName(o.fanOut) {
+			errs = append(errs, fmt.Errorf("consumer: fan-out consumer name %q is not 1 to 128 of a-z, A-Z, 0-9, '_', '.', '-'", o.fanOut))
+		}
+		if o.retriever != nil {
+			errs = append(errs, errors.New("consumer: FanOut and WithRetriever exclude each other"))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -87,8 +96,29 @@ func Logger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 func Leases(s LeaseStore) Option { return func(o *options) { o.store = s } }
 
 // WithRetriever sets how shards are read (default: polling with
-// GetRecords).
+// GetRecords; see also FanOut).
 func WithRetriever(r Retriever) Option { return func(o *options) { o.retriever = r } }
+
+// FanOut reads shards by enhanced fan-out (SubscribeToShard) as the stream
+// consumer name, which the worker registers unless it exists, instead of
+// polling with GetRecords. Workers of one application use the same name:
+// each shard has one subscription, from the worker holding its lease.
+// MaxRecords and IdleTime do not apply.
+func FanOut(name string) Option { return func(o *options) { o.fanOut = name } }
+
+// validConsumerName reports whether name fits Kinesis' ConsumerName
+// pattern [a-zA-Z0-9_.-]+ of up to 128 characters.
+func validConsumerName(name string) bool {
+	if len(name) < 1 || len(name) > 128 {
+		return false
+	}
+	for _, c := range name {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // defaultWorkerID is the host name and 8 random hex digits.
 func defaultWorkerID() string {

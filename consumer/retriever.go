@@ -23,8 +23,9 @@ type Kinesis interface {
 
 var _ Kinesis = (*kinesis.Client)(nil)
 
-// Retriever reads shards. Polling with GetRecords is the one retriever now;
-// enhanced fan-out (SubscribeToShard) fits the same shape.
+// Retriever reads shards: by polling with GetRecords (NewPollingRetriever,
+// the default) or by enhanced fan-out with SubscribeToShard
+// (NewFanOutRetriever, the FanOut option).
 type Retriever interface {
 	// Open starts reading a shard at start.
 	Open(ctx context.Context, shardID string, start Start) (ShardReader, error)
@@ -51,7 +52,10 @@ type Batch struct {
 	End bool
 }
 
-// ShardReader reads one shard in order. It is used by one goroutine.
+// ShardReader reads one shard in order. It is used by one goroutine. A
+// reader that holds resources between calls, as a subscription does, also
+// implements io.Closer: the worker closes it when it stops reading the
+// shard.
 type ShardReader interface {
 	// Next blocks until records arrive or the shard ends.
 	Next(ctx context.Context) (Batch, error)

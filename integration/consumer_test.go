@@ -168,17 +168,43 @@ func (p *processor) ShardEnded(ctx context.Context, cp *consumer.Checkpointer) e
 
 func (p *processor) LeaseLost(ctx context.Context, shardID string) error { return nil }
 
-// TestConsumerWorkers runs three workers of one application on an 8-shard
-// stream while producers write keyed records and the stream is split,
-// merged and scaled; one worker is killed (no release, no further store
-// call) and one stopped gracefully. Every acknowledged record is processed,
-// each key's records in the order written (parents before children), and
-// records are delivered again only past the last accepted checkpoint. The
-// processor checkpoints every second batch, so a kill leaves work to redo.
+// TestConsumerWorkers runs the workers scenario with polling retrieval.
 func TestConsumerWorkers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a minute of resharding under load")
 	}
+	workersScenario(t)
+}
+
+// TestConsumerWorkersFanOut runs the workers scenario with enhanced fan-out:
+// every worker subscribes as the stream consumer "audit-efo" over the SDK's
+// default HTTP client (HTTP/1.1 on an http:// endpoint).
+func TestConsumerWorkersFanOut(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a minute of resharding under load")
+	}
+	s := workersScenario(t, consumer.FanOut("audit-efo"))
+	// The workers registered one consumer between them.
+	c := s.client()
+	out, err := c.ListStreamConsumers(context.Background(), &kinesis.ListStreamConsumersInput{StreamARN: aws.String(streamARNOf(t, c, "consumed"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Consumers) != 1 || aws.ToString(out.Consumers[0].ConsumerName) != "audit-efo" || out.Consumers[0].ConsumerStatus != types.ConsumerStatusActive {
+		t.Fatalf("stream consumers after the fan-out workers: %+v", out.Consumers)
+	}
+}
+
+// workersScenario runs three workers of one application, with opts, on an
+// 8-shard stream while producers write keyed records and the stream is
+// split, merged and scaled; one worker is killed (no release, no further
+// store call) and one stopped gracefully. Every acknowledged record is
+// processed, each key's records in the order written (parents before
+// children), and records are delivered again only past the last accepted
+// checkpoint. The processor checkpoints every second batch, so a kill
+// leaves work to redo. It returns the server, which runs until the test
+// ends.
+func workersScenario(t *testing.T, opts ...consumer.Option) *server {
 	ctx := context.Background()
 	s := startServer(t, filepath.Join(t.TempDir(), "data"))
 	admin := s.client()
@@ -207,8 +233,8 @@ func TestConsumerWorkers(t *testing.T) {
 		}
 		w := &worker{id: id, store: &killableStore{LeaseStore: base}, done: make(chan struct{})}
 		w.c, err = consumer.New(kc, stream, "audit", &processor{l: l, worker: id, start: map[string]string{}, batches: map[string]int{}},
-			consumer.WorkerID(id), consumer.LeaseDuration(lease), consumer.IdleTime(100*time.Millisecond),
-			consumer.Leases(w.store), consumer.MaxRecords(200))
+			append([]consumer.Option{consumer.WorkerID(id), consumer.LeaseDuration(lease), consumer.IdleTime(100 * time.Millisecond),
+				consumer.Leases(w.store), consumer.MaxRecords(200)}, opts...)...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -416,6 +442,7 @@ func TestConsumerWorkers(t *testing.T) {
 	sort.Strings(dupWorkers)
 	t.Logf("%d deliveries of %d records; duplicates %v; %d checkpoints refused with LeaseConflictException, %d leases lost, %d stolen",
 		len(l.log), len(seen), dupWorkers, conflicts, lost, stolen)
+	return s
 }
 
 // TestConsumeCommandsShareShards runs two `runnel consume` processes of one
@@ -531,4 +558,102 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// countingProcessor counts each record's deliveries and checkpoints after
+// every batch.
+type countingProcessor struct {
+	mu   sync.Mutex
+	seen map[string]int
+	// checkpointed counts the records of batches whose checkpoint was
+	// accepted.
+	checkpointed int
+}
+
+func (p *countingProcessor) Initialize(ctx context.Context, in consumer.InitInput) error { return nil }
+
+func (p *countingProcessor) ProcessRecords(ctx context.Context, in consumer.ProcessInput) error {
+	p.mu.Lock()
+	for _, r := range in.Records {
+		p.seen[string(r.Data)]++
+	}
+	p.mu.Unlock()
+	if err := in.Checkpointer.Checkpoint(ctx); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.checkpointed += len(in.Records)
+	p.mu.Unlock()
+	return nil
+}
+
+func (p *countingProcessor) ShardEnded(ctx context.Context, cp *consumer.Checkpointer) error {
+	return nil
+}
+
+func (p *countingProcessor) LeaseLost(ctx context.Context, shardID string) error { return nil }
+
+// done returns how many records were checkpointed.
+func (p *countingProcessor) done() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.checkpointed
+}
+
+// TestConsumerFanOutSurvivesRestart: a fan-out worker whose subscriptions
+// are cut by a kill -9 of the server (after its checkpoints were accepted)
+// subscribes again once the server is back, after the last continuation,
+// and processes the records written since, each once.
+func TestConsumerFanOutSurvivesRestart(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "data")
+	s := startServer(t, dir, "--transition-delay", "0s")
+	c := s.client()
+	stream := newStream(t, c, 2)
+	put := func(c *kinesis.Client, from, to int) {
+		t.Helper()
+		for i := from; i < to; i++ {
+			if _, err := c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String(stream), PartitionKey: aws.String(fmt.Sprint("k", i)), Data: []byte(fmt.Sprint("r", i))}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	wait := func(p *countingProcessor, n int) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for p.done() < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d of %d records processed and checkpointed within 30s", p.done(), n)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	put(c, 0, 40)
+	p := &countingProcessor{seen: map[string]int{}}
+	w, err := consumer.New(s.client(), stream, "restart", p, consumer.FanOut("restart-efo"), consumer.LeaseDuration(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(runCtx) }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	wait(p, 40)
+
+	s.kill()
+	s = startServerAt(t, s.addr, dir, "--transition-delay", "0s")
+	put(s.client(), 40, 80)
+	wait(p, 80)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := range 80 {
+		if n := p.seen[fmt.Sprint("r", i)]; n != 1 {
+			t.Errorf("r%d processed %d times", i, n)
+		}
+	}
 }

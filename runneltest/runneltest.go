@@ -53,6 +53,8 @@ type config struct {
 	enforceThroughput bool
 	tls               bool
 	logger            *slog.Logger
+	subLifetime       time.Duration
+	subHeartbeat      time.Duration
 }
 
 // Option configures a Server.
@@ -72,6 +74,14 @@ func WithDataDir(dir string) Option {
 // WithTransitionDelay sets how long streams stay CREATING, UPDATING or
 // DELETING. The default is zero: transitions are immediate.
 func WithTransitionDelay(d time.Duration) Option { return func(c *config) { c.transitionDelay = d } }
+
+// WithSubscriptionTimings shortens how long a SubscribeToShard
+// subscription lasts (Kinesis: 5 minutes) and how long it waits before an
+// event without records (Kinesis: 5 s), so tests see subscriptions end and
+// heartbeats arrive. Zero keeps Kinesis' value.
+func WithSubscriptionTimings(lifetime, heartbeat time.Duration) Option {
+	return func(c *config) { c.subLifetime, c.subHeartbeat = lifetime, heartbeat }
+}
 
 // WithRegion sets the region in ARNs and of the clients. Default "us-east-1".
 func WithRegion(region string) Option { return func(c *config) { c.region = region } }
@@ -165,6 +175,7 @@ func Start(opts ...Option) (_ *Server, err error) {
 	sopts := streams.DefaultOptions()
 	sopts.Region, sopts.AccountID = c.region, c.accountID
 	sopts.TransitionDelay = c.transitionDelay
+	sopts.SubscriptionLifetime, sopts.SubscriptionHeartbeat = c.subLifetime, c.subHeartbeat
 	sopts.EnforceThroughput = c.enforceThroughput
 	sopts.Logger = c.logger
 	if s.svc, err = streams.New(context.Background(), s.eng, sopts); err != nil {

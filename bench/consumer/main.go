@@ -3,7 +3,8 @@
 // takes from an existing stream, from TRIM_HORIZON, under a new application
 // name. Fill the stream first, for example with
 // `runnel bench --keep --read-after --stream NAME`, which also reports what
-// the load tool's own consumers read from the same stream.
+// the load tool's own consumers read from the same stream. --fan-out reads
+// by enhanced fan-out instead of polling.
 package main
 
 import (
@@ -40,6 +41,7 @@ func main() {
 	stream := flag.String("stream", "", "stream `name` to read")
 	records := flag.Int64("records", 0, "records the stream holds: the run ends when the worker has processed them")
 	timeout := flag.Duration("timeout", 5*time.Minute, "give up after this long")
+	fanOut := flag.String("fan-out", "", "read by enhanced fan-out (SubscribeToShard) as the stream consumer `name` instead of polling; a name used before skips the registration's CREATING time")
 	flag.Parse()
 	if *stream == "" || *records <= 0 {
 		fmt.Fprintln(os.Stderr, "usage: consumer --stream NAME --records N [--endpoint URL]")
@@ -48,7 +50,13 @@ func main() {
 	client := kinesis.New(kinesis.Options{Region: "us-east-1", BaseEndpoint: aws.String(*endpoint),
 		Credentials: credentials.NewStaticCredentialsProvider("runnelbench", "runnelbench", "")})
 	var n atomic.Int64
-	c, err := consumer.New(client, *stream, fmt.Sprint("bench-", time.Now().UnixNano()), noop{&n})
+	app := fmt.Sprint("bench-", time.Now().UnixNano())
+	var opts []consumer.Option
+	mode := "polling"
+	if *fanOut != "" {
+		opts, mode = append(opts, consumer.FanOut(*fanOut)), "fan-out"
+	}
+	c, err := consumer.New(client, *stream, app, noop{&n}, opts...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -66,8 +74,8 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	fmt.Printf("one worker, no-op processor, checkpoint per batch: %d records in %v = %.0f records/s (from Run to the last record, lease table and takes included)\n",
-		n.Load(), elapsed.Round(time.Millisecond), float64(n.Load())/elapsed.Seconds())
+	fmt.Printf("one worker, %s, no-op processor, checkpoint per batch: %d records in %v = %.0f records/s (from Run to the last record, lease table and takes included)\n",
+		mode, n.Load(), elapsed.Round(time.Millisecond), float64(n.Load())/elapsed.Seconds())
 	if n.Load() < *records {
 		os.Exit(1)
 	}

@@ -33,6 +33,7 @@ type consumeConfig struct {
 	format        string
 	workerID      string
 	initial       string
+	fanOut        string
 	leaseDuration time.Duration
 	logLevel      slog.Level
 }
@@ -67,6 +68,7 @@ func consumeFlags(c *consumeConfig, getenv env) (fs *flag.FlagSet, logLevel *str
 	fs.StringVar(&c.format, "format", envOr("RUNNEL_FORMAT", "text"), "how records are printed: text, json or hex (env RUNNEL_FORMAT)")
 	fs.StringVar(&c.workerID, "worker-id", getenv("RUNNEL_WORKER_ID"), "this worker's `name` in the lease table; default: host name and a random suffix (env RUNNEL_WORKER_ID)")
 	fs.StringVar(&c.initial, "initial-position", envOr("RUNNEL_INITIAL_POSITION", "TRIM_HORIZON"), "where shards start before their first checkpoint, for a new application: TRIM_HORIZON or LATEST (env RUNNEL_INITIAL_POSITION)")
+	fs.StringVar(&c.fanOut, "fan-out", getenv("RUNNEL_FAN_OUT"), "read by enhanced fan-out (SubscribeToShard) as the stream consumer `name`, registered unless it exists; default: poll with GetRecords (env RUNNEL_FAN_OUT)")
 	fs.DurationVar(&c.leaseDuration, "lease-duration", leaseDef, "how long a dead worker's shards wait before another takes them (env RUNNEL_LEASE_DURATION)")
 	logLevel = fs.String("log-level", envOr("RUNNEL_LOG_LEVEL", "info"), "log level on stderr: debug, info, warn or error (env RUNNEL_LOG_LEVEL)")
 	return fs, logLevel, envErr
@@ -152,6 +154,9 @@ func runConsume(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	}
 	if cfg.workerID != "" {
 		opts = append(opts, consumer.WorkerID(cfg.workerID))
+	}
+	if cfg.fanOut != "" {
+		opts = append(opts, consumer.FanOut(cfg.fanOut))
 	}
 	c, err := consumer.New(client, cfg.stream, cfg.app, &printer{w: stdout, format: cfg.format}, opts...)
 	if err != nil {

@@ -30,11 +30,14 @@ func TestParseConsume(t *testing.T) {
 				return c.stream == "s" && c.app == "a" && c.format == "hex" && c.workerID == "w1" && c.endpoint == "http://127.0.0.1:4567"
 			}},
 		{"environment", nil, map[string]string{"RUNNEL_STREAM": "s", "RUNNEL_APP": "a", "RUNNEL_ENDPOINT": "http://127.0.0.1:9", "RUNNEL_FORMAT": "json",
-			"RUNNEL_WORKER_ID": "w2", "RUNNEL_LEASE_DURATION": "3s", "RUNNEL_INITIAL_POSITION": "LATEST", "RUNNEL_REGION": "eu-west-1"}, "",
+			"RUNNEL_WORKER_ID": "w2", "RUNNEL_LEASE_DURATION": "3s", "RUNNEL_INITIAL_POSITION": "LATEST", "RUNNEL_REGION": "eu-west-1",
+			"RUNNEL_FAN_OUT": "efo"}, "",
 			func(c consumeConfig) bool {
 				return c.stream == "s" && c.endpoint == "http://127.0.0.1:9" && c.format == "json" && c.workerID == "w2" &&
-					c.leaseDuration == 3*time.Second && c.initial == "LATEST" && c.region == "eu-west-1"
+					c.leaseDuration == 3*time.Second && c.initial == "LATEST" && c.region == "eu-west-1" && c.fanOut == "efo"
 			}},
+		{"fan-out flag", []string{"--stream", "s", "--app", "a", "--fan-out", "audit-efo"}, nil, "",
+			func(c consumeConfig) bool { return c.fanOut == "audit-efo" }},
 		{"flag beats environment", []string{"--app", "b"}, map[string]string{"RUNNEL_STREAM": "s", "RUNNEL_APP": "a"}, "",
 			func(c consumeConfig) bool { return c.app == "b" }},
 		{"no stream", []string{"--app", "a"}, nil, "--stream and --app are required", nil},
@@ -84,10 +87,34 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// TestConsumePrints runs `runnel consume` against a server: every record
-// is printed once with its shard and sequence number, and a second run of
-// the same application starts after the first one's checkpoints.
+// TestConsumePrints runs `runnel consume` against a server, polling and
+// by enhanced fan-out: every record is printed once with its shard and
+// sequence number, and a second run of the same application starts after
+// the first one's checkpoints.
 func TestConsumePrints(t *testing.T) {
+	t.Run("polling", func(t *testing.T) { testConsumePrints(t) })
+	t.Run("fan-out", func(t *testing.T) {
+		srv := testConsumePrints(t, "--fan-out", "printer-efo")
+		kc := srv.Client(t)
+		d, err := kc.DescribeStreamSummary(context.Background(), &kinesis.DescribeStreamSummaryInput{StreamName: aws.String("s")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs, err := kc.ListStreamConsumers(context.Background(), &kinesis.ListStreamConsumersInput{StreamARN: d.StreamDescriptionSummary.StreamARN})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cs.Consumers) != 1 || aws.ToString(cs.Consumers[0].ConsumerName) != "printer-efo" {
+			t.Fatalf("stream consumers %+v", cs.Consumers)
+		}
+	})
+	code, _, errs := runCmd("consume", "--stream", "s", "--app", "a", "--fan-out", "no spaces")
+	if code != exitUsage || !strings.Contains(errs, "fan-out consumer name") {
+		t.Fatalf("bad --fan-out: exit %d, stderr %q", code, errs)
+	}
+}
+
+func testConsumePrints(t *testing.T, extra ...string) *runneltest.Server {
 	srv := runneltest.NewServer(t)
 	kc := srv.Client(t)
 	ctx := context.Background()
@@ -107,7 +134,8 @@ func TestConsumePrints(t *testing.T) {
 		var out, errb syncBuffer
 		done := make(chan int, 1)
 		go func() {
-			done <- run(runCtx, []string{"consume", "--stream", "s", "--app", "printer", "--endpoint", srv.Endpoint(), "--format", "json", "--lease-duration", "1s"}, &out, &errb, mapEnv(nil))
+			args := []string{"consume", "--stream", "s", "--app", "printer", "--endpoint", srv.Endpoint(), "--format", "json", "--lease-duration", "1s"}
+			done <- run(runCtx, append(args, extra...), &out, &errb, mapEnv(nil))
 		}()
 		deadline := time.Now().Add(10 * time.Second)
 		for strings.Count(out.String(), "\n") < want && time.Now().Before(deadline) {
@@ -151,4 +179,5 @@ func TestConsumePrints(t *testing.T) {
 			t.Fatalf("%s printed again after its checkpoint", data)
 		}
 	}
+	return srv
 }
