@@ -78,7 +78,8 @@ func Deaggregate(r Record) (records []Record, aggregated bool) {
 }
 
 // Decode parses an aggregated record into its user records, in order, each
-// with its sub-sequence number. Their Data alias data. It returns
+// with its sub-sequence number. Their Data alias data (each capped at its
+// own length). It returns
 // ErrNotAggregated, ErrChecksum or an error wrapping ErrMalformed for data
 // that is not a valid aggregate.
 func Decode(data []byte) ([]Record, error) {
@@ -135,7 +136,9 @@ func Decode(data []byte) ([]Record, error) {
 			return nil, malformed(-1, fmt.Sprintf("record %d", i),
 				fmt.Errorf("partition key index %d outside a table of %d", r.pk, len(pks)))
 		}
-		recs[i] = Record{PartitionKey: pks[r.pk], Data: r.data, SubSequenceNumber: uint64(i)}
+		// Capped, so that appending to one user record's Data cannot
+		// overwrite the next one's.
+		recs[i] = Record{PartitionKey: pks[r.pk], Data: r.data[:len(r.data):len(r.data)], SubSequenceNumber: uint64(i)}
 		if r.hasEHK {
 			if r.ehk >= uint64(len(ehks)) {
 				return nil, malformed(-1, fmt.Sprintf("record %d", i),
