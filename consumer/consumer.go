@@ -635,7 +635,11 @@ func userRecords(rs []types.Record, checkpoint string, sub uint64) []Record {
 		if r.ApproximateArrivalTimestamp != nil {
 			at = *r.ApproximateArrivalTimestamp
 		}
-		subs, _ := kpl.Deaggregate(kpl.Record{PartitionKey: aws.ToString(r.PartitionKey), Data: r.Data})
+		whole := kpl.Record{PartitionKey: aws.ToString(r.PartitionKey), Data: r.Data}
+		subs := []kpl.Record{whole}
+		if kpl.IsAggregated(r.Data) { // else spare Deaggregate's allocation
+			subs, _ = kpl.Deaggregate(whole)
+		}
 		for _, u := range subs {
 			if seq == checkpoint && u.SubSequenceNumber <= sub {
 				continue

@@ -56,8 +56,10 @@ func (p *orderedRecorder) ProcessRecords(ctx context.Context, in consumer.Proces
 	return nil
 }
 
-func (p *orderedRecorder) ShardEnded(ctx context.Context, cp *consumer.Checkpointer) error { return nil }
-func (p *orderedRecorder) LeaseLost(ctx context.Context, shardID string) error          { return nil }
+func (p *orderedRecorder) ShardEnded(ctx context.Context, cp *consumer.Checkpointer) error {
+	return nil
+}
+func (p *orderedRecorder) LeaseLost(ctx context.Context, shardID string) error { return nil }
 
 func (p *orderedRecorder) deliveries() []delivery {
 	p.mu.Lock()
