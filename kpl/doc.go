@@ -52,7 +52,7 @@
 // # Reading
 //
 // Like the KCL, Deaggregate treats data as an aggregate only when it starts
-// with the magic, is at least 20 bytes long, its digest matches and the
+// with the magic, is longer than 20 bytes, its digest matches and the
 // protobuf parses with every index inside its table; anything else is one
 // plain record, handed through unchanged. The decoder skips fields it does
 // not know (of any wire type), reads the last value of a repeated scalar

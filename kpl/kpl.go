@@ -34,7 +34,7 @@ const (
 
 var (
 	// ErrNotAggregated is returned by Decode for data that does not start
-	// with the magic or is shorter than the magic and the digest.
+	// with the magic or is not longer than the magic and the digest.
 	ErrNotAggregated = errors.New("kpl: not an aggregated record")
 	// ErrChecksum is returned by Decode when the digest does not match.
 	ErrChecksum = errors.New("kpl: digest mismatch")
@@ -58,17 +58,18 @@ type Record struct {
 }
 
 // IsAggregated reports whether data looks like an aggregated record: it
-// starts with the magic and is long enough to hold the digest. It does not
-// check the digest; Decode does.
+// starts with the magic and is longer than the magic and the digest (the
+// KCL requires a protobuf of at least one byte). It does not check the
+// digest; Decode does.
 func IsAggregated(data []byte) bool {
-	return len(data) >= overhead && bytes.Equal(data[:len(magic)], magic[:])
+	return len(data) > overhead && bytes.Equal(data[:len(magic)], magic[:])
 }
 
 // Deaggregate returns the user records of r when r's data is an aggregated
 // record, with aggregated true; otherwise (no magic, too short, a digest
 // that does not match, a protobuf that does not parse) it returns r alone,
 // unchanged, with aggregated false, as the KCL does. An aggregate may hold
-// no user records. The user records' Data alias r.Data.
+// no user records (a protobuf with tables or unknown fields only). The user records' Data alias r.Data.
 func Deaggregate(r Record) (records []Record, aggregated bool) {
 	recs, err := Decode(r.Data)
 	if err != nil {

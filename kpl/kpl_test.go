@@ -135,6 +135,7 @@ func TestDeaggregatePassesThrough(t *testing.T) {
 		{"plain text", []byte("hello, world: a plain record of some length"), ErrNotAggregated},
 		{"magic only", magic[:], ErrNotAggregated},
 		{"one byte short", append(append([]byte{}, magic[:]...), make([]byte, 15)...), ErrNotAggregated},
+		{"magic and digest of nothing", withDigest(nil), ErrNotAggregated},
 		{"bad digest", append(append([]byte{}, valid[:len(valid)-1]...), valid[len(valid)-1]^1), ErrChecksum},
 		{"flipped protobuf byte", func() []byte { b := bytes.Clone(valid); b[6] ^= 0x40; return b }(), ErrChecksum},
 		{"truncated protobuf", withDigest(pb[:len(pb)-2]), ErrMalformed},
@@ -212,10 +213,11 @@ func TestDecodeSkipsUnknownFields(t *testing.T) {
 }
 
 func TestEmptyAggregate(t *testing.T) {
-	// Twenty bytes: the magic and the digest of an empty protobuf. The KCL
-	// takes it for an aggregate of no user records.
-	sum := md5.Sum(nil)
-	got, ok := Deaggregate(Record{PartitionKey: "k", Data: append(magic[:], sum[:]...)})
+	// A protobuf with a table but no records: the KCL takes it for an
+	// aggregate of no user records.
+	pb := []byte{0x0A, 0x01, 'k'}
+	sum := md5.Sum(pb)
+	got, ok := Deaggregate(Record{PartitionKey: "k", Data: append(append(magic[:], pb...), sum[:]...)})
 	if !ok || len(got) != 0 {
 		t.Fatalf("%+v, %v", got, ok)
 	}
