@@ -626,7 +626,8 @@ func checkpointBounds(seq string, sub uint64, cur Lease, delivered Record) error
 // aggregate's sequence number and its index as SubSequenceNumber; any other
 // record (including one that only looks like an aggregate: a bad digest, a
 // protobuf that does not parse) is one user record with SubSequenceNumber 0.
-// Records at or before the checkpoint (checkpoint, sub) are dropped.
+// Reading starts at the checkpoint's record: its user records up to sub
+// are dropped.
 func userRecords(rs []types.Record, checkpoint string, sub uint64) []Record {
 	out := make([]Record, 0, len(rs))
 	for _, r := range rs {

@@ -1,7 +1,7 @@
 // Package kpl reads and writes the Kinesis Producer Library's aggregated
 // record format, in which one Kinesis record carries many user records. The
-// KPL, the aws-kinesis-agg libraries and Kinesis Data Firehose write it; the
-// KCL and AWS Lambda's de-aggregation helpers read it. Aggregation packs
+// KPL and the aws-kinesis-agg libraries write it; the KCL, Kinesis Data
+// Firehose and aws-kinesis-agg's de-aggregators read it. Aggregation packs
 // small user records into records of up to the stream's 1 MiB limit, so a
 // producer pays one record's overhead (and one unit of the shard's
 // 1000 records/s write limit) for many.
