@@ -10,9 +10,9 @@ test: setup vet
 	$(GO) run ./internal/cmd/testsummary $(GO) test -json -race -timeout 40m ./...
 	$(MAKE) test-thirdparty
 
-# setup installs, when missing, what two integration tests need beyond Go
-# modules: the AWS CLI v2 and the AWS SDK for JavaScript v3. Where it
-# cannot, it says why (and fails when CI is set).
+# setup installs, when missing, what three integration tests need beyond Go
+# modules: the AWS CLI v2, the AWS SDK for JavaScript v3 and aws-kinesis-agg.
+# Where it cannot, it says why (and fails when CI is set).
 setup:
 	@.ci/setup
 

@@ -18,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/runnel/runnel/kpl"
 )
 
 // Consumer is one worker of a consumer application: it holds a share of the
@@ -509,11 +511,11 @@ func (s *shard) session() error {
 	case "AT_TIMESTAMP":
 	case "":
 	default:
-		if l.SubSequenceNumber > 0 {
-			start.AtSequenceNumber = l.Checkpoint
-		} else {
-			start.AfterSequenceNumber = l.Checkpoint
-		}
+		// At, not after, the checkpoint, as the KCL does: sub-sequence
+		// number 0 is a plain record or the first user record of an
+		// aggregate whose rest is still to be processed. userRecords
+		// drops what the checkpoint covers.
+		start.AtSequenceNumber = l.Checkpoint
 	}
 	r, err := c.o.retriever.Open(s.readCtx, s.id, start)
 	if err != nil {
@@ -633,21 +635,32 @@ func checkpointBounds(seq string, sub uint64, cur Lease, delivered Record) error
 }
 
 // userRecords turns the records Kinesis returned into the records the
-// processor sees, dropping those at or before the checkpoint inside an
-// aggregate. This is where KPL aggregates are to be expanded into their
-// user records (each with its SubSequenceNumber); until then every stored
-// record is one user record with SubSequenceNumber 0.
+// processor sees: a KPL aggregate becomes its user records, each with the
+// aggregate's sequence number and its index as SubSequenceNumber; any other
+// record (including one that only looks like an aggregate: a bad digest, a
+// protobuf that does not parse) is one user record with SubSequenceNumber 0.
+// Reading starts at the checkpoint's record: its user records up to sub
+// are dropped.
 func userRecords(rs []types.Record, checkpoint string, sub uint64) []Record {
 	out := make([]Record, 0, len(rs))
 	for _, r := range rs {
-		u := Record{Data: r.Data, PartitionKey: aws.ToString(r.PartitionKey), SequenceNumber: aws.ToString(r.SequenceNumber)}
+		seq := aws.ToString(r.SequenceNumber)
+		var at time.Time
 		if r.ApproximateArrivalTimestamp != nil {
-			u.ApproximateArrivalTimestamp = *r.ApproximateArrivalTimestamp
+			at = *r.ApproximateArrivalTimestamp
 		}
-		if u.SequenceNumber == checkpoint && u.SubSequenceNumber <= sub {
-			continue
+		whole := kpl.Record{PartitionKey: aws.ToString(r.PartitionKey), Data: r.Data}
+		subs := []kpl.Record{whole}
+		if kpl.IsAggregated(r.Data) { // else spare Deaggregate's allocation
+			subs, _ = kpl.Deaggregate(whole)
 		}
-		out = append(out, u)
+		for _, u := range subs {
+			if seq == checkpoint && u.SubSequenceNumber <= sub {
+				continue
+			}
+			out = append(out, Record{Data: u.Data, PartitionKey: u.PartitionKey, ExplicitHashKey: u.ExplicitHashKey,
+				SequenceNumber: seq, SubSequenceNumber: u.SubSequenceNumber, ApproximateArrivalTimestamp: at})
+		}
 	}
 	return out
 }

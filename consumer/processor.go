@@ -62,6 +62,9 @@ type Record struct {
 	Data []byte
 	// PartitionKey is the key the producer wrote the record with.
 	PartitionKey string
+	// ExplicitHashKey is a KPL user record's explicit hash key, "" when
+	// it has none. (GetRecords does not return a plain record's.)
+	ExplicitHashKey string
 	// SequenceNumber is the record's (or its aggregate's) position in the
 	// shard, a decimal number of up to 128 bits.
 	SequenceNumber string

@@ -31,13 +31,15 @@ type Retriever interface {
 	Open(ctx context.Context, shardID string, start Start) (ShardReader, error)
 }
 
-// Start is where a ShardReader begins: after a sequence number when the
+// Start is where a ShardReader begins: at a sequence number when the
 // shard has a checkpoint, else at the table's initial position.
 type Start struct {
-	// AfterSequenceNumber is the checkpoint's sequence number, if any.
+	// AfterSequenceNumber starts after a sequence number.
 	AfterSequenceNumber string
-	// AtSequenceNumber, if set instead, starts at a sequence number: the
-	// checkpoint inside a KPL aggregate, whose rest must be read again.
+	// AtSequenceNumber, if set instead, starts at a sequence number. The
+	// worker starts at its checkpoint, because the rest of a KPL
+	// aggregate checkpointed at one of its user records must be read
+	// again; it drops the user records the checkpoint covers.
 	AtSequenceNumber string
 	// Initial is used when neither sequence number is set.
 	Initial Position

@@ -204,13 +204,16 @@ func (p *printer) appendRecord(buf []byte, shard string, r consumer.Record) []by
 	switch p.format {
 	case "json":
 		line, _ := json.Marshal(struct {
-			ShardId                     string
-			SequenceNumber              string
+			ShardId        string
+			SequenceNumber string
+			// Only for the user records of a KPL aggregate.
+			SubSequenceNumber           uint64 `json:",omitempty"`
 			PartitionKey                string
+			ExplicitHashKey             string `json:",omitempty"`
 			ApproximateArrivalTimestamp float64
 			Data                        string
-		}{shard, r.SequenceNumber, r.PartitionKey, float64(r.ApproximateArrivalTimestamp.UnixMilli()) / 1000,
-			base64.StdEncoding.EncodeToString(r.Data)})
+		}{shard, r.SequenceNumber, r.SubSequenceNumber, r.PartitionKey, r.ExplicitHashKey,
+			float64(r.ApproximateArrivalTimestamp.UnixMilli()) / 1000, base64.StdEncoding.EncodeToString(r.Data)})
 		buf = append(buf, line...)
 	case "hex":
 		buf = fmt.Appendf(buf, "%s %s %s %s", shard, r.SequenceNumber, strconv.Quote(r.PartitionKey), hex.EncodeToString(r.Data))
