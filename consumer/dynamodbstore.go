@@ -324,18 +324,26 @@ func (s *DynamoDBStore) syncShards(ctx context.Context, have []Lease) (changed b
 			children[p] = append(children[p], id)
 		}
 	}
+	// A table started at LATEST begins with the open shards, each at its
+	// latest record, as the KCL's shard sync does: the closed shards get no
+	// lease, so their children do not replay what came before the start.
+	latestStart := len(have) == 0 && initial.Type == Latest.Type
 	for _, sh := range shards {
 		id := aws.ToString(sh.ShardId)
+		closed := sh.SequenceNumberRange != nil && sh.SequenceNumberRange.EndingSequenceNumber != nil
 		var kids []string
-		if sh.SequenceNumberRange != nil && sh.SequenceNumberRange.EndingSequenceNumber != nil {
+		if closed {
 			kids = slices.Sorted(slices.Values(children[id]))
 		}
 		cur, ok := byKey[id]
 		if !ok {
+			if closed && (latestStart || slices.ContainsFunc(kids, func(k string) bool { _, leased := byKey[k]; return leased })) {
+				continue // skipped at a LATEST start, or its children began without it
+			}
 			start := initial.Type
 			parents := shardParents(sh)
 			for _, p := range parents {
-				if known[p] { // a child starts where its parents ended
+				if known[p] && !latestStart { // a child starts where its parents ended
 					start = TrimHorizon.Type
 				}
 			}

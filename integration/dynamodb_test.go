@@ -515,3 +515,56 @@ func TestConsumerWorkersDynamoDB(t *testing.T) {
 		return st
 	})
 }
+
+// TestDynamoDBStoreLatestStartsAtOpenShards: a table started at LATEST on
+// a stream that was resharded has leases for the open shards only, each at
+// LATEST, as the KCL's shard sync creates them; at TRIM_HORIZON every shard
+// has one, the children at TRIM_HORIZON after their parent.
+func TestDynamoDBStoreLatestStartsAtOpenShards(t *testing.T) {
+	ctx := context.Background()
+	db := startDynalite(t)
+	srv := runneltest.NewServer(t, runneltest.WithTransitionDelay(0))
+	kc := srv.Client(t)
+	const stream = "resharded"
+	if _, err := kc.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(stream), ShardCount: aws.Int32(1)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kc.SplitShard(ctx, &kinesis.SplitShardInput{StreamName: aws.String(stream), ShardToSplit: aws.String("shardId-000000000000"),
+		NewStartingHashKey: aws.String("170141183460469231731687303715884105728")}); err != nil {
+		t.Fatal(err)
+	}
+	waitActive(t, kc, stream)
+	tests := []struct {
+		name    string
+		initial consumer.Position
+		want    []string // key=checkpoint
+	}{
+		{"latest", consumer.Latest, []string{"shardId-000000000001=LATEST", "shardId-000000000002=LATEST"}},
+		{"trim-horizon", consumer.TrimHorizon, []string{"shardId-000000000000=TRIM_HORIZON", "shardId-000000000001=TRIM_HORIZON", "shardId-000000000002=TRIM_HORIZON"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// Every List syncs.
+			st, err := consumer.NewDynamoDBStore(db, "resharded-"+tt.name, kc, stream, consumer.ShardSyncInterval(time.Nanosecond))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p, err := st.Prepare(ctx, tt.initial); err != nil || p.Type != tt.initial.Type {
+				t.Fatalf("Prepare = %+v, %v", p, err)
+			}
+			for range 2 { // a later sync adds no lease for the skipped parent
+				ls, err := st.List(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for _, l := range ls {
+					got = append(got, l.Key+"="+l.Checkpoint)
+				}
+				if !slices.Equal(got, tt.want) {
+					t.Fatalf("leases %v, want %v", got, tt.want)
+				}
+			}
+		})
+	}
+}
