@@ -155,12 +155,21 @@ func (s *DynamoDBStore) Prepare(ctx context.Context, initial Position) (Position
 		}
 		if t := tableInitial(ls); t != "" && t != initial.Type {
 			pos = Position{Type: t}
+			if t == "AT_TIMESTAMP" {
+				// The table holds no timestamp and the worker has none:
+				// from the oldest record on.
+				pos.Timestamp = time.Unix(0, 0)
+			}
 		}
 	}
 	s.mu.Lock()
 	s.mu.initial, s.mu.prepared = pos, true
 	s.mu.Unlock()
-	if _, err := s.List(ctx); err != nil {
+	ls, err := s.scan(ctx)
+	if err != nil {
+		return Position{}, err
+	}
+	if _, err := s.syncShards(ctx, ls); err != nil {
 		return Position{}, err
 	}
 	return pos, nil
@@ -242,7 +251,11 @@ func (s *DynamoDBStore) wrap(op string, err error) error {
 	return fmt.Errorf("consumer: %s %s: %w", op, s.table, err)
 }
 
-// List returns the table's leases, after adding those of new shards.
+// List returns the table's leases, after adding those of new shards when
+// a shard sync is due. A sync that fails (ListShards throttled, say) does
+// not fail the listing: the leases of the table are still the truth, and
+// the sync is tried again a second later. Prepare, by contrast, fails when
+// its sync does (the stream does not exist).
 func (s *DynamoDBStore) List(ctx context.Context) ([]Lease, error) {
 	ls, err := s.scan(ctx)
 	if err != nil {
@@ -253,7 +266,13 @@ func (s *DynamoDBStore) List(ctx context.Context) ([]Lease, error) {
 	}
 	changed, err := s.syncShards(ctx, ls)
 	if err != nil {
-		return nil, err
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		s.mu.Lock()
+		s.mu.synced = s.o.now().Add(time.Second - s.o.syncInterval)
+		s.mu.Unlock()
+		return ls, nil
 	}
 	if !changed {
 		return ls, nil

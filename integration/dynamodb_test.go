@@ -3,6 +3,7 @@ package integration
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -566,5 +567,63 @@ func TestDynamoDBStoreLatestStartsAtOpenShards(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// failingLister is a Kinesis client whose ListShards fails while fail is set.
+type failingLister struct {
+	*kinesis.Client
+	fail  atomic.Bool
+	calls atomic.Int64
+}
+
+func (f *failingLister) ListShards(ctx context.Context, in *kinesis.ListShardsInput, optFns ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error) {
+	f.calls.Add(1)
+	if f.fail.Load() {
+		return nil, fmt.Errorf("throttled")
+	}
+	return f.Client.ListShards(ctx, in, optFns...)
+}
+
+// TestDynamoDBStoreShardSyncFailure: Prepare fails when the shards cannot
+// be listed (here: no such stream); List still answers with the table's
+// leases when a later sync fails, and retries the sync a second later.
+func TestDynamoDBStoreShardSyncFailure(t *testing.T) {
+	ctx := context.Background()
+	db := startDynalite(t)
+	srv := runneltest.NewServer(t, runneltest.WithTransitionDelay(0))
+	kc := &failingLister{Client: srv.Client(t)}
+	missing, err := consumer.NewDynamoDBStore(db, "nostream-leases", kc, "nostream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := missing.Prepare(ctx, consumer.TrimHorizon); !errors.Is(err, consumer.ErrTableNotFound) {
+		t.Fatalf("Prepare on a missing stream: %v", err)
+	}
+
+	const stream = "flaky"
+	if _, err := kc.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(stream), ShardCount: aws.Int32(2)}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := consumer.NewDynamoDBStore(db, "flaky-leases", kc, stream, consumer.ShardSyncInterval(time.Nanosecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prepareStore(t, st)
+	kc.fail.Store(true)
+	before := kc.calls.Load()
+	for range 3 {
+		ls, err := st.List(ctx)
+		if err != nil || len(ls) != 2 {
+			t.Fatalf("List while ListShards fails = %+v, %v", ls, err)
+		}
+	}
+	if n := kc.calls.Load() - before; n != 1 {
+		t.Fatalf("%d ListShards calls in three listings after a failure; want 1, then a second's pause", n)
+	}
+	kc.fail.Store(false)
+	time.Sleep(1100 * time.Millisecond)
+	if _, err := st.List(ctx); err != nil || kc.calls.Load()-before != 2 {
+		t.Fatalf("List after the pause: %v, %d ListShards calls", err, kc.calls.Load()-before)
 	}
 }
