@@ -509,7 +509,9 @@ func leaseOf(item map[string]ddb.AttributeValue) (l Lease, ok bool) {
 		}
 	}
 	key, isS := item[attrKey].(*ddb.AttributeValueMemberS)
-	if !isS || key.Value == "" {
+	if !isS || key.Value == "" || strings.Contains(key.Value, ":") {
+		// A key with a colon is a KCL multi-stream lease
+		// (account:stream:epoch:shard), not one of this stream's shards.
 		return Lease{}, false
 	}
 	l.Key = key.Value

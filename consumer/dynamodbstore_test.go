@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"strconv"
+	"strings"
 	"testing"
 
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -36,6 +37,7 @@ func TestLeaseOf(t *testing.T) {
 		},
 		{name: "another entity", item: map[string]ddb.AttributeValue{attrKey: S("x"), attrEntityType: S("LEADER")}},
 		{name: "entityType not a string", item: map[string]ddb.AttributeValue{attrKey: S("x"), attrEntityType: N("1")}},
+		{name: "multi-stream lease", item: map[string]ddb.AttributeValue{attrKey: S("123456789012:orders:1700000000:shardId-000000000000"), attrCounter: N("1")}},
 		{name: "no key", item: map[string]ddb.AttributeValue{attrCounter: N("1")}},
 		{name: "key not a string", item: map[string]ddb.AttributeValue{attrKey: N("1")}},
 		{name: "negative counter", item: map[string]ddb.AttributeValue{attrKey: S("x"), attrCounter: N("-1")}},
@@ -98,7 +100,7 @@ func FuzzLeaseOf(f *testing.F) {
 		if !ok {
 			return
 		}
-		if l.Key != key || key == "" {
+		if l.Key != key || key == "" || strings.Contains(key, ":") {
 			t.Fatalf("key %q read as %q", key, l.Key)
 		}
 		if num(l.Counter).(*ddb.AttributeValueMemberN).Value != strconv.FormatUint(l.Counter, 10) {
