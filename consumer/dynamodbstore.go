@@ -133,10 +133,10 @@ func NewDynamoDBStore(db DynamoDB, table string, kc ShardLister, stream string, 
 
 // Prepare creates the table unless it exists, waits until it is ACTIVE and
 // adds the stream's leases. The KCL keeps no initial position in the
-// table, so for an existing table it is read from the leases of shards
-// created with the stream that were never checkpointed; when none is left
-// the caller's initial is used, which only new shards without parents
-// could still start at.
+// table, so for an existing table it is read from the leases that were
+// never checkpointed (tableInitial); when none is left the caller's
+// initial is used, which only new shards without parents could still
+// start at.
 func (s *DynamoDBStore) Prepare(ctx context.Context, initial Position) (Position, error) {
 	switch initial.Type {
 	case TrimHorizon.Type, Latest.Type, "AT_TIMESTAMP":
@@ -175,19 +175,23 @@ func (s *DynamoDBStore) Prepare(ctx context.Context, initial Position) (Position
 	return pos, nil
 }
 
-// tableInitial is the initial position the leases show: the checkpoint of
-// a never-checkpointed lease without parents, or "" when there is none.
+// tableInitial is the initial position the leases show, or "" when none
+// does: LATEST or AT_TIMESTAMP on any never-checkpointed lease (a child
+// starts there only when the table did), or TRIM_HORIZON on one without
+// parents (a child starts there whatever the table's position).
 func tableInitial(ls []Lease) string {
+	found := ""
 	for _, l := range ls {
-		if len(l.Parents) > 0 {
-			continue
-		}
 		switch l.Checkpoint {
-		case TrimHorizon.Type, Latest.Type, "AT_TIMESTAMP":
+		case Latest.Type, "AT_TIMESTAMP":
 			return l.Checkpoint
+		case TrimHorizon.Type:
+			if len(l.Parents) == 0 {
+				found = l.Checkpoint
+			}
 		}
 	}
-	return ""
+	return found
 }
 
 // createTable creates the table as the KCL does (hash key leaseKey of

@@ -553,6 +553,19 @@ func TestDynamoDBStoreLatestStartsAtOpenShards(t *testing.T) {
 			if p, err := st.Prepare(ctx, tt.initial); err != nil || p.Type != tt.initial.Type {
 				t.Fatalf("Prepare = %+v, %v", p, err)
 			}
+			// Another worker, configured otherwise, learns the table's
+			// position from the leases.
+			other, err := consumer.NewDynamoDBStore(db, "resharded-"+tt.name, kc, stream)
+			if err != nil {
+				t.Fatal(err)
+			}
+			otherwise := consumer.TrimHorizon
+			if tt.initial == consumer.TrimHorizon {
+				otherwise = consumer.Latest
+			}
+			if p, err := other.Prepare(ctx, otherwise); err != nil || p.Type != tt.initial.Type {
+				t.Fatalf("Prepare of another worker at %s = %+v, %v", otherwise.Type, p, err)
+			}
 			for range 2 { // a later sync adds no lease for the skipped parent
 				ls, err := st.List(ctx)
 				if err != nil {
