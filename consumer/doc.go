@@ -5,7 +5,8 @@
 //
 // A worker is a Consumer. It keeps leases in a lease table (a LeaseStore;
 // by default runnel's built-in one, reached on the Kinesis client's
-// endpoint), takes its share of them, renews them, and for each shard it
+// endpoint; on Amazon Kinesis a DynamoDB table in the KCL's schema,
+// DynamoDBStore), takes its share of them, renews them, and for each shard it
 // holds reads records (a Retriever: GetRecords polling by default, or
 // enhanced fan-out with SubscribeToShard under the FanOut option) and
 // passes them to the application's Processor. The processor checkpoints

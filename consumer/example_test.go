@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
 	"github.com/runnel/runnel/consumer"
@@ -74,6 +76,31 @@ func ExampleFanOut() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if err := c.Run(ctx); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// ExampleNewDynamoDBStore runs a worker of the application "printer" on
+// Amazon Kinesis with its leases in the DynamoDB table "printer", in the
+// KCL's schema: the table a Java KCL application of that name keeps, which
+// this worker continues from (the KCL names the table after the
+// application). The store creates the table if it does not exist.
+func ExampleNewDynamoDBStore() {
+	ctx := context.Background()
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	kc := kinesis.NewFromConfig(cfg)
+	leases, err := consumer.NewDynamoDBStore(dynamodb.NewFromConfig(cfg), "printer", kc, "events")
+	if err != nil {
+		log.Fatal(err)
+	}
+	c, err := consumer.New(kc, "events", "printer", printer{}, consumer.Leases(leases))
+	if err != nil {
+		log.Fatal(err)
+	}
 	if err := c.Run(ctx); err != nil {
 		log.Fatal(err)
 	}

@@ -47,8 +47,8 @@ var (
 // error wrapping ErrLeaseConflict when the lease has moved on; a store must
 // decide that atomically, since it is what keeps a worker that lost a lease
 // from writing a checkpoint. runnel's built-in lease tables implement it
-// (RunnelStore); a store on a DynamoDB table in the KCL's schema can too,
-// with conditional writes on the lease counter.
+// (RunnelStore), and so does a DynamoDB table in the KCL's schema, with
+// conditional writes on the lease counter (DynamoDBStore).
 type LeaseStore interface {
 	// Prepare creates the table if it does not exist, with shards created
 	// with the stream starting at initial. An existing table is kept as it

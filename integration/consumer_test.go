@@ -205,6 +205,18 @@ func TestConsumerWorkersFanOut(t *testing.T) {
 // leaves work to redo. It returns the server, which runs until the test
 // ends.
 func workersScenario(t *testing.T, opts ...consumer.Option) *server {
+	return workersScenarioOn(t, func(t *testing.T, kc *kinesis.Client, stream, app string) consumer.LeaseStore {
+		s, err := consumer.NewRunnelStore(kc.Options(), stream, app)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}, opts...)
+}
+
+// workersScenarioOn runs the workers scenario with the lease stores newStore
+// returns, one per worker.
+func workersScenarioOn(t *testing.T, newStore func(t *testing.T, kc *kinesis.Client, stream, app string) consumer.LeaseStore, opts ...consumer.Option) *server {
 	ctx := context.Background()
 	s := startServer(t, filepath.Join(t.TempDir(), "data"))
 	admin := s.client()
@@ -227,11 +239,9 @@ func workersScenario(t *testing.T, opts ...consumer.Option) *server {
 	for i := range 3 {
 		id := fmt.Sprint("worker-", i)
 		kc := s.client()
-		base, err := consumer.NewRunnelStore(kc.Options(), stream, "audit")
-		if err != nil {
-			t.Fatal(err)
-		}
+		base := newStore(t, kc, stream, "audit")
 		w := &worker{id: id, store: &killableStore{LeaseStore: base}, done: make(chan struct{})}
+		var err error
 		w.c, err = consumer.New(kc, stream, "audit", &processor{l: l, worker: id, start: map[string]string{}, batches: map[string]int{}},
 			append([]consumer.Option{consumer.WorkerID(id), consumer.LeaseDuration(lease), consumer.IdleTime(100 * time.Millisecond),
 				consumer.Leases(w.store), consumer.MaxRecords(200)}, opts...)...)
@@ -327,10 +337,7 @@ func workersScenario(t *testing.T, opts ...consumer.Option) *server {
 
 	// The survivors take over the killed worker's shards: each lease is
 	// held by another worker, or was already processed to its end.
-	table, err := consumer.NewRunnelStore(admin.Options(), stream, "audit")
-	if err != nil {
-		t.Fatal(err)
-	}
+	table := newStore(t, admin, stream, "audit")
 	takenOver := func(shards []string, from string, since time.Time, within time.Duration) time.Duration {
 		t.Helper()
 		for {

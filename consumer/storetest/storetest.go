@@ -6,6 +6,8 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/runnel/runnel/consumer"
@@ -53,6 +55,31 @@ func Run(t *testing.T, newStore NewStore) {
 		b, err := s.Take(ctx, ls[0].Key, "b", a.Counter)
 		if err != nil || b.Owner != "b" {
 			t.Fatalf("Take at the current counter = %+v, %v", b, err)
+		}
+	})
+	t.Run("ConcurrentTakesOneWins", func(t *testing.T) {
+		s := newStore(t, 1)
+		ls := prepare(t, s)
+		const takers = 8
+		var wg sync.WaitGroup
+		errs := make([]error, takers)
+		for i := range takers {
+			wg.Go(func() {
+				_, errs[i] = s.Take(ctx, ls[0].Key, fmt.Sprint("w", i), ls[0].Counter)
+			})
+		}
+		wg.Wait()
+		won := 0
+		for i, err := range errs {
+			switch {
+			case err == nil:
+				won++
+			case !errors.Is(err, consumer.ErrLeaseConflict):
+				t.Fatalf("take by w%d: %v", i, err)
+			}
+		}
+		if won != 1 {
+			t.Fatalf("%d of %d concurrent takes of one counter won; want 1", won, takers)
 		}
 	})
 	t.Run("CheckpointIsFenced", func(t *testing.T) {
