@@ -101,7 +101,7 @@ func New(client Kinesis, stream, app string, processor Processor, opts ...Option
 		opts := client.Options()
 		o.retriever = newFanOutRetriever(func() FanOutClient { return kinesis.New(opts) }, stream, o.fanOut, log)
 	default:
-		o.retriever = NewPollingRetriever(client, stream, o.maxRecords, o.idle)
+		o.retriever = newPollingRetriever(client, stream, o.maxRecords, o.idle, o.sdkRetrieval)
 	}
 	c := &Consumer{
 		client: client, stream: stream, app: app, proc: processor, o: o, id: o.workerID,

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -376,5 +378,63 @@ func TestCheckpointOneRecord(t *testing.T) {
 	}
 	if p2.inits["shardId-000000000000"] == "TRIM_HORIZON" {
 		t.Fatal("second worker started at TRIM_HORIZON")
+	}
+}
+
+// countingTransport counts the GetRecords requests that pass it, by
+// whether the SDK sent them.
+type countingTransport struct {
+	mu       sync.Mutex
+	sdk, own int
+}
+
+func (c *countingTransport) Do(r *http.Request) (*http.Response, error) {
+	if r.Header.Get("X-Amz-Target") == "Kinesis_20131202.GetRecords" {
+		c.mu.Lock()
+		if strings.Contains(r.Header.Get("User-Agent"), "aws-sdk-go-v2") {
+			c.sdk++
+		} else {
+			c.own++
+		}
+		c.mu.Unlock()
+	}
+	return http.DefaultClient.Do(r)
+}
+
+// TestRetrievalPaths: a worker on a *kinesis.Client sends GetRecords
+// itself unless SDKRetrieval is given, and reads the same records either
+// way.
+func TestRetrievalPaths(t *testing.T) {
+	srv := runneltest.NewServer(t)
+	kc := srv.Client(t)
+	createStream(t, kc, "s", 2)
+	put(t, kc, "s", 0, 40)
+	for _, sdk := range []bool{false, true} {
+		t.Run(fmt.Sprint("sdk=", sdk), func(t *testing.T) {
+			counter := &countingTransport{}
+			opts := kc.Options()
+			opts.HTTPClient = counter
+			client := kinesis.New(opts)
+			p := newRecorder()
+			extra := []consumer.Option{}
+			if sdk {
+				extra = append(extra, consumer.SDKRetrieval())
+			}
+			c, err := consumer.New(client, "s", fmt.Sprint("app-", sdk), p, options(t, "w", extra...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stop := worker(t, c)
+			eventually(t, 10*time.Second, "40 records processed", func() bool { d, _ := p.count(); return d == 40 })
+			stop()
+			if _, total := p.count(); total != 40 {
+				t.Fatalf("%d deliveries of 40 records", total)
+			}
+			counter.mu.Lock()
+			defer counter.mu.Unlock()
+			if sdk && (counter.sdk == 0 || counter.own != 0) || !sdk && (counter.own == 0 || counter.sdk != 0) {
+				t.Fatalf("GetRecords requests: %d by the SDK, %d by the worker", counter.sdk, counter.own)
+			}
+		})
 	}
 }

@@ -24,6 +24,7 @@ type options struct {
 	store         LeaseStore
 	retriever     Retriever
 	fanOut        string
+	sdkRetrieval  bool
 }
 
 func defaultOptions() options {
@@ -98,6 +99,13 @@ func Leases(s LeaseStore) Option { return func(o *options) { o.store = s } }
 // WithRetriever sets how shards are read (default: polling with
 // GetRecords; see also FanOut).
 func WithRetriever(r Retriever) Option { return func(o *options) { o.retriever = r } }
+
+// SDKRetrieval makes every GetRecords call of the default polling
+// retriever go through the SDK client, as when the client is not a
+// *kinesis.Client. By default a *kinesis.Client's GetRecords calls are
+// written, signed and decoded by the worker itself (see
+// NewPollingRetriever), which reads several times faster.
+func SDKRetrieval() Option { return func(o *options) { o.sdkRetrieval = true } }
 
 // FanOut reads shards by enhanced fan-out (SubscribeToShard) as the stream
 // consumer name, which the worker registers unless it exists, instead of
