@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -137,13 +138,13 @@ func (d *recordsDecoder) records(slab []byte) ([]byte, bool) {
 		ok := s.object(func(key []byte) bool {
 			switch string(key) {
 			case "Data":
-				v, ok := s.strOrNull()
-				if !ok {
-					return false
-				}
-				if v == nil {
+				if s.null() {
 					r.data = nil
 					return true
+				}
+				v, ok := s.rawStr()
+				if !ok {
+					return false
 				}
 				start := len(slab)
 				if cap(slab)-start < base64.StdEncoding.DecodedLen(len(v)) {
@@ -426,6 +427,17 @@ func (s *jsonScanner) end() bool {
 
 // str reads a string without escapes and returns its bytes (in the text).
 func (s *jsonScanner) str() ([]byte, bool) {
+	v, ok := s.rawStr()
+	if !ok || !plainString(v) {
+		return nil, false
+	}
+	return v, true
+}
+
+// rawStr reads a string up to the next quote, without looking at what it
+// holds: for base64, whose decoder rejects escapes and control
+// characters itself.
+func (s *jsonScanner) rawStr() ([]byte, bool) {
 	if !s.consume('"') {
 		return nil, false
 	}
@@ -433,19 +445,37 @@ func (s *jsonScanner) str() ([]byte, bool) {
 	if n < 0 {
 		return nil, false
 	}
-	v := s.b[s.i : s.i+n]
+	v := s.b[s.i : s.i+n : s.i+n]
+	s.i += n + 1
+	return v, true
+}
+
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// plainString reports whether v is valid UTF-8 without control characters
+// or backslashes: a JSON string's content that means itself. It checks 8
+// bytes at a time while they are ASCII.
+func plainString(v []byte) bool {
+	for len(v) >= 8 {
+		x := binary.LittleEndian.Uint64(v)
+		// A byte below 0x20, a backslash, or one with its high bit set.
+		bs := x ^ (ones * '\\')
+		if ((x-ones*0x20)&^x|(bs-ones)&^bs|x)&highs != 0 {
+			break
+		}
+		v = v[8:]
+	}
 	ascii := true
 	for _, c := range v {
 		if c < 0x20 || c == '\\' {
-			return nil, false
+			return false
 		}
 		ascii = ascii && c < utf8.RuneSelf
 	}
-	if !ascii && !utf8.Valid(v) {
-		return nil, false
-	}
-	s.i += n + 1
-	return v[:n:n], true
+	return ascii || utf8.Valid(v)
 }
 
 // strOrNull reads a string or null (nil, true). An empty string is not nil.

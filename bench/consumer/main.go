@@ -4,7 +4,8 @@
 // name. Fill the stream first, for example with
 // `runnel bench --keep --read-after --stream NAME`, which also reports what
 // the load tool's own consumers read from the same stream. --fan-out reads
-// by enhanced fan-out instead of polling.
+// by enhanced fan-out instead of polling, --sdk polls with GetRecords through
+// the SDK instead of the worker's own requests.
 package main
 
 import (
@@ -12,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"sync/atomic"
 	"time"
 
@@ -42,6 +44,8 @@ func main() {
 	records := flag.Int64("records", 0, "records the stream holds: the run ends when the worker has processed them")
 	timeout := flag.Duration("timeout", 5*time.Minute, "give up after this long")
 	fanOut := flag.String("fan-out", "", "read by enhanced fan-out (SubscribeToShard) as the stream consumer `name` instead of polling; a name used before skips the registration's CREATING time")
+	sdk := flag.Bool("sdk", false, "send GetRecords through the SDK (consumer.SDKRetrieval) instead of the worker's own requests")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run to `file`")
 	flag.Parse()
 	if *stream == "" || *records <= 0 {
 		fmt.Fprintln(os.Stderr, "usage: consumer --stream NAME --records N [--endpoint URL]")
@@ -53,8 +57,22 @@ func main() {
 	app := fmt.Sprint("bench-", time.Now().UnixNano())
 	var opts []consumer.Option
 	mode := "polling"
-	if *fanOut != "" {
+	switch {
+	case *fanOut != "":
 		opts, mode = append(opts, consumer.FanOut(*fanOut)), "fan-out"
+	case *sdk:
+		opts, mode = append(opts, consumer.SDKRetrieval()), "polling through the SDK"
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	c, err := consumer.New(client, *stream, app, noop{&n}, opts...)
 	if err != nil {
@@ -77,6 +95,7 @@ func main() {
 	fmt.Printf("one worker, %s, no-op processor, checkpoint per batch: %d records in %v = %.0f records/s (from Run to the last record, lease table and takes included)\n",
 		mode, n.Load(), elapsed.Round(time.Millisecond), float64(n.Load())/elapsed.Seconds())
 	if n.Load() < *records {
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
