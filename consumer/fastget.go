@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -92,8 +93,8 @@ func (g *fastGetter) endpoint(ctx context.Context) (string, error) {
 // fastReader is the GetRecords caller of one shard reader.
 type fastReader struct {
 	g    *fastGetter
-	body []byte       // the request
-	resp bytes.Buffer // the answer
+	body []byte // the request
+	resp []byte // the answer
 	dec  recordsDecoder
 }
 
@@ -150,11 +151,7 @@ func (f *fastReader) try(ctx context.Context, in *kinesis.GetRecordsInput) (*kin
 		return nil, opError(&smithyhttp.RequestSendError{Err: err})
 	}
 	defer resp.Body.Close()
-	f.resp.Reset()
-	if resp.ContentLength > 0 && resp.ContentLength <= maxAnswer {
-		f.resp.Grow(int(resp.ContentLength))
-	}
-	if _, err := f.resp.ReadFrom(io.LimitReader(resp.Body, maxAnswer)); err != nil {
+	if f.resp, err = readAnswer(f.resp[:0], resp); err != nil {
 		if ctx.Err() != nil {
 			return nil, opError(&smithy.CanceledError{Err: err})
 		}
@@ -162,15 +159,29 @@ func (f *fastReader) try(ctx context.Context, in *kinesis.GetRecordsInput) (*kin
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil, &smithy.OperationError{ServiceID: kinesis.ServiceID, OperationName: "GetRecords", Err: &awshttp.ResponseError{
-			ResponseError: &smithyhttp.ResponseError{Response: &smithyhttp.Response{Response: resp}, Err: apiError(resp.Header, f.resp.Bytes())},
+			ResponseError: &smithyhttp.ResponseError{Response: &smithyhttp.Response{Response: resp}, Err: apiError(resp.Header, f.resp)},
 			RequestID:     resp.Header.Get("X-Amzn-Requestid"),
 		}}
 	}
-	out, err := f.dec.decode(f.resp.Bytes())
+	out, err := f.dec.decode(f.resp)
 	if err != nil {
 		return nil, opError(&smithy.DeserializationError{Err: err})
 	}
 	return out, nil
+}
+
+// readAnswer appends the body of resp to b: in one read of its length
+// when it has one, which spares bytes.Buffer's growing past the end to
+// see it.
+func readAnswer(b []byte, resp *http.Response) ([]byte, error) {
+	if n := resp.ContentLength; n >= 0 && n <= maxAnswer {
+		b = slices.Grow(b, int(n))[:n]
+		_, err := io.ReadFull(resp.Body, b)
+		return b, err
+	}
+	buf := bytes.NewBuffer(b)
+	_, err := buf.ReadFrom(io.LimitReader(resp.Body, maxAnswer))
+	return buf.Bytes(), err
 }
 
 // opError wraps err as the SDK wraps the errors of an operation.
