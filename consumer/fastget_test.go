@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"io"
 	"net/http"
@@ -231,5 +232,69 @@ func TestPollerPath(t *testing.T) {
 	}
 	if NewPollingRetriever(&scriptedKinesis{}, "s", 10, 0).(*pollingRetriever).fast != nil {
 		t.Fatal("fast path for a client that is not a *kinesis.Client")
+	}
+}
+
+// TestPollerRecoversFastPath is TestPollerRecovers on a *kinesis.Client,
+// whose GetRecords calls take the fast path: the poller recognises the
+// expired iterator and the throttling in the errors it makes.
+func TestPollerRecoversFastPath(t *testing.T) {
+	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	rec := func(seq string) string {
+		return `{"SequenceNumber":"` + seq + `","Data":"` + b64("r"+seq) + `","PartitionKey":"k","ApproximateArrivalTimestamp":1733456789.5}`
+	}
+	gets := []cannedAnswer{
+		{200, nil, `{"Records":[` + rec("1") + `,` + rec("2") + `],"NextShardIterator":"it","MillisBehindLatest":5}`},
+		{400, nil, `{"__type":"ExpiredIteratorException","message":"Iterator expired."}`},
+		{400, nil, `{"__type":"ProvisionedThroughputExceededException","message":"Rate exceeded."}`},
+		{200, nil, `{"Records":[],"NextShardIterator":"it","MillisBehindLatest":0}`},
+		{200, nil, `{"Records":[` + rec("3") + `],"NextShardIterator":"it","MillisBehindLatest":0}`},
+		{200, nil, `{"Records":[],"NextShardIterator":null,"MillisBehindLatest":0,"ChildShards":[]}`},
+	}
+	var mu sync.Mutex
+	var starts []string
+	var sdkGets int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		a := cannedAnswer{status: 200}
+		switch r.Header.Get("X-Amz-Target") {
+		case "Kinesis_20131202.GetShardIterator":
+			starts = append(starts, string(body))
+			a.body = `{"ShardIterator":"it"}`
+		case "Kinesis_20131202.GetRecords":
+			if strings.Contains(r.Header.Get("User-Agent"), "aws-sdk-go-v2") {
+				sdkGets++
+			}
+			a, gets = gets[0], gets[1:]
+		}
+		w.WriteHeader(a.status)
+		_, _ = io.WriteString(w, a.body)
+	}))
+	defer srv.Close()
+	c := kinesis.New(kinesis.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), Retryer: aws.NopRetryer{},
+		Credentials: credentials.NewStaticCredentialsProvider("AKID", "secret", "")})
+	ctx := context.Background()
+	rd, err := NewPollingRetriever(c, "s", 100, 10*time.Millisecond).Open(ctx, "shardId-000000000000", Start{AfterSequenceNumber: "0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for ended := false; !ended; {
+		b, err := rd.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range b.Records {
+			got = append(got, *r.SequenceNumber+"="+string(r.Data))
+		}
+		ended = b.End
+	}
+	if strings.Join(got, " ") != "1=r1 2=r2 3=r3" {
+		t.Fatalf("records %v", got)
+	}
+	if len(starts) != 2 || !strings.Contains(starts[1], `"StartingSequenceNumber":"2"`) || sdkGets != 0 || len(gets) != 0 {
+		t.Fatalf("GetShardIterator calls %v, %d GetRecords by the SDK, %d answers left", starts, sdkGets, len(gets))
 	}
 }
