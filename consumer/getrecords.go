@@ -1,14 +1,14 @@
 package consumer
 
 import (
+	"github.com/runnel/runnel/internal/jsonscan"
+
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
@@ -62,21 +62,21 @@ func (d *recordsDecoder) decode(b []byte) (*kinesis.GetRecordsOutput, error) {
 // scan reads b the fast way, reporting false for anything it does not
 // expect.
 func (d *recordsDecoder) scan(b []byte) (*kinesis.GetRecordsOutput, bool) {
-	d.s = jsonScanner{b: b}
+	d.s = jsonScanner{jsonscan.Scanner{B: b}}
 	d.recs, d.strs = d.recs[:0], d.strs[:0]
 	out := &kinesis.GetRecordsOutput{}
 	var slab []byte // decoded data; base64 never decodes to more than 3/4 of its text
 	// A member named twice goes to encoding/json, whose way of merging
 	// the two arrays is its own.
 	var seenRecords, sawRecords, seenChildren bool
-	ok := d.s.object(func(key []byte) bool {
+	ok := d.s.Object(func(key []byte) bool {
 		switch string(key) {
 		case "Records":
 			if seenRecords {
 				return false
 			}
 			seenRecords = true
-			if d.s.null() {
+			if d.s.Null() {
 				return true
 			}
 			slab = make([]byte, 0, len(b)*3/4)
@@ -85,7 +85,7 @@ func (d *recordsDecoder) scan(b []byte) (*kinesis.GetRecordsOutput, bool) {
 			slab, ok = d.records(slab)
 			return ok
 		case "NextShardIterator":
-			v, ok := d.s.strOrNull()
+			v, ok := d.s.StrOrNull()
 			if !ok {
 				return false
 			}
@@ -96,11 +96,11 @@ func (d *recordsDecoder) scan(b []byte) (*kinesis.GetRecordsOutput, bool) {
 			}
 			return true
 		case "MillisBehindLatest":
-			if d.s.null() {
+			if d.s.Null() {
 				out.MillisBehindLatest = nil
 				return true
 			}
-			v, ok := d.s.number()
+			v, ok := d.s.Number()
 			if !ok || bytes.ContainsAny(v, ".eE") {
 				return false
 			}
@@ -121,7 +121,7 @@ func (d *recordsDecoder) scan(b []byte) (*kinesis.GetRecordsOutput, bool) {
 		}
 		return false
 	})
-	if !ok || !d.s.end() {
+	if !ok || !d.s.End() {
 		return nil, false
 	}
 	if sawRecords {
@@ -133,16 +133,16 @@ func (d *recordsDecoder) scan(b []byte) (*kinesis.GetRecordsOutput, bool) {
 // records reads the Records array into d.recs, decoding data into slab.
 func (d *recordsDecoder) records(slab []byte) ([]byte, bool) {
 	s := &d.s
-	ok := s.array(func() bool {
+	ok := s.Array(func() bool {
 		r := scratchRecord{key: noSpan, seq: noSpan}
-		ok := s.object(func(key []byte) bool {
+		ok := s.Object(func(key []byte) bool {
 			switch string(key) {
 			case "Data":
-				if s.null() {
+				if s.Null() {
 					r.data = nil
 					return true
 				}
-				v, ok := s.rawStr()
+				v, ok := s.RawStr()
 				if !ok {
 					return false
 				}
@@ -162,11 +162,11 @@ func (d *recordsDecoder) records(slab []byte) ([]byte, bool) {
 			case "SequenceNumber":
 				return d.str(&r.seq)
 			case "ApproximateArrivalTimestamp":
-				if s.null() {
+				if s.Null() {
 					r.hasTS = false
 					return true
 				}
-				v, ok := s.number()
+				v, ok := s.Number()
 				if !ok {
 					return false
 				}
@@ -174,7 +174,7 @@ func (d *recordsDecoder) records(slab []byte) ([]byte, bool) {
 				r.ts, r.hasTS = t, ok
 				return ok
 			case "EncryptionType":
-				v, ok := s.strOrNull()
+				v, ok := s.StrOrNull()
 				if !ok {
 					return false
 				}
@@ -191,7 +191,7 @@ func (d *recordsDecoder) records(slab []byte) ([]byte, bool) {
 
 // str reads a string or null into d.strs.
 func (d *recordsDecoder) str(sp *span) bool {
-	v, ok := d.s.strOrNull()
+	v, ok := d.s.StrOrNull()
 	if !ok {
 		return false
 	}
@@ -267,35 +267,35 @@ func (d *recordsDecoder) build() []types.Record {
 // childShards reads the ChildShards array (short and rare: plainly).
 func (d *recordsDecoder) childShards() ([]types.ChildShard, bool) {
 	s := &d.s
-	if s.null() {
+	if s.Null() {
 		return nil, true
 	}
 	cs := []types.ChildShard{}
-	ok := s.array(func() bool {
+	ok := s.Array(func() bool {
 		var c types.ChildShard
-		ok := s.object(func(key []byte) bool {
+		ok := s.Object(func(key []byte) bool {
 			switch string(key) {
 			case "ShardId":
 				return s.stringPtr(&c.ShardId)
 			case "ParentShards":
-				if s.null() {
+				if s.Null() {
 					c.ParentShards = nil
 					return true
 				}
 				c.ParentShards = []string{}
-				return s.array(func() bool {
-					v, ok := s.str()
+				return s.Array(func() bool {
+					v, ok := s.Str()
 					c.ParentShards = append(c.ParentShards, string(v))
 					return ok
 				})
 			case "HashKeyRange":
-				if s.null() {
+				if s.Null() {
 					c.HashKeyRange = nil
 					return true
 				}
 				h := &types.HashKeyRange{}
 				c.HashKeyRange = h
-				return s.object(func(key []byte) bool {
+				return s.Object(func(key []byte) bool {
 					switch string(key) {
 					case "StartingHashKey":
 						return s.stringPtr(&h.StartingHashKey)
@@ -390,109 +390,13 @@ func members(m map[string]json.RawMessage, dst map[string]any) error {
 	return nil
 }
 
-// jsonScanner is a cursor over a JSON text that understands only what
-// GetRecords answers hold: objects, arrays, strings without escapes,
-// numbers and null.
-type jsonScanner struct {
-	b []byte
-	i int
-}
-
-func (s *jsonScanner) ws() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return
-		}
-	}
-}
-
-// consume skips white space and then c, if c is next.
-func (s *jsonScanner) consume(c byte) bool {
-	s.ws()
-	if s.i < len(s.b) && s.b[s.i] == c {
-		s.i++
-		return true
-	}
-	return false
-}
-
-// end reports whether only white space is left.
-func (s *jsonScanner) end() bool {
-	s.ws()
-	return s.i == len(s.b)
-}
-
-// str reads a string without escapes and returns its bytes (in the text).
-func (s *jsonScanner) str() ([]byte, bool) {
-	v, ok := s.rawStr()
-	if !ok || !plainString(v) {
-		return nil, false
-	}
-	return v, true
-}
-
-// rawStr reads a string up to the next quote, without looking at what it
-// holds: for base64, whose decoder rejects escapes and control
-// characters itself.
-func (s *jsonScanner) rawStr() ([]byte, bool) {
-	if !s.consume('"') {
-		return nil, false
-	}
-	n := bytes.IndexByte(s.b[s.i:], '"')
-	if n < 0 {
-		return nil, false
-	}
-	v := s.b[s.i : s.i+n : s.i+n]
-	s.i += n + 1
-	return v, true
-}
-
-const (
-	ones  = 0x0101010101010101
-	highs = 0x8080808080808080
-)
-
-// plainString reports whether v is valid UTF-8 without control characters
-// or backslashes: a JSON string's content that means itself. It checks 8
-// bytes at a time while they are ASCII.
-func plainString(v []byte) bool {
-	for len(v) >= 8 {
-		x := binary.LittleEndian.Uint64(v)
-		// A byte below 0x20, a backslash, or one with its high bit set.
-		bs := x ^ (ones * '\\')
-		if ((x-ones*0x20)&^x|(bs-ones)&^bs|x)&highs != 0 {
-			break
-		}
-		v = v[8:]
-	}
-	ascii := true
-	for _, c := range v {
-		if c < 0x20 || c == '\\' {
-			return false
-		}
-		ascii = ascii && c < utf8.RuneSelf
-	}
-	return ascii || utf8.Valid(v)
-}
-
-// strOrNull reads a string or null (nil, true). An empty string is not nil.
-func (s *jsonScanner) strOrNull() ([]byte, bool) {
-	if s.null() {
-		return nil, true
-	}
-	v, ok := s.str()
-	if ok && v == nil {
-		v = []byte{}
-	}
-	return v, ok
-}
+// jsonScanner is the shared JSON cursor with what only GetRecords answers
+// need.
+type jsonScanner struct{ jsonscan.Scanner }
 
 // stringPtr reads a string or null into *p.
 func (s *jsonScanner) stringPtr(p **string) bool {
-	v, ok := s.strOrNull()
+	v, ok := s.StrOrNull()
 	if !ok {
 		return false
 	}
@@ -502,91 +406,4 @@ func (s *jsonScanner) stringPtr(p **string) bool {
 		*p = &str
 	}
 	return true
-}
-
-// null skips white space and then null, if null is next.
-func (s *jsonScanner) null() bool {
-	s.ws()
-	if bytes.HasPrefix(s.b[s.i:], []byte("null")) {
-		s.i += 4
-		return true
-	}
-	return false
-}
-
-// number reads a JSON number and returns its text.
-func (s *jsonScanner) number() ([]byte, bool) {
-	s.ws()
-	b, i := s.b, s.i
-	digits := func() int {
-		start := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		return i - start
-	}
-	if i < len(b) && b[i] == '-' {
-		i++
-	}
-	if i < len(b) && b[i] == '0' {
-		i++
-	} else if digits() == 0 {
-		return nil, false
-	}
-	if i < len(b) && b[i] == '.' {
-		i++
-		if digits() == 0 {
-			return nil, false
-		}
-	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		i++
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		if digits() == 0 {
-			return nil, false
-		}
-	}
-	v := b[s.i:i]
-	s.i = i
-	return v, true
-}
-
-// object reads an object, handing each member's name to member, which
-// reads the value and reports whether it could.
-func (s *jsonScanner) object(member func(key []byte) bool) bool {
-	if !s.consume('{') {
-		return false
-	}
-	if s.consume('}') {
-		return true
-	}
-	for {
-		key, ok := s.str()
-		if !ok || !s.consume(':') || !member(key) {
-			return false
-		}
-		if !s.consume(',') {
-			return s.consume('}')
-		}
-	}
-}
-
-// array reads an array, calling elem to read each element.
-func (s *jsonScanner) array(elem func() bool) bool {
-	if !s.consume('[') {
-		return false
-	}
-	if s.consume(']') {
-		return true
-	}
-	for {
-		if !elem() {
-			return false
-		}
-		if !s.consume(',') {
-			return s.consume(']')
-		}
-	}
 }

@@ -5,7 +5,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-	"unicode/utf8"
 )
 
 // getRecordsSeeds are answers as servers write them, and some that only
@@ -159,20 +158,6 @@ func BenchmarkDecodeGetRecords(b *testing.B) {
 			if _, err := decodeGetRecordsJSON(body); err != nil {
 				b.Fatal(err)
 			}
-		}
-	})
-}
-
-// FuzzPlainString: the word-at-a-time check agrees with the plain
-// definition.
-func FuzzPlainString(f *testing.F) {
-	for _, s := range []string{"", "key-1", "49590338271490256608559692538361571095921575989136588898", "abcdefgh\\", "abcdefghi\x1f", "käsekäsekäse", "abcdefgh\xff", "\x7f\x7f\x7f\x7f\x7f\x7f\x7f\x7f\x20"} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		want := utf8.Valid(b) && !bytes.ContainsAny(b, "\\") && !bytes.ContainsFunc(b, func(r rune) bool { return r < 0x20 })
-		if got := plainString(b); got != want {
-			t.Fatalf("plainString(%q) = %v, want %v", b, got, want)
 		}
 	})
 }

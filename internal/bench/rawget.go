@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"github.com/runnel/runnel/internal/jsonscan"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -90,16 +92,16 @@ func (g *rawGetter) getRecords(ctx context.Context, iter string, limit int) ([]r
 // (the answer's length is), appends the records to recs and reports false
 // for anything else, which the caller then decodes with encoding/json.
 func scanGetRecords(b []byte, recs []rawRecord, data []byte, keys map[string]string) ([]rawRecord, *string, bool) {
-	s := scanner{b: b}
+	s := scanner{jsonscan.Scanner{B: b}}
 	var next *string
-	ok := s.object(func(key []byte) bool {
+	ok := s.Object(func(key []byte) bool {
 		switch string(key) {
 		case "Records":
 			var ok bool
 			recs, data, ok = s.records(recs, data, keys)
 			return ok
 		case "NextShardIterator":
-			v, ok := s.strOrNull()
+			v, ok := s.StrOrNull()
 			next = nil
 			if v != nil {
 				it := string(v)
@@ -107,11 +109,11 @@ func scanGetRecords(b []byte, recs []rawRecord, data []byte, keys map[string]str
 			}
 			return ok
 		case "MillisBehindLatest", "ChildShards":
-			return s.skip(0)
+			return s.Skip(0)
 		}
 		return false
 	})
-	if !ok || !s.end() {
+	if !ok || !s.End() {
 		return recs, nil, false
 	}
 	return recs, next, true
@@ -120,39 +122,39 @@ func scanGetRecords(b []byte, recs []rawRecord, data []byte, keys map[string]str
 // records reads a Records array, decoding data into data's spare
 // capacity.
 func (s *scanner) records(recs []rawRecord, data []byte, keys map[string]string) ([]rawRecord, []byte, bool) {
-	ok := s.array(func() bool {
+	ok := s.Array(func() bool {
 		var r rawRecord
-		ok := s.object(func(key []byte) bool {
+		ok := s.Object(func(key []byte) bool {
 			switch string(key) {
 			case "Data":
 				r.Data = nil
-				if s.null() {
+				if s.Null() {
 					return true
 				}
-				if !s.consume('"') {
+				if !s.Consume('"') {
 					return false
 				}
-				m, end, ok := b64.DecodeQuoted(data[len(data):cap(data)], s.b[s.i:])
+				m, end, ok := b64.DecodeQuoted(data[len(data):cap(data)], s.B[s.I:])
 				if !ok {
 					return false
 				}
-				s.i += end + 1
+				s.I += end + 1
 				r.Data = data[len(data) : len(data)+m : len(data)+m]
 				data = data[:len(data)+m]
 			case "PartitionKey":
-				v, ok := s.strOrNull()
+				v, ok := s.StrOrNull()
 				if !ok {
 					return false
 				}
 				r.PartitionKey = intern(keys, v)
 			case "SequenceNumber":
-				v, ok := s.strOrNull()
+				v, ok := s.StrOrNull()
 				if !ok {
 					return false
 				}
 				r.SequenceNumber = string(v)
 			case "ApproximateArrivalTimestamp", "EncryptionType":
-				return s.skip(0)
+				return s.Skip(0)
 			default:
 				return false
 			}
