@@ -2,7 +2,6 @@ package streams
 
 import (
 	"context"
-	"encoding/json"
 	"slices"
 	"time"
 )
@@ -242,8 +241,8 @@ func (s *Service) encryption(ctx context.Context, in *StreamEncryptionInput, sta
 	return err
 }
 
-// PutResourcePolicy attaches an IAM resource policy to a stream. runnel
-// stores it and returns it; it does not evaluate it.
+// PutResourcePolicy attaches an IAM resource policy to a stream, once
+// internal/iam has validated it; an iam.Authorizer evaluates it.
 func (s *Service) PutResourcePolicy(ctx context.Context, in *PutResourcePolicyInput) error {
 	if in == nil {
 		in = &PutResourcePolicyInput{}
@@ -255,12 +254,8 @@ func (s *Service) PutResourcePolicy(ctx context.Context, in *PutResourcePolicyIn
 	if err != nil {
 		return err
 	}
-	if in.Policy == nil {
-		return errNull("policy")
-	}
-	var doc map[string]any
-	if err := json.Unmarshal([]byte(*in.Policy), &doc); err != nil {
-		return errorf(CodeInvalidArgument, "Policy document is not valid JSON.")
+	if err := checkPolicy(in.Policy); err != nil {
+		return err
 	}
 	_, err = s.update(ctx, name, func(m *streamMeta, now int64) error {
 		if m.Status == statusDeleting {
