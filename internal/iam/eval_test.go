@@ -46,9 +46,9 @@ func TestEvaluate(t *testing.T) {
 		resource string
 		// request; defaults: alice in owner, PutRecord on orders
 		principal, account, action, res string
-		ctx                              Context
-		want                             Outcome
-		by                               PolicyType
+		ctx                             Context
+		want                            Outcome
+		by                              PolicyType
 	}
 	cases := []tc{
 		{name: "no policy: implicit deny", want: ImplicitDeny, by: IdentityBased},

@@ -31,8 +31,8 @@ func (a *refAPI) NewInput(op string) any {
 	return &refInput{}
 }
 func (a *refAPI) Call(context.Context, string, any) (any, error) { a.called++; return nil, nil }
-func (a *refAPI) HasOutput(string) bool                         { return false }
-func (a *refAPI) IAMService() string                            { return "refs" }
+func (a *refAPI) HasOutput(string) bool                          { return false }
+func (a *refAPI) IAMService() string                             { return "refs" }
 
 func TestAuthorizeHook(t *testing.T) {
 	var seen []AuthorizeRequest
