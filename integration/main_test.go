@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -60,7 +61,26 @@ type server struct {
 	cmd     *exec.Cmd
 	addr    string
 	dataDir string
-	log     *bytes.Buffer
+	log     *logBuffer
+}
+
+// logBuffer collects a process's output; tests may read it while the
+// process writes.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // freePort returns a loopback port that was free a moment ago.
@@ -99,7 +119,7 @@ func launch(t *testing.T, addr, dataDir string, args ...string) *server {
 	t.Helper()
 	full := append([]string{"serve", "--listen", addr, "--data-dir", dataDir}, args...)
 	cmd := exec.Command(runnelBin, full...)
-	var log bytes.Buffer
+	var log logBuffer
 	cmd.Stdout, cmd.Stderr = &log, &log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

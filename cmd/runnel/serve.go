@@ -19,6 +19,7 @@ import (
 	"github.com/runnel/runnel/internal/engine"
 	"github.com/runnel/runnel/internal/engine/disk"
 	"github.com/runnel/runnel/internal/engine/mem"
+	"github.com/runnel/runnel/internal/iam"
 	"github.com/runnel/runnel/internal/kinesisapi"
 	"github.com/runnel/runnel/internal/leaseapi"
 	"github.com/runnel/runnel/internal/leases"
@@ -41,6 +42,8 @@ type serveConfig struct {
 	crashPoint        string // test hook: SIGKILL self at this resharding step
 	tlsCert, tlsKey   string
 	tlsSelfSigned     bool
+	tlsClientCA       string // PEM bundle client certificates must chain to
+	tlsClientAuth     string // "", "require" or "verify-if-given"
 	logLevel          slog.Level
 	shutdownTimeout   time.Duration
 	maxBodyBytes      int64
@@ -102,7 +105,8 @@ func serveUsage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: runnel serve [flags]")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Runs the Kinesis-compatible server in the foreground until SIGINT or SIGTERM")
-	fmt.Fprintln(w, "(Ctrl-C). Point any AWS SDK or the AWS CLI at it:")
+	fmt.Fprintln(w, "(Ctrl-C); SIGHUP reloads the TLS certificate files. Point any AWS SDK or the")
+	fmt.Fprintln(w, "AWS CLI at it:")
 	fmt.Fprintln(w, "  aws --endpoint-url http://127.0.0.1:4567 kinesis list-streams")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Every flag can also be set by the environment variable named after it.")
@@ -196,6 +200,8 @@ func serveFlags(c *serveConfig, getenv env) (fs *flag.FlagSet, logLevel *string,
 	fs.StringVar(&c.tlsCert, "tls-cert", envOr("RUNNEL_TLS_CERT", ""), "PEM certificate `file` to serve HTTPS/h2 with (needs --tls-key) (env RUNNEL_TLS_CERT)")
 	fs.StringVar(&c.tlsKey, "tls-key", envOr("RUNNEL_TLS_KEY", ""), "PEM private key `file` for --tls-cert (env RUNNEL_TLS_KEY)")
 	fs.BoolVar(&c.tlsSelfSigned, "tls-self-signed", boolEnv("RUNNEL_TLS_SELF_SIGNED", false), "serve HTTPS/h2 with a certificate generated at start (env RUNNEL_TLS_SELF_SIGNED)")
+	fs.StringVar(&c.tlsClientCA, "tls-client-ca", envOr("RUNNEL_TLS_CLIENT_CA", ""), "PEM `file` of the authorities client certificates must chain to; turns on client-certificate authentication (env RUNNEL_TLS_CLIENT_CA)")
+	fs.StringVar(&c.tlsClientAuth, "tls-client-auth", envOr("RUNNEL_TLS_CLIENT_AUTH", ""), "with --tls-client-ca: require (every client presents a certificate) or verify-if-given; default require (env RUNNEL_TLS_CLIENT_AUTH)")
 	logLevel = fs.String("log-level", envOr("RUNNEL_LOG_LEVEL", "info"), "log level: debug (every request), info, warn or error (env RUNNEL_LOG_LEVEL)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", durationEnv("RUNNEL_SHUTDOWN_TIMEOUT", 15*time.Second), "how long to let in-flight requests finish on SIGTERM/SIGINT (env RUNNEL_SHUTDOWN_TIMEOUT)")
 	fs.Int64Var(&c.maxBodyBytes, "max-body-bytes", int64Env("RUNNEL_MAX_BODY_BYTES", kinesisapi.DefaultMaxBodyBytes), "largest request body accepted, in `bytes` (env RUNNEL_MAX_BODY_BYTES)")
@@ -228,6 +234,10 @@ func (c serveConfig) serverOptions(log *slog.Logger) server.Options {
 	sv := server.DefaultOptions()
 	sv.Addr = c.listen
 	sv.TLSCertFile, sv.TLSKeyFile, sv.TLSSelfSigned = c.tlsCert, c.tlsKey, c.tlsSelfSigned
+	sv.TLSClientCAFile, sv.TLSClientAuth = c.tlsClientCA, c.tlsClientAuth
+	if sv.TLSClientCAFile != "" && sv.TLSClientAuth == "" {
+		sv.TLSClientAuth = server.ClientAuthRequire
+	}
 	sv.MaxHeaderBytes = c.maxHeaderBytes
 	sv.MaxConcurrentStreams = c.h2MaxStreams
 	sv.Logger = log
@@ -388,6 +398,15 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 
 	hopts := cfg.handlerOptions(log)
 	hopts.APIs = []kinesisapi.API{leaseapi.New(lsvc)}
+	// Policies are evaluated for requests whose context carries an
+	// authenticated principal (iam.WithPrincipal); others pass.
+	authz, err := iam.NewAuthorizer(iam.AuthorizerOptions{
+		Region: cfg.region, AccountID: cfg.accountID, Resources: svc, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	hopts.Authorize = kinesisapi.IAMAuthorizer(authz)
 	h, err := kinesisapi.NewHandler(svc, hopts)
 	if err != nil {
 		return err
@@ -406,6 +425,8 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 	served = true
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve() }()
+	stopReload := reloadOnHangup(srv, log)
+	defer stopReload()
 	select {
 	case err := <-serveErr:
 		return fmt.Errorf("serve: %w", err)
@@ -452,4 +473,43 @@ func dataDirAttr(cfg serveConfig) string {
 		return "(none: memory engine)"
 	}
 	return strings.TrimSpace(cfg.dataDir)
+}
+
+// reloadOnHangup reloads the server's TLS files on each SIGHUP until the
+// returned function is called. A reload that fails keeps the certificate
+// served and logs why. SIGHUP is caught even without TLS files, so that it
+// never ends the process.
+func reloadOnHangup(srv *server.Server, log *slog.Logger) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done, ended := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(ended)
+		for {
+			select {
+			case <-done:
+				return
+			case <-hup:
+			}
+			if srv.Certificate() == nil {
+				log.Info("SIGHUP: nothing to reload (no TLS)")
+				continue
+			}
+			leaf, err := srv.ReloadTLS()
+			if err != nil {
+				log.Warn("SIGHUP: TLS files not reloaded; still serving the previous certificate",
+					slog.Any("error", err), slog.String("serial", leaf.SerialNumber.String()))
+				continue
+			}
+			log.Info("SIGHUP: TLS certificate reloaded",
+				slog.String("subject", leaf.Subject.String()),
+				slog.String("serial", leaf.SerialNumber.String()),
+				slog.Time("not_after", leaf.NotAfter))
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
+		<-ended
+	}
 }

@@ -2,8 +2,10 @@
 // AWS SDKs speak: HTTP/1.1, HTTP/2 over cleartext with prior knowledge (h2c)
 // and, when TLS is configured, HTTP/2 negotiated by ALPN (h2) alongside
 // HTTP/1.1 over TLS. The certificate is either given (a PEM cert and key
-// file) or generated at start: a self-signed certificate for localhost,
-// 127.0.0.1 and ::1.
+// file, which ReloadTLS reads again without dropping a connection) or
+// generated at start: a self-signed certificate for localhost, 127.0.0.1
+// and ::1. TLS 1.2 is the oldest version served. Clients may be required
+// to present a certificate of a given authority (TLSClientCAFile).
 package server
 
 import (
