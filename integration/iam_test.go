@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -207,6 +209,18 @@ func TestIAMPolicies(t *testing.T) {
 		t.Fatalf("malformed policy: %v", err)
 	}
 
+	// The AWS CLI (botocore) reads the same refusal.
+	if cli := awsCLICheck(); cli != "" {
+		cmd := exec.Command(cli, "--endpoint-url", endpoint, "--region", "us-east-1", "kinesis", "delete-stream", "--stream-name", "clicks")
+		cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=AKIAPRODUCER", "AWS_SECRET_ACCESS_KEY=secret", "AWS_PAGER=",
+			"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+		out, err := cmd.CombinedOutput()
+		want := "An error occurred (AccessDeniedException) when calling the DeleteStream operation: User: arn:aws:iam::123456789012:user/producer is not authorized to perform: kinesis:DeleteStream on resource: " + clicksARN + " because no identity-based policy allows the kinesis:DeleteStream action"
+		if err == nil || !strings.Contains(string(out), want) {
+			t.Fatalf("aws kinesis delete-stream as the producer: %v\n%s", err, out)
+		}
+	}
+
 	// Requests without a principal are not checked.
 	if _, err := stranger.ListStreams(ctx, &kinesis.ListStreamsInput{}); err != nil {
 		t.Fatalf("unauthenticated ListStreams: %v", err)
@@ -214,4 +228,15 @@ func TestIAMPolicies(t *testing.T) {
 	if _, err := admin.DeleteStream(ctx, &kinesis.DeleteStreamInput{StreamName: aws.String("clicks")}); err != nil {
 		t.Fatalf("admin DeleteStream clicks: %v", err)
 	}
+}
+
+// awsCLICheck returns the path of the AWS CLI v2, or "" when it is not
+// installed (the SDK's checks above stand alone then).
+func awsCLICheck() string {
+	for _, p := range []string{"/usr/bin/aws", "/usr/local/bin/aws"} {
+		if out, err := exec.Command(p, "--version").CombinedOutput(); err == nil && strings.HasPrefix(string(out), "aws-cli/2") {
+			return p
+		}
+	}
+	return ""
 }
