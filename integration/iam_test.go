@@ -2,6 +2,8 @@ package integration
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"log/slog"
@@ -51,7 +53,7 @@ func principalsByKey(users map[string]*iam.Principal, next http.Handler) http.Ha
 
 // startPolicyServer runs the streams service behind the IAM authorizer on a
 // loopback port, with principals chosen by access key.
-func startPolicyServer(t *testing.T, users map[string]*iam.Principal) string {
+func startPolicyServer(t *testing.T, users map[string]*iam.Principal, selfSigned bool) (endpoint string, roots *x509.CertPool) {
 	t.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -78,6 +80,7 @@ func startPolicyServer(t *testing.T, users map[string]*iam.Principal) string {
 	sv := rserver.DefaultOptions()
 	sv.Addr = "127.0.0.1:0"
 	sv.Logger = log
+	sv.TLSSelfSigned = selfSigned
 	srv, err := rserver.Listen(ctx, principalsByKey(users, h), sv)
 	if err != nil {
 		t.Fatal(err)
@@ -92,15 +95,29 @@ func startPolicyServer(t *testing.T, users map[string]*iam.Principal) string {
 		_ = svc.Close()
 		_ = eng.Close()
 	})
-	return srv.Endpoint()
+	if selfSigned {
+		roots = x509.NewCertPool()
+		roots.AddCert(srv.Certificate())
+	}
+	return srv.Endpoint(), roots
 }
 
 func clientAs(endpoint, key string) *kinesis.Client {
+	return clientTrusting(endpoint, key, nil)
+}
+
+// clientTrusting is clientAs for a TLS server whose certificate roots
+// vouch for.
+func clientTrusting(endpoint, key string, roots *x509.CertPool) *kinesis.Client {
+	var hc aws.HTTPClient
+	if roots != nil {
+		hc = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}, ForceAttemptHTTP2: true}}
+	}
 	return kinesis.New(kinesis.Options{
 		Region:           "us-east-1",
 		BaseEndpoint:     aws.String(endpoint),
 		Credentials:      credentials.NewStaticCredentialsProvider(key, "secret", ""),
-		HTTPClient:       sdkclient.Guard(nil),
+		HTTPClient:       sdkclient.Guard(hc),
 		RetryMaxAttempts: 1,
 	})
 }
@@ -129,7 +146,7 @@ func TestIAMPolicies(t *testing.T) {
 		"AKIAPARTNER": {ARN: "arn:aws:iam::210987654321:user/bob", Account: iamPartner, Policies: []string{
 			`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kinesis:*","Resource":"*"}]}`}},
 	}
-	endpoint := startPolicyServer(t, users)
+	endpoint, _ := startPolicyServer(t, users, false)
 	admin, producer := clientAs(endpoint, "AKIAADMIN"), clientAs(endpoint, "AKIAPRODUCER")
 	reader, partner := clientAs(endpoint, "AKIAREADER"), clientAs(endpoint, "AKIAPARTNER")
 	stranger := clientAs(endpoint, "AKIASTRANGER") // no principal: not checked
@@ -239,4 +256,25 @@ func awsCLICheck() string {
 		}
 	}
 	return ""
+}
+
+// TestIAMSecureTransport: aws:SecureTransport is true exactly for requests
+// that came over TLS, so a policy can refuse plain-text access.
+func TestIAMSecureTransport(t *testing.T) {
+	ctx := context.Background()
+	users := map[string]*iam.Principal{
+		"AKIATLSONLY": {ARN: "arn:aws:iam::123456789012:user/careful", Account: iamAccount, Policies: []string{
+			`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kinesis:*","Resource":"*"},
+			  {"Sid":"TLSOnly","Effect":"Deny","Action":"kinesis:*","Resource":"*","Condition":{"Bool":{"aws:SecureTransport":"false"}}}]}`}},
+	}
+	plain, _ := startPolicyServer(t, users, false)
+	secure, roots := startPolicyServer(t, users, true)
+	if !strings.HasPrefix(secure, "https://") {
+		t.Fatalf("endpoint %s is not TLS", secure)
+	}
+	_, err := clientAs(plain, "AKIATLSONLY").ListStreams(ctx, &kinesis.ListStreamsInput{})
+	wantDenied(t, "ListStreams over plain HTTP", err, "User: arn:aws:iam::123456789012:user/careful is not authorized to perform: kinesis:ListStreams with an explicit deny in an identity-based policy")
+	if _, err := clientTrusting(secure, "AKIATLSONLY", roots).ListStreams(ctx, &kinesis.ListStreamsInput{}); err != nil {
+		t.Fatalf("ListStreams over TLS: %v", err)
+	}
 }

@@ -343,11 +343,12 @@ func userName(arn string) (string, bool) {
 }
 
 // policyCache keeps parsed policies by document, so that each request does
-// not parse the same JSON again. It holds at most maxCached documents and
-// starts afresh when full.
+// not parse the same JSON again. It holds at most maxCached documents of at
+// most maxCachedBytes together, and starts afresh when full.
 type policyCache struct {
-	mu sync.RWMutex
-	m  map[cacheKey]*Policy
+	mu    sync.RWMutex
+	m     map[cacheKey]*Policy
+	bytes int
 }
 
 type cacheKey struct {
@@ -355,7 +356,10 @@ type cacheKey struct {
 	kind Kind
 }
 
-const maxCached = 4096
+const (
+	maxCached      = 4096
+	maxCachedBytes = 8 << 20
+)
 
 func (c *policyCache) parse(doc string, kind Kind) (*Policy, error) {
 	k := cacheKey{doc, kind}
@@ -370,10 +374,14 @@ func (c *policyCache) parse(doc string, kind Kind) (*Policy, error) {
 		return nil, err
 	}
 	c.mu.Lock()
-	if len(c.m) >= maxCached {
-		clear(c.m)
+	if _, dup := c.m[k]; !dup {
+		if len(c.m) >= maxCached || c.bytes+len(doc) > maxCachedBytes {
+			clear(c.m)
+			c.bytes = 0
+		}
+		c.m[k] = p
+		c.bytes += len(doc)
 	}
-	c.m[k] = p
 	c.mu.Unlock()
 	return p, nil
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -110,5 +112,23 @@ func TestAuthorizerBadIdentityPolicy(t *testing.T) {
 	var de *DeniedError
 	if err == nil || errors.As(err, &de) {
 		t.Fatalf("got %v, want an internal error", err)
+	}
+}
+
+func TestPolicyCacheBounded(t *testing.T) {
+	var c policyCache
+	c.m = map[cacheKey]*Policy{}
+	big := strings.Repeat(" ", 60<<10)
+	for i := range 400 {
+		doc := `{"Statement":{"Sid":"s` + strconv.Itoa(i) + `","Effect":"Allow","Action":"*","Resource":"*"}}` + big
+		if _, err := c.parse(doc, Identity); err != nil {
+			t.Fatal(err)
+		}
+		if c.bytes > maxCachedBytes || len(c.m) > maxCached {
+			t.Fatalf("cache holds %d documents, %d bytes", len(c.m), c.bytes)
+		}
+	}
+	if len(c.m) == 0 {
+		t.Fatal("nothing cached")
 	}
 }
