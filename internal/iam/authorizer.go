@@ -272,17 +272,21 @@ func (a *Authorizer) target(ctx context.Context, c *Call) (action, resource, acc
 			return action, c.StreamARN + "/consumer/" + c.ConsumerName + ":*", arnAccount(c.StreamARN, account), true
 		}
 	}
+	// A token names the stream it reads, whatever else the input says
+	// (the service refuses a StreamARN that disagrees).
+	if c.Token != "" {
+		if name, found := a.opts.Resources.TokenStream(c.Token); found {
+			return action, a.streamARN(name), account, true
+		}
+		if c.StreamARN == "" && c.StreamName == "" {
+			return "", "", "", false
+		}
+	}
 	switch {
 	case c.StreamARN != "":
 		return action, c.StreamARN, arnAccount(c.StreamARN, account), true
 	case c.StreamName != "":
 		return action, a.streamARN(c.StreamName), account, true
-	case c.Token != "":
-		name, found := a.opts.Resources.TokenStream(c.Token)
-		if !found {
-			return "", "", "", false
-		}
-		return action, a.streamARN(name), account, true
 	}
 	// Nothing names the resource: the service will refuse the input;
 	// authorize on all streams of the account.
