@@ -134,3 +134,16 @@ func TestTLSServeFlags(t *testing.T) {
 		t.Fatal("TLS 1.1 was accepted")
 	}
 }
+
+// TestSIGHUPWithoutTLS: SIGHUP never ends a server, even one with nothing
+// to reload.
+func TestSIGHUPWithoutTLS(t *testing.T) {
+	s := startServer(t, t.TempDir(), "--engine", "memory")
+	if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "log of the SIGHUP", func() bool { return strings.Contains(s.log.String(), "SIGHUP: nothing to reload") })
+	if _, err := s.client().ListStreams(context.Background(), &kinesis.ListStreamsInput{}); err != nil {
+		t.Fatalf("after SIGHUP: %v", err)
+	}
+}
