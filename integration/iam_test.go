@@ -143,6 +143,8 @@ func TestIAMPolicies(t *testing.T) {
 			`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["kinesis:PutRecord","kinesis:PutRecords","kinesis:DescribeStreamSummary","kinesis:ListShards"],"Resource":"arn:aws:kinesis:*:123456789012:stream/*"}]}`}},
 		"AKIAREADER": {ARN: "arn:aws:iam::123456789012:user/reader", Account: iamAccount, Policies: []string{
 			`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["kinesis:GetRecords","kinesis:GetShardIterator","kinesis:ListShards"],"Resource":"` + ordersARN + `"}]}`}},
+		"AKIAFANOUT": {ARN: "arn:aws:iam::123456789012:user/fanout", Account: iamAccount, Policies: []string{
+			`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["kinesis:SubscribeToShard","kinesis:DescribeStreamConsumer"],"Resource":"` + ordersARN + `/consumer/*"}]}`}},
 		"AKIAPARTNER": {ARN: "arn:aws:iam::210987654321:user/bob", Account: iamPartner, Policies: []string{
 			`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kinesis:*","Resource":"*"}]}`}},
 	}
@@ -191,6 +193,28 @@ func TestIAMPolicies(t *testing.T) {
 	}
 	_, err = reader.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: cit.ShardIterator})
 	wantDenied(t, "reader GetRecords clicks", err, "User: arn:aws:iam::123456789012:user/reader is not authorized to perform: kinesis:GetRecords on resource: "+clicksARN+" because no identity-based policy allows the kinesis:GetRecords action")
+
+	// Enhanced fan-out is authorized on the consumer's ARN: the fan-out
+	// identity may subscribe, the reader (allowed on the stream only) not.
+	consumerARN := registerConsumer(t, admin, ordersARN, "app")
+	fanout := kinesis.New(kinesis.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
+		Credentials: credentials.NewStaticCredentialsProvider("AKIAFANOUT", "secret", ""),
+		HTTPClient:  sdkclient.Guard(&http.Client{Transport: h2cTransport()})})
+	readerH2 := kinesis.New(kinesis.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
+		Credentials: credentials.NewStaticCredentialsProvider("AKIAREADER", "secret", ""),
+		HTTPClient:  sdkclient.Guard(&http.Client{Transport: h2cTransport()}), RetryMaxAttempts: 1})
+	if _, err := fanout.DescribeStreamConsumer(ctx, &kinesis.DescribeStreamConsumerInput{StreamARN: aws.String(ordersARN), ConsumerName: aws.String("app")}); err != nil {
+		t.Fatalf("fan-out DescribeStreamConsumer by name: %v", err)
+	}
+	es := subscribe(t, fanout, consumerARN, "shardId-000000000000", types.StartingPosition{Type: types.ShardIteratorTypeTrimHorizon})
+	r := readRecords(es, 1, 20*time.Second)
+	es.Close()
+	if len(r.records) != 1 || string(r.records[0].Data) != "order-1" {
+		t.Fatalf("fan-out read %+v", r)
+	}
+	_, err = readerH2.SubscribeToShard(ctx, &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(consumerARN), ShardId: aws.String("shardId-000000000000"),
+		StartingPosition: &types.StartingPosition{Type: types.ShardIteratorTypeTrimHorizon}})
+	wantDenied(t, "reader SubscribeToShard", err, "User: arn:aws:iam::123456789012:user/reader is not authorized to perform: kinesis:SubscribeToShard on resource: "+consumerARN+" because no identity-based policy allows the kinesis:SubscribeToShard action")
 
 	// Another account: its own identity policy allows everything, but
 	// the stream's owner has not shared it yet.
