@@ -417,6 +417,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 		slog.String("engine", cfg.engine),
 		slog.String("data_dir", dataDirAttr(cfg)),
 		slog.String("region", cfg.region),
+		slog.String("tls", tlsAttr(cfg)),
 		slog.String("version", versionString()))
 	if ready != nil {
 		ready <- srv
@@ -512,4 +513,25 @@ func reloadOnHangup(srv *server.Server, log *slog.Logger) (stop func()) {
 		close(done)
 		<-ended
 	}
+}
+
+// tlsAttr says how the listener serves TLS, for the start-up line.
+func tlsAttr(cfg serveConfig) string {
+	var mode string
+	switch {
+	case cfg.tlsCert != "":
+		mode = "certificate " + cfg.tlsCert + " (SIGHUP reloads)"
+	case cfg.tlsSelfSigned:
+		mode = "self-signed"
+	default:
+		return "off"
+	}
+	if cfg.tlsClientCA != "" {
+		auth := cfg.tlsClientAuth
+		if auth == "" {
+			auth = server.ClientAuthRequire
+		}
+		mode += ", client certificates: " + auth
+	}
+	return mode
 }
