@@ -19,7 +19,8 @@ type Principal struct {
 	// ARN is the principal's ARN, such as
 	// arn:aws:iam::123456789012:user/alice.
 	ARN string
-	// Account is the 12-digit account the principal belongs to.
+	// Account is the 12-digit account the principal belongs to; when
+	// empty, the account in ARN.
 	Account string
 	// Policies are the principal's identity policy documents (JSON).
 	Policies []string
@@ -143,6 +144,12 @@ func (e *DeniedError) ErrorMessage() string { return e.Message }
 func (a *Authorizer) Authorize(ctx context.Context, p *Principal, c *Call) error {
 	if p == nil {
 		return errors.New("iam: no principal to authorize")
+	}
+	if p.Account == "" {
+		// The account is the ARN's when authentication leaves it out.
+		q := *p
+		q.Account = arnAccount(p.ARN, "")
+		p = &q
 	}
 	action, resource, resAccount, ok := a.target(ctx, c)
 	if !ok {

@@ -58,6 +58,7 @@ func TestAuthorizer(t *testing.T) {
 		msg  string // "" for allowed
 	}{
 		{"producer puts by name", producer, Call{Operation: "PutRecords", StreamName: "orders"}, ""},
+		{"the account comes from the ARN when not given", &Principal{ARN: alice, Policies: producer.Policies}, Call{Operation: "PutRecords", StreamName: "orders"}, ""},
 		{"producer puts by ARN", producer, Call{Operation: "PutRecord", StreamARN: clicks}, ""},
 		{"producer may not delete", producer, Call{Operation: "DeleteStream", StreamName: "orders"},
 			"User: " + alice + " is not authorized to perform: kinesis:DeleteStream on resource: " + orders + " with an explicit deny in an identity-based policy"},
