@@ -326,7 +326,12 @@ func streamOfARN(arn string) (string, bool) {
 // context builds the request's condition keys.
 func (a *Authorizer) context(p *Principal, c *Call, now time.Time) Context {
 	ctx := Context{}
-	ctx.Set("aws:PrincipalArn", p.ARN)
+	// For an assumed-role session, aws:PrincipalArn is the role's ARN.
+	if role, ok := roleOfSession(p.ARN); ok {
+		ctx.Set("aws:PrincipalArn", role)
+	} else {
+		ctx.Set("aws:PrincipalArn", p.ARN)
+	}
 	ctx.Set("aws:PrincipalAccount", p.Account)
 	ctx.Set("aws:SecureTransport", strconv.FormatBool(c.SecureTransport))
 	ctx.Set("aws:CurrentTime", now.UTC().Format(time.RFC3339))

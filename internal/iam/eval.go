@@ -181,12 +181,41 @@ func (s *Statement) principalNamed(req *Request) bool {
 	if s.Principals.Any {
 		return true
 	}
-	for _, a := range s.Principals.ARNs {
-		if a == req.PrincipalARN {
+	return s.Principals.namesARN(req.PrincipalARN)
+}
+
+// namesARN reports whether the principal ARNs include arn, or the role an
+// assumed-role session arn belongs to: naming a role grants its sessions.
+func (p *Principals) namesARN(arn string) bool {
+	if len(p.ARNs) == 0 {
+		return false
+	}
+	role, isSession := roleOfSession(arn)
+	for _, a := range p.ARNs {
+		if a == arn || isSession && a == role {
 			return true
 		}
 	}
 	return false
+}
+
+// roleOfSession returns the role ARN of an assumed-role session ARN
+// (arn:aws:sts::<account>:assumed-role/<role>/<session> gives
+// arn:aws:iam::<account>:role/<role>).
+func roleOfSession(arn string) (string, bool) {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) != 6 || parts[2] != "sts" {
+		return "", false
+	}
+	rest, ok := strings.CutPrefix(parts[5], "assumed-role/")
+	if !ok {
+		return "", false
+	}
+	role, _, ok := strings.Cut(rest, "/")
+	if !ok || role == "" {
+		return "", false
+	}
+	return parts[0] + ":" + parts[1] + ":iam::" + parts[4] + ":role/" + role, true
 }
 
 func (p *Principals) match(req *Request) bool {
@@ -198,12 +227,7 @@ func (p *Principals) match(req *Request) bool {
 			return true
 		}
 	}
-	for _, a := range p.ARNs {
-		if a == req.PrincipalARN {
-			return true
-		}
-	}
-	return false
+	return p.namesARN(req.PrincipalARN)
 }
 
 func matchAnyPattern(patterns []string, v string, fold bool) bool {
