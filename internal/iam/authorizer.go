@@ -325,22 +325,23 @@ func streamOfARN(arn string) (string, bool) {
 
 // context builds the request's condition keys.
 func (a *Authorizer) context(p *Principal, c *Call, now time.Time) Context {
-	ctx := Context{}
+	// Keys are stored lower-cased, as Context.Set would.
+	ctx := make(Context, 8)
+	principal := p.ARN
 	// For an assumed-role session, aws:PrincipalArn is the role's ARN.
 	if role, ok := roleOfSession(p.ARN); ok {
-		ctx.Set("aws:PrincipalArn", role)
-	} else {
-		ctx.Set("aws:PrincipalArn", p.ARN)
+		principal = role
 	}
-	ctx.Set("aws:PrincipalAccount", p.Account)
-	ctx.Set("aws:SecureTransport", strconv.FormatBool(c.SecureTransport))
-	ctx.Set("aws:CurrentTime", now.UTC().Format(time.RFC3339))
-	ctx.Set("aws:EpochTime", strconv.FormatInt(now.Unix(), 10))
+	ctx["aws:principalarn"] = []string{principal}
+	ctx["aws:principalaccount"] = []string{p.Account}
+	ctx["aws:securetransport"] = []string{strconv.FormatBool(c.SecureTransport)}
+	ctx["aws:currenttime"] = []string{now.UTC().Format(time.RFC3339)}
+	ctx["aws:epochtime"] = []string{strconv.FormatInt(now.Unix(), 10)}
 	if c.SourceIP != "" {
-		ctx.Set("aws:SourceIp", c.SourceIP)
+		ctx["aws:sourceip"] = []string{c.SourceIP}
 	}
 	if name, ok := userName(p.ARN); ok {
-		ctx.Set("aws:username", name)
+		ctx["aws:username"] = []string{name}
 	}
 	return ctx
 }

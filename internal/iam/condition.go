@@ -21,6 +21,8 @@ type Condition struct {
 	Key    string
 	Values []string
 
+	key      string // Key lower-cased: keys are case-insensitive
+
 	op       opKind
 	negated  bool
 	ifExists bool
@@ -124,7 +126,7 @@ func parseConditions(v json.RawMessage) ([]Condition, error) {
 		}
 		for key, kv := range keys {
 			cc := c
-			cc.Key = key
+			cc.Key, cc.key = key, strings.ToLower(key)
 			vals, err := conditionValues(opName, key, kv)
 			if err != nil {
 				return nil, err
@@ -229,7 +231,7 @@ func parseDate(s string) (time.Time, bool) {
 
 // holds evaluates the condition against the request context.
 func (c *Condition) holds(ctx Context) bool {
-	vals, present := ctx.lookup(c.Key)
+	vals, present := ctx.lookupLower(c.key)
 	if c.op == opNull {
 		want := c.Values[0] == "true" // any value of the list; IAM takes one
 		return want == !present

@@ -11,8 +11,9 @@ type Context map[string][]string
 // Set sets key to the given values.
 func (c Context) Set(key string, values ...string) { c[strings.ToLower(key)] = values }
 
-func (c Context) lookup(key string) ([]string, bool) {
-	v, ok := c[strings.ToLower(key)]
+// lookupLower looks up a key already lower-cased.
+func (c Context) lookupLower(key string) ([]string, bool) {
+	v, ok := c[key]
 	return v, ok && len(v) > 0
 }
 
