@@ -21,7 +21,7 @@ type Condition struct {
 	Key    string
 	Values []string
 
-	key      string // Key lower-cased: keys are case-insensitive
+	key string // Key lower-cased: keys are case-insensitive
 
 	op       opKind
 	negated  bool
