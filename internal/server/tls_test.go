@@ -166,3 +166,39 @@ func TestTLSOptionsValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestTLSClientCAReload(t *testing.T) {
+	dir := t.TempDir()
+	ca := testpki.NewCA(t, "server CA")
+	first, second := testpki.NewCA(t, "first client CA"), testpki.NewCA(t, "second client CA")
+	cert, key := ca.Issue(t, dir, "server", 1, false)
+	caFile := first.WriteCert(t, dir, "clients.pem")
+	ccert, ckey := second.Issue(t, dir, "app", 2, true)
+	pair, err := tls.LoadX509KeyPair(ccert, ckey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := start(t, protoHandler, Options{TLSCertFile: cert, TLSKeyFile: key, TLSClientCAFile: caFile, TLSClientAuth: ClientAuthRequire,
+		ReadHeaderTimeout: 10e9, MaxHeaderBytes: 64 << 10, MaxConcurrentStreams: 10})
+	try := func() error {
+		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool(),
+			GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &pair, nil }}}
+		defer tr.CloseIdleConnections()
+		resp, err := (&http.Client{Transport: tr}).Post(s.Endpoint(), "application/x-amz-json-1.1", strings.NewReader("{}"))
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		return nil
+	}
+	if try() == nil {
+		t.Fatal("a certificate of an authority not yet trusted was accepted")
+	}
+	second.WriteCert(t, dir, "clients.pem")
+	if _, err := s.ReloadTLS(); err != nil {
+		t.Fatal(err)
+	}
+	if err := try(); err != nil {
+		t.Fatalf("after the client CA file was reloaded: %v", err)
+	}
+}
