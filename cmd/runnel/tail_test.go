@@ -27,7 +27,9 @@ type tailProc struct {
 func startTail(args ...string) *tailProc {
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &tailProc{cancel: cancel, done: make(chan int, 1)}
-	go func() { p.done <- run(ctx, append([]string{"tail", "--poll-interval", "50ms"}, args...), &p.out, &p.errb, mapEnv(nil)) }()
+	go func() {
+		p.done <- run(ctx, append([]string{"tail", "--poll-interval", "50ms"}, args...), &p.out, &p.errb, mapEnv(nil))
+	}()
 	return p
 }
 
@@ -59,8 +61,8 @@ func (p *tailProc) stop(t *testing.T) {
 
 type tailRecord struct {
 	ShardId, SequenceNumber, PartitionKey string
-	ApproximateArrivalTimestamp         float64
-	Data                                string
+	ApproximateArrivalTimestamp           float64
+	Data                                  string
 }
 
 func decodeTail(t *testing.T, lines []string) []tailRecord {
