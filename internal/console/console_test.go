@@ -197,14 +197,20 @@ func TestFormsChangeStreams(t *testing.T) {
 	e := newEnv(t)
 	tok := e.token()
 	resp := e.post("/console/streams", url.Values{"token": {tok}, "name": {"orders"}, "shards": {"2"}}, nil)
-	if loc := resp.Header.Get("Location"); !strings.HasPrefix(loc, "/console/streams/orders?") {
+	if loc := resp.Header.Get("Location"); loc != "/console/streams/orders" {
 		t.Fatalf("create redirected to %q", loc)
 	}
 	// An error of the service comes back with its Kinesis type.
 	resp = e.post("/console/streams", url.Values{"token": {tok}, "name": {"orders"}, "shards": {"2"}}, nil)
 	_, body := e.get(resp.Header.Get("Location"))
-	if !strings.Contains(body, "ResourceInUseException") {
+	if !strings.Contains(body, `<p class="flash err" id="flash">ResourceInUseException: Stream orders under account`) {
 		t.Errorf("creating a stream twice: page lacks ResourceInUseException")
+	}
+	if _, body := e.get("/console/"); strings.Contains(body, "ResourceInUseException") {
+		t.Errorf("the outcome of a form is shown twice")
+	}
+	if _, body := e.get("/console/?err=Your+session+expired"); strings.Contains(body, "session expired") {
+		t.Errorf("a link set the message shown")
 	}
 	e.post("/console/streams/orders/retention", url.Values{"token": {tok}, "hours": {"48"}}, nil)
 	sum, _ := e.svc.DescribeStreamSummary(context.Background(), &streams.DescribeStreamSummaryInput{StreamName: ptr("orders")})

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"html/template"
@@ -71,12 +72,8 @@ func (c *Console) parseTemplates() error {
 
 func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, name string, p *page) {
 	p.Token = c.token(c.session(w, r))
-	q := r.URL.Query()
-	if p.Msg == "" {
-		p.Msg = q.Get("msg")
-	}
-	if p.Err == "" {
-		p.Err = q.Get("err")
+	if p.Msg == "" && p.Err == "" {
+		p.Msg, p.Err = takeFlash(w, r)
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
@@ -86,15 +83,37 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, nam
 	}
 }
 
-// back redirects to a console page with the outcome of a form.
+// back redirects to a console page with the outcome of a form, which the
+// page shows once. The outcome travels in a cookie rather than in the URL,
+// so that a link cannot make the console show a text of its author's.
 func back(w http.ResponseWriter, r *http.Request, path, msg string, err error) {
-	q := url.Values{}
+	v := "ok:" + msg
 	if err != nil {
-		q.Set("err", errText(err))
-	} else if msg != "" {
-		q.Set("msg", msg)
+		v = "err:" + errText(err)
 	}
-	http.Redirect(w, r, path+"?"+q.Encode(), http.StatusSeeOther)
+	http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: base64.RawURLEncoding.EncodeToString([]byte(v)), Path: "/console/",
+		MaxAge: 60, HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+	http.Redirect(w, r, path, http.StatusSeeOther)
+}
+
+const flashCookie = "runnel_console_flash"
+
+// takeFlash returns the outcome back stored, and clears it.
+func takeFlash(w http.ResponseWriter, r *http.Request) (msg, errMsg string) {
+	ck, err := r.Cookie(flashCookie)
+	if err != nil {
+		return "", ""
+	}
+	http.SetCookie(w, &http.Cookie{Name: flashCookie, Path: "/console/", MaxAge: -1})
+	b, err := base64.RawURLEncoding.DecodeString(ck.Value)
+	if err != nil {
+		return "", ""
+	}
+	v := string(b)
+	if rest, ok := strings.CutPrefix(v, "err:"); ok {
+		return "", rest
+	}
+	return strings.TrimPrefix(v, "ok:"), ""
 }
 
 // errText is an error as the console shows it: a Kinesis error with its
