@@ -42,8 +42,11 @@ type ShardLag struct {
 // LeaseLag computes lag from the lease tables of internal/leases: each
 // lease's checkpoint against the end of its shard. It implements Lag.
 type LeaseLag struct {
+	// Streams gives the shards' ends and reads the first record after a
+	// checkpoint.
 	Streams *streams.Service
-	Leases  *leases.Service
+	// Leases holds the tables; nil means no application has lag.
+	Leases *leases.Service
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
