@@ -494,6 +494,26 @@ func TestLeaseLag(t *testing.T) {
 	if !strings.Contains(page, `data-app="app"`) || !strings.Contains(page, "3 records behind") {
 		t.Error("the stream page does not show the application's lag")
 	}
+	// The overview answers with the sampled lag.
+	_, body := e.get("/console/api/streams")
+	var ov struct {
+		Streams []struct {
+			Name              string
+			IteratorAgeMillis int64
+			Consumers         []struct {
+				Application string
+				Records     int64
+				Millis      int64
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(body), &ov); err != nil {
+		t.Fatal(err)
+	}
+	if len(ov.Streams) != 1 || ov.Streams[0].IteratorAgeMillis != 4000 || len(ov.Streams[0].Consumers) != 1 ||
+		ov.Streams[0].Consumers[0].Records != 3 || ov.Streams[0].Consumers[0].Millis != 4000 {
+		t.Errorf("overview %s", body)
+	}
 }
 
 // FuzzRecordsCursor feeds arbitrary cursors to the data viewer's endpoint:

@@ -59,6 +59,8 @@ type history struct {
 	// last holds each shard's counters at the previous sample.
 	last     map[string]counters
 	lastTime time.Time
+	// apps is the consumer applications' lag at the last sample.
+	apps []AppLag
 }
 
 type counters struct{ records, bytes int64 }
@@ -104,6 +106,7 @@ func (s *Sampler) Sample(ctx context.Context) error {
 	}
 	type shot struct {
 		stats []streams.ShardStats
+		apps  []AppLag
 		age   int64
 	}
 	shots := make(map[string]shot, len(names))
@@ -118,8 +121,9 @@ func (s *Sampler) Sample(ctx context.Context) error {
 			continue
 		}
 		var age int64
+		var apps []AppLag
 		if s.lag != nil {
-			apps, err := s.lag.ConsumerLag(ctx, name)
+			apps, err = s.lag.ConsumerLag(ctx, name)
 			if err != nil && !isNotFound(err) {
 				errs = append(errs, err)
 			}
@@ -127,7 +131,7 @@ func (s *Sampler) Sample(ctx context.Context) error {
 				age = max(age, a.MaxMillis)
 			}
 		}
-		shots[name] = shot{stats, age}
+		shots[name] = shot{stats, apps, age}
 	}
 	now := s.now()
 	s.mu.Lock()
@@ -172,7 +176,7 @@ func (s *Sampler) Sample(ctx context.Context) error {
 				}
 			}
 		}
-		h.last, h.lastTime = cur, now
+		h.last, h.lastTime, h.apps = cur, now, sh.apps
 	}
 	return errors.Join(errs...)
 }
@@ -201,6 +205,18 @@ func (s *Sampler) ShardRates(stream string) map[string]Sample {
 		out[k] = v
 	}
 	return out
+}
+
+// LastLag returns the consumer applications' lag on a stream at the last
+// sample, and whether the stream has been sampled.
+func (s *Sampler) LastLag(stream string) ([]AppLag, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := s.mu.streams[stream]
+	if h == nil {
+		return nil, false
+	}
+	return append([]AppLag(nil), h.apps...), true
 }
 
 // listStreams returns every stream's name, sorted.

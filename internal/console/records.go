@@ -348,11 +348,17 @@ func (c *Console) apiStreams(w http.ResponseWriter, r *http.Request) {
 			last := samples[len(samples)-1]
 			s.IncomingRecords, s.IncomingBytes, s.IteratorAgeMillis, s.SampledAt = last.IncomingRecords, last.IncomingBytes, last.IteratorAgeMillis, last.Time
 		}
-		if c.lag != nil {
-			apps, _ := c.lag.ConsumerLag(ctx, n)
-			for _, a := range apps {
-				s.Consumers = append(s.Consumers, appOut{a.Application, a.Records, a.MaxMillis})
-			}
+		// The sampler's last look at the lag, when it has one: reading
+		// it anew for every poll of `runnel top` would cost reads.
+		apps, sampled := []AppLag(nil), false
+		if sm, ok := c.rates.(*Sampler); ok {
+			apps, sampled = sm.LastLag(n)
+		}
+		if !sampled && c.lag != nil {
+			apps, _ = c.lag.ConsumerLag(ctx, n)
+		}
+		for _, a := range apps {
+			s.Consumers = append(s.Consumers, appOut{a.Application, a.Records, a.MaxMillis})
 		}
 		out = append(out, s)
 	}
