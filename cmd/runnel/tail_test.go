@@ -103,10 +103,19 @@ func TestTailFollowsResharding(t *testing.T) {
 	}
 	waitStreamActive(t, kc, "s")
 	put("after", 12)
-	recs := decodeTail(t, p.lines(t, 18))
+	decodeTail(t, p.lines(t, 18))
+	// Merge the children back: their records come before the merged
+	// shard's.
+	if _, err := kc.MergeShards(ctx, &kinesis.MergeShardsInput{StreamName: aws.String("s"), ShardToMerge: aws.String("shardId-000000000002"),
+		AdjacentShardToMerge: aws.String("shardId-000000000003")}); err != nil {
+		t.Fatal(err)
+	}
+	waitStreamActive(t, kc, "s")
+	put("merged", 12)
+	recs := decodeTail(t, p.lines(t, 30))
 	p.stop(t)
 	seen := map[string]bool{}
-	parentDone := false
+	parentDone, mergedStarted := false, false
 	for i, r := range recs {
 		data, _ := base64.StdEncoding.DecodeString(r.Data)
 		if seen[string(data)] {
@@ -117,19 +126,27 @@ func TestTailFollowsResharding(t *testing.T) {
 			t.Errorf("line %d: %+v", i, r)
 		}
 		switch r.ShardId {
+		case "shardId-000000000004":
+			mergedStarted = true
 		case "shardId-000000000002", "shardId-000000000003":
 			parentDone = true
+			if mergedStarted {
+				t.Errorf("a record of a merged parent after the merged shard's: %+v", r)
+			}
 		case "shardId-000000000000":
 			if parentDone {
 				t.Errorf("a record of the parent after its children's: %+v", r)
 			}
 		}
 	}
-	if len(seen) != 18 {
-		t.Errorf("%d distinct records, want 18", len(seen))
+	if len(seen) != 30 || !mergedStarted {
+		t.Errorf("%d distinct records, want 30 (merged shard read: %v)", len(seen), mergedStarted)
 	}
 	if !strings.Contains(p.errb.String(), "shardId-000000000000 ended; following shardId-000000000002, shardId-000000000003") {
 		t.Errorf("no notice of the split on stderr: %q", p.errb.String())
+	}
+	if !strings.Contains(p.errb.String(), "ended; following shardId-000000000004") {
+		t.Errorf("no notice of the merge on stderr: %q", p.errb.String())
 	}
 }
 
