@@ -282,6 +282,30 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Change the retention and the shard count with the stream's forms.
+	if err := chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.CSS("#hours"), "48"),
+		chromedp.Click(chromedp.CSS("#retention-submit")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "retention set", `document.querySelector("#flash") !== null && document.querySelector("#flash").innerText === "Retention set to 48 hours."`)
+	if err := chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.CSS("#target"), "4"),
+		chromedp.Click(chromedp.CSS("#shards-submit")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "rescaling", `document.querySelector("#flash") !== null && document.querySelector("#flash").innerText === "Rescaling to 4 shards."`)
+	waitActive(t, kc, "orders")
+	d, err := kc.DescribeStreamSummary(context.Background(), &kinesis.DescribeStreamSummaryInput{StreamName: aws.String("orders")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := d.StreamDescriptionSummary; aws.ToInt32(s.RetentionPeriodHours) != 48 || aws.ToInt32(s.OpenShardCount) != 4 {
+		t.Errorf("after the forms: retention %d h, %d open shards; want 48, 4", aws.ToInt32(s.RetentionPeriodHours), aws.ToInt32(s.OpenShardCount))
+	}
+
 	// A split appears in the lineage graph.
 	if _, err := kc.SplitShard(context.Background(), &kinesis.SplitShardInput{StreamName: aws.String("clicks"), ShardToSplit: aws.String("shardId-000000000000"),
 		NewStartingHashKey: aws.String("85070591730234615865843651857942052864")}); err != nil {
@@ -333,7 +357,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	rows := jsString(t, ctx, `Array.from(document.querySelectorAll("#streams tbody tr")).map(r => r.dataset.stream + ":" + r.children[3].textContent).join(",")`)
-	if rows != "clicks:3,orders:2" {
+	if rows != "clicks:3,orders:4" {
 		t.Errorf("streams list %q", rows)
 	}
 	screenshot(t, ctx, dir, "console-streams.png")
