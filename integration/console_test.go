@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
 
@@ -361,4 +364,47 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("streams list %q", rows)
 	}
 	screenshot(t, ctx, dir, "console-streams.png")
+
+	// Delete a stream: the console asks first.
+	dialogs := chromedp.Events(ctx, page.JavascriptDialogOpening)
+	asked := make(chan string, 1)
+	go func() {
+		for ev, err := range dialogs {
+			if err != nil {
+				return
+			}
+			asked <- ev.Message
+			_, _ = chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
+			return
+		}
+	}()
+	if err := chromedp.Do(ctx, chromedp.Navigate(console+"/console/streams/orders"), chromedp.WaitVisible(chromedp.CSS("#delete-form"))); err != nil {
+		t.Fatal(err)
+	}
+	clicked := make(chan error, 1)
+	go func() { clicked <- chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#delete-submit"))) }()
+	select {
+	case msg := <-asked:
+		if msg != "Delete stream orders and all its records?" {
+			t.Errorf("the console asked %q", msg)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no confirmation asked before deleting")
+	}
+	if err := <-clicked; err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "deleted", `location.pathname === "/console/" && document.querySelector("#flash") !== null && document.querySelector("#flash").innerText === "Stream orders is being deleted."`)
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		_, err := kc.DescribeStreamSummary(context.Background(), &kinesis.DescribeStreamSummaryInput{StreamName: aws.String("orders")})
+		var nf *types.ResourceNotFoundException
+		if errors.As(err, &nf) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("orders still there after its deletion: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
