@@ -494,6 +494,9 @@ func TestLeaseLag(t *testing.T) {
 	if !strings.Contains(page, `data-app="app"`) || !strings.Contains(page, "3 records behind") {
 		t.Error("the stream page does not show the application's lag")
 	}
+	if _, list := e.get("/console/"); !strings.Contains(list, "app (3, 4s)") {
+		t.Error("the streams list does not show the application's lag")
+	}
 	// The overview answers with the sampled lag.
 	_, body := e.get("/console/api/streams")
 	var ov struct {

@@ -132,6 +132,8 @@ type streamRow struct {
 	IncomingRecords float64
 	IncomingBytes   float64
 	Spark           template.HTML
+	// Apps is the consumer applications' lag as last sampled.
+	Apps []AppLag
 }
 
 func (c *Console) index(w http.ResponseWriter, r *http.Request) {
@@ -154,6 +156,9 @@ func (c *Console) index(w http.ResponseWriter, r *http.Request) {
 			row.IncomingRecords, row.IncomingBytes = last.IncomingRecords, last.IncomingBytes
 		}
 		row.Spark = sparkline(samples)
+		if sm, ok := c.rates.(*Sampler); ok {
+			row.Apps, _ = sm.LastLag(n)
+		}
 		rows = append(rows, row)
 	}
 	c.render(w, r, http.StatusOK, "index", &page{Title: "Streams", Data: rows})

@@ -7,6 +7,29 @@ document.querySelectorAll("form[data-confirm]").forEach(function (f) {
   });
 });
 
+// Sections marked data-refresh are fetched again every few seconds (the
+// rates are sampled every five), while the page is visible; nothing the
+// user is typing is in them.
+(function () {
+  var marked = document.querySelectorAll("[data-refresh][id]");
+  if (marked.length === 0) return;
+  setInterval(function () {
+    if (document.hidden) return;
+    fetch(location.pathname, { credentials: "same-origin" })
+      .then(function (resp) { return resp.ok ? resp.text() : null; })
+      .then(function (html) {
+        if (!html) return;
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        marked.forEach(function (el) {
+          var fresh = doc.getElementById(el.id);
+          if (fresh) el.innerHTML = fresh.innerHTML;
+        });
+        document.body.dataset.refreshed = String(Number(document.body.dataset.refreshed || 0) + 1);
+      })
+      .catch(function () {});
+  }, 5000);
+})();
+
 (function () {
   var viewer = document.getElementById("viewer");
   if (!viewer) return;
