@@ -174,11 +174,11 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.mux.ServeHTTP(w, r)
 }
 
-// The cross-site request forgery defence of forms and of the JSON
-// endpoint that changes nothing but reads records: a session cookie holds
-// a random value and each form carries an HMAC of it (the token), and the
-// request must come from the console's own origin (Sec-Fetch-Site, Origin
-// or Referer).
+// The cross-site request forgery defence of the forms (the JSON endpoints
+// only read, and another origin cannot read their answers): a session
+// cookie holds a random value and each form carries an HMAC of it (the
+// token), and the request must come from the console's own origin
+// (Sec-Fetch-Site, Origin or Referer).
 
 const sessionCookie = "runnel_console"
 
