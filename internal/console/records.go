@@ -51,13 +51,16 @@ type recordsOut struct {
 	Ended bool `json:"ended"`
 }
 
-// cursor is the state of a reading: an iterator per shard, "" for a shard
-// read to its end. All records whether children are read.
+// cursor is the state of a reading, carried by the client between pages.
 type cursor struct {
-	All   bool              `json:"a,omitempty"`
+	// All is set when all shards are read: children are then followed.
+	All bool `json:"a,omitempty"`
+	// Iters holds an iterator per shard being read, "" for a shard read
+	// to its end.
 	Iters map[string]string `json:"i"`
-	// Type and TS say how a child shard found while reading all shards is
-	// started: at its start, or at the timestamp.
+	// TS, when not zero, is the AT_TIMESTAMP time (Unix ms) a child shard
+	// found while reading all shards starts at; zero starts it at its
+	// oldest record.
 	TS int64 `json:"t,omitempty"`
 }
 
