@@ -3,6 +3,8 @@
 //	runnel serve     run the Kinesis-compatible server
 //	runnel bench     load-test a Kinesis endpoint
 //	runnel consume   run a consumer worker that prints a stream's records
+//	runnel tail      print a stream's records as they arrive
+//	runnel top       show streams' rates and consumers' lag, refreshed
 //	runnel version   print the version
 //	runnel help      list the commands
 //
@@ -63,6 +65,16 @@ func commands() []command {
 		{"consume", "run a consumer worker that prints a stream's records", runConsume, func(getenv env) *flag.FlagSet {
 			var c consumeConfig
 			fs, _, _ := consumeFlags(&c, getenv)
+			return fs
+		}},
+		{"tail", "print a stream's records as they arrive", runTail, func(getenv env) *flag.FlagSet {
+			var c tailConfig
+			fs, _ := tailFlags(&c, getenv)
+			return fs
+		}},
+		{"top", "show streams' rates and consumers' lag, refreshed in place", runTop, func(getenv env) *flag.FlagSet {
+			var c topConfig
+			fs, _ := topFlags(&c, getenv)
 			return fs
 		}},
 		{"version", "print the version", runVersion, nil},

@@ -58,6 +58,9 @@ type serveConfig struct {
 	corsOrigins       string // comma-separated
 	gcPercent         int    // GOGC with the disk engine
 	memoryLimit       int64  // soft memory limit with the disk engine, bytes; 0: none
+	adminListen       string // the admin listener's address, "api" or "" (off)
+	adminExplicit     bool   // adminListen was given, not the default
+	console           bool   // serve the web console on the admin listener
 }
 
 // parseServe reads flags, each defaulting to its environment variable and
@@ -74,6 +77,14 @@ func parseServe(args []string, getenv env) (serveConfig, error) {
 	}
 	if *envErr != nil {
 		return c, fmt.Errorf("bad environment: %w", *envErr)
+	}
+	fs.Visit(func(f *flag.Flag) { c.adminExplicit = c.adminExplicit || f.Name == "admin-listen" })
+	c.adminExplicit = c.adminExplicit || getenv("RUNNEL_ADMIN_LISTEN") != ""
+	if c.adminListen == "off" {
+		c.adminListen = ""
+	}
+	if c.console && c.adminListen == "" {
+		return c, errors.New("--console needs the admin listener: give --admin-listen an address (or \"api\" for the API port)")
 	}
 	if err := c.logLevel.UnmarshalText([]byte(*logLevel)); err != nil {
 		return c, fmt.Errorf("--log-level %q: use debug, info, warn or error", *logLevel)
@@ -225,6 +236,8 @@ func serveFlags(c *serveConfig, getenv env) (fs *flag.FlagSet, logLevel *string,
 		}
 		c.memoryLimit = n
 	}
+	fs.StringVar(&c.adminListen, "admin-listen", envOr("RUNNEL_ADMIN_LISTEN", defaultAdminListen), "`address` of the admin listener (console, metrics, health); \"api\" for the API port, \"\" or off for none (env RUNNEL_ADMIN_LISTEN)")
+	fs.BoolVar(&c.console, "console", boolEnv("RUNNEL_CONSOLE", false), "serve the web console at /console/ on the admin listener (env RUNNEL_CONSOLE)")
 	fs.Var(bytesFlag{&c.memoryLimit}, "memory-limit", "with the disk engine: the garbage collector's soft memory `limit` (e.g. 512MiB, 2GiB, off); the GOMEMLIMIT environment variable wins (env RUNNEL_MEMORY_LIMIT)")
 	return fs, logLevel, envErr
 }
@@ -412,6 +425,22 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 		return err
 	}
 	handler.h = h
+	adm, err := adminMux(cfg, svc, lsvc, log)
+	if err != nil {
+		return err
+	}
+	defer adm.close()
+	switch cfg.adminListen {
+	case "":
+	case adminOnAPI:
+		handler.h = withAdmin(h, adm.mux)
+	default:
+		stopAdmin, aerr := startAdmin(cfg.adminListen, cfg.adminExplicit, adm.mux, log)
+		if aerr != nil {
+			return aerr
+		}
+		defer stopAdmin()
+	}
 	log.Info("runnel listening",
 		slog.String("endpoint", srv.Endpoint()),
 		slog.String("engine", cfg.engine),

@@ -197,6 +197,8 @@ type shard struct {
 
 	// Bytes and records appended since the scaler last looked (scaler.go).
 	inBytes, inRecords atomic.Int64
+	// Bytes and records appended by this process, never reset (stats.go).
+	totalBytes, totalRecords atomic.Int64
 }
 
 func (sh *shard) handle(ctx context.Context, eng engine.Engine) (engine.Log, error) {
