@@ -1,0 +1,212 @@
+package disk
+
+import (
+	"bytes"
+	"context"
+	"crypto/cipher"
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/runnel/runnel/internal/engine"
+	"github.com/runnel/runnel/internal/engine/enginetest"
+)
+
+// dirContains reports the files under dir whose bytes contain needle.
+func dirContains(t *testing.T, dir string, needle []byte) []string {
+	t.Helper()
+	var hits []string
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(b, needle) {
+			hits = append(hits, p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hits
+}
+
+// TestEncryptedFramesHideRecords checks that no byte of an encrypted
+// batch's records reaches the segment or index files, across segment rolls
+// and a reopen (which recovers and re-indexes without the keys), while the
+// plain batches stay plain.
+func TestEncryptedFramesHideRecords(t *testing.T) {
+	dir := t.TempDir()
+	opts := testOptions()
+	e := openTest(t, dir, opts)
+	l := mustLog(t, e, "a")
+	keys := enginetest.NewTestKeys(1)
+	l.SetKeys(keys)
+	ctx := context.Background()
+	secret := func(i int) []byte { return []byte("top-secret-record-" + string(rune('A'+i%26))) }
+	if _, err := l.Append(ctx, []engine.Record{{Key: []byte("pk"), Value: []byte("plain-record-visible")}}); err != nil {
+		t.Fatal(err)
+	}
+	keys.Use(1)
+	for i := range 200 { // several 4 KiB segments
+		if _, err := l.Append(ctx, []engine.Record{{Key: []byte("secret-key-xyz"), Value: secret(i)}, {Value: secret(i + 1)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if hits := dirContains(t, dir, []byte("top-secret-record")); len(hits) > 0 {
+		t.Fatalf("plain text of encrypted records found in %v", hits)
+	}
+	if hits := dirContains(t, dir, []byte("secret-key-xyz")); len(hits) > 0 {
+		t.Fatalf("plain text of encrypted keys found in %v", hits)
+	}
+	if hits := dirContains(t, dir, []byte("plain-record-visible")); len(hits) == 0 {
+		t.Fatalf("plain record not found in the files: the search is broken")
+	}
+	// Reopen: recovery and index rebuilds work on ciphertext.
+	e.Close()
+	for _, p := range dirFiles(t, dir, ".idx") {
+		os.Remove(p)
+	}
+	e = openTest(t, dir, opts)
+	l = mustLog(t, e, "a")
+	if _, err := l.Read(ctx, 1, 10, 1<<20); !errors.Is(err, engine.ErrNoKeys) {
+		t.Fatalf("Read without keys after reopen: %v, want ErrNoKeys", err)
+	}
+	l.SetKeys(keys)
+	var got []engine.StoredRecord
+	for from := uint64(0); ; {
+		page, err := l.Read(ctx, from, 37, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		got = append(got, page...)
+		from = page[len(page)-1].Offset + 1
+	}
+	if len(got) != 401 {
+		t.Fatalf("read %d records, want 401", len(got))
+	}
+	for i, r := range got[1:] {
+		if want := secret(i/2 + i%2); !bytes.Equal(r.Value, want) || r.KeyID != 1 {
+			t.Fatalf("record %d = %q (key %d), want %q (key 1)", i+1, r.Value, r.KeyID, want)
+		}
+	}
+}
+
+func dirFiles(t *testing.T, dir, ext string) []string {
+	t.Helper()
+	var out []string
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && filepath.Ext(p) == ext {
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out
+}
+
+// TestEncryptedFrameDamage checks what happens to encrypted frames whose
+// bytes change: an accidental flip fails the CRC and makes a hole, as for a
+// plain frame; a change whose CRC was recomputed (on purpose) fails the GCM
+// tag and the read; the wrong key fails it too.
+func TestEncryptedFrameDamage(t *testing.T) {
+	ctx := context.Background()
+	setup := func(t *testing.T) (string, engine.Log, *enginetest.TestKeys, []frameInfo) {
+		dir := t.TempDir()
+		e := openTest(t, dir, DefaultOptions())
+		l := mustLog(t, e, "a")
+		keys := enginetest.NewTestKeys(2)
+		keys.Use(1)
+		l.SetKeys(keys)
+		appendN(t, l, 9, 3)
+		seg := filepath.Join(dir, "logs", "a", segmentName(0)+".seg")
+		frames := segFrames(t, seg)
+		if len(frames) != 3 {
+			t.Fatalf("%d frames, want 3", len(frames))
+		}
+		return seg, l, keys, frames
+	}
+	patch := func(t *testing.T, seg string, fn func(b []byte)) {
+		b, err := os.ReadFile(seg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fn(b)
+		if err := os.WriteFile(seg, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	t.Run("FlippedBitIsHole", func(t *testing.T) {
+		seg, l, _, frames := setup(t)
+		patch(t, seg, func(b []byte) { b[frames[1].pos+frames[1].len-20] ^= 0x40 })
+		got := readAll(t, l, 10)
+		want := []uint64{0, 1, 2, 6, 7, 8}
+		if len(got) != len(want) {
+			t.Fatalf("read offsets %v, want %v", got, want)
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("read offsets %v, want %v", got, want)
+			}
+		}
+	})
+
+	t.Run("ForgedFrameFailsRead", func(t *testing.T) {
+		seg, l, _, frames := setup(t)
+		patch(t, seg, func(b []byte) {
+			f := b[frames[1].pos : frames[1].pos+frames[1].len]
+			f[batchHeaderSize+cryptoHeaderSize] ^= 1 // a ciphertext byte
+			crc := crc32.Checksum(f[batchHeaderSize:], crcTable)
+			binary.LittleEndian.PutUint32(f[4:], crc32.Update(crc, crcTable, f[8:batchHeaderSize]))
+		})
+		if _, err := l.Read(ctx, 0, 100, 1<<20); !errors.Is(err, engine.ErrDecrypt) {
+			t.Fatalf("Read of a forged frame: %v, want ErrDecrypt", err)
+		}
+		if recs, err := l.Read(ctx, 0, 3, 1<<20); err != nil || len(recs) != 3 {
+			t.Fatalf("Read of the intact frame before it: %d records, %v", len(recs), err)
+		}
+	})
+
+	t.Run("ChangedTimeFailsRead", func(t *testing.T) {
+		// The header is authenticated: a frame whose time and CRC
+		// were rewritten does not decrypt.
+		seg, l, _, frames := setup(t)
+		patch(t, seg, func(b []byte) {
+			f := b[frames[2].pos : frames[2].pos+frames[2].len]
+			binary.LittleEndian.PutUint64(f[24:], binary.LittleEndian.Uint64(f[24:])+1) // the time
+			crc := crc32.Checksum(f[batchHeaderSize:], crcTable)
+			binary.LittleEndian.PutUint32(f[4:], crc32.Update(crc, crcTable, f[8:batchHeaderSize]))
+		})
+		if _, err := l.Read(ctx, 6, 100, 1<<20); !errors.Is(err, engine.ErrDecrypt) {
+			t.Fatalf("Read of a frame with a changed time: %v, want ErrDecrypt", err)
+		}
+	})
+
+	t.Run("WrongKeyFailsRead", func(t *testing.T) {
+		_, l, _, _ := setup(t)
+		wrong := enginetest.NewTestKeys(2)
+		wrong.Use(1)
+		other := &swappedKeys{TestKeys: wrong}
+		l.SetKeys(other)
+		if _, err := l.Read(ctx, 0, 100, 1<<20); !errors.Is(err, engine.ErrDecrypt) {
+			t.Fatalf("Read with the wrong key: %v, want ErrDecrypt", err)
+		}
+	})
+}
+
+// swappedKeys answers OpenKey(1) with key 2.
+type swappedKeys struct{ *enginetest.TestKeys }
+
+func (k *swappedKeys) OpenKey(ctx context.Context, id uint32) (cipher.AEAD, error) {
+	return k.TestKeys.OpenKey(ctx, id+1)
+}
