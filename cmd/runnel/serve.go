@@ -19,6 +19,7 @@ import (
 	"github.com/runnel/runnel/internal/engine"
 	"github.com/runnel/runnel/internal/engine/disk"
 	"github.com/runnel/runnel/internal/engine/mem"
+	"github.com/runnel/runnel/internal/keystore"
 	"github.com/runnel/runnel/internal/kinesisapi"
 	"github.com/runnel/runnel/internal/leaseapi"
 	"github.com/runnel/runnel/internal/leases"
@@ -55,6 +56,8 @@ type serveConfig struct {
 	corsOrigins       string // comma-separated
 	gcPercent         int    // GOGC with the disk engine
 	memoryLimit       int64  // soft memory limit with the disk engine, bytes; 0: none
+	keyFile           string // the key store's file; empty: the default (keyFilePath)
+	masterKeys        [][]byte
 }
 
 // parseServe reads flags, each defaulting to its environment variable and
@@ -82,6 +85,13 @@ func parseServe(args []string, getenv env) (serveConfig, error) {
 	}
 	if c.engine == "disk" && c.dataDir == "" {
 		return c, errors.New("--data-dir is empty: the disk engine needs a directory")
+	}
+	if v := getenv("RUNNEL_MASTER_KEY"); v != "" {
+		keys, err := keystore.ParseMasterKeys(v)
+		if err != nil {
+			return c, fmt.Errorf("RUNNEL_MASTER_KEY: %w", err)
+		}
+		c.masterKeys = keys
 	}
 	// Check the listener's and the handler's options now, before anything
 	// is opened.
@@ -219,8 +229,19 @@ func serveFlags(c *serveConfig, getenv env) (fs *flag.FlagSet, logLevel *string,
 		}
 		c.memoryLimit = n
 	}
+	fs.StringVar(&c.keyFile, "key-file", envOr("RUNNEL_KEY_FILE", ""), "the key store's `file` (master keys and KMS keys for encryption at rest), created on first use; default: <data-dir>.keys with the disk engine, none (keys in memory) with the memory engine (env RUNNEL_KEY_FILE)")
 	fs.Var(bytesFlag{&c.memoryLimit}, "memory-limit", "with the disk engine: the garbage collector's soft memory `limit` (e.g. 512MiB, 2GiB, off); the GOMEMLIMIT environment variable wins (env RUNNEL_MEMORY_LIMIT)")
 	return fs, logLevel, envErr
+}
+
+// keyFilePath is the key store's file: --key-file, or beside the disk
+// engine's data directory (never inside it: a copy of the data directory
+// must not carry the key), or none for the memory engine.
+func (c serveConfig) keyFilePath() string {
+	if c.keyFile != "" || c.engine == "memory" {
+		return c.keyFile
+	}
+	return keystore.DefaultFile(c.dataDir)
 }
 
 // serverOptions are the listener's options for c.
@@ -345,7 +366,13 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 		}
 	}()
 
+	keys, err := keystore.Open(keystore.Options{File: cfg.keyFilePath(), MasterKeys: cfg.masterKeys, Region: cfg.region, Account: cfg.accountID})
+	if err != nil {
+		return fmt.Errorf("%w (--key-file or RUNNEL_KEY_FILE names the file; RUNNEL_MASTER_KEY gives the master key)", err)
+	}
+
 	sopts := streams.DefaultOptions()
+	sopts.Keys = keys
 	sopts.Region = cfg.region
 	sopts.AccountID = cfg.accountID
 	sopts.TransitionDelay = cfg.transitionDelay
@@ -397,6 +424,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 		slog.String("endpoint", srv.Endpoint()),
 		slog.String("engine", cfg.engine),
 		slog.String("data_dir", dataDirAttr(cfg)),
+		slog.String("key_file", keyFileAttr(cfg)),
 		slog.String("region", cfg.region),
 		slog.String("version", versionString()))
 	if ready != nil {
@@ -452,4 +480,16 @@ func dataDirAttr(cfg serveConfig) string {
 		return "(none: memory engine)"
 	}
 	return strings.TrimSpace(cfg.dataDir)
+}
+
+// keyFileAttr describes where the key store's keys live, for the start line.
+func keyFileAttr(cfg serveConfig) string {
+	p := cfg.keyFilePath()
+	switch {
+	case p == "":
+		return "(none: keys in memory)"
+	case len(cfg.masterKeys) > 0:
+		return p + " (master key from RUNNEL_MASTER_KEY)"
+	}
+	return p
 }

@@ -153,6 +153,11 @@ func Open(opts Options) (*Store, error) {
 	return s, nil
 }
 
+// DefaultFile is the key file of a data directory when none is named:
+// beside the directory, never inside it, so that a copy of the data
+// directory does not carry the key.
+func DefaultFile(dataDir string) string { return filepath.Clean(dataDir) + ".keys" }
+
 // MasterKeyID returns the id of a master key.
 func MasterKeyID(key []byte) string {
 	h := sha256.Sum256(append([]byte("runnel master key\x00"), key...))
