@@ -92,7 +92,7 @@ func (o Options) Validate() error {
 // File is the key file's content.
 type File struct {
 	MasterKeys []MasterKeyEntry `json:"masterKeys,omitempty"`
-	Keys       []KeyEntry    `json:"keys"`
+	Keys       []KeyEntry       `json:"keys"`
 }
 
 // MasterKeyEntry is one master key of the key file.

@@ -59,7 +59,7 @@ func TestResolve(t *testing.T) {
 	arn := "arn:aws:kms:us-east-1:123456789012:key/" + id
 	for _, tc := range []struct {
 		name, ref, want string
-		err        error
+		err             error
 	}{
 		{"default alias", "alias/aws/kinesis", def.ID, nil},
 		{"default alias ARN", "arn:aws:kms:us-east-1:123456789012:alias/aws/kinesis", def.ID, nil},

@@ -75,7 +75,7 @@ type streamMeta struct {
 	// when new records are stored in plain text.
 	DataKeys []dataKeyMeta `json:"dataKeys,omitempty"`
 	DataKey  uint32        `json:"dataKey,omitempty"`
-	Policy     string            `json:"policy,omitempty"`
+	Policy   string        `json:"policy,omitempty"`
 
 	// Consumers are the enhanced fan-out consumers registered on the stream,
 	// in registration order (consumers.go).
