@@ -3,7 +3,9 @@ package streams
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/runnel/runnel/internal/keystore"
 )
@@ -173,5 +175,38 @@ func TestRewrapDataKeys(t *testing.T) {
 	recs := e.get(e.iter("s", "shardId-000000000000", "TRIM_HORIZON", nil), 0).Records
 	if len(recs) != 1 || string(recs[0].Data) != "secret" {
 		t.Fatalf("records after rotation and retirement: %v", recs)
+	}
+}
+
+// TestKeyWatcherRewraps: the service notices a rotated key file by itself
+// and re-wraps the data keys.
+func TestKeyWatcherRewraps(t *testing.T) {
+	ctx := context.Background()
+	e, path := newKeysEnv(t)
+	e.create("s", 1)
+	if err := startEnc(e, "s", "alias/aws/kinesis"); err != nil {
+		t.Fatal(err)
+	}
+	id, err := keystore.RotateFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		b, _, err := e.eng.Meta().Get(ctx, metaKey("s"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := decodeMeta(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(m.DataKeys) == 1 && strings.HasPrefix(m.DataKeys[0].Wrapped, "v1:"+id+":") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("data key still wrapped as %q 20s after the rotation", m.DataKeys[0].Wrapped)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
