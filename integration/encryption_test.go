@@ -287,3 +287,54 @@ func TestKMSErrorsThroughSDK(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestEncryptionAWSCLI: the AWS CLI v2 starts encryption with the default
+// key, reads an encrypted record back, and shows a missing key's
+// KMSNotFoundException.
+func TestEncryptionAWSCLI(t *testing.T) {
+	awsBin := awsCLI(t)
+	srv := startServer(t, t.TempDir(), "--transition-delay", "0s", "--key-file", filepath.Join(t.TempDir(), "keys.json"))
+	cli := func(args ...string) (string, error) {
+		cmd := exec.Command(awsBin, append([]string{"--endpoint-url", srv.endpoint(), "--region", "us-east-1", "--output", "json"}, args...)...)
+		cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY=secret", "AWS_PAGER=", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	must := func(args ...string) map[string]any {
+		t.Helper()
+		out, err := cli(args...)
+		if err != nil {
+			t.Fatalf("aws %v: %v\n%s", args, err, out)
+		}
+		var m map[string]any
+		if len(bytes.TrimSpace([]byte(out))) > 0 {
+			if err := json.Unmarshal([]byte(out), &m); err != nil {
+				t.Fatalf("aws %v: output is not JSON: %s", args, out)
+			}
+		}
+		return m
+	}
+	must("kinesis", "create-stream", "--stream-name", "enc", "--shard-count", "1")
+	must("kinesis", "wait", "stream-exists", "--stream-name", "enc")
+	out, err := cli("kinesis", "start-stream-encryption", "--stream-name", "enc", "--encryption-type", "KMS", "--key-id", "alias/does-not-exist")
+	if err == nil || !bytes.Contains([]byte(out), []byte("KMSNotFoundException")) {
+		t.Fatalf("start-stream-encryption with a missing key: %v\n%s", err, out)
+	}
+	must("kinesis", "start-stream-encryption", "--stream-name", "enc", "--encryption-type", "KMS", "--key-id", "alias/aws/kinesis")
+	must("kinesis", "wait", "stream-exists", "--stream-name", "enc")
+	put := must("kinesis", "put-record", "--stream-name", "enc", "--partition-key", "k", "--data", base64.StdEncoding.EncodeToString([]byte("secret via the cli")))
+	if put["EncryptionType"] != "KMS" {
+		t.Fatalf("put-record answered %v", put)
+	}
+	it := must("kinesis", "get-shard-iterator", "--stream-name", "enc", "--shard-id", "shardId-000000000000", "--shard-iterator-type", "TRIM_HORIZON")
+	recs := must("kinesis", "get-records", "--shard-iterator", it["ShardIterator"].(string))
+	list, _ := recs["Records"].([]any)
+	if len(list) != 1 {
+		t.Fatalf("get-records answered %v", recs)
+	}
+	rec := list[0].(map[string]any)
+	data, err := base64.StdEncoding.DecodeString(rec["Data"].(string))
+	if err != nil || string(data) != "secret via the cli" || rec["EncryptionType"] != "KMS" {
+		t.Fatalf("record %v (%v)", rec, err)
+	}
+}
