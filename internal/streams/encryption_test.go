@@ -2,6 +2,7 @@ package streams
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -208,5 +209,44 @@ func TestKeyWatcherRewraps(t *testing.T) {
 			t.Fatalf("data key still wrapped as %q 20s after the rotation", m.DataKeys[0].Wrapped)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestEncryptionAcrossReshard: the children of a split shard of an
+// encrypted stream store their records under the stream's data key too.
+func TestEncryptionAcrossReshard(t *testing.T) {
+	ctx := context.Background()
+	e, _ := newKeysEnv(t)
+	e.create("s", 1)
+	if err := startEnc(e, "s", "alias/aws/kinesis"); err != nil {
+		t.Fatal(err)
+	}
+	e.split("s", 0)
+	for i := range 20 {
+		e.put("s", fmt.Sprint("key-", i), fmt.Sprint("after split ", i))
+	}
+	st, _, err := e.svc.existing(ctx, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, sh := range st.shards[1:] {
+		l, err := sh.handle(ctx, e.svc.eng)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs, err := l.Read(ctx, 0, 100, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			if r.KeyID != st.meta.DataKey || r.KeyID == 0 {
+				t.Fatalf("child shard %d: record %d stored under key %d, want %d", sh.index, r.Offset, r.KeyID, st.meta.DataKey)
+			}
+			n++
+		}
+	}
+	if n != 20 {
+		t.Fatalf("%d records in the children, want 20", n)
 	}
 }
