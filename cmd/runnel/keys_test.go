@@ -72,3 +72,39 @@ func TestKeysCommand(t *testing.T) {
 		t.Fatalf("rotate of the default file: %d %q", code, stderr)
 	}
 }
+
+// TestServeKeyConfig: where serve keeps its keys, and a bad master key in
+// the environment refused with what to do.
+func TestServeKeyConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"disk default", nil, nil, "runnel-data.keys"},
+		{"data dir", []string{"--data-dir", "/var/lib/runnel/"}, nil, "/var/lib/runnel.keys"},
+		{"memory", []string{"--engine", "memory"}, nil, ""},
+		{"flag", []string{"--key-file", "/etc/runnel/keys.json"}, nil, "/etc/runnel/keys.json"},
+		{"env", nil, map[string]string{"RUNNEL_KEY_FILE": "/k.json"}, "/k.json"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := parseServe(tc.args, mapEnv(tc.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cfg.keyFilePath(); got != tc.want {
+				t.Fatalf("key file %q, want %q", got, tc.want)
+			}
+		})
+	}
+	good := "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=" // 32 bytes
+	cfg, err := parseServe(nil, mapEnv(map[string]string{"RUNNEL_MASTER_KEY": good + "," + good}))
+	if err != nil || len(cfg.masterKeys) != 2 {
+		t.Fatalf("two master keys: %d, %v", len(cfg.masterKeys), err)
+	}
+	_, err = parseServe(nil, mapEnv(map[string]string{"RUNNEL_MASTER_KEY": "c2hvcnQ="}))
+	if err == nil || !strings.Contains(err.Error(), "RUNNEL_MASTER_KEY") || !strings.Contains(err.Error(), "/dev/urandom") {
+		t.Fatalf("short master key: %v", err)
+	}
+}
