@@ -77,6 +77,10 @@ func commands() []command {
 			fs, _ := topFlags(&c, getenv)
 			return fs
 		}},
+		{"keys", "rotate the master key, create, disable or enable keys for encryption at rest", runKeys, func(getenv env) *flag.FlagSet {
+			var c keysConfig
+			return keysFlags(&c, getenv)
+		}},
 		{"version", "print the version", runVersion, nil},
 		{"help", "list the commands", runHelp, nil},
 	}

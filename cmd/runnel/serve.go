@@ -20,6 +20,7 @@ import (
 	"github.com/runnel/runnel/internal/engine/disk"
 	"github.com/runnel/runnel/internal/engine/mem"
 	"github.com/runnel/runnel/internal/iam"
+	"github.com/runnel/runnel/internal/keystore"
 	"github.com/runnel/runnel/internal/kinesisapi"
 	"github.com/runnel/runnel/internal/leaseapi"
 	"github.com/runnel/runnel/internal/leases"
@@ -61,6 +62,8 @@ type serveConfig struct {
 	adminListen       string // the admin listener's address, "api" or "" (off)
 	adminExplicit     bool   // adminListen was given, not the default
 	console           bool   // serve the web console on the admin listener
+	keyFile           string // the key store's file; empty: the default (keyFilePath)
+	masterKeys        [][]byte
 }
 
 // parseServe reads flags, each defaulting to its environment variable and
@@ -96,6 +99,13 @@ func parseServe(args []string, getenv env) (serveConfig, error) {
 	}
 	if c.engine == "disk" && c.dataDir == "" {
 		return c, errors.New("--data-dir is empty: the disk engine needs a directory")
+	}
+	if v := getenv("RUNNEL_MASTER_KEY"); v != "" {
+		keys, err := keystore.ParseMasterKeys(v)
+		if err != nil {
+			return c, fmt.Errorf("RUNNEL_MASTER_KEY: %w", err)
+		}
+		c.masterKeys = keys
 	}
 	// Check the listener's and the handler's options now, before anything
 	// is opened.
@@ -238,8 +248,19 @@ func serveFlags(c *serveConfig, getenv env) (fs *flag.FlagSet, logLevel *string,
 	}
 	fs.StringVar(&c.adminListen, "admin-listen", envOr("RUNNEL_ADMIN_LISTEN", defaultAdminListen), "`address` of the admin listener (console, metrics, health); \"api\" for the API port, \"\" or off for none (env RUNNEL_ADMIN_LISTEN)")
 	fs.BoolVar(&c.console, "console", boolEnv("RUNNEL_CONSOLE", false), "serve the web console at /console/ on the admin listener (env RUNNEL_CONSOLE)")
+	fs.StringVar(&c.keyFile, "key-file", envOr("RUNNEL_KEY_FILE", ""), "the key store's `file` (master keys and KMS keys for encryption at rest), created on first use; default: <data-dir>.keys with the disk engine, none (keys in memory) with the memory engine (env RUNNEL_KEY_FILE)")
 	fs.Var(bytesFlag{&c.memoryLimit}, "memory-limit", "with the disk engine: the garbage collector's soft memory `limit` (e.g. 512MiB, 2GiB, off); the GOMEMLIMIT environment variable wins (env RUNNEL_MEMORY_LIMIT)")
 	return fs, logLevel, envErr
+}
+
+// keyFilePath is the key store's file: --key-file, or beside the disk
+// engine's data directory (never inside it: a copy of the data directory
+// must not carry the key), or none for the memory engine.
+func (c serveConfig) keyFilePath() string {
+	if c.keyFile != "" || c.engine == "memory" {
+		return c.keyFile
+	}
+	return keystore.DefaultFile(c.dataDir)
 }
 
 // serverOptions are the listener's options for c.
@@ -368,7 +389,13 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 		}
 	}()
 
+	keys, err := keystore.Open(keystore.Options{File: cfg.keyFilePath(), MasterKeys: cfg.masterKeys, Region: cfg.region, Account: cfg.accountID})
+	if err != nil {
+		return fmt.Errorf("%w (--key-file or RUNNEL_KEY_FILE names the file; RUNNEL_MASTER_KEY gives the master key)", err)
+	}
+
 	sopts := streams.DefaultOptions()
+	sopts.Keys = keys
 	sopts.Region = cfg.region
 	sopts.AccountID = cfg.accountID
 	sopts.TransitionDelay = cfg.transitionDelay
@@ -445,6 +472,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 		slog.String("endpoint", srv.Endpoint()),
 		slog.String("engine", cfg.engine),
 		slog.String("data_dir", dataDirAttr(cfg)),
+		slog.String("key_file", keyFileAttr(cfg)),
 		slog.String("region", cfg.region),
 		slog.String("tls", tlsAttr(cfg)),
 		slog.String("version", versionString()))
@@ -563,4 +591,16 @@ func tlsAttr(cfg serveConfig) string {
 		mode += ", client certificates: " + auth
 	}
 	return mode
+}
+
+// keyFileAttr describes where the key store's keys live, for the start line.
+func keyFileAttr(cfg serveConfig) string {
+	p := cfg.keyFilePath()
+	switch {
+	case p == "":
+		return "(none: keys in memory)"
+	case len(cfg.masterKeys) > 0:
+		return p + " (master key from RUNNEL_MASTER_KEY)"
+	}
+	return p
 }
