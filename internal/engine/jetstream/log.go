@@ -229,8 +229,8 @@ func (l *log) Read(ctx context.Context, from uint64, maxRecords, maxBytes int) (
 	if err := l.e.check(); err != nil {
 		return nil, err
 	}
-	if maxRecords <= 0 {
-		return nil, nil
+	if maxRecords <= 0 || from == math.MaxUint64 {
+		return nil, nil // no record can be at or past the last offset there is
 	}
 	maxRecords = min(maxRecords, engine.MaxBatchRecords)
 	ctx, cancel := l.e.ctx(ctx)
