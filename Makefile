@@ -1,14 +1,21 @@
 # The targets a developer needs; `make test` is what CI runs (.ci/run).
 GO ?= go
 
-.PHONY: test setup vet build serve test-thirdparty
+.PHONY: test setup vet build serve test-thirdparty test-cluster
 
 # test installs what the tests need (setup), vets, and runs every test with
 # the race detector, then the third-party consumer libraries' tests. Its
 # output is go test's, followed by the skipped tests and why they skipped.
 test: setup vet
 	$(GO) run ./internal/cmd/testsummary $(GO) test -json -race -timeout 40m ./...
+	$(MAKE) test-cluster
 	$(MAKE) test-thirdparty
+
+# The engine conformance suite on a 3-node NATS JetStream cluster, without
+# the race detector (under it, three NATS servers in one process are too
+# slow for the suite's time limits; the single-node suite runs with it).
+test-cluster:
+	$(GO) test -count=1 -timeout 10m -run 'TestConformanceCluster' ./internal/engine/jetstream/
 
 # setup installs, when missing, what three integration tests need beyond Go
 # modules: the AWS CLI v2, the AWS SDK for JavaScript v3 and aws-kinesis-agg.

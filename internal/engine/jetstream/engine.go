@@ -59,7 +59,8 @@ type Engine struct {
 	done   chan struct{}
 
 	mu      sync.Mutex
-	waiters map[string]*notifier // by log name: the logs someone waits on
+	waiters map[string]*notifier // by stream: the logs someone waits on
+	janitor *time.Timer          // sweeps idle notifiers
 
 	stamps  sync.Map // log name -> *atomic.Int64: the last arrival time given
 	locks   logLocks
@@ -96,7 +97,9 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Engine, error) {
 	if opts.Memory {
 		storage = jetstream.MemoryStorage
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	octx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	kv, err := ensureBucket(octx, js, jetstream.KeyValueConfig{
 		Bucket:      opts.Prefix + "_META",
 		Description: "runnel metadata",
 		History:     1,
@@ -107,7 +110,7 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Engine, error) {
 		return nil, fmt.Errorf("jetstream: the metadata bucket %s_META: %w (is JetStream enabled on the NATS servers, with %d or more nodes for %d replicas?)", opts.Prefix, err, opts.Replicas, opts.Replicas)
 	}
 	e.meta = &meta{e: e, kv: kv}
-	if e.logs, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	if e.logs, err = ensureBucket(octx, js, jetstream.KeyValueConfig{
 		Bucket:      opts.Prefix + "_LOGS",
 		Description: "runnel logs: the stream of each log",
 		History:     1,
@@ -120,6 +123,28 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Engine, error) {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	return e, nil
+}
+
+// ensureBucket returns the key-value bucket of cfg, creating it if it does
+// not exist. It retries until ctx ends: after a restart of the cluster the
+// bucket's stream may take a while to elect its leader.
+func ensureBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	for {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		kv, err := js.KeyValue(actx, cfg.Bucket)
+		if errors.Is(err, jetstream.ErrBucketNotFound) {
+			kv, err = js.CreateKeyValue(actx, cfg)
+		}
+		cancel()
+		if err == nil {
+			return kv, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, errors.Join(err, ctx.Err())
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
 
 func (e *Engine) check() error {
@@ -210,6 +235,13 @@ func (e *Engine) CreateLog(ctx context.Context, name string, opts engine.LogOpti
 	}
 	ctx, cancel := e.ctx(ctx)
 	defer cancel()
+	// Most calls for a log that exists (callers repeat creations to finish
+	// what a crash interrupted) end here, without making a stream.
+	if old, _, err := e.lookup(ctx, name); err == nil {
+		if _, err := e.js.Stream(ctx, old.stream); err == nil {
+			return fmt.Errorf("jetstream: log %q: %w", name, engine.ErrLogExists)
+		}
+	}
 	n := e.names(name, nuid.Next())
 	if _, err := e.js.CreateStream(ctx, e.streamConfig(name, n, opts.Retention, false)); err != nil {
 		return e.wrap("create log "+name, err)
@@ -347,6 +379,9 @@ func (e *Engine) Close() error {
 	close(e.done)
 	e.replies.stop()
 	e.mu.Lock()
+	if e.janitor != nil {
+		e.janitor.Stop()
+	}
 	for _, w := range e.waiters {
 		w.stop()
 	}

@@ -119,30 +119,48 @@ func (l *log) Append(ctx context.Context, recs []engine.Record) (engine.AppendRe
 		return engine.AppendResult{}, fmt.Errorf("jetstream: %d records: %w", len(recs), engine.ErrTooLarge)
 	}
 	size := 0
+	var appendTime int64
 	for _, r := range recs {
 		size += len(r.Key) + len(r.Value)
 	}
 	if size > engine.MaxBatchBytes {
 		return engine.AppendResult{}, fmt.Errorf("jetstream: %d bytes: %w", size, engine.ErrTooLarge)
 	}
-	ctx, cancel := l.e.ctx(ctx)
+	// A batch is given a minute more per 16 MiB to reach a quorum.
+	ctx, cancel := context.WithTimeout(ctx, l.e.opts.RequestTimeout+time.Duration(size>>24)*time.Minute)
 	defer cancel()
-	reply, answer := l.e.replies.open()
-	defer l.e.replies.close(reply)
-	t, err := l.publish(recs, reply)
-	if err != nil {
-		return engine.AppendResult{}, err
-	}
 	var resp *nats.Msg
-	select {
-	case resp = <-answer:
-	case <-ctx.Done():
-		return engine.AppendResult{}, l.e.wrap("append to "+l.name, ctx.Err())
-	case <-l.e.done:
-		return engine.AppendResult{}, fmt.Errorf("jetstream: %w", engine.ErrClosed)
-	}
-	if resp.Header.Get("Status") == "503" {
-		return engine.AppendResult{}, l.whyNoStream(ctx)
+	for attempt := 0; ; attempt++ {
+		reply, answer := l.e.replies.open()
+		t, err := l.publish(recs, reply)
+		if err != nil {
+			l.e.replies.close(reply)
+			return engine.AppendResult{}, err
+		}
+		select {
+		case resp = <-answer:
+		case <-ctx.Done():
+			l.e.replies.close(reply)
+			return engine.AppendResult{}, l.e.wrap("append to "+l.name, ctx.Err())
+		case <-l.e.done:
+			l.e.replies.close(reply)
+			return engine.AppendResult{}, fmt.Errorf("jetstream: %w", engine.ErrClosed)
+		}
+		if resp.Header.Get("Status") != "503" {
+			appendTime = t
+			break
+		}
+		// Nobody received the batch: the log is sealed or gone, or its
+		// stream is new (or between leaders) and its server not yet known
+		// to ours. Nothing was stored, so it can be sent again.
+		if err := l.whyNoStream(ctx); !errors.Is(err, errNotYet) {
+			return engine.AppendResult{}, err
+		}
+		select {
+		case <-time.After(time.Duration(min(attempt+1, 10)) * 20 * time.Millisecond):
+		case <-ctx.Done():
+			return engine.AppendResult{}, l.e.wrap("append to "+l.name, errors.Join(errors.New("no JetStream server answered"), ctx.Err()))
+		}
 	}
 	var ack pubAck
 	if err := json.Unmarshal(resp.Data, &ack); err != nil {
@@ -158,8 +176,8 @@ func (l *log) Append(ctx context.Context, recs []engine.Record) (engine.AppendRe
 	if ack.Seq < uint64(len(recs)) {
 		return engine.AppendResult{}, fmt.Errorf("jetstream: append to %s: acknowledged at sequence %d for %d records", l.name, ack.Seq, len(recs))
 	}
-	l.e.appended(l.name, ack.Seq)
-	return engine.AppendResult{FirstOffset: ack.Seq - uint64(len(recs)), Time: t}, nil
+	l.e.appended(l.n.stream, ack.Seq)
+	return engine.AppendResult{FirstOffset: ack.Seq - uint64(len(recs)), Time: appendTime}, nil
 }
 
 // publish stamps the batch and publishes its records, the last one asking
@@ -215,8 +233,12 @@ func (l *log) whyNoStream(ctx context.Context) error {
 	if st.CachedInfo().Config.Metadata[mdSealed] == "true" {
 		return fmt.Errorf("jetstream: log %q: %w", l.name, engine.ErrSealed)
 	}
-	return l.e.wrap("append to "+l.name, errors.New("no JetStream server answered"))
+	return errNotYet
 }
+
+// errNotYet reports a publish nobody received to a log that exists and is
+// open.
+var errNotYet = errors.New("jetstream: no JetStream server answered")
 
 // directGetRequest is the body of a JetStream direct get.
 type directGetRequest struct {
@@ -563,52 +585,95 @@ func (l *log) Wait(ctx context.Context, next uint64) (uint64, error) {
 	if err := l.e.check(); err != nil {
 		return 0, err
 	}
-	w, err := l.e.acquire(l.name, l.n.notify)
+	w, err := l.e.acquire(ctx, l)
 	if err != nil {
 		return 0, err
 	}
-	defer l.e.release(l.name, w)
+	defer l.e.release(w)
+	probe := true // look at the log itself, not only at the notices
+	timer := time.NewTimer(w.firstBackstop())
+	defer timer.Stop()
 	for {
 		// Take the wake-up channel before looking, so that an event after
 		// the look wakes us.
 		wake, seen, ev := w.snapshot()
-		if ev == "deleted" {
+		switch {
+		case ev == evDeleted:
 			return 0, fmt.Errorf("jetstream: log %q deleted: %w", l.name, engine.ErrClosed)
-		}
-		if seen <= next || ev != "" {
-			sctx, cancel := l.e.ctx(ctx)
-			s, err := l.state(sctx)
-			cancel()
-			if errors.Is(err, engine.ErrLogNotFound) {
-				return 0, fmt.Errorf("jetstream: log %q deleted: %w", l.name, engine.ErrClosed)
+		case seen > next:
+			// A notice names one record; the replicas know the whole
+			// batch it came with.
+			if page, pending, err := l.directGet(ctx, next, 1, 1); err == nil && len(page) > 0 {
+				seen = max(seen, page[0].Offset+1+pending)
 			}
+			return seen, nil
+		case ev == evSealed:
+			return seen, nil
+		case ev == evCheck:
+			// The stream's configuration changed (sealed, maybe): ask the
+			// leader.
+			if err := w.refresh(ctx, l); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		if probe {
+			probe = false
+			page, pending, err := l.directGet(ctx, next, 1, 1)
 			if err != nil {
 				return 0, err
 			}
-			w.saw(s.next)
-			if s.next > next || s.sealed {
-				return s.next, nil
+			if len(page) > 0 {
+				n := page[0].Offset + 1 + pending
+				w.saw(n)
+				return n, nil
 			}
-		} else {
-			return seen, nil
 		}
-		// A notice can be missed (interest reaches the stream's leader
-		// through the cluster's routes a little after the subscription):
-		// look again now and then even without one.
-		timer := time.NewTimer(backstop)
 		select {
 		case <-wake:
 		case <-timer.C:
+			// A notice can be missed (interest reaches the stream's leader
+			// through the cluster's routes a little after a subscription
+			// starts, and a gateway can die between sealing a log and
+			// announcing it): look again now and then even without one.
+			if err := w.refresh(ctx, l); err != nil {
+				return 0, err
+			}
+			probe = true
+			timer.Reset(backstop)
 		case <-ctx.Done():
-			timer.Stop()
 			return 0, ctx.Err()
 		case <-l.e.done:
-			timer.Stop()
 			return 0, fmt.Errorf("jetstream: %w", engine.ErrClosed)
 		}
-		timer.Stop()
 	}
 }
 
+// Next returns the log's Next offset as a replica knows it (see
+// engine.NextReader): the sequence of the last message on the log's
+// subject, from one direct get, or the leader's state for an empty log.
+func (l *log) Next(ctx context.Context) (uint64, error) {
+	if err := l.e.check(); err != nil {
+		return 0, err
+	}
+	ctx, cancel := l.e.ctx(ctx)
+	defer cancel()
+	req, _ := json.Marshal(map[string]string{"last_by_subj": l.n.subject})
+	resp, err := l.e.nc.RequestWithContext(ctx, "$JS.API.DIRECT.GET."+l.n.stream, req)
+	if errors.Is(err, nats.ErrNoResponders) {
+		return 0, l.noReplica(ctx)
+	}
+	if err != nil {
+		return 0, l.e.wrap("next of "+l.name, err)
+	}
+	if resp.Header.Get("Status") == "" {
+		if seq, err := strconv.ParseUint(resp.Header.Get(hdrSequence), 10, 64); err == nil {
+			return seq, nil
+		}
+	}
+	s, err := l.state(ctx)
+	return s.next, err
+}
+
 // backstop is how long Wait trusts notices alone before it asks the leader.
-const backstop = 2 * time.Second
+const backstop = 5 * time.Second
