@@ -599,7 +599,7 @@ func TestTagsRetentionMonitoringEncryption(t *testing.T) {
 	waitActive(t, c, name)
 
 	// Resource policies.
-	policy := `{"Version":"2012-10-17","Statement":[]}`
+	policy := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"kinesis:GetRecords","Resource":"*"}]}`
 	if _, err := c.PutResourcePolicy(ctx, &kinesis.PutResourcePolicyInput{ResourceARN: arn, Policy: aws.String(policy)}); err != nil {
 		t.Fatal(err)
 	}

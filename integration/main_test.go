@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -83,7 +84,26 @@ type server struct {
 	cmd     *exec.Cmd
 	addr    string
 	dataDir string
-	log     *bytes.Buffer
+	log     *logBuffer
+}
+
+// logBuffer collects a process's output; tests may read it while the
+// process writes.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // freePort returns a loopback port that was free a moment ago.
@@ -125,7 +145,7 @@ func launch(t *testing.T, addr, dataDir string, args ...string) *server {
 		full = append(full, engineArgs()...)
 	}
 	cmd := exec.Command(runnelBin, full...)
-	var log bytes.Buffer
+	var log logBuffer
 	cmd.Stdout, cmd.Stderr = &log, &log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

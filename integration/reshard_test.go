@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"math/big"
@@ -669,7 +668,7 @@ func launchEnv(t *testing.T, dataDir string, env []string, args ...string) *serv
 	full := append([]string{"serve", "--listen", addr, "--data-dir", dataDir}, args...)
 	cmd := exec.Command(runnelBin, full...)
 	cmd.Env = append(os.Environ(), env...)
-	var log bytes.Buffer
+	var log logBuffer
 	cmd.Stdout, cmd.Stderr = &log, &log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -35,6 +35,7 @@ import (
 	"github.com/runnel/runnel/internal/engine"
 	"github.com/runnel/runnel/internal/engine/disk"
 	"github.com/runnel/runnel/internal/engine/mem"
+	"github.com/runnel/runnel/internal/keystore"
 	"github.com/runnel/runnel/internal/kinesisapi"
 	"github.com/runnel/runnel/internal/leaseapi"
 	"github.com/runnel/runnel/internal/leases"
@@ -55,6 +56,7 @@ type config struct {
 	logger            *slog.Logger
 	subLifetime       time.Duration
 	subHeartbeat      time.Duration
+	keyFile           string
 }
 
 // Option configures a Server.
@@ -70,6 +72,12 @@ func WithDisk() Option { return func(c *config) { c.disk = true } }
 func WithDataDir(dir string) Option {
 	return func(c *config) { c.disk, c.dataDir = true, dir }
 }
+
+// WithKeyFile keeps the keys of encryption at rest (StartStreamEncryption)
+// in the key file path, created on first use. By default a disk server
+// keeps them in "<data dir>.keys", beside its data directory, and a memory
+// server in memory.
+func WithKeyFile(path string) Option { return func(c *config) { c.keyFile = path } }
 
 // WithTransitionDelay sets how long streams stay CREATING, UPDATING or
 // DELETING. The default is zero: transitions are immediate.
@@ -154,6 +162,7 @@ func Start(opts ...Option) (_ *Server, err error) {
 			s.release()
 		}
 	}()
+	var dataDir string
 	if c.disk {
 		dir := c.dataDir
 		if dir == "" {
@@ -162,6 +171,7 @@ func Start(opts ...Option) (_ *Server, err error) {
 			}
 			s.tempDir = dir
 		}
+		dataDir = dir
 		dopts := disk.DefaultOptions()
 		dopts.Logger = c.logger
 		d, err := disk.Open(dir, dopts)
@@ -172,7 +182,16 @@ func Start(opts ...Option) (_ *Server, err error) {
 	} else {
 		s.eng = mem.New(mem.DefaultOptions())
 	}
+	kopts := keystore.Options{File: c.keyFile, Region: c.region, Account: c.accountID}
+	if kopts.File == "" && c.disk {
+		kopts.File = keystore.DefaultFile(dataDir)
+	}
+	keys, err := keystore.Open(kopts)
+	if err != nil {
+		return nil, err
+	}
 	sopts := streams.DefaultOptions()
+	sopts.Keys = keys
 	sopts.Region, sopts.AccountID = c.region, c.accountID
 	sopts.TransitionDelay = c.transitionDelay
 	sopts.SubscriptionLifetime, sopts.SubscriptionHeartbeat = c.subLifetime, c.subHeartbeat
@@ -265,7 +284,7 @@ func (s *Server) release() error {
 		err = errors.Join(err, s.eng.Close())
 	}
 	if s.tempDir != "" {
-		err = errors.Join(err, os.RemoveAll(s.tempDir))
+		err = errors.Join(err, os.RemoveAll(s.tempDir), os.RemoveAll(keystore.DefaultFile(s.tempDir)))
 	}
 	return err
 }

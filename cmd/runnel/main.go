@@ -3,6 +3,8 @@
 //	runnel serve     run the Kinesis-compatible server
 //	runnel bench     load-test a Kinesis endpoint
 //	runnel consume   run a consumer worker that prints a stream's records
+//	runnel tail      print a stream's records as they arrive
+//	runnel top       show streams' rates and consumers' lag, refreshed
 //	runnel version   print the version
 //	runnel help      list the commands
 //
@@ -64,6 +66,20 @@ func commands() []command {
 			var c consumeConfig
 			fs, _, _ := consumeFlags(&c, getenv)
 			return fs
+		}},
+		{"tail", "print a stream's records as they arrive", runTail, func(getenv env) *flag.FlagSet {
+			var c tailConfig
+			fs, _ := tailFlags(&c, getenv)
+			return fs
+		}},
+		{"top", "show streams' rates and consumers' lag, refreshed in place", runTop, func(getenv env) *flag.FlagSet {
+			var c topConfig
+			fs, _ := topFlags(&c, getenv)
+			return fs
+		}},
+		{"keys", "rotate the master key, create, disable or enable keys for encryption at rest", runKeys, func(getenv env) *flag.FlagSet {
+			var c keysConfig
+			return keysFlags(&c, getenv)
 		}},
 		{"version", "print the version", runVersion, nil},
 		{"help", "list the commands", runHelp, nil},

@@ -19,6 +19,8 @@ import (
 	"github.com/runnel/runnel/internal/engine"
 	"github.com/runnel/runnel/internal/engine/disk"
 	"github.com/runnel/runnel/internal/engine/mem"
+	"github.com/runnel/runnel/internal/iam"
+	"github.com/runnel/runnel/internal/keystore"
 	"github.com/runnel/runnel/internal/kinesisapi"
 	"github.com/runnel/runnel/internal/leaseapi"
 	"github.com/runnel/runnel/internal/leases"
@@ -41,6 +43,8 @@ type serveConfig struct {
 	crashPoint        string // test hook: SIGKILL self at this resharding step
 	tlsCert, tlsKey   string
 	tlsSelfSigned     bool
+	tlsClientCA       string // PEM bundle client certificates must chain to
+	tlsClientAuth     string // "", "require" or "verify-if-given"
 	logLevel          slog.Level
 	shutdownTimeout   time.Duration
 	maxBodyBytes      int64
@@ -58,6 +62,11 @@ type serveConfig struct {
 	natsURLs          string // jetstream engine: the NATS servers; empty: embedded
 	natsReplicas      int    // jetstream engine: copies of each log; 0: 1 embedded, else 3
 	clusterDev        bool   // jetstream engine on an embedded 3-node cluster
+	adminListen       string // the admin listener's address, "api" or "" (off)
+	adminExplicit     bool   // adminListen was given, not the default
+	console           bool   // serve the web console on the admin listener
+	keyFile           string // the key store's file; empty: the default (keyFilePath)
+	masterKeys        [][]byte
 }
 
 // parseServe reads flags, each defaulting to its environment variable and
@@ -74,6 +83,14 @@ func parseServe(args []string, getenv env) (serveConfig, error) {
 	}
 	if *envErr != nil {
 		return c, fmt.Errorf("bad environment: %w", *envErr)
+	}
+	fs.Visit(func(f *flag.Flag) { c.adminExplicit = c.adminExplicit || f.Name == "admin-listen" })
+	c.adminExplicit = c.adminExplicit || getenv("RUNNEL_ADMIN_LISTEN") != ""
+	if c.adminListen == "off" {
+		c.adminListen = ""
+	}
+	if c.console && c.adminListen == "" {
+		return c, errors.New("--console needs the admin listener: give --admin-listen an address (or \"api\" for the API port)")
 	}
 	if err := c.logLevel.UnmarshalText([]byte(*logLevel)); err != nil {
 		return c, fmt.Errorf("--log-level %q: use debug, info, warn or error", *logLevel)
@@ -103,6 +120,13 @@ func parseServe(args []string, getenv env) (serveConfig, error) {
 	if (c.engine == "disk" || c.engine == "jetstream" && c.natsURLs == "") && c.dataDir == "" {
 		return c, fmt.Errorf("--data-dir is empty: the %s engine needs a directory", c.engine)
 	}
+	if v := getenv("RUNNEL_MASTER_KEY"); v != "" {
+		keys, err := keystore.ParseMasterKeys(v)
+		if err != nil {
+			return c, fmt.Errorf("RUNNEL_MASTER_KEY: %w", err)
+		}
+		c.masterKeys = keys
+	}
 	// Check the listener's and the handler's options now, before anything
 	// is opened.
 	if err := c.serverOptions(nil).Validate(); err != nil {
@@ -122,7 +146,8 @@ func serveUsage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: runnel serve [flags]")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Runs the Kinesis-compatible server in the foreground until SIGINT or SIGTERM")
-	fmt.Fprintln(w, "(Ctrl-C). Point any AWS SDK or the AWS CLI at it:")
+	fmt.Fprintln(w, "(Ctrl-C); SIGHUP reloads the TLS certificate files. Point any AWS SDK or the")
+	fmt.Fprintln(w, "AWS CLI at it:")
 	fmt.Fprintln(w, "  aws --endpoint-url http://127.0.0.1:4567 kinesis list-streams")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Every flag can also be set by the environment variable named after it.")
@@ -219,6 +244,8 @@ func serveFlags(c *serveConfig, getenv env) (fs *flag.FlagSet, logLevel *string,
 	fs.StringVar(&c.tlsCert, "tls-cert", envOr("RUNNEL_TLS_CERT", ""), "PEM certificate `file` to serve HTTPS/h2 with (needs --tls-key) (env RUNNEL_TLS_CERT)")
 	fs.StringVar(&c.tlsKey, "tls-key", envOr("RUNNEL_TLS_KEY", ""), "PEM private key `file` for --tls-cert (env RUNNEL_TLS_KEY)")
 	fs.BoolVar(&c.tlsSelfSigned, "tls-self-signed", boolEnv("RUNNEL_TLS_SELF_SIGNED", false), "serve HTTPS/h2 with a certificate generated at start (env RUNNEL_TLS_SELF_SIGNED)")
+	fs.StringVar(&c.tlsClientCA, "tls-client-ca", envOr("RUNNEL_TLS_CLIENT_CA", ""), "PEM `file` of the authorities client certificates must chain to; turns on client-certificate authentication (env RUNNEL_TLS_CLIENT_CA)")
+	fs.StringVar(&c.tlsClientAuth, "tls-client-auth", envOr("RUNNEL_TLS_CLIENT_AUTH", ""), "with --tls-client-ca: require (every client presents a certificate) or verify-if-given; default require (env RUNNEL_TLS_CLIENT_AUTH)")
 	logLevel = fs.String("log-level", envOr("RUNNEL_LOG_LEVEL", "info"), "log level: debug (every request), info, warn or error (env RUNNEL_LOG_LEVEL)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", durationEnv("RUNNEL_SHUTDOWN_TIMEOUT", 15*time.Second), "how long to let in-flight requests finish on SIGTERM/SIGINT (env RUNNEL_SHUTDOWN_TIMEOUT)")
 	fs.Int64Var(&c.maxBodyBytes, "max-body-bytes", int64Env("RUNNEL_MAX_BODY_BYTES", kinesisapi.DefaultMaxBodyBytes), "largest request body accepted, in `bytes` (env RUNNEL_MAX_BODY_BYTES)")
@@ -242,8 +269,21 @@ func serveFlags(c *serveConfig, getenv env) (fs *flag.FlagSet, logLevel *string,
 		}
 		c.memoryLimit = n
 	}
+	fs.StringVar(&c.adminListen, "admin-listen", envOr("RUNNEL_ADMIN_LISTEN", defaultAdminListen), "`address` of the admin listener (console, metrics, health); \"api\" for the API port, \"\" or off for none (env RUNNEL_ADMIN_LISTEN)")
+	fs.BoolVar(&c.console, "console", boolEnv("RUNNEL_CONSOLE", false), "serve the web console at /console/ on the admin listener (env RUNNEL_CONSOLE)")
+	fs.StringVar(&c.keyFile, "key-file", envOr("RUNNEL_KEY_FILE", ""), "the key store's `file` (master keys and KMS keys for encryption at rest), created on first use; default: <data-dir>.keys with the disk engine, none (keys in memory) with the memory engine (env RUNNEL_KEY_FILE)")
 	fs.Var(bytesFlag{&c.memoryLimit}, "memory-limit", "with the disk engine: the garbage collector's soft memory `limit` (e.g. 512MiB, 2GiB, off); the GOMEMLIMIT environment variable wins (env RUNNEL_MEMORY_LIMIT)")
 	return fs, logLevel, envErr
+}
+
+// keyFilePath is the key store's file: --key-file, or beside the disk
+// engine's data directory (never inside it: a copy of the data directory
+// must not carry the key), or none for the memory engine.
+func (c serveConfig) keyFilePath() string {
+	if c.keyFile != "" || c.engine == "memory" {
+		return c.keyFile
+	}
+	return keystore.DefaultFile(c.dataDir)
 }
 
 // serverOptions are the listener's options for c.
@@ -251,6 +291,10 @@ func (c serveConfig) serverOptions(log *slog.Logger) server.Options {
 	sv := server.DefaultOptions()
 	sv.Addr = c.listen
 	sv.TLSCertFile, sv.TLSKeyFile, sv.TLSSelfSigned = c.tlsCert, c.tlsKey, c.tlsSelfSigned
+	sv.TLSClientCAFile, sv.TLSClientAuth = c.tlsClientCA, c.tlsClientAuth
+	if sv.TLSClientCAFile != "" && sv.TLSClientAuth == "" {
+		sv.TLSClientAuth = server.ClientAuthRequire
+	}
 	sv.MaxHeaderBytes = c.maxHeaderBytes
 	sv.MaxConcurrentStreams = c.h2MaxStreams
 	sv.Logger = log
@@ -375,7 +419,13 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 		}
 	}()
 
+	keys, err := keystore.Open(keystore.Options{File: cfg.keyFilePath(), MasterKeys: cfg.masterKeys, Region: cfg.region, Account: cfg.accountID})
+	if err != nil {
+		return fmt.Errorf("%w (--key-file or RUNNEL_KEY_FILE names the file; RUNNEL_MASTER_KEY gives the master key)", err)
+	}
+
 	sopts := streams.DefaultOptions()
+	sopts.Keys = keys
 	sopts.Region = cfg.region
 	sopts.AccountID = cfg.accountID
 	sopts.TransitionDelay = cfg.transitionDelay
@@ -418,16 +468,43 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 
 	hopts := cfg.handlerOptions(log)
 	hopts.APIs = []kinesisapi.API{leaseapi.New(lsvc)}
+	// Policies are evaluated for requests whose context carries an
+	// authenticated principal (iam.WithPrincipal); others pass.
+	authz, err := iam.NewAuthorizer(iam.AuthorizerOptions{
+		Region: cfg.region, AccountID: cfg.accountID, Resources: svc, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	hopts.Authorize = kinesisapi.IAMAuthorizer(authz)
 	h, err := kinesisapi.NewHandler(svc, hopts)
 	if err != nil {
 		return err
 	}
 	handler.h = h
+	adm, err := adminMux(cfg, svc, lsvc, log)
+	if err != nil {
+		return err
+	}
+	defer adm.close()
+	switch cfg.adminListen {
+	case "":
+	case adminOnAPI:
+		handler.h = withAdmin(h, adm.mux)
+	default:
+		stopAdmin, aerr := startAdmin(cfg.adminListen, cfg.adminExplicit, adm.mux, log)
+		if aerr != nil {
+			return aerr
+		}
+		defer stopAdmin()
+	}
 	log.Info("runnel listening",
 		slog.String("endpoint", srv.Endpoint()),
 		slog.String("engine", cfg.engine),
 		slog.String("data_dir", dataDirAttr(cfg)),
+		slog.String("key_file", keyFileAttr(cfg)),
 		slog.String("region", cfg.region),
+		slog.String("tls", tlsAttr(cfg)),
 		slog.String("version", versionString()))
 	if ready != nil {
 		ready <- srv
@@ -436,6 +513,8 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 	served = true
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve() }()
+	stopReload := reloadOnHangup(srv, log)
+	defer stopReload()
 	select {
 	case err := <-serveErr:
 		return fmt.Errorf("serve: %w", err)
@@ -482,4 +561,76 @@ func dataDirAttr(cfg serveConfig) string {
 		return "(none: memory engine)"
 	}
 	return strings.TrimSpace(cfg.dataDir)
+}
+
+// reloadOnHangup reloads the server's TLS files on each SIGHUP until the
+// returned function is called. A reload that fails keeps the certificate
+// served and logs why. SIGHUP is caught even without TLS files, so that it
+// never ends the process.
+func reloadOnHangup(srv *server.Server, log *slog.Logger) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done, ended := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(ended)
+		for {
+			select {
+			case <-done:
+				return
+			case <-hup:
+			}
+			if srv.Certificate() == nil {
+				log.Info("SIGHUP: nothing to reload (no TLS)")
+				continue
+			}
+			leaf, err := srv.ReloadTLS()
+			if err != nil {
+				log.Warn("SIGHUP: TLS files not reloaded; still serving the previous certificate",
+					slog.Any("error", err), slog.String("serial", leaf.SerialNumber.String()))
+				continue
+			}
+			log.Info("SIGHUP: TLS certificate reloaded",
+				slog.String("subject", leaf.Subject.String()),
+				slog.String("serial", leaf.SerialNumber.String()),
+				slog.Time("not_after", leaf.NotAfter))
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
+		<-ended
+	}
+}
+
+// tlsAttr says how the listener serves TLS, for the start-up line.
+func tlsAttr(cfg serveConfig) string {
+	var mode string
+	switch {
+	case cfg.tlsCert != "":
+		mode = "certificate " + cfg.tlsCert + " (SIGHUP reloads)"
+	case cfg.tlsSelfSigned:
+		mode = "self-signed"
+	default:
+		return "off"
+	}
+	if cfg.tlsClientCA != "" {
+		auth := cfg.tlsClientAuth
+		if auth == "" {
+			auth = server.ClientAuthRequire
+		}
+		mode += ", client certificates: " + auth
+	}
+	return mode
+}
+
+// keyFileAttr describes where the key store's keys live, for the start line.
+func keyFileAttr(cfg serveConfig) string {
+	p := cfg.keyFilePath()
+	switch {
+	case p == "":
+		return "(none: keys in memory)"
+	case len(cfg.masterKeys) > 0:
+		return p + " (master key from RUNNEL_MASTER_KEY)"
+	}
+	return p
 }

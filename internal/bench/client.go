@@ -194,6 +194,11 @@ func setupStream(ctx context.Context, c *kinesis.Client, o *Options, name string
 	if len(si.shards) == 0 {
 		return si, fmt.Errorf("%w: stream %s has no shards", ErrSetup, name)
 	}
+	if o.EncryptKey != "" {
+		if err := encryptStream(ctx, c, o, name); err != nil {
+			return si, err
+		}
+	}
 	si.index = make(map[string]int32, len(si.shards))
 	for i, id := range si.shards {
 		si.index[id] = int32(i)
@@ -338,5 +343,34 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// encryptStream turns on server-side encryption and waits until the
+// stream is ACTIVE again, when new records are encrypted.
+func encryptStream(ctx context.Context, c *kinesis.Client, o *Options, name string) error {
+	_, err := c.StartStreamEncryption(ctx, &kinesis.StartStreamEncryptionInput{
+		StreamName:     aws.String(name),
+		EncryptionType: types.EncryptionTypeKms,
+		KeyId:          aws.String(o.EncryptKey),
+	})
+	if err != nil {
+		return fmt.Errorf("%w: start encryption of %s with %s: %w", ErrSetup, name, o.EncryptKey, err)
+	}
+	deadline := time.Now().Add(o.SetupTimeout)
+	for {
+		out, err := c.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(name)})
+		if err != nil {
+			return fmt.Errorf("%w: describe stream %s: %w", ErrSetup, name, err)
+		}
+		if out.StreamDescriptionSummary.StreamStatus == types.StreamStatusActive {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w: stream %s not ACTIVE %v after StartStreamEncryption", ErrSetup, name, o.SetupTimeout)
+		}
+		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+			return err
+		}
 	}
 }

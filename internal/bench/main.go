@@ -87,6 +87,7 @@ func bindFlags(fs *flag.FlagSet, o *Options) {
 	fs.BoolVar(&o.Create, "create", o.Create, "create the stream; with --create=false it must exist and reading starts at LATEST")
 	fs.BoolVar(&o.Keep, "keep", o.Keep, "keep the stream the run created instead of deleting it")
 	fs.IntVar(&o.Shards, "shards", o.Shards, "shard count of the created stream")
+	fs.StringVar(&o.EncryptKey, "encrypt", o.EncryptKey, "encrypt the stream at rest with this KMS `key` (e.g. alias/aws/kinesis) before the run")
 	fs.StringVar(&o.Profile, "profile", o.Profile, "workload profile: "+strings.Join(ProfileNames(), ", ")+"; explicit flags override its values")
 
 	fs.IntVar(&o.Producers, "producers", o.Producers, "concurrent producers, one call in flight each")

@@ -72,6 +72,9 @@ type Options struct {
 	Keep bool
 	// Shards is the shard count of a created stream.
 	Shards int
+	// EncryptKey, when set, turns on server-side encryption of the stream
+	// with this KMS key (StartStreamEncryption) before the run.
+	EncryptKey string
 
 	// Profile names the workload profile the other fields started from
 	// (informational once the options are built).

@@ -21,6 +21,7 @@ package engine
 
 import (
 	"context"
+	"crypto/cipher"
 	"errors"
 	"regexp"
 	"time"
@@ -48,6 +49,13 @@ var (
 	// ErrTooLarge is returned when a batch or record exceeds the engine's
 	// limits (see Limits).
 	ErrTooLarge = errors.New("engine: batch too large")
+	// ErrNoKeys is returned by Read for an encrypted batch of a log that has
+	// no Keys (see Log.SetKeys).
+	ErrNoKeys = errors.New("engine: encrypted records and no keys to read them")
+	// ErrDecrypt is returned by Read for an encrypted batch that the key its
+	// Keys returned does not authenticate: the wrong key, or bytes changed on
+	// purpose (accidental damage fails the checksum first and makes a hole).
+	ErrDecrypt = errors.New("engine: encrypted records fail authentication")
 )
 
 // LogNamePattern is the set of valid log names. Names are chosen by the
@@ -82,9 +90,34 @@ type StoredRecord struct {
 	Offset uint64
 	// Time is the arrival time the engine assigned to the record's batch, in
 	// Unix milliseconds. Times never decrease along a log.
-	Time  int64
+	Time int64
+	// KeyID is the id of the data key the record's batch was stored
+	// encrypted with (see Keys), 0 for a batch stored in plain text.
+	KeyID uint32
 	Key   []byte
 	Value []byte
+}
+
+// Keys supplies the data keys a log encrypts its batches with (encryption
+// at rest). The engine encrypts each appended batch whole with the AEAD that
+// SealKey returns, authenticating the batch's offsets, time and count with
+// it, and stores the key's id next to it; Read asks OpenKey for the AEAD of
+// that id. Implementations are safe for concurrent use and fast: both are
+// called on every Append and on every Read of an encrypted batch.
+//
+// The AEAD must be AES-256-GCM or another AEAD with a 12-byte nonce and a
+// 16-byte tag. The engine makes nonces unique within one log only (a random
+// prefix drawn when the log is opened and after a failed append, then the
+// batch's first offset), so an AEAD must not be shared between logs: derive
+// a key per log.
+type Keys interface {
+	// SealKey returns the key new batches are encrypted with and its id
+	// (not 0), or a nil AEAD to store them in plain text. An error fails
+	// the Append with it (wrapped) before anything is stored.
+	SealKey(ctx context.Context) (id uint32, aead cipher.AEAD, err error)
+	// OpenKey returns the key of id, which SealKey once returned. An error
+	// fails the Read with it (wrapped).
+	OpenKey(ctx context.Context, id uint32) (cipher.AEAD, error)
 }
 
 // AppendResult describes where an appended batch landed.
@@ -178,6 +211,12 @@ type Log interface {
 	// Trim removes whole stored units (segments) whose records are all older
 	// than before (Unix ms). The background retention calls the same logic.
 	Trim(ctx context.Context, before int64) error
+	// SetKeys sets the log's encryption keys, replacing any earlier ones
+	// (nil: none; batches are stored in plain text). The engine does not
+	// store them: a caller sets them again on every handle it gets after
+	// the engine is reopened, before it reads encrypted batches (which fail
+	// with ErrNoKeys until then).
+	SetKeys(k Keys)
 	// Wait blocks until the log holds a record at an offset >= next (one
 	// that Read can return: not lost in a hole), the log is sealed, or ctx is
 	// done. It returns the log's Next offset at wake-up

@@ -2,14 +2,17 @@ package kinesisapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
 	"github.com/fxamacker/cbor/v2"
 
+	"github.com/runnel/runnel/internal/iam"
 	"github.com/runnel/runnel/internal/streams"
 )
 
@@ -177,6 +180,56 @@ func BenchmarkHandlerGetRecords(b *testing.B) {
 					}
 				}
 			})
+		}
+	}
+}
+
+// benchResources is an iam.Resources with no resource policies.
+type benchResources struct{}
+
+func (benchResources) ResourcePolicy(context.Context, string) (string, error)     { return "", nil }
+func (benchResources) ConsumerARN(context.Context, string, string) (string, bool) { return "", false }
+func (benchResources) TokenStream(string) (string, bool)                          { return "", false }
+
+// BenchmarkHandlerPutRecordsAuthorized is BenchmarkHandlerPutRecords (JSON)
+// with a principal in the request's context and the IAM authorizer
+// deciding each request: the cost of policies on the hot path.
+func BenchmarkHandlerPutRecordsAuthorized(b *testing.B) {
+	f := newFake()
+	res := make([]streams.PutRecordsResultEntry, 500)
+	seq, shard := "49590338271490256608559692538361571095921575989136588898", "shardId-000000000000"
+	for i := range res {
+		res[i] = streams.PutRecordsResultEntry{SequenceNumber: &seq, ShardId: &shard}
+	}
+	f.outputs["PutRecords"] = &streams.PutRecordsOutput{Records: res}
+	az, err := iam.NewAuthorizer(iam.AuthorizerOptions{Region: "us-east-1", AccountID: "123456789012", Resources: benchResources{},
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	opts := DefaultOptions()
+	opts.AllowedHosts = []string{"example.com"}
+	opts.Logger = slog.New(slog.DiscardHandler)
+	opts.Authorize = IAMAuthorizer(az)
+	h, err := NewHandler(f, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := &iam.Principal{ARN: "arn:aws:iam::123456789012:user/producer", Account: "123456789012", Policies: []string{
+		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["kinesis:PutRecord","kinesis:PutRecords"],"Resource":"arn:aws:kinesis:*:123456789012:stream/*"}]}`}}
+	body := putRecordsBody(b, protoJSON, 500, 1024)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		f.calls = f.calls[:0]
+		r := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
+		r.Header.Set("Content-Type", contentTypeJSON)
+		r.Header.Set("X-Amz-Target", TargetPrefix+".PutRecords")
+		r = r.WithContext(iam.WithPrincipal(r.Context(), p))
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusOK {
+			b.Fatalf("status %d %s", w.Code, w.Body)
 		}
 	}
 }

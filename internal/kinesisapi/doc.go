@@ -36,8 +36,10 @@
 // target (service prefix and a known operation), member types (a wrong type
 // is a SerializationException naming the Java types Kinesis' Coral framework
 // reports), the model's constraints (a ValidationException listing up to ten
-// violations as "N validation errors detected: ..."), and only then calls the
-// Backend.
+// violations as "N validation errors detected: ..."), then asks
+// Options.Authorize, when set, about the decoded input (authorize.go: an
+// AccessDeniedException with its "Message" member when refused), and only
+// then calls the Backend.
 //
 // # Responses
 //

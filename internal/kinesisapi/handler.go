@@ -70,6 +70,13 @@ type Options struct {
 	// APIs are further services served on the same port, each under its
 	// own X-Amz-Target prefix, with the same protocol plumbing.
 	APIs []API
+	// Authorize, when set, decides every request once its input is
+	// decoded and valid, before the service sees it (Kinesis and APIs
+	// alike). It returns nil to let the request through, or the error to
+	// answer with: one implementing WireError with a registered code
+	// (AccessDeniedException), or any other error, which is logged and
+	// answered InternalFailure. internal/iam's Authorizer is meant for it.
+	Authorize func(ctx context.Context, req *AuthorizeRequest) error
 }
 
 // API is a service other than Kinesis served by the Handler: the lease
@@ -366,6 +373,10 @@ func (h *Handler) serve(x *exchange) {
 		x.writeError(aerr)
 		return
 	}
+	if aerr := h.authorize(x, nil, in); aerr != nil {
+		x.writeError(aerr)
+		return
+	}
 	if op.stream != nil {
 		op.stream(h, x, in)
 		return
@@ -413,6 +424,10 @@ func (x *exchange) bodyError(h *Handler, err error) {
 // serveAPI serves one operation of an API other than Kinesis.
 func (h *Handler) serveAPI(x *exchange, api API, in any, body []byte) {
 	if aerr := decode(x.proto, body, in); aerr != nil {
+		x.writeError(aerr)
+		return
+	}
+	if aerr := h.authorize(x, api, in); aerr != nil {
 		x.writeError(aerr)
 		return
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/runnel/runnel/internal/iam"
 	"github.com/runnel/runnel/internal/leases"
 )
 
@@ -369,3 +370,7 @@ func tableOut(t *leases.Table) *Table {
 	}
 	return out
 }
+
+// IAMService is the IAM service prefix of the lease tables' actions
+// ("runnel-leases:TakeLease"), authorized on the stream's ARN.
+func (a *API) IAMService() string { return iam.LeasesService }

@@ -2,13 +2,14 @@
 // AWS SDKs speak: HTTP/1.1, HTTP/2 over cleartext with prior knowledge (h2c)
 // and, when TLS is configured, HTTP/2 negotiated by ALPN (h2) alongside
 // HTTP/1.1 over TLS. The certificate is either given (a PEM cert and key
-// file) or generated at start: a self-signed certificate for localhost,
-// 127.0.0.1 and ::1.
+// file, which ReloadTLS reads again without dropping a connection) or
+// generated at start: a self-signed certificate for localhost, 127.0.0.1
+// and ::1. TLS 1.2 is the oldest version served. Clients may be required
+// to present a certificate of a given authority (TLSClientCAFile).
 package server
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -31,6 +32,13 @@ type Options struct {
 	// TLSSelfSigned serves TLS with a certificate generated at start for
 	// localhost, 127.0.0.1 and ::1. Exclusive with TLSCertFile.
 	TLSSelfSigned bool
+	// TLSClientCAFile names a PEM bundle of the authorities client
+	// certificates must chain to. It needs TLS; TLSClientAuth says
+	// whether a certificate is required (the default when this is set).
+	TLSClientCAFile string
+	// TLSClientAuth is "" (no client certificates), ClientAuthRequire or
+	// ClientAuthVerifyIfGiven.
+	TLSClientAuth string
 	// ReadHeaderTimeout bounds how long a client may take to send request
 	// headers. Default 10s.
 	ReadHeaderTimeout time.Duration
@@ -74,6 +82,17 @@ func (o Options) Validate() error {
 	if o.TLSSelfSigned && o.TLSCertFile != "" {
 		return errors.New("server: choose either a TLS certificate file or a self-signed certificate, not both")
 	}
+	switch o.TLSClientAuth {
+	case "", ClientAuthRequire, ClientAuthVerifyIfGiven:
+	default:
+		return fmt.Errorf("server: client certificate mode %q: use %s or %s", o.TLSClientAuth, ClientAuthRequire, ClientAuthVerifyIfGiven)
+	}
+	if (o.TLSClientAuth != "") != (o.TLSClientCAFile != "") {
+		return errors.New("server: client certificate authentication needs both a mode and a client CA file")
+	}
+	if o.TLSClientCAFile != "" && !o.tlsEnabled() {
+		return errors.New("server: client certificates need TLS: give a certificate and key, or a self-signed certificate")
+	}
 	if o.ReadHeaderTimeout < 0 || o.IdleTimeout < 0 {
 		return errors.New("server: negative timeout")
 	}
@@ -97,8 +116,7 @@ var ErrAddrInUse = errors.New("server: address already in use")
 type Server struct {
 	http *http.Server
 	ln   net.Listener
-	tls  bool
-	cert *x509.Certificate
+	tls  *tlsSource // nil without TLS
 }
 
 // Listen binds the listening socket, so that the address is known (and a port
@@ -107,21 +125,12 @@ func Listen(ctx context.Context, h http.Handler, opts Options) (*Server, error) 
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	var tlsCert *tls.Certificate
+	var src *tlsSource
 	if opts.tlsEnabled() {
-		var (
-			c   tls.Certificate
-			err error
-		)
-		if opts.TLSSelfSigned {
-			c, err = selfSigned(time.Now())
-		} else {
-			c, err = tls.LoadX509KeyPair(opts.TLSCertFile, opts.TLSKeyFile)
+		var err error
+		if src, err = newTLSSource(opts, time.Now()); err != nil {
+			return nil, fmt.Errorf("server: tls: %w", err)
 		}
-		if err != nil {
-			return nil, fmt.Errorf("server: tls certificate: %w", err)
-		}
-		tlsCert = &c
 	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", opts.Addr)
@@ -151,13 +160,9 @@ func Listen(ctx context.Context, h http.Handler, opts Options) (*Server, error) 
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		},
 	}
-	if tlsCert != nil {
-		s.tls = true
-		s.cert = tlsCert.Leaf
-		s.http.TLSConfig = &tls.Config{
-			Certificates: []tls.Certificate{*tlsCert},
-			MinVersion:   tls.VersionTLS12,
-		}
+	if src != nil {
+		s.tls = src
+		s.http.TLSConfig = src.config()
 	}
 	return s, nil
 }
@@ -168,21 +173,42 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 // Endpoint is the URL clients use: "http://host:port" or "https://host:port".
 func (s *Server) Endpoint() string {
 	scheme := "http"
-	if s.tls {
+	if s.tls != nil {
 		scheme = "https"
 	}
 	return scheme + "://" + s.ln.Addr().String()
 }
 
-// Certificate is the TLS leaf certificate served, nil without TLS. Clients of
-// a self-signed server add it to their trusted roots.
-func (s *Server) Certificate() *x509.Certificate { return s.cert }
+// Certificate is the TLS leaf certificate served now, nil without TLS.
+// Clients of a self-signed server add it to their trusted roots.
+func (s *Server) Certificate() *x509.Certificate {
+	if s.tls == nil {
+		return nil
+	}
+	return s.tls.cur.Load().cert.Leaf
+}
+
+// ReloadTLS re-reads the certificate, key and client CA files, for new
+// handshakes; connections already open keep what they negotiated. When a
+// file is missing, malformed, or the pair does not match, the server keeps
+// serving what it had and the error says why. It returns the certificate
+// now served.
+func (s *Server) ReloadTLS() (*x509.Certificate, error) {
+	if s.tls == nil {
+		return nil, errors.New("server: no TLS to reload")
+	}
+	leaf, err := s.tls.reload(time.Now())
+	if err != nil {
+		return s.Certificate(), fmt.Errorf("server: tls reload: %w", err)
+	}
+	return leaf, nil
+}
 
 // Serve accepts connections until Shutdown. It returns nil after a graceful
 // shutdown and the accept error otherwise.
 func (s *Server) Serve() error {
 	var err error
-	if s.tls {
+	if s.tls != nil {
 		err = s.http.ServeTLS(s.ln, "", "")
 	} else {
 		err = s.http.Serve(s.ln)

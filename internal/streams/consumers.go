@@ -2,7 +2,6 @@ package streams
 
 import (
 	"context"
-	"encoding/json"
 	"sort"
 	"strconv"
 )
@@ -469,12 +468,8 @@ func (s *Service) consumerTags(ctx context.Context, ref consumerRef) (*ListTagsF
 }
 
 func (s *Service) putConsumerPolicy(ctx context.Context, ref consumerRef, policy *string) error {
-	if policy == nil {
-		return errNull("policy")
-	}
-	var doc map[string]any
-	if err := json.Unmarshal([]byte(*policy), &doc); err != nil {
-		return errorf(CodeInvalidArgument, "Policy document is not valid JSON.")
+	if err := checkPolicy(policy); err != nil {
+		return err
 	}
 	return s.updateConsumer(ctx, ref, func(c *consumerMeta) error {
 		if c.Status != statusActive {

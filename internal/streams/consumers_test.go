@@ -212,7 +212,7 @@ func TestConsumerTagsAndPolicy(t *testing.T) {
 	if err != nil || len(st.Tags) != 0 {
 		t.Fatalf("stream tags %v %v", st, err)
 	}
-	pol := `{"Version":"2012-10-17","Statement":[]}`
+	pol := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"kinesis:GetRecords","Resource":"*"}]}`
 	if err := e.svc.PutResourcePolicy(ctx, &PutResourcePolicyInput{ResourceARN: &carn, Policy: &pol}); err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package streams
 
 import (
 	"context"
-	"encoding/json"
 	"slices"
 	"time"
 )
@@ -186,9 +185,11 @@ func (s *Service) monitoring(ctx context.Context, in *EnhancedMonitoringInput, e
 	}, nil
 }
 
-// StartStreamEncryption turns server-side encryption on: the stream is
-// UPDATING for the transition delay, then records written report
-// EncryptionType KMS. runnel does not call KMS.
+// StartStreamEncryption turns server-side encryption on: the KMS key is
+// resolved in the key store (Options.Keys) and a data key made under it;
+// the stream is UPDATING for the transition delay, then records written are
+// encrypted at rest under that data key and report EncryptionType KMS
+// (encryption.go).
 func (s *Service) StartStreamEncryption(ctx context.Context, in *StreamEncryptionInput) error {
 	return s.encryption(ctx, in, true)
 }
@@ -222,6 +223,17 @@ func (s *Service) encryption(ctx context.Context, in *StreamEncryptionInput, sta
 	if key == "" || len(key) > 2048 {
 		return errorf(CodeValidation, "1 validation error detected: Value '%s' at 'keyId' failed to satisfy constraint: Member must have length greater than or equal to 1", key)
 	}
+	if _, _, err := s.existing(ctx, name); err != nil {
+		return err
+	}
+	var dk *dataKeyMeta
+	if start {
+		// The key is checked, and the data key made, before the stream
+		// changes: a KMS error leaves it as it was.
+		if dk, err = s.newDataKey(key); err != nil {
+			return err
+		}
+	}
 	st, err := s.update(ctx, name, func(m *streamMeta, now int64) error {
 		if m.Status != statusActive {
 			return s.errNotActive(name, m.Status)
@@ -230,7 +242,7 @@ func (s *Service) encryption(ctx context.Context, in *StreamEncryptionInput, sta
 		// encrypts (or stops) once the stream is ACTIVE again.
 		enc := &pendingEncryption{}
 		if start {
-			enc.Type, enc.KeyID = "KMS", key
+			enc.Type, enc.KeyID, enc.DataKey = "KMS", key, dk
 		}
 		s.beginPending(m, now, &pendingChange{First: len(m.Shards), Encryption: enc})
 		return nil
@@ -242,8 +254,8 @@ func (s *Service) encryption(ctx context.Context, in *StreamEncryptionInput, sta
 	return err
 }
 
-// PutResourcePolicy attaches an IAM resource policy to a stream. runnel
-// stores it and returns it; it does not evaluate it.
+// PutResourcePolicy attaches an IAM resource policy to a stream, once
+// internal/iam has validated it; an iam.Authorizer evaluates it.
 func (s *Service) PutResourcePolicy(ctx context.Context, in *PutResourcePolicyInput) error {
 	if in == nil {
 		in = &PutResourcePolicyInput{}
@@ -255,12 +267,8 @@ func (s *Service) PutResourcePolicy(ctx context.Context, in *PutResourcePolicyIn
 	if err != nil {
 		return err
 	}
-	if in.Policy == nil {
-		return errNull("policy")
-	}
-	var doc map[string]any
-	if err := json.Unmarshal([]byte(*in.Policy), &doc); err != nil {
-		return errorf(CodeInvalidArgument, "Policy document is not valid JSON.")
+	if err := checkPolicy(in.Policy); err != nil {
+		return err
 	}
 	_, err = s.update(ctx, name, func(m *streamMeta, now int64) error {
 		if m.Status == statusDeleting {

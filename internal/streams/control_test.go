@@ -386,14 +386,21 @@ func TestResourcePolicyAndAccount(t *testing.T) {
 	}
 	wantErr(t, e.svc.DeleteResourcePolicy(ctx, &DeleteResourcePolicyInput{ResourceARN: arn}), CodeResourceNotFound,
 		"No resource policy found for resource ARN arn:aws:kinesis:us-east-1:000000000000:stream/s.")
-	pol := `{"Version":"2012-10-17","Statement":[]}`
+	pol := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"kinesis:GetRecords","Resource":"*"}]}`
 	if err := e.svc.PutResourcePolicy(ctx, &PutResourcePolicyInput{ResourceARN: arn, Policy: &pol}); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := e.svc.GetResourcePolicy(ctx, &GetResourcePolicyInput{ResourceARN: arn}); got.Policy != pol {
 		t.Fatalf("policy %q", got.Policy)
 	}
-	wantErr(t, e.svc.PutResourcePolicy(ctx, &PutResourcePolicyInput{ResourceARN: arn, Policy: sp("{")}), CodeInvalidArgument, "")
+	wantErr(t, e.svc.PutResourcePolicy(ctx, &PutResourcePolicyInput{ResourceARN: arn, Policy: sp("{")}), CodeInvalidArgument, "Policy document is not valid JSON.")
+	wantErr(t, e.svc.PutResourcePolicy(ctx, &PutResourcePolicyInput{ResourceARN: arn, Policy: sp(`{"Version":"2012-10-17","Statement":[]}`)}),
+		CodeInvalidArgument, "Invalid policy document: Statement is empty.")
+	wantErr(t, e.svc.PutResourcePolicy(ctx, &PutResourcePolicyInput{ResourceARN: arn, Policy: sp(`{"Statement":{"Effect":"Allow","Action":"kinesis:*","Resource":"*"}}`)}),
+		CodeInvalidArgument, "Invalid policy document: Statement 1: missing required element Principal or NotPrincipal in a resource-based policy.")
+	if got, _ := e.svc.GetResourcePolicy(ctx, &GetResourcePolicyInput{ResourceARN: arn}); got.Policy != pol {
+		t.Fatalf("a refused policy replaced the stored one: %q", got.Policy)
+	}
 	wantErr(t, e.svc.PutResourcePolicy(ctx, &PutResourcePolicyInput{ResourceARN: arn}), CodeValidation, "")
 	if err := e.svc.DeleteResourcePolicy(ctx, &DeleteResourcePolicyInput{ResourceARN: arn}); err != nil {
 		t.Fatal(err)

@@ -170,17 +170,23 @@ func (s *Service) PutRecord(ctx context.Context, in *PutRecordInput) (*PutRecord
 	if m.Encryption != "" {
 		flags |= keyFlagKMS
 		enc = &encKMS
+		if err := s.checkKMS(m); err != nil {
+			return nil, err
+		}
 	}
 	key := make([]byte, 1+len(pk))
 	key[0] = flags
 	copy(key[1:], pk)
-	res, err := s.appendLog(ctx, sh, []engine.Record{{Key: key, Value: in.Data}})
+	res, err := s.appendLog(withSealKey(ctx, m.DataKey), sh, []engine.Record{{Key: key, Value: in.Data}})
 	if errors.Is(err, errShardClosed) && canReroute(ctx) {
 		return s.putRecordAgain(ctx, in)
 	}
 	if err != nil {
 		if errors.Is(err, engine.ErrLogNotFound) || errors.Is(err, engine.ErrClosed) {
 			return nil, s.errStreamNotFound(name)
+		}
+		if e, ok := kmsError(err); ok {
+			return nil, e
 		}
 		s.noteAppendFailure(name, 1, err)
 		return nil, err
@@ -269,8 +275,12 @@ func (s *Service) PutRecords(ctx context.Context, in *PutRecordsInput) (*PutReco
 	if m.Encryption != "" {
 		flags |= keyFlagKMS
 		enc = encKMS
+		if err := s.checkKMS(m); err != nil {
+			return nil, err
+		}
 	}
 	out.EncryptionType = &enc
+	ctx = withSealKey(ctx, m.DataKey)
 
 	// Throughput admission, in request order; rejected records are marked
 	// and left out of the batches.
@@ -496,6 +506,9 @@ func (s *Service) GetShardIterator(ctx context.Context, in *GetShardIteratorInpu
 func (s *Service) mapLogErr(err error, sid, name string) error {
 	if errors.Is(err, engine.ErrLogNotFound) || errors.Is(err, engine.ErrClosed) {
 		return s.errShardNotFound(sid, name)
+	}
+	if e, ok := kmsError(err); ok {
+		return e
 	}
 	return err
 }

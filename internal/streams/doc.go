@@ -48,6 +48,12 @@
 // offset and arrival time give the sequence number and
 // ApproximateArrivalTimestamp.
 //
+// Encryption at rest. A stream's metadata holds its data keys, wrapped by
+// the key store (Options.Keys); each shard's log gets them through
+// engine.Log.SetKeys, derived per log, and the engine encrypts the batches
+// of records flagged KMS under the data key that was current for the
+// stream snapshot that routed them (encryption.go).
+//
 // # Routing
 //
 // A partition key's MD5, read as a big-endian 128-bit integer (or the

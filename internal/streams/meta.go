@@ -69,7 +69,13 @@ type streamMeta struct {
 	Metrics    []string          `json:"metrics,omitempty"`
 	Encryption string            `json:"encryption,omitempty"` // "" (NONE) or "KMS"
 	KeyID      string            `json:"keyId,omitempty"`
-	Policy     string            `json:"policy,omitempty"`
+	// DataKeys are the stream's data keys for encryption at rest, wrapped
+	// (encryption.go), every one ever made: records stay encrypted under
+	// theirs after encryption stops. DataKey is the current one's ID, 0
+	// when new records are stored in plain text.
+	DataKeys []dataKeyMeta `json:"dataKeys,omitempty"`
+	DataKey  uint32        `json:"dataKey,omitempty"`
+	Policy   string        `json:"policy,omitempty"`
 
 	// Consumers are the enhanced fan-out consumers registered on the stream,
 	// in registration order (consumers.go).
@@ -163,6 +169,8 @@ type stream struct {
 	arn     string
 	shards  []*shard // by index
 	routes  []route  // open shards, sorted by starting hash key
+	// keys are the stream's data keys, shared like autoNext.
+	keys *streamKeys
 	// autoNext counts the records routed by the AUTO distribution strategy,
 	// shared by the cache entries of one creation of the stream.
 	autoNext *atomic.Uint64
@@ -183,8 +191,9 @@ type shard struct {
 	start   hashKey
 	end     hashKey
 
-	mu  sync.Mutex
-	log engine.Log // opened lazily
+	mu   sync.Mutex
+	log  engine.Log // opened lazily
+	keys *shardKeys // set on log when opened
 
 	limits *shardLimits // nil unless throughput is enforced
 
@@ -197,6 +206,8 @@ type shard struct {
 
 	// Bytes and records appended since the scaler last looked (scaler.go).
 	inBytes, inRecords atomic.Int64
+	// Bytes and records appended by this process, never reset (stats.go).
+	totalBytes, totalRecords atomic.Int64
 }
 
 func (sh *shard) handle(ctx context.Context, eng engine.Engine) (engine.Log, error) {
@@ -209,6 +220,7 @@ func (sh *shard) handle(ctx context.Context, eng engine.Engine) (engine.Log, err
 	if err != nil {
 		return nil, err
 	}
+	l.SetKeys(sh.keys)
 	sh.log = l
 	return l, nil
 }
@@ -226,9 +238,12 @@ func (s *Service) build(m *streamMeta, raw []byte, version uint64, prev *stream)
 	}
 	if prev != nil && prev.meta.ID == m.ID && prev.autoNext != nil {
 		st.autoNext = prev.autoNext
+		st.keys = prev.keys
 	} else {
 		st.autoNext = new(atomic.Uint64)
+		st.keys = newStreamKeys(s.opts.Keys)
 	}
+	st.keys.update(m)
 	for i := range m.Shards {
 		sm := &m.Shards[i]
 		if prev != nil && prev.meta.ID == m.ID && i < len(prev.shards) {
@@ -244,6 +259,7 @@ func (s *Service) build(m *streamMeta, raw []byte, version uint64, prev *stream)
 				start:   start,
 				end:     end,
 			}
+			sh.keys = &shardKeys{stream: st.keys, logName: sh.logName}
 			if s.opts.EnforceThroughput {
 				sh.limits = newShardLimits()
 			}

@@ -56,6 +56,9 @@ type plannedShard struct {
 type pendingEncryption struct {
 	Type  string `json:"type,omitempty"` // "" (NONE) or "KMS"
 	KeyID string `json:"keyId,omitempty"`
+	// DataKey is the data key new records get from the switch on (nil
+	// with Type "").
+	DataKey *dataKeyMeta `json:"dataKey,omitempty"`
 }
 
 func storePlan(ops []newShard) []plannedShard {
@@ -180,6 +183,13 @@ func (s *Service) applyPending(ctx context.Context, name string) (*stream, error
 		}
 		if e := p.Encryption; e != nil {
 			m.Encryption, m.KeyID = e.Type, e.KeyID
+			m.DataKey = 0
+			if e.DataKey != nil {
+				dk := *e.DataKey
+				dk.ID = nextDataKeyID(m)
+				m.DataKeys = append(m.DataKeys, dk)
+				m.DataKey = dk.ID
+			}
 		}
 		m.Pending = nil
 		m.Status, m.Until = statusActive, 0

@@ -350,4 +350,6 @@ func (s *Service) autoReshard(ctx context.Context, st *stream, now time.Time, wh
 func (sh *shard) countWrite(records, bytes int) {
 	sh.inRecords.Add(int64(records))
 	sh.inBytes.Add(int64(bytes))
+	sh.totalRecords.Add(int64(records))
+	sh.totalBytes.Add(int64(bytes))
 }

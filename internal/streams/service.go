@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/runnel/runnel/internal/engine"
+	"github.com/runnel/runnel/internal/keystore"
 )
 
 // Options configure a Service.
@@ -52,6 +53,13 @@ type Options struct {
 	// CrashPoint, when set, is called at the named steps of resharding (the
 	// Crash* constants), so crash tests can kill the process there.
 	CrashPoint func(point string)
+	// Keys is the key store standing in for KMS: StartStreamEncryption
+	// resolves its KeyId there and records are encrypted at rest under
+	// data keys it wraps. Nil: a key store in memory (a fresh master key
+	// per process), fit only for an engine that does not persist. The
+	// service reloads it when its file changes and re-wraps the streams'
+	// data keys under a new master key.
+	Keys *keystore.Store
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -143,6 +151,13 @@ func New(ctx context.Context, eng engine.Engine, opts Options) (*Service, error)
 		opts.Now = time.Now
 	}
 	opts.Scaler = opts.Scaler.withDefaults()
+	if opts.Keys == nil {
+		ks, err := keystore.Open(keystore.Options{Region: opts.Region, Account: opts.AccountID})
+		if err != nil {
+			return nil, err
+		}
+		opts.Keys = ks
+	}
 	key := opts.IteratorKey
 	if len(key) == 0 {
 		var err error
@@ -161,9 +176,13 @@ func New(ctx context.Context, eng engine.Engine, opts Options) (*Service, error)
 	s.subs.m = make(map[subKey]*Subscription)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.scale.rescaled = make(map[string]time.Time)
-	s.wg.Add(2)
+	if err := s.RewrapDataKeys(ctx); err != nil {
+		return nil, fmt.Errorf("streams: re-wrap data keys under the current master key: %w", err)
+	}
+	s.wg.Add(3)
 	go s.reaper()
 	go s.scaler()
+	go s.keyWatcher()
 	return s, nil
 }
 

@@ -1,6 +1,7 @@
 package disk
 
 import (
+	"crypto/cipher"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -13,8 +14,19 @@ import (
 const (
 	batchHeaderSize = 32
 	// maxFrameSize bounds a frame's length field: the largest batch the
-	// engine accepts plus its per-record length prefixes.
-	maxFrameSize = batchHeaderSize + engine.MaxBatchBytes + engine.MaxBatchRecords*2*binary.MaxVarintLen32
+	// engine accepts plus its per-record length prefixes, plus an encrypted
+	// frame's key id, nonce and tag.
+	maxFrameSize = batchHeaderSize + engine.MaxBatchBytes + engine.MaxBatchRecords*2*binary.MaxVarintLen32 + cryptoOverhead
+
+	// flagEncrypted marks an encrypted frame: its records section is a
+	// key id, a nonce, the records sealed with AES-256-GCM and the tag.
+	flagEncrypted = 1
+	// cryptoHeaderSize is an encrypted frame's key id (4) and nonce (12),
+	// between the frame header and the ciphertext.
+	cryptoHeaderSize = 16
+	nonceSize        = 12
+	tagSize          = 16
+	cryptoOverhead   = cryptoHeaderSize + tagSize
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -45,33 +57,105 @@ type batchHeader struct {
 	CRC         uint32
 	FirstOffset uint64
 	Count       uint32
-	Flags       uint32 // reserved, zero
+	Flags       uint32 // 0, or flagEncrypted
 	Time        int64  // arrival time of every record, Unix ms
 }
 
 // encodeBody returns a frame whose header is left to sealFrame, and the
 // CRC-32C of its records section. It runs on the appender's goroutine so
-// concurrent appenders encode and checksum in parallel.
-func encodeBody(dst []byte, recs []engine.Record) ([]byte, uint32) {
-	n := batchHeaderSize
+// concurrent appenders encode and checksum in parallel. With encrypt, the
+// frame has room for the key id, nonce and tag, its records are still in
+// plain text, and the CRC is left to sealEncryptedFrame (it covers the
+// ciphertext).
+func encodeBody(dst []byte, recs []engine.Record, encrypt bool) ([]byte, uint32) {
+	start := batchHeaderSize
+	if encrypt {
+		start += cryptoHeaderSize
+	}
+	n := start
 	for _, r := range recs {
 		n += uvarintLen(uint64(len(r.Key))) + uvarintLen(uint64(len(r.Value))) + len(r.Key) + len(r.Value)
 	}
-	if cap(dst) < n {
-		dst = make([]byte, n)
+	total := n
+	if encrypt {
+		total += tagSize
+	}
+	if cap(dst) < total {
+		dst = make([]byte, total)
 	}
 	b := dst[:n]
-	clear(b[:batchHeaderSize])
-	p := batchHeaderSize
+	clear(b[:start])
+	p := start
 	for _, r := range recs {
 		p += binary.PutUvarint(b[p:], uint64(len(r.Key)))
 		p += binary.PutUvarint(b[p:], uint64(len(r.Value)))
 		p += copy(b[p:], r.Key)
 		p += copy(b[p:], r.Value)
 	}
-	binary.LittleEndian.PutUint32(b[0:], uint32(n))
 	binary.LittleEndian.PutUint32(b[16:], uint32(len(recs)))
+	if encrypt {
+		binary.LittleEndian.PutUint32(b[0:], uint32(total))
+		binary.LittleEndian.PutUint32(b[20:], flagEncrypted)
+		return b, 0
+	}
+	binary.LittleEndian.PutUint32(b[0:], uint32(n))
 	return b, crc32.Checksum(b[batchHeaderSize:], crcTable)
+}
+
+// sealEncryptedFrame fills in an encrypted frame's header (see
+// sealFrame), key id and nonce, encrypts its records in place with aead,
+// authenticating header bytes 8..48 (first offset, count, flags, time, key
+// id, nonce) as additional data, appends the tag, and computes the CRC over
+// the result as for a plain frame. frame is what encodeBody returned (its
+// capacity holds the tag); it returns the whole frame.
+func sealEncryptedFrame(frame []byte, aead cipher.AEAD, keyID uint32, salt uint32, first uint64, t int64) []byte {
+	const body = batchHeaderSize + cryptoHeaderSize
+	binary.LittleEndian.PutUint64(frame[8:], first)
+	binary.LittleEndian.PutUint64(frame[24:], uint64(t))
+	binary.LittleEndian.PutUint32(frame[32:], keyID)
+	nonce := frame[36:body]
+	binary.LittleEndian.PutUint32(nonce[0:], salt)
+	binary.LittleEndian.PutUint64(nonce[4:], first)
+	sealed := aead.Seal(frame[body:body], nonce, frame[body:], frame[8:body])
+	frame = frame[:body+len(sealed)]
+	crc := crc32.Checksum(frame[batchHeaderSize:], crcTable)
+	binary.LittleEndian.PutUint32(frame[4:], crc32.Update(crc, crcTable, frame[8:batchHeaderSize]))
+	return frame
+}
+
+// frameKeyID returns the key id of an encrypted frame (0 for a plain one).
+func frameKeyID(frame []byte, h batchHeader) uint32 {
+	if h.Flags&flagEncrypted == 0 {
+		return 0
+	}
+	return binary.LittleEndian.Uint32(frame[batchHeaderSize:])
+}
+
+// openFrame decrypts a checksummed encrypted frame's records section in
+// place and returns it; frame's ciphertext is overwritten.
+func openFrame(frame []byte, h batchHeader, aead cipher.AEAD) ([]byte, error) {
+	const body = batchHeaderSize + cryptoHeaderSize
+	if aead.NonceSize() != nonceSize || aead.Overhead() != tagSize {
+		return nil, fmt.Errorf("key has a %d-byte nonce and a %d-byte tag, want %d and %d", aead.NonceSize(), aead.Overhead(), nonceSize, tagSize)
+	}
+	pt, err := aead.Open(frame[body:body], frame[36:body], frame[body:h.Length], frame[8:body])
+	if err != nil {
+		return nil, engine.ErrDecrypt
+	}
+	return pt, nil
+}
+
+// recordsSection returns a checksummed frame's records, decrypted with
+// the key open returns for an encrypted frame.
+func recordsSection(frame []byte, h batchHeader, open func(id uint32) (cipher.AEAD, error)) ([]byte, error) {
+	if h.Flags&flagEncrypted == 0 {
+		return frame[batchHeaderSize:h.Length], nil
+	}
+	aead, err := open(frameKeyID(frame, h))
+	if err != nil {
+		return nil, err
+	}
+	return openFrame(frame, h, aead)
 }
 
 // sealFrame fills in the header fields known only at commit time and the
@@ -108,12 +192,22 @@ func parseHeader(b []byte) (batchHeader, error) {
 		return h, fmt.Errorf("bad frame length %d", h.Length)
 	case h.Count == 0 || h.Count > engine.MaxBatchRecords:
 		return h, fmt.Errorf("bad record count %d", h.Count)
-	case h.Count*2 > h.Length-batchHeaderSize:
-		return h, fmt.Errorf("record count %d does not fit in %d bytes", h.Count, h.Length)
-	case h.Flags != 0:
+	case h.Flags&^flagEncrypted != 0:
 		return h, fmt.Errorf("unknown flags %#x", h.Flags)
+	case h.Flags == flagEncrypted && h.Length < batchHeaderSize+cryptoOverhead+2:
+		return h, fmt.Errorf("bad encrypted frame length %d", h.Length)
+	case h.Count*2 > h.Length-batchHeaderSize-h.overhead():
+		return h, fmt.Errorf("record count %d does not fit in %d bytes", h.Count, h.Length)
 	}
 	return h, nil
+}
+
+// overhead is what the frame holds beyond its header and records.
+func (h batchHeader) overhead() uint32 {
+	if h.Flags&flagEncrypted != 0 {
+		return cryptoOverhead
+	}
+	return 0
 }
 
 // checkFrame verifies a whole frame's checksum.
@@ -127,9 +221,11 @@ func checkFrame(frame []byte, h batchHeader) error {
 }
 
 // decodeFrame parses the frame at the start of b: header, checksum and
-// records. It returns errShortFrame when b ends inside the frame. fn is called
-// for each record in order; key and value alias b.
-func decodeFrame(b []byte, fn func(i int, key, value []byte)) (batchHeader, error) {
+// records, decrypted with the key open returns if the frame is encrypted
+// (in place: b's ciphertext is overwritten). It returns errShortFrame when b
+// ends inside the frame. fn is called for each record in order; key and
+// value alias b.
+func decodeFrame(b []byte, open func(id uint32) (cipher.AEAD, error), fn func(i int, key, value []byte)) (batchHeader, error) {
 	if len(b) < batchHeaderSize {
 		return batchHeader{}, errShortFrame
 	}
@@ -143,7 +239,11 @@ func decodeFrame(b []byte, fn func(i int, key, value []byte)) (batchHeader, erro
 	if err := checkFrame(b, h); err != nil {
 		return h, err
 	}
-	return h, walkRecords(b[batchHeaderSize:h.Length], int(h.Count), fn)
+	body, err := recordsSection(b, h, open)
+	if err != nil {
+		return h, err
+	}
+	return h, walkRecords(body, int(h.Count), fn)
 }
 
 // walkRecords walks a checksummed records section. A section that does not

@@ -1,6 +1,7 @@
 package disk
 
 import (
+	"crypto/cipher"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +27,9 @@ type appendOp struct {
 	frame []byte
 	crc   uint32
 	count int
+	// aead, when not nil, encrypts the frame at commit (keyID names it).
+	aead  cipher.AEAD
+	keyID uint32
 	pool  *[]byte // frame's buffer, from framePool
 
 	res  engine.AppendResult
@@ -40,12 +44,12 @@ var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1<<20); return 
 
 var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
 
-func newAppendOp(l *log, recs []engine.Record) *appendOp {
-	op := &appendOp{l: l, count: len(recs), done: make(chan struct{})}
+func newAppendOp(l *log, recs []engine.Record, keyID uint32, aead cipher.AEAD) *appendOp {
+	op := &appendOp{l: l, count: len(recs), aead: aead, keyID: keyID, done: make(chan struct{})}
 	var dst []byte
 	bp := framePool.Get().(*[]byte)
 	dst = (*bp)[:0]
-	op.frame, op.crc = encodeBody(dst, recs)
+	op.frame, op.crc = encodeBody(dst, recs, aead != nil)
 	if cap(op.frame) <= maxPooledFrame && cap(op.frame) == cap(dst) {
 		op.pool = bp
 	} else if cap(op.frame) <= maxPooledFrame {
@@ -67,6 +71,9 @@ func (op *appendOp) free() {
 
 // writeState is a log's write position, owned by the committer.
 type writeState struct {
+	// salt prefixes the nonces of encrypted frames; drawn again whenever
+	// offsets may be reused (newSalt).
+	salt         uint32
 	seg          *segment // active segment
 	h            *handle  // its file, held during a commit round
 	size         int64    // bytes written to seg
@@ -298,6 +305,9 @@ func (c *committer) write(g *group, now int64) (err error) {
 	for i, op := range g.ops {
 		t := max(now, w.maxTime)
 		fl := int64(len(op.frame))
+		if op.aead != nil {
+			fl += tagSize
+		}
 		if w.next > w.seg.base && (w.size+fl > opts.SegmentSize || t-w.firstTime >= opts.SegmentMaxAge.Milliseconds()) {
 			if err := flush(); err != nil {
 				return err
@@ -307,7 +317,11 @@ func (c *committer) write(g *group, now int64) (err error) {
 			}
 			bufAt = w.size
 		}
-		sealFrame(op.frame, op.crc, w.next, t)
+		if op.aead != nil {
+			op.frame = sealEncryptedFrame(op.frame, op.aead, op.keyID, w.salt, w.next, t)
+		} else {
+			sealFrame(op.frame, op.crc, w.next, t)
+		}
 		if w.next == w.seg.base {
 			w.firstTime = t
 		}
@@ -449,6 +463,7 @@ func (c *committer) undo(l *log) error {
 		return err
 	}
 	w.seg, w.size, w.idxSize, w.idxSyncedAt, w.next = st.seg, st.size, st.idxSize, min(st.idxSyncedAt, st.size), st.next
+	w.salt = newSalt() // the round's offsets go to other records next
 	w.maxTime, w.firstTime, w.lastTime, w.lastIndexPos = st.maxTime, st.firstTime, st.lastTime, st.lastIdx
 	w.entries = st.entries
 	w.idxBuf = w.idxBuf[:0]

@@ -87,9 +87,9 @@ func resync(f File, path string, pos, end int64, expect, limit uint64) (int64, b
 		b := buf[:n]
 		for i := 0; i+batchHeaderSize <= len(b); i++ {
 			c := b[i:]
-			// Flags are zero and the count is at most 10000: reject most
-			// positions before decoding the header.
-			if binary.LittleEndian.Uint32(c[20:]) != 0 || binary.LittleEndian.Uint32(c[16:])-1 >= engine.MaxBatchRecords {
+			// Flags are zero or flagEncrypted and the count is at most
+			// 10000: reject most positions before decoding the header.
+			if binary.LittleEndian.Uint32(c[20:])&^flagEncrypted != 0 || binary.LittleEndian.Uint32(c[16:])-1 >= engine.MaxBatchRecords {
 				continue
 			}
 			h, err := parseHeader(c)
@@ -112,7 +112,9 @@ func resync(f File, path string, pos, end int64, expect, limit uint64) (int64, b
 					continue
 				}
 			}
-			if checkFrame(frame, h) == nil && walkRecords(frame[batchHeaderSize:], int(h.Count), nil) == nil {
+			// An encrypted frame's records cannot be walked without its
+			// key: its CRC and, later, its tag vouch for them.
+			if checkFrame(frame, h) == nil && (h.Flags&flagEncrypted != 0 || walkRecords(frame[batchHeaderSize:], int(h.Count), nil) == nil) {
 				return fp, h, true, nil
 			}
 		}

@@ -40,7 +40,7 @@
 //	            over bytes 8..32 of this header
 //	8      8    first offset: offset of the batch's first record
 //	16     4    count: number of records, 1 .. 10000
-//	20     4    flags, zero
+//	20     4    flags: 0, or 1 for an encrypted frame
 //	24     8    time: arrival time of every record of the batch, int64 Unix ms
 //	32     ...  records section: count records, each
 //	              uvarint key length, uvarint value length, key, value
@@ -50,6 +50,25 @@
 // time. Frames of a segment have consecutive offsets: a frame's first offset
 // is the previous frame's first offset plus its count (the first frame's is
 // the segment's base).
+//
+// # Encrypted frame
+//
+// A log with keys (engine.Log.SetKeys) stores each batch encrypted whole:
+// flags = 1, and after the 32-byte header
+//
+//	offset size field
+//	32     4    key id (not 0): the log's data key that encrypted the batch
+//	36     12   nonce: 4 bytes of salt, then the first offset (8 bytes)
+//	48     n    the records section, encrypted with AES-256-GCM
+//	48+n   16   the GCM tag
+//
+// Bytes 8..48 (first offset, count, flags, time, key id, nonce) are the
+// additional data the tag authenticates. The CRC covers bytes 32..length
+// and then 8..32, as for a plain frame, so recovery, holes and index
+// rebuilds check encrypted frames without the keys. A log's salt is drawn
+// at random when the log is opened and after every failed append, the only
+// times an offset can be given to a second batch; with keys that belong to
+// one log, a nonce never repeats under a key.
 //
 // # Index file
 //

@@ -2,15 +2,39 @@ package disk
 
 import (
 	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
 	"testing"
 
 	"github.com/runnel/runnel/internal/engine"
 )
 
 func frameOf(first uint64, t int64, recs ...engine.Record) []byte {
-	f, crc := encodeBody(nil, recs)
+	f, crc := encodeBody(nil, recs, false)
 	sealFrame(f, crc, first, t)
 	return f
+}
+
+// fuzzAEAD is the key of the fuzzed encrypted frames, id 7.
+var fuzzAEAD = func() cipher.AEAD {
+	b, _ := aes.NewCipher(bytes.Repeat([]byte{0x5a}, 32))
+	a, _ := cipher.NewGCM(b)
+	return a
+}()
+
+func fuzzOpen(id uint32) (cipher.AEAD, error) {
+	if id != 7 {
+		return nil, errors.New("no such key")
+	}
+	return fuzzAEAD, nil
+}
+
+func encryptedFrameOf(salt uint32, first uint64, t int64, recs ...engine.Record) []byte {
+	f, _ := encodeBody(nil, recs, true)
+	return sealEncryptedFrame(f, fuzzAEAD, 7, salt, first, t)
 }
 
 // FuzzDecodeFrame feeds arbitrary bytes to the frame decoder: it must never
@@ -23,10 +47,23 @@ func FuzzDecodeFrame(f *testing.F) {
 	f.Add(torn[:len(torn)-2])
 	f.Add([]byte{})
 	f.Add(make([]byte, 40))
+	// Encrypted frames: intact, torn, and with a flipped ciphertext bit
+	// whose CRC was made to hold again (only the tag can catch it).
+	f.Add(encryptedFrameOf(1, 0, 1, engine.Record{Key: []byte("k"), Value: []byte("secret")}))
+	f.Add(encryptedFrameOf(0xdeadbeef, 1<<33, 99, engine.Record{}, engine.Record{Key: []byte("a"), Value: bytes.Repeat([]byte("y"), 200)}))
+	enc := encryptedFrameOf(2, 5, 5, engine.Record{Value: []byte("torn")})
+	f.Add(enc[:len(enc)-1])
+	forged := encryptedFrameOf(3, 9, 9, engine.Record{Value: []byte("forged")})
+	forged[batchHeaderSize+cryptoHeaderSize] ^= 1
+	h, _ := parseHeader(forged)
+	crc := crc32.Checksum(forged[batchHeaderSize:h.Length], crcTable)
+	binary.LittleEndian.PutUint32(forged[4:], crc32.Update(crc, crcTable, forged[8:batchHeaderSize]))
+	f.Add(forged)
 	f.Fuzz(func(t *testing.T, b []byte) {
+		in := bytes.Clone(b)
 		var recs []engine.Record
-		h, err := decodeFrame(b, func(i int, k, v []byte) {
-			recs = append(recs, engine.Record{Key: k, Value: v})
+		h, err := decodeFrame(b, fuzzOpen, func(i int, k, v []byte) {
+			recs = append(recs, engine.Record{Key: bytes.Clone(k), Value: bytes.Clone(v)})
 		})
 		if err != nil {
 			return
@@ -34,8 +71,14 @@ func FuzzDecodeFrame(f *testing.F) {
 		if len(recs) != int(h.Count) {
 			t.Fatalf("decoded %d records, header says %d", len(recs), h.Count)
 		}
-		again := frameOf(h.FirstOffset, h.Time, recs...)
-		if !bytes.Equal(again, b[:h.Length]) {
+		var again []byte
+		if h.Flags&flagEncrypted != 0 {
+			salt := binary.LittleEndian.Uint32(in[batchHeaderSize+4:])
+			again = encryptedFrameOf(salt, h.FirstOffset, h.Time, recs...)
+		} else {
+			again = frameOf(h.FirstOffset, h.Time, recs...)
+		}
+		if !bytes.Equal(again, in[:h.Length]) {
 			t.Fatalf("accepted frame does not re-encode to itself")
 		}
 	})

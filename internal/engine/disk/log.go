@@ -2,6 +2,9 @@ package disk
 
 import (
 	"context"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -44,6 +47,10 @@ type log struct {
 	avgRecord atomic.Int64 // encoded size of a record, seen by the last Read   // where recent reads stopped, for sequential readers
 	hintNext  int
 
+	// keys are the log's encryption keys (engine.Keys in a keysBox), nil
+	// when it has none.
+	keys atomic.Pointer[keysBox]
+
 	// q is the log's queue of appends waiting for the committer.
 	q struct {
 		sync.Mutex
@@ -57,6 +64,70 @@ type log struct {
 }
 
 var _ engine.Log = (*log)(nil)
+
+type keysBox struct{ k engine.Keys }
+
+// SetKeys implements engine.Log.
+func (l *log) SetKeys(k engine.Keys) {
+	if k == nil {
+		l.keys.Store(nil)
+		return
+	}
+	l.keys.Store(&keysBox{k})
+}
+
+// sealKey returns the key a new batch is encrypted with, nil for none.
+func (l *log) sealKey(ctx context.Context) (uint32, cipher.AEAD, error) {
+	b := l.keys.Load()
+	if b == nil {
+		return 0, nil, nil
+	}
+	id, aead, err := b.k.SealKey(ctx)
+	switch {
+	case err != nil:
+		return 0, nil, fmt.Errorf("disk: append to %s: %w", l.name, err)
+	case aead == nil:
+		return 0, nil, nil
+	case id == 0:
+		return 0, nil, fmt.Errorf("disk: append to %s: keys returned key id 0", l.name)
+	case aead.NonceSize() != nonceSize || aead.Overhead() != tagSize:
+		return 0, nil, fmt.Errorf("disk: append to %s: key has a %d-byte nonce and a %d-byte tag, want %d and %d",
+			l.name, aead.NonceSize(), aead.Overhead(), nonceSize, tagSize)
+	}
+	return id, aead, nil
+}
+
+// opener returns the function that finds the key of an encrypted frame,
+// remembering the last one.
+func (l *log) opener(ctx context.Context) func(id uint32) (cipher.AEAD, error) {
+	var lastID uint32
+	var last cipher.AEAD
+	return func(id uint32) (cipher.AEAD, error) {
+		if last != nil && id == lastID {
+			return last, nil
+		}
+		b := l.keys.Load()
+		if b == nil {
+			return nil, engine.ErrNoKeys
+		}
+		aead, err := b.k.OpenKey(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		lastID, last = id, aead
+		return aead, nil
+	}
+}
+
+// newSalt draws the random prefix of the nonces of a log's encrypted
+// frames (the rest is the frame's first offset). A new one is drawn
+// whenever offsets may be given again to other records: when the log is
+// opened (after a crash cut its tail) and after a failed append.
+func newSalt() uint32 {
+	var b [4]byte
+	rand.Read(b[:])
+	return binary.LittleEndian.Uint32(b[:])
+}
 
 // readHint remembers the batch holding offset next in segment seg.
 type readHint struct {
@@ -87,6 +158,7 @@ func (e *Engine) newLog(name string, rec logRecord, segs []*segment) *log {
 	l.next = act.next
 	l.lastTime = act.lastTime
 	l.w = writeState{
+		salt:    newSalt(),
 		seg:     act,
 		size:    act.size,
 		next:    act.next,
@@ -145,7 +217,11 @@ func (l *log) Append(ctx context.Context, recs []engine.Record) (engine.AppendRe
 	if err != nil {
 		return engine.AppendResult{}, err
 	}
-	op := newAppendOp(l, recs)
+	keyID, aead, err := l.sealKey(ctx)
+	if err != nil {
+		return engine.AppendResult{}, err
+	}
+	op := newAppendOp(l, recs, keyID, aead)
 	l.e.com.submit(op)
 	<-op.done
 	res, err := op.res, op.err
@@ -424,8 +500,9 @@ func (l *log) Read(ctx context.Context, from uint64, maxRecords, maxBytes int) (
 		maxRecords = math.MaxInt
 	}
 	maxBytes = max(maxBytes, 0)
+	open := l.opener(ctx)
 	for attempt := 0; ; attempt++ {
-		recs, err := l.read(from, maxRecords, maxBytes)
+		recs, err := l.read(from, maxRecords, maxBytes, open)
 		if err != nil && isNotExist(err) && attempt < 3 {
 			continue // a segment was trimmed under us: start again at the new first
 		}
@@ -433,7 +510,7 @@ func (l *log) Read(ctx context.Context, from uint64, maxRecords, maxBytes int) (
 	}
 }
 
-func (l *log) read(from uint64, maxRecords, maxBytes int) ([]engine.StoredRecord, error) {
+func (l *log) read(from uint64, maxRecords, maxBytes int, open func(uint32) (cipher.AEAD, error)) ([]engine.StoredRecord, error) {
 	var out []engine.StoredRecord
 	bytes := 0
 	for {
@@ -514,12 +591,21 @@ func (l *log) read(from uint64, maxRecords, maxBytes int) ([]engine.StoredRecord
 			if out == nil {
 				// Size the result once, from the records left and the
 				// first batch's average record size.
-				avg := max(1, (len(frame)-batchHeaderSize)/int(bh.Count))
+				avg := max(1, (len(frame)-batchHeaderSize-int(bh.overhead()))/int(bh.Count))
 				l.avgRecord.Store(int64(avg))
 				n := min(uint64(maxRecords), next-min(from, next), uint64(maxBytes/avg+2), 1<<16)
 				out = make([]engine.StoredRecord, 0, n)
 			}
-			werr := walkRecords(frame[batchHeaderSize:], int(bh.Count), func(i int, k, v []byte) {
+			body, kerr := recordsSection(frame, bh, open)
+			if kerr != nil {
+				l.e.files.release(h)
+				if errors.Is(kerr, engine.ErrDecrypt) {
+					return nil, fmt.Errorf("disk: %s at byte %d: %w", s.path, fpos, kerr)
+				}
+				return nil, fmt.Errorf("disk: read %s at offset %d: %w", l.name, bh.FirstOffset, kerr)
+			}
+			keyID := frameKeyID(frame, bh)
+			werr := walkRecords(body, int(bh.Count), func(i int, k, v []byte) {
 				off := bh.FirstOffset + uint64(i)
 				if off < from || full {
 					return
@@ -530,7 +616,7 @@ func (l *log) read(from uint64, maxRecords, maxBytes int) ([]engine.StoredRecord
 					return
 				}
 				bytes += sz
-				out = append(out, engine.StoredRecord{Offset: off, Time: bh.Time, Key: k, Value: v})
+				out = append(out, engine.StoredRecord{Offset: off, Time: bh.Time, KeyID: keyID, Key: k, Value: v})
 				from = off + 1
 			})
 			if werr != nil {

@@ -60,6 +60,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Close", s.testClose)
 	t.Run("Reopen", s.testReopen)
 	t.Run("Holes", s.testHoles)
+	t.Run("Encryption", s.testEncryption)
 }
 
 // callTimeout bounds every call the suite makes, so that a hung

@@ -63,6 +63,7 @@ type Engine struct {
 	janitor *time.Timer          // sweeps idle notifiers
 
 	stamps  sync.Map // log name -> *atomic.Int64: the last arrival time given
+	crypts  sync.Map // stream -> *cryptLog: keys and nonces of encrypted logs
 	locks   logLocks
 	replies *replies
 }

@@ -47,6 +47,24 @@ func encodeRecord(t int64, r engine.Record) []byte {
 	return append(b, r.Value...)
 }
 
+// decode returns the record at offset stored as b, opening it with o if it
+// is encrypted.
+func (o *opener) decode(offset uint64, b []byte) (engine.StoredRecord, error) {
+	if len(b) >= 8 && binary.BigEndian.Uint64(b)&encryptedBit != 0 {
+		return o.open(offset, b)
+	}
+	return decodeRecord(offset, b)
+}
+
+// peek returns the record at offset stored as b with its time only (no
+// key or value, nothing opened): for callers that look for positions.
+func peek(offset uint64, b []byte) (engine.StoredRecord, error) {
+	if len(b) < 8 {
+		return engine.StoredRecord{}, fmt.Errorf("jetstream: record %d: %d bytes, too short", offset, len(b))
+	}
+	return engine.StoredRecord{Offset: offset, Time: int64(binary.BigEndian.Uint64(b) &^ encryptedBit)}, nil
+}
+
 func decodeRecord(offset uint64, b []byte) (engine.StoredRecord, error) {
 	if len(b) < 9 {
 		return engine.StoredRecord{}, fmt.Errorf("jetstream: record %d: %d bytes, too short", offset, len(b))
@@ -132,7 +150,7 @@ func (l *log) Append(ctx context.Context, recs []engine.Record) (engine.AppendRe
 	var resp *nats.Msg
 	for attempt := 0; ; attempt++ {
 		reply, answer := l.e.replies.open()
-		t, err := l.publish(recs, reply)
+		t, err := l.publish(ctx, recs, reply)
 		if err != nil {
 			l.e.replies.close(reply)
 			return engine.AppendResult{}, err
@@ -183,21 +201,41 @@ func (l *log) Append(ctx context.Context, recs []engine.Record) (engine.AppendRe
 // publish stamps the batch and publishes its records, the last one asking
 // for JetStream's answer on reply. It holds the log's lock so that batches
 // stamped in one order reach the stream in that order.
-func (l *log) publish(recs []engine.Record, reply string) (int64, error) {
+func (l *log) publish(ctx context.Context, recs []engine.Record, reply string) (int64, error) {
+	id, aead, c, err := l.sealer(ctx)
+	if err != nil {
+		return 0, err
+	}
 	mu := l.e.locks.get(l.name)
 	mu.Lock()
 	defer mu.Unlock()
 	t := l.stamp()
+	payload := func(r engine.Record) ([]byte, error) {
+		if aead == nil {
+			return encodeRecord(t, r), nil
+		}
+		return l.encryptRecord(t, id, aead, c, r)
+	}
 	if len(recs) == 1 {
-		m := &nats.Msg{Subject: l.n.subject, Reply: reply, Data: encodeRecord(t, recs[0])}
+		data, err := payload(recs[0])
+		if err != nil {
+			return 0, err
+		}
+		m := &nats.Msg{Subject: l.n.subject, Reply: reply, Data: data}
 		return t, l.publishErr(l.e.nc.PublishMsg(m))
 	}
 	// An atomic batch: JetStream stages the messages and stores all of
 	// them, or none, when the commit arrives.
-	id := nuid.Next()
+	datas := make([][]byte, len(recs))
 	for i, r := range recs {
-		m := &nats.Msg{Subject: l.n.subject, Data: encodeRecord(t, r), Header: nats.Header{}}
-		m.Header[hdrBatchID] = []string{id}
+		if datas[i], err = payload(r); err != nil {
+			return 0, err
+		}
+	}
+	batch := nuid.Next()
+	for i, data := range datas {
+		m := &nats.Msg{Subject: l.n.subject, Data: data, Header: nats.Header{}}
+		m.Header[hdrBatchID] = []string{batch}
 		m.Header[hdrBatchSeq] = []string{strconv.Itoa(i + 1)}
 		if i == len(recs)-1 {
 			m.Header[hdrBatchCommit] = []string{"1"}
@@ -257,7 +295,8 @@ func (l *log) Read(ctx context.Context, from uint64, maxRecords, maxBytes int) (
 	maxRecords = min(maxRecords, engine.MaxBatchRecords)
 	ctx, cancel := l.e.ctx(ctx)
 	defer cancel()
-	out, full, err := l.directRead(ctx, from, maxRecords, maxBytes)
+	o := &opener{l: l, ctx: ctx}
+	out, full, err := l.directRead(ctx, from, maxRecords, maxBytes, o)
 	if err != nil {
 		return nil, err
 	}
@@ -276,7 +315,7 @@ func (l *log) Read(ctx context.Context, from uint64, maxRecords, maxBytes int) (
 		bytes += len(r.Key) + len(r.Value)
 	}
 	for len(out) < maxRecords {
-		r, ok, err := l.leaderGet(ctx, next+1)
+		r, ok, err := l.leaderGet(ctx, next+1, o)
 		if err != nil {
 			return nil, err
 		}
@@ -295,10 +334,10 @@ func (l *log) Read(ctx context.Context, from uint64, maxRecords, maxBytes int) (
 
 // directRead reads with batched direct gets. full reports whether it
 // stopped at a limit rather than at the end of the answering replica's log.
-func (l *log) directRead(ctx context.Context, from uint64, maxRecords, maxBytes int) (recs []engine.StoredRecord, full bool, err error) {
+func (l *log) directRead(ctx context.Context, from uint64, maxRecords, maxBytes int, o *opener) (recs []engine.StoredRecord, full bool, err error) {
 	bytes := 0
 	for from < math.MaxUint64 {
-		page, pending, err := l.directGet(ctx, from, maxRecords-len(recs), maxBytes-bytes)
+		page, pending, err := l.directGet(ctx, from, maxRecords-len(recs), maxBytes-bytes, o)
 		if err != nil {
 			return nil, false, err
 		}
@@ -325,7 +364,7 @@ func (l *log) directRead(ctx context.Context, from uint64, maxRecords, maxBytes 
 
 // directGet asks a replica for up to n records from offset from, and about
 // maxBytes of keys and values. pending is how many more the replica holds.
-func (l *log) directGet(ctx context.Context, from uint64, n, maxBytes int) (recs []engine.StoredRecord, pending uint64, err error) {
+func (l *log) directGet(ctx context.Context, from uint64, n, maxBytes int, o *opener) (recs []engine.StoredRecord, pending uint64, err error) {
 	inbox := l.e.nc.NewRespInbox()
 	sub, err := l.e.nc.SubscribeSync(inbox)
 	if err != nil {
@@ -362,7 +401,12 @@ func (l *log) directGet(ctx context.Context, from uint64, n, maxBytes int) (recs
 		if err != nil || seq == 0 {
 			return nil, 0, fmt.Errorf("jetstream: read %s: message without a sequence", l.name)
 		}
-		r, err := decodeRecord(seq-1, m.Data)
+		var r engine.StoredRecord
+		if o == nil {
+			r, err = peek(seq-1, m.Data)
+		} else {
+			r, err = o.decode(seq-1, m.Data)
+		}
 		if err != nil {
 			return nil, 0, err
 		}
@@ -386,7 +430,7 @@ type storedMsg struct {
 
 // leaderGet reads the record at stream sequence seq from the stream's
 // leader. ok is false when there is none.
-func (l *log) leaderGet(ctx context.Context, seq uint64) (engine.StoredRecord, bool, error) {
+func (l *log) leaderGet(ctx context.Context, seq uint64, o *opener) (engine.StoredRecord, bool, error) {
 	req, _ := json.Marshal(map[string]uint64{"seq": seq})
 	resp, err := l.e.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+l.n.stream, req)
 	if err != nil {
@@ -412,7 +456,12 @@ func (l *log) leaderGet(ctx context.Context, seq uint64) (engine.StoredRecord, b
 	if err != nil {
 		return engine.StoredRecord{}, false, fmt.Errorf("jetstream: read %s: %v", l.name, err)
 	}
-	r, err := decodeRecord(ans.Message.Sequence-1, data)
+	var r engine.StoredRecord
+	if o == nil {
+		r, err = peek(ans.Message.Sequence-1, data)
+	} else {
+		r, err = o.decode(ans.Message.Sequence-1, data)
+	}
 	return r, err == nil, err
 }
 
@@ -458,12 +507,12 @@ func (l *log) Info(ctx context.Context) (engine.LogInfo, error) {
 	}
 	info := engine.LogInfo{Name: l.name, First: s.first, Next: s.next, Sealed: s.sealed, Retention: s.retention}
 	if s.first < s.next {
-		if r, ok, err := l.leaderGet(ctx, s.first+1); err != nil {
+		if r, ok, err := l.leaderGet(ctx, s.first+1, nil); err != nil {
 			return engine.LogInfo{}, err
 		} else if ok {
 			info.FirstTime = r.Time
 		}
-		if r, ok, err := l.leaderGet(ctx, s.next); err != nil {
+		if r, ok, err := l.leaderGet(ctx, s.next, nil); err != nil {
 			return engine.LogInfo{}, err
 		} else if ok {
 			info.LastTime = r.Time
@@ -492,7 +541,7 @@ func (l *log) offsetAt(ctx context.Context, s state, t int64) (uint64, error) {
 	lo, hi := s.first, s.next
 	for lo < hi {
 		mid := lo + (hi-lo)/2
-		r, ok, err := l.leaderGet(ctx, mid+1)
+		r, ok, err := l.leaderGet(ctx, mid+1, nil)
 		if err != nil {
 			return 0, err
 		}
@@ -603,7 +652,7 @@ func (l *log) Wait(ctx context.Context, next uint64) (uint64, error) {
 		case seen > next:
 			// A notice names one record; the replicas know the whole
 			// batch it came with.
-			if page, pending, err := l.directGet(ctx, next, 1, 1); err == nil && len(page) > 0 {
+			if page, pending, err := l.directGet(ctx, next, 1, 1, nil); err == nil && len(page) > 0 {
 				seen = max(seen, page[0].Offset+1+pending)
 			}
 			return seen, nil
@@ -619,7 +668,7 @@ func (l *log) Wait(ctx context.Context, next uint64) (uint64, error) {
 		}
 		if probe {
 			probe = false
-			page, pending, err := l.directGet(ctx, next, 1, 1)
+			page, pending, err := l.directGet(ctx, next, 1, 1, nil)
 			if err != nil {
 				return 0, err
 			}

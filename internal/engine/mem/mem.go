@@ -261,6 +261,12 @@ type log struct {
 	eng  *Engine
 	name string
 
+	// keys holds the log's engine.Keys (in a keysBox), nil when none. The
+	// memory engine keeps records in plain text (nothing it holds is at
+	// rest), but it asks for keys and records key ids as the disk engine
+	// does, so that the service behaves the same on both.
+	keys atomic.Pointer[keysBox]
+
 	mu struct {
 		sync.Mutex
 		// recs are the kept records in offset order; recs[i].Offset ==
@@ -284,6 +290,56 @@ type log struct {
 }
 
 var _ engine.Log = (*log)(nil)
+
+type keysBox struct{ k engine.Keys }
+
+// SetKeys implements engine.Log.
+func (l *log) SetKeys(k engine.Keys) {
+	if k == nil {
+		l.keys.Store(nil)
+		return
+	}
+	l.keys.Store(&keysBox{k})
+}
+
+// sealKey returns the id of the key a new batch is stored under, 0 for none.
+func (l *log) sealKey(ctx context.Context) (uint32, error) {
+	b := l.keys.Load()
+	if b == nil {
+		return 0, nil
+	}
+	id, aead, err := b.k.SealKey(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("mem: append to %q: %w", l.name, err)
+	}
+	if aead == nil {
+		return 0, nil
+	}
+	if id == 0 {
+		return 0, fmt.Errorf("mem: append to %q: keys returned key id 0", l.name)
+	}
+	return id, nil
+}
+
+// checkKeys asks for the key of every encrypted batch among recs, as the
+// disk engine does to decrypt them.
+func (l *log) checkKeys(ctx context.Context, recs []engine.StoredRecord) error {
+	var last uint32
+	for _, r := range recs {
+		if r.KeyID == 0 || r.KeyID == last {
+			continue
+		}
+		b := l.keys.Load()
+		if b == nil {
+			return fmt.Errorf("mem: read %q at offset %d: %w", l.name, r.Offset, engine.ErrNoKeys)
+		}
+		if _, err := b.k.OpenKey(ctx, r.KeyID); err != nil {
+			return fmt.Errorf("mem: read %q at offset %d: %w", l.name, r.Offset, err)
+		}
+		last = r.KeyID
+	}
+	return nil
+}
 
 // errLocked returns why the handle is unusable, or nil.
 func (l *log) errLocked() error {
@@ -332,6 +388,10 @@ func (l *log) Append(ctx context.Context, recs []engine.Record) (engine.AppendRe
 	if size > engine.MaxBatchBytes {
 		return engine.AppendResult{}, fmt.Errorf("mem: append %d bytes to %q: %w", size, l.name, engine.ErrTooLarge)
 	}
+	keyID, err := l.sealKey(ctx)
+	if err != nil {
+		return engine.AppendResult{}, err
+	}
 	// Copy before taking the lock: the caller may reuse its slices.
 	buf := make([]byte, 0, size)
 	stored := make([]engine.StoredRecord, len(recs))
@@ -355,6 +415,7 @@ func (l *log) Append(ctx context.Context, recs []engine.Record) (engine.AppendRe
 	for i := range stored {
 		stored[i].Offset = l.mu.next + uint64(i)
 		stored[i].Time = t
+		stored[i].KeyID = keyID
 	}
 	l.mu.recs = append(l.mu.recs, stored...)
 	l.mu.next += uint64(len(stored))
@@ -367,6 +428,17 @@ func (l *log) Append(ctx context.Context, recs []engine.Record) (engine.AppendRe
 // key and value; only a lone first record may exceed it. A non-positive
 // maxRecords means no record limit.
 func (l *log) Read(ctx context.Context, from uint64, maxRecords, maxBytes int) ([]engine.StoredRecord, error) {
+	out, err := l.read(ctx, from, maxRecords, maxBytes)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.checkKeys(ctx, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (l *log) read(ctx context.Context, from uint64, maxRecords, maxBytes int) ([]engine.StoredRecord, error) {
 	if err := l.lock(ctx); err != nil {
 		return nil, err
 	}
@@ -396,7 +468,7 @@ func (l *log) Read(ctx context.Context, from uint64, maxRecords, maxBytes int) (
 		k := buf[len(buf)-len(r.Key):]
 		buf = append(buf, r.Value...)
 		v := buf[len(buf)-len(r.Value):]
-		out[i] = engine.StoredRecord{Offset: r.Offset, Time: r.Time, Key: k[:len(k):len(k)], Value: v[:len(v):len(v)]}
+		out[i] = engine.StoredRecord{Offset: r.Offset, Time: r.Time, KeyID: r.KeyID, Key: k[:len(k):len(k)], Value: v[:len(v):len(v)]}
 	}
 	return out, nil
 }

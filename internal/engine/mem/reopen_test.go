@@ -144,6 +144,8 @@ func (l *viewLog) Trim(ctx context.Context, before int64) error {
 	return l.l.Trim(ctx, before)
 }
 
+func (l *viewLog) SetKeys(k engine.Keys) { l.l.SetKeys(k) }
+
 func (l *viewLog) Wait(ctx context.Context, next uint64) (uint64, error) {
 	if l.v.closed() {
 		return 0, engine.ErrClosed
