@@ -86,4 +86,3 @@ func TestConformanceCluster(t *testing.T) {
 	defer c.Shutdown()
 	enginetest.Run(t, harness(t, c.URLs(), 3))
 }
-
