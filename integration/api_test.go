@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -31,7 +32,13 @@ func sharedServer(t *testing.T) *server {
 	sharedMu.Lock()
 	defer sharedMu.Unlock()
 	if sharedSrv == nil {
-		sharedSrv = launch(t, "127.0.0.1:"+fmt.Sprint(freePort(t)), sharedDir, "--transition-delay", "300ms", "--shard-limit", "200")
+		// A replicated engine takes longer to create a stream's logs: the
+		// transitions last longer so that their states can be seen.
+		delay := "300ms"
+		if os.Getenv("RUNNEL_TEST_ENGINE") != "" {
+			delay = "1s"
+		}
+		sharedSrv = launch(t, "127.0.0.1:"+fmt.Sprint(freePort(t)), sharedDir, "--transition-delay", delay, "--shard-limit", "200")
 	}
 	return sharedSrv
 }

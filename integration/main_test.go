@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,6 +55,28 @@ func TestMain(m *testing.M) {
 	}
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// engineArgs are the flags that choose the engine of every server the tests
+// start: RUNNEL_TEST_ENGINE=jetstream runs them on an embedded NATS node,
+// cluster on an embedded 3-node NATS cluster; unset, on the disk engine.
+func engineArgs() []string {
+	switch os.Getenv("RUNNEL_TEST_ENGINE") {
+	case "jetstream":
+		return []string{"--engine", "jetstream"}
+	case "cluster":
+		return []string{"--cluster-dev"}
+	}
+	return nil
+}
+
+// diskOnly skips a test of the disk engine's own files when the tests run
+// on another engine.
+func diskOnly(t *testing.T) {
+	t.Helper()
+	if e := os.Getenv("RUNNEL_TEST_ENGINE"); e != "" {
+		t.Skipf("a test of the disk engine's files; RUNNEL_TEST_ENGINE=%s", e)
+	}
 }
 
 // server is one `runnel serve` child process.
@@ -118,6 +141,9 @@ func startServerAt(t *testing.T, addr, dataDir string, args ...string) *server {
 func launch(t *testing.T, addr, dataDir string, args ...string) *server {
 	t.Helper()
 	full := append([]string{"serve", "--listen", addr, "--data-dir", dataDir}, args...)
+	if !slices.Contains(args, "--engine") {
+		full = append(full, engineArgs()...)
+	}
 	cmd := exec.Command(runnelBin, full...)
 	var log logBuffer
 	cmd.Stdout, cmd.Stderr = &log, &log

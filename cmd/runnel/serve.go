@@ -59,6 +59,9 @@ type serveConfig struct {
 	corsOrigins       string // comma-separated
 	gcPercent         int    // GOGC with the disk engine
 	memoryLimit       int64  // soft memory limit with the disk engine, bytes; 0: none
+	natsURLs          string // jetstream engine: the NATS servers; empty: embedded
+	natsReplicas      int    // jetstream engine: copies of each log; 0: 1 embedded, else 3
+	clusterDev        bool   // jetstream engine on an embedded 3-node cluster
 	adminListen       string // the admin listener's address, "api" or "" (off)
 	adminExplicit     bool   // adminListen was given, not the default
 	console           bool   // serve the web console on the admin listener
@@ -92,13 +95,30 @@ func parseServe(args []string, getenv env) (serveConfig, error) {
 	if err := c.logLevel.UnmarshalText([]byte(*logLevel)); err != nil {
 		return c, fmt.Errorf("--log-level %q: use debug, info, warn or error", *logLevel)
 	}
-	switch c.engine {
-	case "disk", "memory":
-	default:
-		return c, fmt.Errorf("--engine %q: use disk or memory", c.engine)
+	if c.clusterDev && c.engine == "disk" {
+		c.engine = "jetstream"
 	}
-	if c.engine == "disk" && c.dataDir == "" {
-		return c, errors.New("--data-dir is empty: the disk engine needs a directory")
+	switch c.engine {
+	case "disk", "memory", "jetstream":
+	default:
+		return c, fmt.Errorf("--engine %q: use disk, memory or jetstream", c.engine)
+	}
+	if c.engine != "jetstream" && (c.natsURLs != "" || c.clusterDev) {
+		return c, fmt.Errorf("--nats and --cluster-dev need --engine jetstream, not %s", c.engine)
+	}
+	if c.clusterDev && c.natsURLs != "" {
+		return c, errors.New("--cluster-dev starts its own NATS cluster: drop --nats")
+	}
+	if c.natsURLs != "" {
+		if err := natsURLsValid(c.natsURLs); err != nil {
+			return c, err
+		}
+	}
+	if c.natsReplicas < 0 || c.natsReplicas > 5 {
+		return c, fmt.Errorf("--nats-replicas %d: use 1 to 5 (0 for the default)", c.natsReplicas)
+	}
+	if (c.engine == "disk" || c.engine == "jetstream" && c.natsURLs == "") && c.dataDir == "" {
+		return c, fmt.Errorf("--data-dir is empty: the %s engine needs a directory", c.engine)
 	}
 	if v := getenv("RUNNEL_MASTER_KEY"); v != "" {
 		keys, err := keystore.ParseMasterKeys(v)
@@ -201,7 +221,10 @@ func serveFlags(c *serveConfig, getenv env) (fs *flag.FlagSet, logLevel *string,
 	sdef := streams.DefaultOptions()
 	fs.StringVar(&c.listen, "listen", envOr("RUNNEL_LISTEN", "127.0.0.1:4567"), "`address` to listen on (env RUNNEL_LISTEN); 0.0.0.0:4567 for all interfaces")
 	fs.StringVar(&c.dataDir, "data-dir", envOr("RUNNEL_DATA_DIR", "./runnel-data"), "`directory` for the disk engine's data (env RUNNEL_DATA_DIR)")
-	fs.StringVar(&c.engine, "engine", envOr("RUNNEL_ENGINE", "disk"), "storage engine: disk (durable) or memory (lost on exit) (env RUNNEL_ENGINE)")
+	fs.StringVar(&c.engine, "engine", envOr("RUNNEL_ENGINE", "disk"), "storage engine: disk (durable), memory (lost on exit) or jetstream (NATS JetStream; see --nats) (env RUNNEL_ENGINE)")
+	fs.StringVar(&c.natsURLs, "nats", envOr("RUNNEL_NATS", ""), "jetstream engine: comma-separated NATS server `URLs`; empty: one NATS node embedded, its files under --data-dir (env RUNNEL_NATS)")
+	fs.IntVar(&c.natsReplicas, "nats-replicas", intEnv("RUNNEL_NATS_REPLICAS", 0), "jetstream engine: copies JetStream keeps of each shard; 0: 1 on the embedded node, 3 on a cluster (env RUNNEL_NATS_REPLICAS)")
+	fs.BoolVar(&c.clusterDev, "cluster-dev", boolEnv("RUNNEL_CLUSTER_DEV", false), "jetstream engine on a 3-node NATS cluster embedded on loopback ports, its files under --data-dir: for trying cluster mode on one machine (env RUNNEL_CLUSTER_DEV)")
 	fs.StringVar(&c.region, "region", envOr("RUNNEL_REGION", sdef.Region), "AWS region shown in ARNs (env RUNNEL_REGION)")
 	fs.StringVar(&c.accountID, "account-id", envOr("RUNNEL_ACCOUNT_ID", sdef.AccountID), "12-digit account id shown in ARNs and messages (env RUNNEL_ACCOUNT_ID)")
 	fs.DurationVar(&c.transitionDelay, "transition-delay", durationEnv("RUNNEL_TRANSITION_DELAY", sdef.TransitionDelay), "how long streams stay CREATING/UPDATING/DELETING; 0s for immediate (env RUNNEL_TRANSITION_DELAY)")
@@ -374,6 +397,13 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 	switch cfg.engine {
 	case "memory":
 		eng = mem.New(mem.DefaultOptions())
+	case "jetstream":
+		js, stopNATS, jerr := openJetStream(ctx, cfg, log)
+		if jerr != nil {
+			return jerr
+		}
+		defer stopNATS()
+		eng = js
 	default:
 		dopts := disk.DefaultOptions()
 		dopts.Logger = log

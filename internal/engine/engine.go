@@ -225,6 +225,27 @@ type Log interface {
 	Wait(ctx context.Context, next uint64) (uint64, error)
 }
 
+// NextReader is implemented by logs that can tell their Next offset more
+// cheaply than Info. Callers use the package function Next.
+type NextReader interface {
+	// Next returns the offset the next appended record will get, as Info
+	// would, or as a moment before: a log replicated on other machines may
+	// answer from a replica that has not applied the newest records yet.
+	Next(ctx context.Context) (uint64, error)
+}
+
+// Next returns l's Next offset, from NextReader when l implements it, else
+// from Info. It is for callers who only need to know whether more records
+// follow (how far behind a reader is), not for decisions that need the
+// exact bound.
+func Next(ctx context.Context, l Log) (uint64, error) {
+	if n, ok := l.(NextReader); ok {
+		return n.Next(ctx)
+	}
+	info, err := l.Info(ctx)
+	return info.Next, err
+}
+
 // Meta is a small versioned key-value store with compare-and-set. Versions
 // start at 1 for a newly created key and grow by one with every write; 0
 // means "absent".

@@ -598,11 +598,11 @@ func (s *Service) GetRecords(ctx context.Context, in *GetRecordsInput) (*GetReco
 		return out, nil
 	}
 	if len(stored) > 0 {
-		info, err := l.Info(ctx)
+		tail, err := engine.Next(ctx, l)
 		if err != nil {
 			return nil, s.mapLogErr(err, sid, name)
 		}
-		if next < info.Next {
+		if next < tail {
 			out.MillisBehindLatest = max(0, now-stored[len(stored)-1].Time)
 		}
 	}

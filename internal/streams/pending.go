@@ -121,6 +121,11 @@ func (s *Service) applyDue(ctx context.Context, name string, st *stream) (*strea
 // held, so no append of this process lands in a parent after its EndOffset
 // was read. It returns the stream as stored.
 func (s *Service) applyPending(ctx context.Context, name string) (*stream, error) {
+	// The change is the stream's, not the caller's: a request that gives
+	// up (or a client that hangs up) does not leave it half done for the
+	// next caller to begin again.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pendingTimeout)
+	defer cancel()
 	var held []*shard
 	release := func() {
 		for _, sh := range held {
@@ -208,6 +213,9 @@ func (s *Service) applyPending(ctx context.Context, name string) (*stream, error
 	}
 	return st, nil
 }
+
+// pendingTimeout bounds the application of a pending change.
+const pendingTimeout = time.Minute
 
 // applyAllDue applies every due pending change (the reaper's share).
 func (s *Service) applyAllDue(ctx context.Context, all []*stream) error {

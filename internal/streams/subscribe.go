@@ -413,12 +413,12 @@ func (sub *Subscription) event(ctx context.Context, st *stream, recs []engine.St
 	if n := len(recs); n > 0 {
 		sub.next = recs[n-1].Offset + 1
 		sub.cont = ev.Records[n-1].SequenceNumber
-		info, err := sub.log.Info(ctx)
+		tail, err := engine.Next(ctx, sub.log)
 		if err != nil {
 			sub.done = true
 			return nil, s.mapLogErr(err, sub.sh.id, sub.stream)
 		}
-		if sub.next < info.Next {
+		if sub.next < tail {
 			ev.MillisBehindLatest = max(0, s.nowMs()-recs[n-1].Time)
 		}
 	}

@@ -1,0 +1,166 @@
+package jetstream
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/runnel/runnel/internal/engine"
+)
+
+// meta is the engine's metadata store: a JetStream key-value bucket.
+//
+// The contract's versions count the writes of one key (1 on creation, +1 per
+// write), while the bucket's revisions are sequence numbers shared by all
+// keys. Each value is therefore stored behind an 8-byte big-endian version,
+// and a compare-and-set on the version is done as a compare-and-set on the
+// revision the version was read at: two writers that read the same version
+// race on the same revision, and the loser sees ErrVersionMismatch.
+type meta struct {
+	e  *Engine
+	kv jetstream.KeyValue
+}
+
+func encodeValue(version uint64, value []byte) []byte {
+	b := make([]byte, 8+len(value))
+	binary.BigEndian.PutUint64(b, version)
+	copy(b[8:], value)
+	return b
+}
+
+func decodeValue(b []byte) (uint64, []byte, error) {
+	if len(b) < 8 {
+		return 0, nil, errors.New("jetstream: metadata value shorter than its version")
+	}
+	return binary.BigEndian.Uint64(b), b[8:], nil
+}
+
+// current returns key's entry: its version, value and bucket revision, or
+// ErrKeyNotFound.
+func (m *meta) current(ctx context.Context, key string) (uint64, []byte, uint64, error) {
+	if err := m.e.check(); err != nil {
+		return 0, nil, 0, err
+	}
+	ent, err := m.kv.Get(ctx, encodeKey(key))
+	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+		return 0, nil, 0, fmt.Errorf("jetstream: meta %q: %w", key, engine.ErrKeyNotFound)
+	}
+	if err != nil {
+		return 0, nil, 0, m.e.wrap("meta get", err)
+	}
+	v, val, err := decodeValue(ent.Value())
+	if err != nil {
+		return 0, nil, 0, err
+	}
+	return v, val, ent.Revision(), nil
+}
+
+func (m *meta) Get(ctx context.Context, key string) ([]byte, uint64, error) {
+	v, val, _, err := m.current(ctx, key)
+	if err != nil {
+		return nil, 0, err
+	}
+	return val, v, nil
+}
+
+func (m *meta) Put(ctx context.Context, key string, value []byte, expect uint64) (uint64, error) {
+	if err := m.e.check(); err != nil {
+		return 0, err
+	}
+	k := encodeKey(key)
+	for {
+		if expect == 0 {
+			_, err := m.kv.Create(ctx, k, encodeValue(1, value))
+			if err == nil {
+				return 1, nil
+			}
+			if errors.Is(err, jetstream.ErrKeyExists) {
+				return 0, fmt.Errorf("jetstream: meta %q exists: %w", key, engine.ErrVersionMismatch)
+			}
+			return 0, m.e.wrap("meta create", err)
+		}
+		v, _, rev, err := m.current(ctx, key)
+		if errors.Is(err, engine.ErrKeyNotFound) {
+			return 0, fmt.Errorf("jetstream: meta %q absent, want version %d: %w", key, expect, engine.ErrVersionMismatch)
+		}
+		if err != nil {
+			return 0, err
+		}
+		if v != expect {
+			return 0, fmt.Errorf("jetstream: meta %q at version %d, want %d: %w", key, v, expect, engine.ErrVersionMismatch)
+		}
+		_, err = m.kv.Update(ctx, k, encodeValue(v+1, value), rev)
+		if err == nil {
+			return v + 1, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) && !errors.Is(err, jetstream.ErrKeyExists) {
+			return 0, m.e.wrap("meta update", err)
+		}
+		// The revision moved: another write came in between. Look again;
+		// the version decides.
+	}
+}
+
+func (m *meta) Delete(ctx context.Context, key string, expect uint64) error {
+	k := encodeKey(key)
+	for {
+		v, _, rev, err := m.current(ctx, key)
+		if err != nil {
+			return err
+		}
+		if v != expect {
+			return fmt.Errorf("jetstream: meta %q at version %d, want %d: %w", key, v, expect, engine.ErrVersionMismatch)
+		}
+		err = m.kv.Purge(ctx, k, jetstream.LastRevision(rev))
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) && !errors.Is(err, jetstream.ErrKeyExists) {
+			return m.e.wrap("meta delete", err)
+		}
+	}
+}
+
+func (m *meta) List(ctx context.Context, prefix string) ([]engine.Entry, error) {
+	if err := m.e.check(); err != nil {
+		return nil, err
+	}
+	filter := ">"
+	if i := strings.LastIndexByte(prefix, '/'); i >= 0 {
+		filter = encodeKey(prefix[:i]) + ".>"
+	}
+	w, err := m.kv.Watch(ctx, filter, jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, m.e.wrap("meta list", err)
+	}
+	defer w.Stop()
+	var out []engine.Entry
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case ent, ok := <-w.Updates():
+			if !ok {
+				return nil, m.e.wrap("meta list", errors.New("watch ended"))
+			}
+			if ent == nil {
+				sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+				return out, nil
+			}
+			key, err := decodeKey(ent.Key())
+			if err != nil || !strings.HasPrefix(key, prefix) {
+				continue
+			}
+			v, val, err := decodeValue(ent.Value())
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, engine.Entry{Key: key, Value: val, Version: v})
+		}
+	}
+}

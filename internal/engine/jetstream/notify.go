@@ -1,0 +1,215 @@
+package jetstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/runnel/runnel/internal/engine"
+)
+
+// Events a notifier reports.
+const (
+	evSealed  = "sealed"
+	evDeleted = "deleted"
+	evCheck   = "check" // the stream's configuration changed: ask the leader
+)
+
+// A notifier wakes the waiters of one log in this process. It listens, while
+// anyone waits and for a while after, on the subject the log's stream
+// republishes the headers of each stored message to (so an append through
+// any gateway wakes the waiters of every gateway), to the events Seal and
+// DeleteLog publish there, and to JetStream's advisories of the stream's
+// updates and deletion.
+type notifier struct {
+	name string
+	subs []*nats.Subscription
+
+	mu       sync.Mutex
+	wake     chan struct{} // closed and replaced at each event
+	next     uint64        // the highest Next offset seen
+	event    string        // the last event, "" once handled
+	refs     int
+	lastUsed time.Time
+	fresh    bool // no backstop look done yet since the subscriptions began
+}
+
+func (w *notifier) snapshot() (<-chan struct{}, uint64, string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.wake, w.next, w.event
+}
+
+// saw records that the log's Next offset is at least next.
+func (w *notifier) saw(next uint64) {
+	w.mu.Lock()
+	if next > w.next {
+		w.next = next
+	}
+	w.mu.Unlock()
+}
+
+func (w *notifier) notify(next uint64, event string) {
+	w.mu.Lock()
+	if next > w.next {
+		w.next = next
+	}
+	// A deletion and a seal are final; a check may be superseded by one.
+	if event != "" && w.event != evDeleted && !(w.event == evSealed && event == evCheck) {
+		w.event = event
+	}
+	close(w.wake)
+	w.wake = make(chan struct{})
+	w.mu.Unlock()
+}
+
+// firstBackstop is how long a waiter waits before its first look without
+// a notice: short while the subscriptions are new.
+func (w *notifier) firstBackstop() time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.fresh {
+		w.fresh = false
+		return 250 * time.Millisecond
+	}
+	return backstop
+}
+
+// refresh asks the stream's leader for the log's state and records it.
+func (w *notifier) refresh(ctx context.Context, l *log) error {
+	sctx, cancel := l.e.ctx(ctx)
+	s, err := l.state(sctx)
+	cancel()
+	if errors.Is(err, engine.ErrLogNotFound) {
+		w.notify(0, evDeleted)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	if s.next > w.next {
+		w.next = s.next
+	}
+	switch {
+	case s.sealed:
+		w.event = evSealed
+	case w.event == evCheck:
+		w.event = ""
+	}
+	w.mu.Unlock()
+	return nil
+}
+
+func (w *notifier) handle(m *nats.Msg) {
+	if ev := m.Header.Get(hdrEvent); ev != "" {
+		w.notify(0, ev)
+		return
+	}
+	if seq, err := strconv.ParseUint(m.Header.Get(hdrSequence), 10, 64); err == nil {
+		w.notify(seq, "")
+	}
+}
+
+func (w *notifier) stop() {
+	for _, s := range w.subs {
+		_ = s.Unsubscribe()
+	}
+	w.notify(0, "")
+}
+
+// notifierIdle is how long a notifier nobody waits on keeps listening, so
+// that a reader that waits again and again does not subscribe each time.
+const notifierIdle = 30 * time.Second
+
+// acquire returns the log's notifier, listening, for one more waiter.
+func (e *Engine) acquire(ctx context.Context, l *log) (*notifier, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.waiters == nil {
+		return nil, fmt.Errorf("jetstream: %w", engine.ErrClosed)
+	}
+	key := l.n.stream
+	w := e.waiters[key]
+	if w == nil {
+		w = &notifier{name: key, wake: make(chan struct{}), fresh: true}
+		for _, subj := range []string{l.n.notify, "$JS.EVENT.ADVISORY.STREAM.UPDATED." + l.n.stream, "$JS.EVENT.ADVISORY.STREAM.DELETED." + l.n.stream} {
+			handler := w.handle
+			switch {
+			case subj == l.n.notify:
+			case subj[len("$JS.EVENT.ADVISORY.STREAM."):][:7] == "UPDATED":
+				handler = func(*nats.Msg) { w.notify(0, evCheck) }
+			default:
+				handler = func(*nats.Msg) { w.notify(0, evDeleted) }
+			}
+			sub, err := e.nc.Subscribe(subj, handler)
+			if err != nil {
+				w.stop()
+				return nil, e.wrap("wait on "+l.name, err)
+			}
+			w.subs = append(w.subs, sub)
+		}
+		// The server has the subscriptions before the first look at the log.
+		if err := e.nc.FlushWithContext(ctx); err != nil {
+			w.stop()
+			return nil, e.wrap("wait on "+l.name, err)
+		}
+		// Learn whether the log is sealed already; from now on the
+		// notices tell.
+		if err := w.refresh(ctx, l); err != nil {
+			w.stop()
+			return nil, err
+		}
+		e.waiters[key] = w
+		if e.janitor == nil {
+			e.janitor = time.AfterFunc(notifierIdle, e.sweepNotifiers)
+		}
+	}
+	w.mu.Lock()
+	w.refs++
+	w.mu.Unlock()
+	return w, nil
+}
+
+func (e *Engine) release(w *notifier) {
+	w.mu.Lock()
+	w.refs--
+	w.lastUsed = time.Now()
+	w.mu.Unlock()
+}
+
+// sweepNotifiers stops the notifiers nobody waited on for notifierIdle.
+func (e *Engine) sweepNotifiers() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.waiters == nil {
+		return
+	}
+	for k, w := range e.waiters {
+		w.mu.Lock()
+		idle := w.refs == 0 && time.Since(w.lastUsed) >= notifierIdle
+		w.mu.Unlock()
+		if idle {
+			delete(e.waiters, k)
+			w.stop()
+		}
+	}
+	e.janitor = time.AfterFunc(notifierIdle, e.sweepNotifiers)
+}
+
+// appended tells this process's waiters on the log that it reached stream
+// sequence seq (Next offset seq), without waiting for the republished
+// notice.
+func (e *Engine) appended(stream string, seq uint64) {
+	e.mu.Lock()
+	w := e.waiters[stream]
+	e.mu.Unlock()
+	if w != nil {
+		w.notify(seq, "")
+	}
+}
