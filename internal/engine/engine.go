@@ -246,6 +246,18 @@ func Next(ctx context.Context, l Log) (uint64, error) {
 	return info.Next, err
 }
 
+// Watcher is implemented by engines that several processes share (the
+// gateways of a cluster): it tells each of them of the metadata changes any
+// of them makes, so that caches follow at once instead of at their expiry.
+type Watcher interface {
+	// WatchMeta calls fn with the key of each change (a write or a
+	// deletion) under prefix, made by any process, from now until ctx ends,
+	// on one goroutine and in the order of the changes. fn("") means
+	// changes may have been missed (the watch was restarted): anything
+	// under prefix may have changed. It returns once the watch is running.
+	WatchMeta(ctx context.Context, prefix string, fn func(key string)) error
+}
+
 // Meta is a small versioned key-value store with compare-and-set. Versions
 // start at 1 for a newly created key and grow by one with every write; 0
 // means "absent".

@@ -311,7 +311,7 @@ func (st *stream) route(h hashKey) *shard {
 // cacheTTL bounds how long the data plane trusts a cached stream description
 // without checking the engine (only matters when several services share one
 // engine; a single service updates its cache on every change it makes).
-const cacheTTL = time.Second
+var cacheTTL = time.Second
 
 func decodeMeta(b []byte) (*streamMeta, error) {
 	m := new(streamMeta)
@@ -324,6 +324,10 @@ func decodeMeta(b []byte) (*streamMeta, error) {
 // fetch reads a stream's metadata from the engine and refreshes the cache.
 // It returns nil, nil if the key does not exist.
 func (s *Service) fetch(ctx context.Context, name string) (*stream, error) {
+	// A change noticed from now on marks the entry stale again.
+	s.mu.Lock()
+	delete(s.mu.stale, name)
+	s.mu.Unlock()
 	b, ver, err := s.eng.Meta().Get(ctx, metaKey(name))
 	if errors.Is(err, engine.ErrKeyNotFound) {
 		s.mu.Lock()
@@ -366,8 +370,9 @@ func (s *Service) store(name string, st *stream) *stream {
 func (s *Service) cached(ctx context.Context, name string) (*stream, error) {
 	s.mu.Lock()
 	st := s.mu.cache[name]
+	stale := s.mu.stale[name]
 	s.mu.Unlock()
-	if st != nil && time.Since(st.fetched) < cacheTTL {
+	if st != nil && !stale && time.Since(st.fetched) < cacheTTL {
 		return st, nil
 	}
 	return s.fetch(ctx, name)

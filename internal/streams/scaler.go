@@ -180,15 +180,48 @@ func (s *Service) scaleTick(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Reset every shard's counters, whatever the stream's mode, and add
+	// the other services' counts when the engine is shared.
+	counts := make(map[string]map[int][2]int64, len(all))
+	for _, st := range all {
+		c := make(map[int][2]int64)
+		for i, sh := range st.shards {
+			b, n := sh.inBytes.Swap(0), sh.inRecords.Swap(0)
+			if b != 0 || n != 0 {
+				c[i] = [2]int64{b, n}
+			}
+		}
+		counts[st.meta.ID] = c
+	}
+	if s.cluster.shared {
+		if err := s.publishRates(ctx, windowRates{End: now.UnixMilli(), Secs: secs, Streams: counts}); err != nil {
+			return err
+		}
+		if !s.isLeader() {
+			return nil
+		}
+		others, err := s.othersRates(ctx, now.Add(-2*s.opts.Scaler.Window).UnixMilli())
+		if err != nil {
+			return err
+		}
+		for id, shards := range others {
+			c := counts[id]
+			if c == nil {
+				continue // a stream this service has not seen yet
+			}
+			for i, o := range shards {
+				c[i] = [2]int64{c[i][0] + o[0], c[i][1] + o[1]}
+			}
+		}
+	}
 	var errs []error
 	for _, st := range all {
 		m := st.meta
-		// Reset every shard's counters, whatever the stream's mode.
 		rates := make(map[int]*shardRate)
-		for i, sh := range st.shards {
-			b, n := sh.inBytes.Swap(0), sh.inRecords.Swap(0)
+		for i := range st.shards {
 			if m.Shards[i].Closed == 0 {
-				rates[i] = &shardRate{bytes: float64(b) / secs, count: float64(n) / secs}
+				c := counts[m.ID][i]
+				rates[i] = &shardRate{bytes: float64(c[0]) / secs, count: float64(c[1]) / secs}
 			}
 		}
 		if m.Mode != modeOnDemand || m.settled(now.UnixMilli()) != statusActive {

@@ -121,7 +121,12 @@ type Service struct {
 	mu struct {
 		sync.Mutex
 		cache map[string]*stream // by stream name
+		stale map[string]bool    // names another service changed since they were cached
 	}
+
+	// cluster is the service's part among services sharing the engine
+	// (cluster.go).
+	cluster clusterState
 
 	// The reaper finishes deletions; wake pokes it, stop ends it.
 	ctx    context.Context // cancelled by Close
@@ -178,6 +183,11 @@ func New(ctx context.Context, eng engine.Engine, opts Options) (*Service, error)
 	s.scale.rescaled = make(map[string]time.Time)
 	if err := s.RewrapDataKeys(ctx); err != nil {
 		return nil, fmt.Errorf("streams: re-wrap data keys under the current master key: %w", err)
+	}
+	if err := s.startCluster(ctx); err != nil {
+		s.cancel()
+		s.wg.Wait()
+		return nil, fmt.Errorf("streams: watch the metadata: %w", err)
 	}
 	s.wg.Add(3)
 	go s.reaper()

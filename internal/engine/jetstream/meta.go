@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -163,4 +164,71 @@ func (m *meta) List(ctx context.Context, prefix string) ([]engine.Entry, error) 
 			out = append(out, engine.Entry{Key: key, Value: val, Version: v})
 		}
 	}
+}
+
+// WatchMeta implements engine.Watcher with a watch of the bucket: JetStream
+// delivers every change in order; if the watch ends (the connection was
+// lost for longer than the client waits), it is started again and fn("")
+// says that changes may have been missed.
+func (e *Engine) WatchMeta(ctx context.Context, prefix string, fn func(key string)) error {
+	if err := e.check(); err != nil {
+		return err
+	}
+	filter := ">"
+	if i := strings.LastIndexByte(prefix, '/'); i >= 0 {
+		filter = encodeKey(prefix[:i]) + ".>"
+	}
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, cancel)
+	start := func() (jetstream.KeyWatcher, error) {
+		return e.meta.kv.Watch(wctx, filter, jetstream.UpdatesOnly(), jetstream.MetaOnly())
+	}
+	w, err := start()
+	if err != nil {
+		stop()
+		cancel()
+		return e.wrap("watch metadata", err)
+	}
+	go func() {
+		defer cancel()
+		defer stop()
+		for {
+			select {
+			case ent, ok := <-w.Updates():
+				if !ok {
+					// The watch ended under us: start another, and say
+					// that changes may have been missed meanwhile.
+					_ = w.Stop()
+					for {
+						select {
+						case <-wctx.Done():
+							return
+						case <-e.done:
+							return
+						case <-time.After(time.Second):
+						}
+						if nw, err := start(); err == nil {
+							w = nw
+							break
+						}
+					}
+					fn("")
+					continue
+				}
+				if ent == nil {
+					continue
+				}
+				if key, err := decodeKey(ent.Key()); err == nil && strings.HasPrefix(key, prefix) {
+					fn(key)
+				}
+			case <-wctx.Done():
+				_ = w.Stop()
+				return
+			case <-e.done:
+				_ = w.Stop()
+				return
+			}
+		}
+	}()
+	return nil
 }

@@ -1,0 +1,171 @@
+package streams
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/runnel/runnel/internal/engine/jetstream"
+)
+
+// sharedServices starts n services, each on an engine of its own over one
+// embedded NATS node: gateways sharing a cluster.
+func sharedServices(t *testing.T, n int, tune func(*Options)) []*Service {
+	t.Helper()
+	node, err := jetstream.StartNode(jetstream.NodeOptions{Name: "shared", Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { node.Shutdown(); node.WaitForShutdown() })
+	var out []*Service
+	for range n {
+		nc, err := nats.Connect(node.ClientURL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		eo := jetstream.DefaultOptions()
+		eo.Replicas = 1
+		eng, err := jetstream.Open(context.Background(), nc, eo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts := DefaultOptions()
+		opts.TransitionDelay = 0
+		if tune != nil {
+			tune(&opts)
+		}
+		svc, err := New(context.Background(), eng, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { svc.Close(); eng.Close(); nc.Close() })
+		out = append(out, svc)
+	}
+	return out
+}
+
+func TestSharedEngineCachesFollow(t *testing.T) {
+	// With caches trusted for an hour, only the watch can tell b of a's
+	// change.
+	old := cacheTTL
+	cacheTTL = time.Hour
+	t.Cleanup(func() { cacheTTL = old })
+	svcs := sharedServices(t, 2, nil)
+	a, b := svcs[0], svcs[1]
+	ctx := context.Background()
+	name := "followed"
+	if err := a.CreateStream(ctx, &CreateStreamInput{StreamName: &name, ShardCount: ptr(int32(1))}); err != nil {
+		t.Fatal(err)
+	}
+	retention := func(s *Service) int32 {
+		out, err := s.DescribeStreamSummary(ctx, &DescribeStreamSummaryInput{StreamName: &name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.StreamDescriptionSummary.RetentionPeriodHours
+	}
+	if got := retention(b); got != 24 {
+		t.Fatalf("b sees retention %d, want 24", got)
+	}
+	if err := a.IncreaseStreamRetentionPeriod(ctx, &IncreaseStreamRetentionPeriodInput{StreamName: &name, RetentionPeriodHours: ptr(int32(48))}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for retention(b) != 48 {
+		if time.Now().After(deadline) {
+			t.Fatal("b still sees the old retention 20 s after a changed it")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestSharedEngineOneLeader(t *testing.T) {
+	svcs := sharedServices(t, 3, nil)
+	leaders := func() (n int, who *Service) {
+		for _, s := range svcs {
+			if s.isLeader() {
+				n++
+				who = s
+			}
+		}
+		return n, who
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	var first *Service
+	for {
+		n, who := leaders()
+		if n > 1 {
+			t.Fatalf("%d leaders at once", n)
+		}
+		if n == 1 {
+			first = who
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no leader elected within 30 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The leader closes: another takes over, without waiting for the
+	// lease to expire.
+	first.Close()
+	rest := svcs[:0:0]
+	for _, s := range svcs {
+		if s != first {
+			rest = append(rest, s)
+		}
+	}
+	svcs = rest
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		n, _ := leaders()
+		if n > 1 {
+			t.Fatalf("%d leaders at once", n)
+		}
+		if n == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no new leader within 30 s of the old one closing")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestSharedEngineRatesAddUp(t *testing.T) {
+	svcs := sharedServices(t, 2, nil)
+	a, b := svcs[0], svcs[1]
+	ctx := context.Background()
+	name := "counted"
+	if err := a.CreateStream(ctx, &CreateStreamInput{StreamName: &name, ShardCount: ptr(int32(1))}); err != nil {
+		t.Fatal(err)
+	}
+	put := func(s *Service, n int) {
+		for range n {
+			if _, err := s.PutRecord(ctx, &PutRecordInput{StreamName: &name, PartitionKey: ptr("k"), Data: []byte("0123456789")}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	put(a, 3)
+	put(b, 5)
+	// b publishes its window; a (whatever its role) adds b's counts to
+	// its own.
+	st, err := b.cached(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]map[int][2]int64{st.meta.ID: {0: {st.shards[0].inBytes.Load(), st.shards[0].inRecords.Load()}}}
+	if err := b.publishRates(ctx, windowRates{End: time.Now().UnixMilli(), Secs: 1, Streams: counts}); err != nil {
+		t.Fatal(err)
+	}
+	others, err := a.othersRates(ctx, time.Now().Add(-time.Minute).UnixMilli())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := others[st.meta.ID][0][1]; got != 5 {
+		t.Fatalf("a sees %d records written through b, want 5", got)
+	}
+}
