@@ -3,6 +3,7 @@
 //	runnel serve     run the Kinesis-compatible server
 //	runnel bench     load-test a Kinesis endpoint
 //	runnel consume   run a consumer worker that prints a stream's records
+//	runnel agent     tail log files into streams
 //	runnel version   print the version
 //	runnel help      list the commands
 //
@@ -63,6 +64,11 @@ func commands() []command {
 		{"consume", "run a consumer worker that prints a stream's records", runConsume, func(getenv env) *flag.FlagSet {
 			var c consumeConfig
 			fs, _, _ := consumeFlags(&c, getenv)
+			return fs
+		}},
+		{"agent", "tail log files into streams (Kinesis Agent configuration)", runAgent, func(getenv env) *flag.FlagSet {
+			var c agentConfig
+			fs, _, _ := agentFlags(&c, getenv)
 			return fs
 		}},
 		{"version", "print the version", runVersion, nil},

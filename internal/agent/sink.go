@@ -1,0 +1,305 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+)
+
+// Sink is where a flow's records go: one per destination stream. Put takes
+// ownership of data and calls done exactly once: with nil only after the
+// record was acknowledged by the stream, with an error when the sink gave
+// up on it (its Close deadline passed). Put may block while the sink's
+// buffer is full; it returns early, calling done with ctx's error, when
+// ctx ends. done must not block. Flush returns when every record put
+// before it was acknowledged or given up; Close flushes and stops the sink.
+type Sink interface {
+	Put(ctx context.Context, key string, data []byte, done func(error))
+	Flush(ctx context.Context) error
+	Close(ctx context.Context) error
+}
+
+// PutRecordsAPI is the part of the Kinesis client a StreamSink uses.
+type PutRecordsAPI interface {
+	PutRecords(ctx context.Context, in *kinesis.PutRecordsInput, optFns ...func(*kinesis.Options)) (*kinesis.PutRecordsOutput, error)
+}
+
+// SinkOptions tunes a StreamSink's batching and retries.
+type SinkOptions struct {
+	// MaxRecords and MaxBytes close a batch (at most 500 records and 5 MiB,
+	// PutRecords' limits as the Kinesis Agent counts them).
+	MaxRecords, MaxBytes int
+	// MaxAge sends a batch whose oldest record has waited this long.
+	MaxAge time.Duration
+	// RetryInitial and RetryMax bound the exponential back-off between
+	// attempts after a failed call or failed records.
+	RetryInitial, RetryMax time.Duration
+	// Logger receives retry warnings; nil for none.
+	Logger *slog.Logger
+}
+
+// ErrSinkClosed is given to done for records put after Close.
+var ErrSinkClosed = errors.New("agent: sink closed")
+
+// StreamSink is a Sink that sends to one Kinesis stream with PutRecords,
+// one call at a time so that records reach each shard in the order they
+// were put, retrying failed records (ahead of newer ones) until they are
+// acknowledged.
+type StreamSink struct {
+	api    PutRecordsAPI
+	stream string
+	opts   SinkOptions
+	in     chan sinkItem
+	done   chan struct{} // closed when run returns
+	mu     struct {
+		sync.Mutex
+		closed bool
+		abort  context.Context // Close's ctx: when it ends, the sink gives up
+	}
+}
+
+var _ Sink = (*StreamSink)(nil)
+
+type sinkItem struct {
+	key   string
+	data  []byte
+	done  func(error)
+	flush chan struct{} // a flush marker instead of a record
+}
+
+// NewStreamSink starts a sink for stream. Close stops it.
+func NewStreamSink(api PutRecordsAPI, stream string, opts SinkOptions) *StreamSink {
+	if opts.MaxRecords <= 0 || opts.MaxRecords > maxBatchRecords {
+		opts.MaxRecords = maxBatchRecords
+	}
+	if opts.MaxBytes <= 0 || opts.MaxBytes > maxBatchBytes {
+		opts.MaxBytes = maxBatchBytes
+	}
+	if opts.MaxAge <= 0 {
+		opts.MaxAge = defaultBufferAge
+	}
+	if opts.RetryInitial <= 0 {
+		opts.RetryInitial = 100 * time.Millisecond
+	}
+	opts.RetryMax = max(opts.RetryMax, opts.RetryInitial)
+	s := &StreamSink{api: api, stream: stream, opts: opts,
+		in:   make(chan sinkItem, 2*opts.MaxRecords),
+		done: make(chan struct{})}
+	s.mu.abort = context.Background()
+	go s.run()
+	return s
+}
+
+// Put queues a record for the next batch.
+func (s *StreamSink) Put(ctx context.Context, key string, data []byte, done func(error)) {
+	s.mu.Lock()
+	closed := s.mu.closed
+	s.mu.Unlock()
+	if closed {
+		done(ErrSinkClosed)
+		return
+	}
+	select {
+	case s.in <- sinkItem{key: key, data: data, done: done}:
+	case <-ctx.Done():
+		done(ctx.Err())
+	}
+}
+
+// Flush sends what is buffered and waits for its acknowledgement.
+func (s *StreamSink) Flush(ctx context.Context) error {
+	ch := make(chan struct{})
+	select {
+	case s.in <- sinkItem{flush: ch}:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.done:
+		return ErrSinkClosed
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close flushes and stops the sink; records not acknowledged when ctx ends
+// get ctx's error.
+func (s *StreamSink) Close(ctx context.Context) error {
+	s.mu.Lock()
+	if s.mu.closed {
+		s.mu.Unlock()
+		<-s.done
+		return nil
+	}
+	s.mu.closed = true
+	s.mu.abort = ctx
+	s.mu.Unlock()
+	close(s.in)
+	<-s.done
+	return ctx.Err()
+}
+
+func (s *StreamSink) abortCtx() context.Context {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mu.abort
+}
+
+// run owns the batch: it collects records until the batch is full, old
+// enough or flushed, sends it, and starts the next with what failed.
+func (s *StreamSink) run() {
+	defer close(s.done)
+	var (
+		batch   []sinkItem
+		bytes   int
+		flushes []chan struct{}
+		timer   = time.NewTimer(time.Hour)
+		open    = true
+	)
+	timer.Stop()
+	for open || len(batch) > 0 {
+		send := false
+		if len(batch) == 0 && len(flushes) > 0 {
+			for _, f := range flushes {
+				close(f)
+			}
+			flushes = nil
+		}
+		if !open {
+			send = true
+		} else {
+			var it sinkItem
+			var ok bool
+			select {
+			case it, ok = <-s.in:
+			case <-timer.C:
+				send = true
+			}
+			switch {
+			case send:
+			case !ok:
+				open = false
+				send = len(batch) > 0
+			case it.flush != nil:
+				flushes = append(flushes, it.flush)
+				send = len(batch) > 0
+			default:
+				size := len(it.data) + len(it.key)
+				if len(batch) > 0 && (len(batch) >= s.opts.MaxRecords || bytes+size > s.opts.MaxBytes) {
+					batch, bytes = s.send(batch)
+					if len(batch) == 0 {
+						timer.Stop()
+					} else {
+						timer.Reset(0)
+					}
+				}
+				if len(batch) == 0 {
+					timer.Reset(s.opts.MaxAge)
+				}
+				batch = append(batch, it)
+				bytes += size
+				send = len(batch) >= s.opts.MaxRecords || bytes >= s.opts.MaxBytes
+			}
+		}
+		if send && len(batch) > 0 {
+			batch, bytes = s.send(batch)
+			if len(batch) == 0 {
+				timer.Stop()
+			} else {
+				timer.Reset(0) // failed records go again at once, after the back-off in send
+			}
+		}
+		if !open && len(batch) == 0 {
+			break
+		}
+	}
+	for _, f := range flushes {
+		close(f)
+	}
+	// Records still queued after the loop only exist if Put raced Close.
+	for it := range s.in {
+		if it.flush != nil {
+			close(it.flush)
+		} else {
+			it.done(ErrSinkClosed)
+		}
+	}
+}
+
+// send makes one PutRecords call for batch (retrying the call itself with
+// back-off on errors) and returns the records that failed, to go first in
+// the next batch.
+func (s *StreamSink) send(batch []sinkItem) ([]sinkItem, int) {
+	in := &kinesis.PutRecordsInput{StreamName: aws.String(s.stream), Records: make([]types.PutRecordsRequestEntry, len(batch))}
+	for i, it := range batch {
+		in.Records[i] = types.PutRecordsRequestEntry{Data: it.data, PartitionKey: aws.String(it.key)}
+	}
+	backoff := s.opts.RetryInitial
+	for attempt := 1; ; attempt++ {
+		ctx := s.abortCtx()
+		if err := ctx.Err(); err != nil {
+			for _, it := range batch {
+				it.done(fmt.Errorf("agent: gave up sending to %s: %w", s.stream, err))
+			}
+			return nil, 0
+		}
+		out, err := s.api.PutRecords(ctx, in)
+		if err == nil {
+			var failed []sinkItem
+			var fbytes int
+			var firstErr string
+			for i, r := range out.Records {
+				if r.ErrorCode != nil {
+					failed = append(failed, batch[i])
+					fbytes += len(batch[i].data) + len(batch[i].key)
+					if firstErr == "" {
+						firstErr = aws.ToString(r.ErrorCode) + ": " + aws.ToString(r.ErrorMessage)
+					}
+					continue
+				}
+				batch[i].done(nil)
+			}
+			if len(failed) > 0 {
+				s.logf("retrying failed records", "records", len(failed), "error", firstErr)
+				s.sleep(ctx, jitter(s.opts.RetryInitial))
+			}
+			return failed, fbytes
+		}
+		if ctx.Err() != nil {
+			continue
+		}
+		s.logf("PutRecords failed; retrying", "attempt", attempt, "records", len(batch), "backoff", backoff, "error", err)
+		s.sleep(ctx, jitter(backoff))
+		backoff = min(2*backoff, s.opts.RetryMax)
+	}
+}
+
+func (s *StreamSink) logf(msg string, args ...any) {
+	if s.opts.Logger != nil {
+		s.opts.Logger.Warn(msg, append([]any{"stream", s.stream}, args...)...)
+	}
+}
+
+func (s *StreamSink) sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// jitter spreads retries: a duration in [d/2, d).
+func jitter(d time.Duration) time.Duration {
+	return d/2 + rand.N(d/2+1)
+}
