@@ -298,7 +298,11 @@ func (p *parser) flow(i int, raw json.RawMessage, c *Config) (*Flow, error) {
 		return nil, err
 	}
 	if pat != "" {
-		re, err := regexp.Compile(`^(?:` + pat + `)`)
+		_, err := regexp.Compile(pat)
+		re, err2 := regexp.Compile(`^(?:` + pat + `)`)
+		if err == nil {
+			err = err2
+		}
 		if err != nil {
 			return nil, p.fieldErr(at+".multiLineStartPattern", fmt.Sprintf("%q: %v (runnel uses Go's RE2 syntax: no look-arounds or back-references)", pat, unwrapRegexpErr(err)))
 		}
@@ -462,8 +466,9 @@ func (p *parser) object(data []byte) (map[string]json.RawMessage, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	err := dec.Decode(&m)
 	if err == nil {
-		if _, err2 := dec.Token(); err2 == nil {
-			line, col := lineCol(data, int(dec.InputOffset()))
+		off := int(dec.InputOffset())
+		if rest := bytes.TrimLeft(data[off:], " \t\r\n"); len(rest) > 0 {
+			line, col := lineCol(data, len(data)-len(rest))
 			return nil, &ConfigError{File: p.file, Line: line, Column: col, Msg: "unexpected data after the configuration's closing }"}
 		}
 		if m == nil {
@@ -483,6 +488,9 @@ func (p *parser) object(data []byte) (map[string]json.RawMessage, error) {
 		return nil, &ConfigError{File: p.file, Msg: "is empty: it must be a JSON object"}
 	}
 	line, col := lineCol(data, len(data))
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil, &ConfigError{File: p.file, Line: line, Column: col, Msg: "invalid JSON: the file ends inside a value (a ] or } missing?)"}
+	}
 	return nil, &ConfigError{File: p.file, Line: line, Column: col, Msg: "invalid JSON: " + err.Error()}
 }
 

@@ -236,7 +236,11 @@ func (p *parser) logToJSON(at string, m map[string]json.RawMessage) (Processor, 
 		if !haveFields {
 			return nil, p.fieldErr(at+".customFieldNames", "missing: customFieldNames must be given with matchPattern, one name per group")
 		}
-		re, err := regexp.Compile(`^(?:` + match + `)$`)
+		_, err := regexp.Compile(match)
+		re, err2 := regexp.Compile(`^(?:` + match + `)$`)
+		if err == nil {
+			err = err2
+		}
 		if err != nil {
 			return nil, p.fieldErr(at+".matchPattern", fmt.Sprintf("%q: %v (runnel uses Go's RE2 syntax: no look-arounds or back-references)", match, unwrapRegexpErr(err)))
 		}
