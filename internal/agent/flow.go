@@ -113,6 +113,11 @@ func (r *flowRunner) run(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
+			if !newest && of.src.readOff < of.size {
+				// Its last line (or record) is still unfinished: newer
+				// files wait, to keep their lines after it.
+				break
+			}
 		}
 		r.retire(now)
 		if !progress {
