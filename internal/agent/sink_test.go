@@ -1,0 +1,234 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"go.uber.org/goleak"
+
+	"github.com/runnel/runnel/runneltest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// TestStreamSinkUnderThrottling sends more than a shard takes per second
+// to a server enforcing Kinesis' limits: PutRecords answers with
+// ProvisionedThroughputExceeded for some records, which the sink retries
+// until every record is in the stream exactly once, each acknowledged once.
+func TestStreamSinkUnderThrottling(t *testing.T) {
+	srv := runneltest.NewServer(t, runneltest.WithThroughputLimits(), runneltest.WithTransitionDelay(0))
+	client := srv.Client(t)
+	ctx := context.Background()
+	if _, err := client.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("s"), ShardCount: aws.Int32(1)}); err != nil {
+		t.Fatal(err)
+	}
+	waitStream(t, client, "s")
+	const n = 2500
+	sink := NewStreamSink(client, "s", SinkOptions{MaxAge: 50 * time.Millisecond, RetryInitial: 50 * time.Millisecond, RetryMax: 200 * time.Millisecond})
+	acks := make([]atomic.Int32, n)
+	var failed atomic.Int32
+	for i := range n {
+		sink.Put(ctx, fmt.Sprint(i), fmt.Appendf(nil, "record %05d %0400d", i, 0), func(err error) {
+			if err != nil {
+				failed.Add(1)
+			}
+			acks[i].Add(1)
+		})
+	}
+	fctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if err := sink.Flush(fctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := range acks {
+		if c := acks[i].Load(); c != 1 {
+			t.Fatalf("record %d acknowledged %d times", i, c)
+		}
+	}
+	if f := failed.Load(); f != 0 {
+		t.Fatalf("%d records given up", f)
+	}
+	if err := sink.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := readAll(t, client, "s", n)
+	seen := map[string]int{}
+	for _, r := range got {
+		seen[r]++
+	}
+	for i := range n {
+		if c := seen[fmt.Sprintf("record %05d %0400d", i, 0)]; c != 1 {
+			t.Fatalf("record %d in the stream %d times", i, c)
+		}
+	}
+}
+
+func waitStream(t *testing.T, c *kinesis.Client, name string) {
+	t.Helper()
+	w := kinesis.NewStreamExistsWaiter(c, func(o *kinesis.StreamExistsWaiterOptions) { o.MinDelay, o.MaxDelay = 20*time.Millisecond, 100*time.Millisecond })
+	if err := w.Wait(context.Background(), &kinesis.DescribeStreamInput{StreamName: aws.String(name)}, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readAll reads a one-shard stream from its start until it has n records.
+func readAll(t *testing.T, c *kinesis.Client, stream string, n int) []string {
+	t.Helper()
+	ctx := context.Background()
+	it, err := c.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamName: aws.String(stream),
+		ShardId: aws.String("shardId-000000000000"), ShardIteratorType: types.ShardIteratorTypeTrimHorizon})
+	if err != nil {
+		t.Fatal(err)
+	}
+	iter := it.ShardIterator
+	var out []string
+	deadline := time.Now().Add(30 * time.Second)
+	for len(out) < n && time.Now().Before(deadline) {
+		r, err := c.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter})
+		if err != nil {
+			var pt *types.ProvisionedThroughputExceededException
+			if errors.As(err, &pt) {
+				time.Sleep(200 * time.Millisecond)
+				continue
+			}
+			t.Fatal(err)
+		}
+		for _, rec := range r.Records {
+			out = append(out, string(rec.Data))
+		}
+		iter = r.NextShardIterator
+		if len(r.Records) == 0 {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return out
+}
+
+// fakeAPI answers PutRecords by a script: calls fail whole, or records
+// fail by index.
+type fakeAPI struct {
+	mu    sync.Mutex
+	calls [][]string
+	// answer decides for call i (0-based): an error for the call, or the
+	// indexes of records that fail.
+	answer func(i int) (error, []int)
+}
+
+func (f *fakeAPI) PutRecords(ctx context.Context, in *kinesis.PutRecordsInput, _ ...func(*kinesis.Options)) (*kinesis.PutRecordsOutput, error) {
+	f.mu.Lock()
+	i := len(f.calls)
+	var data []string
+	for _, r := range in.Records {
+		data = append(data, string(r.Data))
+	}
+	f.calls = append(f.calls, data)
+	f.mu.Unlock()
+	err, fail := f.answer(i)
+	if err != nil {
+		return nil, err
+	}
+	out := &kinesis.PutRecordsOutput{Records: make([]types.PutRecordsResultEntry, len(in.Records))}
+	for j := range out.Records {
+		if slices.Contains(fail, j) {
+			out.Records[j] = types.PutRecordsResultEntry{ErrorCode: aws.String("InternalFailure"), ErrorMessage: aws.String("try again")}
+			out.FailedRecordCount = aws.Int32(aws.ToInt32(out.FailedRecordCount) + 1)
+		} else {
+			out.Records[j] = types.PutRecordsResultEntry{ShardId: aws.String("shardId-000000000000"), SequenceNumber: aws.String("1")}
+		}
+	}
+	return out, nil
+}
+
+// TestStreamSinkRetries checks the order of retries: a failed call is
+// made again whole, failed records go first in the next call, and done
+// comes only with the acknowledgement.
+func TestStreamSinkRetries(t *testing.T) {
+	api := &fakeAPI{answer: func(i int) (error, []int) {
+		switch i {
+		case 0:
+			return errors.New("connection reset"), nil
+		case 1:
+			return nil, []int{1, 3}
+		}
+		return nil, nil
+	}}
+	sink := NewStreamSink(api, "s", SinkOptions{MaxRecords: 4, MaxAge: time.Hour, RetryInitial: time.Millisecond})
+	var mu sync.Mutex
+	var acked []string
+	put := func(s string) {
+		sink.Put(context.Background(), "k", []byte(s), func(err error) {
+			if err != nil {
+				t.Errorf("%s: %v", s, err)
+			}
+			mu.Lock()
+			acked = append(acked, s)
+			mu.Unlock()
+		})
+	}
+	for _, s := range []string{"a", "b", "c", "d", "e", "f"} {
+		put(s)
+	}
+	if err := sink.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := sink.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := [][]string{{"a", "b", "c", "d"}, {"a", "b", "c", "d"}, {"b", "d", "e", "f"}}
+	if !slices.EqualFunc(api.calls, want, slices.Equal) {
+		t.Fatalf("calls %q, want %q", api.calls, want)
+	}
+	if want := []string{"a", "c", "b", "d", "e", "f"}; !slices.Equal(acked, want) {
+		t.Fatalf("acknowledged %q, want %q", acked, want)
+	}
+}
+
+// TestStreamSinkGivesUpAtClose: records that cannot be sent get an error
+// when Close's context ends, and later Puts fail at once.
+func TestStreamSinkGivesUpAtClose(t *testing.T) {
+	api := &fakeAPI{answer: func(int) (error, []int) { return errors.New("no route to host"), nil }}
+	sink := NewStreamSink(api, "s", SinkOptions{MaxAge: time.Millisecond, RetryInitial: time.Millisecond, RetryMax: 10 * time.Millisecond})
+	errs := make(chan error, 2)
+	sink.Put(context.Background(), "k", []byte("x"), func(err error) { errs <- err })
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := sink.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := <-errs; !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("done: %v", err)
+	}
+	sink.Put(context.Background(), "k", []byte("y"), func(err error) { errs <- err })
+	if err := <-errs; !errors.Is(err, ErrSinkClosed) {
+		t.Fatalf("Put after Close: %v", err)
+	}
+}
+
+// TestStreamSinkBatchLimits: a batch closes at MaxRecords or MaxBytes, and
+// the age timer sends a partial batch.
+func TestStreamSinkBatchLimits(t *testing.T) {
+	api := &fakeAPI{answer: func(int) (error, []int) { return nil, nil }}
+	sink := NewStreamSink(api, "s", SinkOptions{MaxRecords: 3, MaxBytes: 10, MaxAge: 50 * time.Millisecond})
+	var wg sync.WaitGroup
+	for _, s := range []string{"1", "2", "3", "4", "55555", "66666"} {
+		wg.Add(1)
+		sink.Put(context.Background(), "k", []byte(s), func(error) { wg.Done() })
+	}
+	wg.Wait() // the last one went by age
+	if err := sink.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := [][]string{{"1", "2", "3"}, {"4", "55555"}, {"66666"}}
+	if !slices.EqualFunc(api.calls, want, slices.Equal) {
+		t.Fatalf("calls %q, want %q", api.calls, want)
+	}
+}
