@@ -56,6 +56,11 @@ type openFile struct {
 	mtime      time.Time
 	lastGrowth time.Time
 	gone       bool // no longer listed under a matching name
+	// prev is the detached rest of the content this file held before it
+	// was truncated: the file's new lines wait (until prevWait) for a copy
+	// to continue prev, so that they go after it.
+	prev     *source
+	prevWait time.Time
 }
 
 // flowRunner tails the files of one flow into its sink.
@@ -372,8 +377,9 @@ func (r *flowRunner) checkContent(of *openFile, now time.Time) {
 		src := newSource(of.key, of.path, fingerprintOf(h), 0)
 		src.headerLeft = r.flow.SkipHeaderLines
 		of.src = src
-		of.size = size
-		of.lastGrowth = now
+		of.size, of.mtime, of.lastGrowth = size, fi.ModTime(), now
+		of.prev, of.prevWait = old, now.Add(copyWait)
+		r.lastScan = time.Time{} // look for the copy at once
 		r.addSource(src)
 		r.log.Info("file truncated or rewritten: reading it from its start", "file", of.path, "was_read_to", old.readOff)
 		return
@@ -424,6 +430,15 @@ func (r *flowRunner) readFile(ctx context.Context, of *openFile, newest bool, no
 		src.mu.Lock()
 		src.mu.size = size
 		src.mu.Unlock()
+	}
+	if of.prev != nil {
+		of.prev.mu.Lock()
+		waiting := of.prev.mu.detached && now.Before(of.prevWait)
+		of.prev.mu.Unlock()
+		if waiting {
+			return false
+		}
+		of.prev = nil
 	}
 	progress := false
 	chunk := readChunk
