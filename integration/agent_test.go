@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -325,4 +326,131 @@ func writeFile(t *testing.T, path, s string) {
 func lastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// TestAgentKinesisAgentExampleConfig runs the Kinesis Agent's sample
+// configuration (configuration/example/agent.json in its repository)
+// unchanged, only pointed at the server by --endpoint: its file patterns
+// under /tmp, a CSVTOJSON flow starting at the end of its file and a
+// LOGTOJSON flow starting at the start.
+func TestAgentKinesisAgentExampleConfig(t *testing.T) {
+	conf, err := filepath.Abs("../internal/agent/testdata/kinesis-agent-example.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const (
+		log1, log2 = "/tmp/aws-kinesis-agent-test1.log", "/tmp/aws-kinesis-agent-test2.log"
+		ckDir      = "/tmp/aws-kinesis-agent-checkpoints"
+	)
+	clean := func() {
+		os.Remove(log1)
+		os.Remove(log2)
+		os.RemoveAll(ckDir)
+	}
+	clean()
+	t.Cleanup(clean)
+	srv := startServer(t, t.TempDir(), "--transition-delay", "0s")
+	client := srv.client()
+	ctx := context.Background()
+	for _, s := range []string{"aws-kinesis-agent-test1", "aws-kinesis-agent-test2"} {
+		if _, err := client.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(s), ShardCount: aws.Int32(1)}); err != nil {
+			t.Fatal(err)
+		}
+		waitActive(t, client, s)
+	}
+	writeFile(t, log1, "written\tbefore\tstart\n") // END_OF_FILE: not sent
+	writeFile(t, log2, `64.242.88.10 - - [07/Mar/2004:16:10:02 -0800] "GET /mailman/listinfo/hsdivision HTTP/1.1" 200 6291
+not an access log line
+lj1036.inktomisearch.com - frank [27/Oct/2000:09:27:09 -0400] "GET /java/javaResources.html HTTP/1.0" 404 -
+`)
+	agent := startAgent(t, "--config", conf, "--endpoint", srv.endpoint(), "--status-interval", "500ms")
+	agent.waitLog(t, "file="+log1)
+	f, err := os.OpenFile(log1, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("a\tb\tc\nonly\ttwo\n"); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	// The sample keeps the default maxBufferAgeMillis (a minute): wait
+	// until the lines are read, then SIGTERM, which sends them.
+	agent.waitLog(t, "file=aws-kinesis-agent-test1.log lines=2")
+	agent.waitLog(t, "file=aws-kinesis-agent-test2.log lines=3")
+	agent.stop(t)
+	if !strings.Contains(agent.log.String(), "key=cloudwatch.emitMetrics") {
+		t.Errorf("the ignored CloudWatch keys were not logged:\n%s", agent.log.String())
+	}
+	for stream, want := range map[string][]string{
+		"aws-kinesis-agent-test1": {
+			`{"field1":"a","field2":"b","field3":"c"}` + "\n",
+			`{"field1":"only","field2":"two","field3":null}` + "\n",
+		},
+		"aws-kinesis-agent-test2": {
+			`{"host":"64.242.88.10","ident":null,"authuser":null,"datetime":"07/Mar/2004:16:10:02 -0800","request":"GET /mailman/listinfo/hsdivision HTTP/1.1","response":"200","bytes":"6291"}` + "\n",
+			`{"host":"lj1036.inktomisearch.com","ident":null,"authuser":"frank","datetime":"27/Oct/2000:09:27:09 -0400","request":"GET /java/javaResources.html HTTP/1.0","response":"404","bytes":null}` + "\n",
+		},
+	} {
+		got := readStream(t, client, stream, len(want))
+		if strings.Join(got, "") != strings.Join(want, "") {
+			t.Errorf("%s:\n got %q\nwant %q", stream, got, want)
+		}
+	}
+}
+
+// readStream reads a one-shard stream from its start until it has n
+// records (or a deadline passes), and a little longer to catch extras.
+func readStream(t *testing.T, client *kinesis.Client, stream string, n int) []string {
+	t.Helper()
+	ctx := context.Background()
+	it, err := client.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamName: aws.String(stream),
+		ShardId: aws.String("shardId-000000000000"), ShardIteratorType: types.ShardIteratorTypeTrimHorizon})
+	if err != nil {
+		t.Fatal(err)
+	}
+	iter := it.ShardIterator
+	var got []string
+	deadline := time.Now().Add(20 * time.Second)
+	for len(got) < n && time.Now().Before(deadline) {
+		out, err := client.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range out.Records {
+			got = append(got, string(r.Data))
+		}
+		iter = out.NextShardIterator
+		if len(out.Records) == 0 {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return got
+}
+
+// TestAgentStartErrors: a configuration the agent cannot run stops it at
+// once with the file, the field and what to do.
+func TestAgentStartErrors(t *testing.T) {
+	srv := sharedServer(t)
+	dir := t.TempDir()
+	cases := []struct{ name, conf, want string }{
+		{"syntax", "{\n  \"flows\": [\n    {\"filePattern\": \"/x\",}\n  ]\n}", "agent.json:3:26: invalid JSON"},
+		{"missing stream", `{"flows": [{"filePattern": "/tmp/none.log", "kinesisStream": "no-such-stream"}]}`,
+			`agent.json: flows[0].kinesisStream: stream "no-such-stream" does not exist at ` + srv.endpoint() + `: create it (aws kinesis create-stream --stream-name no-such-stream --shard-count 1)`},
+		{"delivery stream", `{"flows": [{"filePattern": "/tmp/app.log*", "kinesisStream": "s"}, {"filePattern": "/tmp/app.log*", "deliveryStream": "yourdeliverystream"}]}`,
+			`agent.json: flows[1].deliveryStream: "yourdeliverystream": agent: delivery streams (deliveryStream) are not supported yet; use kinesisStream`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			conf := filepath.Join(dir, "agent.json")
+			writeFile(t, conf, c.conf)
+			out, err := exec.Command(runnelBin, "agent", "--config", conf, "--endpoint", srv.endpoint()).CombinedOutput()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+				t.Fatalf("exit %v, want 1; output:\n%s", err, out)
+			}
+			if !strings.Contains(string(out), c.want) {
+				t.Fatalf("output:\n%s\nwant it to contain\n%s", out, c.want)
+			}
+		})
+	}
 }
