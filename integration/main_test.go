@@ -64,7 +64,7 @@ type server struct {
 }
 
 // freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -95,7 +95,7 @@ func startServerAt(t *testing.T, addr, dataDir string, args ...string) *server {
 }
 
 // launch starts the process and waits for its port; the caller kills it.
-func launch(t *testing.T, addr, dataDir string, args ...string) *server {
+func launch(t testing.TB, addr, dataDir string, args ...string) *server {
 	t.Helper()
 	full := append([]string{"serve", "--listen", addr, "--data-dir", dataDir}, args...)
 	cmd := exec.Command(runnelBin, full...)

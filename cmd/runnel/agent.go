@@ -30,6 +30,7 @@ type agentConfig struct {
 	progress           bool
 	statusInterval     time.Duration
 	checkpointInterval time.Duration
+	pprof              string
 	logLevel           slog.Level
 }
 
@@ -73,6 +74,7 @@ func agentFlags(c *agentConfig, getenv env) (fs *flag.FlagSet, logLevel *string,
 	fs.BoolVar(&c.progress, "progress", progress, "print a progress line on stderr every second (env RUNNEL_PROGRESS)")
 	fs.DurationVar(&c.statusInterval, "status-interval", dur("RUNNEL_STATUS_INTERVAL", 30*time.Second), "how often to log each file's progress; 0 for never (env RUNNEL_STATUS_INTERVAL)")
 	fs.DurationVar(&c.checkpointInterval, "checkpoint-interval", dur("RUNNEL_CHECKPOINT_INTERVAL", 500*time.Millisecond), "how often acknowledged progress is saved to the checkpoint file (env RUNNEL_CHECKPOINT_INTERVAL)")
+	fs.StringVar(&c.pprof, "pprof", getenv("RUNNEL_PPROF"), "serve Go's profiling endpoints (/debug/pprof/) on this `address`; default off (env RUNNEL_PPROF)")
 	logLevel = fs.String("log-level", envOr("RUNNEL_LOG_LEVEL", "info"), "log level on stderr: debug, info, warn or error (env RUNNEL_LOG_LEVEL)")
 	return fs, logLevel, envErr
 }
@@ -142,6 +144,14 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if flags.endpoint != "" {
 		cfg.KinesisEndpoint = flags.endpoint
 	}
+	if flags.pprof != "" {
+		stop, err := startPprof(flags.pprof, log)
+		if err != nil {
+			fmt.Fprintf(stderr, "runnel agent: --pprof %s: %v\n", flags.pprof, err)
+			return exitError
+		}
+		defer stop()
+	}
 	client := agentClient(cfg, getenv)
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -154,7 +164,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		CheckpointInterval: flags.checkpointInterval,
 		Logger:             log,
 		NewSink: func(f *agent.Flow) (agent.Sink, error) {
-			return agent.NewStreamSink(client, f.KinesisStream, agent.SinkOptions{
+			return agent.NewStreamSink(ctx, client, f.KinesisStream, agent.SinkOptions{
 				MaxRecords: f.MaxBufferRecords, MaxBytes: f.MaxBufferBytes, MaxAge: f.MaxBufferAge,
 				RetryInitial: f.RetryInitialBackoff, RetryMax: f.RetryMaxBackoff, Logger: log,
 			}), nil

@@ -1,11 +1,15 @@
 package agent
 
 import (
+	"bytes"
 	"context"
+	"crypto/md5"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -27,9 +31,10 @@ type Sink interface {
 	Close(ctx context.Context) error
 }
 
-// PutRecordsAPI is the part of the Kinesis client a StreamSink uses.
-type PutRecordsAPI interface {
+// KinesisAPI is the part of the Kinesis client a StreamSink uses.
+type KinesisAPI interface {
 	PutRecords(ctx context.Context, in *kinesis.PutRecordsInput, optFns ...func(*kinesis.Options)) (*kinesis.PutRecordsOutput, error)
+	ListShards(ctx context.Context, in *kinesis.ListShardsInput, optFns ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error)
 }
 
 // SinkOptions tunes a StreamSink's batching and retries.
@@ -49,16 +54,19 @@ type SinkOptions struct {
 // ErrSinkClosed is given to done for records put after Close.
 var ErrSinkClosed = errors.New("agent: sink closed")
 
-// StreamSink is a Sink that sends to one Kinesis stream with PutRecords,
-// one call at a time so that records reach each shard in the order they
-// were put, retrying failed records (ahead of newer ones) until they are
-// acknowledged.
+// StreamSink is a Sink that sends to one Kinesis stream with PutRecords.
+// It reads the stream's shard map once (ListShards) and gives each open
+// shard a lane: records are routed by their partition key's hash, and each
+// lane makes one call at a time, so that records reach each shard in the
+// order they were put while the shards are written in parallel. Failed
+// records are retried, ahead of newer ones, until acknowledged. Without
+// the shard map (ListShards not allowed, or failing) there is one lane.
 type StreamSink struct {
-	api    PutRecordsAPI
+	api    KinesisAPI
 	stream string
 	opts   SinkOptions
-	in     chan sinkItem
-	done   chan struct{} // closed when run returns
+	ranges []hashRange // sorted; lanes[i] serves ranges[i]
+	lanes  []*lane
 	mu     struct {
 		sync.Mutex
 		closed bool
@@ -68,6 +76,17 @@ type StreamSink struct {
 
 var _ Sink = (*StreamSink)(nil)
 
+// hashRange is a shard's range of partition-key hashes, big-endian.
+type hashRange struct{ start, end [16]byte }
+
+// lane batches and sends the records of one shard (or of the whole
+// stream), one call at a time.
+type lane struct {
+	s    *StreamSink
+	in   chan sinkItem
+	done chan struct{} // closed when run returns
+}
+
 type sinkItem struct {
 	key   string
 	data  []byte
@@ -75,8 +94,9 @@ type sinkItem struct {
 	flush chan struct{} // a flush marker instead of a record
 }
 
-// NewStreamSink starts a sink for stream. Close stops it.
-func NewStreamSink(api PutRecordsAPI, stream string, opts SinkOptions) *StreamSink {
+// NewStreamSink starts a sink for stream; ctx bounds the ListShards call
+// that reads its shard map. Close stops it.
+func NewStreamSink(ctx context.Context, api KinesisAPI, stream string, opts SinkOptions) *StreamSink {
 	if opts.MaxRecords <= 0 || opts.MaxRecords > maxBatchRecords {
 		opts.MaxRecords = maxBatchRecords
 	}
@@ -90,12 +110,82 @@ func NewStreamSink(api PutRecordsAPI, stream string, opts SinkOptions) *StreamSi
 		opts.RetryInitial = 100 * time.Millisecond
 	}
 	opts.RetryMax = max(opts.RetryMax, opts.RetryInitial)
-	s := &StreamSink{api: api, stream: stream, opts: opts,
-		in:   make(chan sinkItem, 2*opts.MaxRecords),
-		done: make(chan struct{})}
+	s := &StreamSink{api: api, stream: stream, opts: opts}
 	s.mu.abort = context.Background()
-	go s.run()
+	ranges, err := openShards(ctx, api, stream)
+	if err != nil && opts.Logger != nil {
+		opts.Logger.Warn("cannot read the stream's shards; sending one batch at a time", "stream", stream, "error", err)
+	}
+	s.ranges = ranges
+	n := max(len(ranges), 1)
+	for range n {
+		l := &lane{s: s, in: make(chan sinkItem, 2*opts.MaxRecords), done: make(chan struct{})}
+		s.lanes = append(s.lanes, l)
+		go l.run()
+	}
 	return s
+}
+
+// openShards lists the stream's open shards' hash ranges, sorted.
+func openShards(ctx context.Context, api KinesisAPI, stream string) ([]hashRange, error) {
+	var out []hashRange
+	in := &kinesis.ListShardsInput{StreamName: aws.String(stream)}
+	for {
+		page, err := api.ListShards(ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		for _, sh := range page.Shards {
+			if sh.SequenceNumberRange != nil && sh.SequenceNumberRange.EndingSequenceNumber != nil {
+				continue // closed
+			}
+			if sh.HashKeyRange == nil {
+				continue
+			}
+			lo, ok1 := hashKey(aws.ToString(sh.HashKeyRange.StartingHashKey))
+			hi, ok2 := hashKey(aws.ToString(sh.HashKeyRange.EndingHashKey))
+			if !ok1 || !ok2 {
+				return nil, fmt.Errorf("shard %s has a bad hash key range", aws.ToString(sh.ShardId))
+			}
+			out = append(out, hashRange{lo, hi})
+		}
+		if page.NextToken == nil {
+			break
+		}
+		in = &kinesis.ListShardsInput{NextToken: page.NextToken}
+	}
+	slices.SortFunc(out, func(a, b hashRange) int { return bytes.Compare(a.start[:], b.start[:]) })
+	return out, nil
+}
+
+// hashKey parses a decimal hash key (0 to 2^128-1) into 16 big-endian bytes.
+func hashKey(s string) ([16]byte, bool) {
+	var out [16]byte
+	n, ok := new(big.Int).SetString(s, 10)
+	if !ok || n.Sign() < 0 || n.BitLen() > 128 {
+		return out, false
+	}
+	n.FillBytes(out[:])
+	return out, true
+}
+
+// lane returns the lane of a partition key: the shard whose range holds
+// the key's MD5, as Kinesis routes it.
+func (s *StreamSink) lane(key string) *lane {
+	if len(s.lanes) == 1 {
+		return s.lanes[0]
+	}
+	h := md5.Sum([]byte(key))
+	i, _ := slices.BinarySearchFunc(s.ranges, h, func(r hashRange, h [16]byte) int {
+		switch {
+		case bytes.Compare(r.end[:], h[:]) < 0:
+			return -1
+		case bytes.Compare(r.start[:], h[:]) > 0:
+			return 1
+		}
+		return 0
+	})
+	return s.lanes[min(i, len(s.lanes)-1)]
 }
 
 // Put queues a record for the next batch.
@@ -108,7 +198,7 @@ func (s *StreamSink) Put(ctx context.Context, key string, data []byte, done func
 		return
 	}
 	select {
-	case s.in <- sinkItem{key: key, data: data, done: done}:
+	case s.lane(key).in <- sinkItem{key: key, data: data, done: done}:
 	case <-ctx.Done():
 		done(ctx.Err())
 	}
@@ -116,20 +206,25 @@ func (s *StreamSink) Put(ctx context.Context, key string, data []byte, done func
 
 // Flush sends what is buffered and waits for its acknowledgement.
 func (s *StreamSink) Flush(ctx context.Context) error {
-	ch := make(chan struct{})
-	select {
-	case s.in <- sinkItem{flush: ch}:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-s.done:
-		return ErrSinkClosed
+	chs := make([]chan struct{}, len(s.lanes))
+	for i, l := range s.lanes {
+		chs[i] = make(chan struct{})
+		select {
+		case l.in <- sinkItem{flush: chs[i]}:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-l.done:
+			return ErrSinkClosed
+		}
 	}
-	select {
-	case <-ch:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	for _, ch := range chs {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
+	return nil
 }
 
 // Close flushes and stops the sink; records not acknowledged when ctx ends
@@ -138,14 +233,20 @@ func (s *StreamSink) Close(ctx context.Context) error {
 	s.mu.Lock()
 	if s.mu.closed {
 		s.mu.Unlock()
-		<-s.done
+		for _, l := range s.lanes {
+			<-l.done
+		}
 		return nil
 	}
 	s.mu.closed = true
 	s.mu.abort = ctx
 	s.mu.Unlock()
-	close(s.in)
-	<-s.done
+	for _, l := range s.lanes {
+		close(l.in)
+	}
+	for _, l := range s.lanes {
+		<-l.done
+	}
 	return ctx.Err()
 }
 
@@ -155,13 +256,14 @@ func (s *StreamSink) abortCtx() context.Context {
 	return s.mu.abort
 }
 
-// run owns the batch: it collects records until the batch is full, old
-// enough or flushed, sends it, and starts the next with what failed.
-func (s *StreamSink) run() {
-	defer close(s.done)
+// run owns the lane's batch: it collects records until the batch is full,
+// old enough or flushed, sends it, and starts the next with what failed.
+func (l *lane) run() {
+	defer close(l.done)
+	s := l.s
 	var (
 		batch   []sinkItem
-		bytes   int
+		nbytes  int
 		flushes []chan struct{}
 		timer   = time.NewTimer(time.Hour)
 		open    = true
@@ -181,7 +283,7 @@ func (s *StreamSink) run() {
 			var it sinkItem
 			var ok bool
 			select {
-			case it, ok = <-s.in:
+			case it, ok = <-l.in:
 			case <-timer.C:
 				send = true
 			}
@@ -195,8 +297,8 @@ func (s *StreamSink) run() {
 				send = len(batch) > 0
 			default:
 				size := len(it.data) + len(it.key)
-				if len(batch) > 0 && (len(batch) >= s.opts.MaxRecords || bytes+size > s.opts.MaxBytes) {
-					batch, bytes = s.send(batch)
+				if len(batch) > 0 && (len(batch) >= s.opts.MaxRecords || nbytes+size > s.opts.MaxBytes) {
+					batch, nbytes = s.send(batch)
 					if len(batch) == 0 {
 						timer.Stop()
 					} else {
@@ -207,12 +309,12 @@ func (s *StreamSink) run() {
 					timer.Reset(s.opts.MaxAge)
 				}
 				batch = append(batch, it)
-				bytes += size
-				send = len(batch) >= s.opts.MaxRecords || bytes >= s.opts.MaxBytes
+				nbytes += size
+				send = len(batch) >= s.opts.MaxRecords || nbytes >= s.opts.MaxBytes
 			}
 		}
 		if send && len(batch) > 0 {
-			batch, bytes = s.send(batch)
+			batch, nbytes = s.send(batch)
 			if len(batch) == 0 {
 				timer.Stop()
 			} else {
@@ -227,7 +329,7 @@ func (s *StreamSink) run() {
 		close(f)
 	}
 	// Records still queued after the loop only exist if Put raced Close.
-	for it := range s.in {
+	for it := range l.in {
 		if it.flush != nil {
 			close(it.flush)
 		} else {
