@@ -5,6 +5,7 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -350,3 +351,51 @@ func TestCheckpointFile(t *testing.T) {
 		t.Fatalf("second agent: %v", err)
 	}
 }
+
+// FuzzParse splits arbitrary file content into records: without
+// processors the records put together are the content, each ends with its
+// only newline (but a final partial line), and the acknowledged offset
+// ends at the content's end; a multi-line pattern keeps the same bytes.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("one\ntwo\n"), false, 0)
+	f.Add([]byte("2026 a\n b\n2026 c\nd"), true, 1)
+	f.Add([]byte("\n\n\x00\xff"), false, 3)
+	f.Fuzz(func(t *testing.T, content []byte, multi bool, header int) {
+		header %= 4
+		conf := fmt.Sprintf(`{"flows": [{"filePattern": "/x/a.log", "kinesisStream": "s", "skipHeaderLines": %d}]}`, max(header, 0))
+		if multi {
+			conf = fmt.Sprintf(`{"flows": [{"filePattern": "/x/a.log", "kinesisStream": "s", "skipHeaderLines": %d, "multiLineStartPattern": "\\d"}]}`, max(header, 0))
+		}
+		cfg, err := ParseConfig("agent.json", []byte(conf))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sink := &memSink{}
+		r := newFlowRunner(cfg.Flows[0], sink, slogDiscard(), nil, true)
+		src := newSource(fileKey{}, "/x/a.log", fingerprint{}, 0)
+		src.headerLeft = cfg.Flows[0].SkipHeaderLines
+		n := r.parse(context.Background(), src, content, true, true)
+		if n != len(content) {
+			t.Fatalf("consumed %d of %d bytes", n, len(content))
+		}
+		got := strings.Join(sink.got(), "")
+		if !strings.HasSuffix(string(content), got) {
+			t.Fatalf("records %q are not the end of %q", got, content)
+		}
+		if !multi {
+			for i, rec := range sink.got() {
+				if strings.Count(rec, "\n") > 1 || (i < len(sink.got())-1 && !strings.HasSuffix(rec, "\n")) {
+					t.Fatalf("record %d %q is not one line", i, rec)
+				}
+			}
+		}
+		src.mu.Lock()
+		ack := src.mu.ackOff
+		src.mu.Unlock()
+		if ack != int64(len(content)) {
+			t.Fatalf("acknowledged to %d, want %d", ack, len(content))
+		}
+	})
+}
+
+func slogDiscard() *slog.Logger { return slog.New(slog.DiscardHandler) }
