@@ -292,7 +292,7 @@ func (r *flowRunner) scan(now time.Time) {
 		delete(r.deferred, fd.key)
 		off := int64(0)
 		if first && r.first && r.flow.StartAtEnd {
-			off = fi.Size()
+			off = lastLineStart(f, fi.Size())
 		}
 		src := newSource(fd.key, fd.path, fingerprintOf(h), off)
 		if off == 0 {
@@ -301,6 +301,20 @@ func (r *flowRunner) scan(now time.Time) {
 		r.open(fd.key, fd.path, f, fi, src, now)
 		r.log.Info("tailing", "file", fd.path, "offset", off)
 	}
+}
+
+// lastLineStart is where END_OF_FILE starts a file: after its last
+// newline, so that a line being written when the agent starts is sent
+// whole, as the Kinesis Agent does.
+func lastLineStart(f *os.File, size int64) int64 {
+	n := min(size, readChunk)
+	b := make([]byte, n)
+	if m, _ := f.ReadAt(b, size-n); int64(m) == n {
+		if i := bytes.LastIndexByte(b, '\n'); i >= 0 || n == size {
+			return size - n + int64(i) + 1
+		}
+	}
+	return size
 }
 
 func (r *flowRunner) open(key fileKey, path string, f *os.File, fi os.FileInfo, src *source, now time.Time) {

@@ -219,17 +219,19 @@ func TestTailDeletedWhileRead(t *testing.T) {
 
 func TestTailEndOfFileAndNewFiles(t *testing.T) {
 	dir := t.TempDir()
-	appendFile(t, filepath.Join(dir, "a.log"), "old\n")
+	appendFile(t, filepath.Join(dir, "a.log"), "old\nbeing wri")
 	appendFile(t, filepath.Join(dir, "a.log.gz"), "compressed\n")
 	appendFile(t, filepath.Join(dir, "other.txt"), "not matched\n")
 	sink := &memSink{}
 	runAgent(t, `{"checkpointFile": "DIR/ck", "flows": [{"filePattern": "DIR/*.log*", "kinesisStream": "s"}]}`, dir, sink)
 	time.Sleep(300 * time.Millisecond)
-	appendFile(t, filepath.Join(dir, "a.log"), "new\n")
-	waitRecords(t, sink, []string{"new\n"})
+	// The line being written at the start is sent whole.
+	appendFile(t, filepath.Join(dir, "a.log"), "tten\nnew\n")
+	waitRecords(t, sink, []string{"being written\n", "new\n"})
 	appendFile(t, filepath.Join(dir, "b.log"), "later\n") // appeared after the start: read from its start
-	waitRecords(t, sink, []string{"new\n", "later\n"})
-	settle(t, sink, []string{"new\n", "later\n"})
+	want := []string{"being written\n", "new\n", "later\n"}
+	waitRecords(t, sink, want)
+	settle(t, sink, want)
 }
 
 func TestTailMultiLineAndHeader(t *testing.T) {
