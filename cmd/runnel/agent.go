@@ -127,6 +127,9 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		return usageError(stderr, "agent", err)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: flags.logLevel}))
+	// As for the server: the live heap is small next to the request bodies
+	// passing through, so collect less often, under a soft limit.
+	applyGC(gcSettings("disk", getenv, defaultGCPercent, defaultMemoryLimit))
 	cfg, err := agent.LoadConfig(flags.config)
 	if err == nil {
 		err = cfg.Validate()

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"golang.org/x/sync/semaphore"
 )
 
 // Sink is where a flow's records go: one per destination stream. Put takes
@@ -47,6 +48,10 @@ type SinkOptions struct {
 	// RetryInitial and RetryMax bound the exponential back-off between
 	// attempts after a failed call or failed records.
 	RetryInitial, RetryMax time.Duration
+	// MaxBuffered bounds the bytes of records put and not yet answered
+	// (default 64 MiB): Put blocks beyond it, so memory stays bounded
+	// whatever the records' sizes.
+	MaxBuffered int64
 	// Logger receives retry warnings; nil for none.
 	Logger *slog.Logger
 }
@@ -67,6 +72,7 @@ type StreamSink struct {
 	opts   SinkOptions
 	ranges []hashRange // sorted; lanes[i] serves ranges[i]
 	lanes  []*lane
+	room   *semaphore.Weighted // bytes of records put and not yet answered
 	mu     struct {
 		sync.Mutex
 		closed bool
@@ -110,7 +116,11 @@ func NewStreamSink(ctx context.Context, api KinesisAPI, stream string, opts Sink
 		opts.RetryInitial = 100 * time.Millisecond
 	}
 	opts.RetryMax = max(opts.RetryMax, opts.RetryInitial)
-	s := &StreamSink{api: api, stream: stream, opts: opts}
+	if opts.MaxBuffered <= 0 {
+		opts.MaxBuffered = 64 << 20
+	}
+	opts.MaxBuffered = max(opts.MaxBuffered, 2*MaxRecordBytes)
+	s := &StreamSink{api: api, stream: stream, opts: opts, room: semaphore.NewWeighted(opts.MaxBuffered)}
 	s.mu.abort = context.Background()
 	ranges, err := openShards(ctx, api, stream)
 	if err != nil && opts.Logger != nil {
@@ -197,10 +207,19 @@ func (s *StreamSink) Put(ctx context.Context, key string, data []byte, done func
 		done(ErrSinkClosed)
 		return
 	}
+	size := int64(min(len(data)+len(key), 2*MaxRecordBytes))
+	if err := s.room.Acquire(ctx, size); err != nil {
+		done(err)
+		return
+	}
+	answered := func(err error) {
+		s.room.Release(size)
+		done(err)
+	}
 	select {
-	case s.lane(key).in <- sinkItem{key: key, data: data, done: done}:
+	case s.lane(key).in <- sinkItem{key: key, data: data, done: answered}:
 	case <-ctx.Done():
-		done(ctx.Err())
+		answered(ctx.Err())
 	}
 }
 

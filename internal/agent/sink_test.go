@@ -308,3 +308,34 @@ func TestStreamSinkShardLanes(t *testing.T) {
 		t.Fatalf("%d records in the stream, want %d", total, n)
 	}
 }
+
+// TestStreamSinkBoundsMemory: Put blocks once MaxBuffered bytes wait for
+// an answer, and gives up with ctx.
+func TestStreamSinkBoundsMemory(t *testing.T) {
+	release := make(chan struct{})
+	api := &fakeAPI{answer: func(int) (error, []int) { <-release; return nil, nil }}
+	sink := NewStreamSink(context.Background(), api, "s", SinkOptions{MaxAge: time.Millisecond, MaxBuffered: 2 * MaxRecordBytes})
+	big := make([]byte, MaxRecordBytes-10)
+	var acked atomic.Int32
+	for range 2 {
+		sink.Put(context.Background(), "k", big, func(err error) {
+			if err == nil {
+				acked.Add(1)
+			}
+		})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	errc := make(chan error, 1)
+	sink.Put(ctx, "k", big, func(err error) { errc <- err })
+	if err := <-errc; !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("third Put: %v, want it blocked until its deadline", err)
+	}
+	close(release)
+	if err := sink.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if acked.Load() != 2 {
+		t.Fatalf("%d acknowledged, want 2", acked.Load())
+	}
+}
