@@ -22,6 +22,7 @@ type memSink struct {
 	keys    []string
 	records []string
 	gate    chan struct{} // nil: open
+	blocked int           // Puts waiting at the gate
 }
 
 func (s *memSink) Put(ctx context.Context, key string, data []byte, done func(error)) {
@@ -29,6 +30,9 @@ func (s *memSink) Put(ctx context.Context, key string, data []byte, done func(er
 	gate := s.gate
 	s.mu.Unlock()
 	if gate != nil {
+		s.mu.Lock()
+		s.blocked++
+		s.mu.Unlock()
 		select {
 		case <-gate:
 		case <-ctx.Done():
@@ -91,6 +95,18 @@ func waitRecords(t *testing.T, s *memSink, want []string) {
 		}
 		if len(got) > len(want) || time.Now().After(deadline) {
 			t.Fatalf("records:\n got %q\nwant %q", got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitFor waits for cond, with a generous deadline.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 20s")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -206,7 +222,8 @@ func TestTailDeletedWhileRead(t *testing.T) {
 	want := lines("x", 0, 2000)
 	appendFile(t, log, strings.Join(want, ""))
 	runAgent(t, startConf, dir, sink)
-	time.Sleep(300 * time.Millisecond) // the agent opens the file and blocks on the sink
+	// The agent has the file open once it blocks on the sink.
+	waitFor(t, func() bool { sink.mu.Lock(); defer sink.mu.Unlock(); return sink.blocked > 0 })
 	if err := os.Remove(log); err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +241,11 @@ func TestTailEndOfFileAndNewFiles(t *testing.T) {
 	appendFile(t, filepath.Join(dir, "other.txt"), "not matched\n")
 	sink := &memSink{}
 	runAgent(t, `{"checkpointFile": "DIR/ck", "flows": [{"filePattern": "DIR/*.log*", "kinesisStream": "s"}]}`, dir, sink)
-	time.Sleep(300 * time.Millisecond)
+	// Once the file is in the checkpoints, the agent has placed it at its end.
+	waitFor(t, func() bool {
+		b, _ := os.ReadFile(filepath.Join(dir, "ck"))
+		return strings.Contains(string(b), "a.log\"")
+	})
 	// The line being written at the start is sent whole.
 	appendFile(t, filepath.Join(dir, "a.log"), "tten\nnew\n")
 	waitRecords(t, sink, []string{"being written\n", "new\n"})

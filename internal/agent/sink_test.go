@@ -122,7 +122,7 @@ type fakeAPI struct {
 	calls [][]string
 	// answer decides for call i (0-based): an error for the call, or the
 	// indexes of records that fail.
-	answer func(i int) (error, []int)
+	answer func(i int) ([]int, error)
 }
 
 func (f *fakeAPI) ListShards(context.Context, *kinesis.ListShardsInput, ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error) {
@@ -138,7 +138,7 @@ func (f *fakeAPI) PutRecords(ctx context.Context, in *kinesis.PutRecordsInput, _
 	}
 	f.calls = append(f.calls, data)
 	f.mu.Unlock()
-	err, fail := f.answer(i)
+	fail, err := f.answer(i)
 	if err != nil {
 		return nil, err
 	}
@@ -158,12 +158,12 @@ func (f *fakeAPI) PutRecords(ctx context.Context, in *kinesis.PutRecordsInput, _
 // made again whole, failed records go first in the next call, and done
 // comes only with the acknowledgement.
 func TestStreamSinkRetries(t *testing.T) {
-	api := &fakeAPI{answer: func(i int) (error, []int) {
+	api := &fakeAPI{answer: func(i int) ([]int, error) {
 		switch i {
 		case 0:
-			return errors.New("connection reset"), nil
+			return nil, errors.New("connection reset")
 		case 1:
-			return nil, []int{1, 3}
+			return []int{1, 3}, nil
 		}
 		return nil, nil
 	}}
@@ -207,7 +207,7 @@ func TestStreamSinkRetries(t *testing.T) {
 // TestStreamSinkGivesUpAtClose: records that cannot be sent get an error
 // when Close's context ends, and later Puts fail at once.
 func TestStreamSinkGivesUpAtClose(t *testing.T) {
-	api := &fakeAPI{answer: func(int) (error, []int) { return errors.New("no route to host"), nil }}
+	api := &fakeAPI{answer: func(int) ([]int, error) { return nil, errors.New("no route to host") }}
 	sink := NewStreamSink(context.Background(), api, "s", SinkOptions{MaxAge: time.Millisecond, RetryInitial: time.Millisecond, RetryMax: 10 * time.Millisecond})
 	errs := make(chan error, 2)
 	sink.Put(context.Background(), "k", []byte("x"), func(err error) { errs <- err })
@@ -228,7 +228,7 @@ func TestStreamSinkGivesUpAtClose(t *testing.T) {
 // TestStreamSinkBatchLimits: a batch closes at MaxRecords or MaxBytes, and
 // the age timer sends a partial batch.
 func TestStreamSinkBatchLimits(t *testing.T) {
-	api := &fakeAPI{answer: func(int) (error, []int) { return nil, nil }}
+	api := &fakeAPI{answer: func(int) ([]int, error) { return nil, nil }}
 	sink := NewStreamSink(context.Background(), api, "s", SinkOptions{MaxRecords: 3, MaxBytes: 10, MaxAge: 50 * time.Millisecond})
 	var wg sync.WaitGroup
 	for _, s := range []string{"1", "2", "3", "4", "55555", "66666"} {
@@ -313,7 +313,7 @@ func TestStreamSinkShardLanes(t *testing.T) {
 // an answer, and gives up with ctx.
 func TestStreamSinkBoundsMemory(t *testing.T) {
 	release := make(chan struct{})
-	api := &fakeAPI{answer: func(int) (error, []int) { <-release; return nil, nil }}
+	api := &fakeAPI{answer: func(int) ([]int, error) { <-release; return nil, nil }}
 	sink := NewStreamSink(context.Background(), api, "s", SinkOptions{MaxAge: time.Millisecond, MaxBuffered: 2 * MaxRecordBytes})
 	big := make([]byte, MaxRecordBytes-10)
 	var acked atomic.Int32
