@@ -73,10 +73,11 @@ type flowRunner struct {
 	saved []checkpoint // this flow's checkpoints from the last run, until the first scan
 	first bool         // the flow never ran: initialPosition applies
 
-	files    map[fileKey]*openFile
-	deferred map[fileKey]time.Time // new files that look like copies of tailed ones
-	scanned  bool
-	lastScan time.Time
+	files     map[fileKey]*openFile
+	deferred  map[fileKey]time.Time // new files that look like copies of tailed ones
+	scanned   bool
+	lastScan  time.Time
+	warnedDir bool
 
 	mu struct {
 		sync.Mutex
@@ -160,7 +161,13 @@ func head(f *os.File, size int64) []byte {
 func (r *flowRunner) scan(now time.Time) {
 	r.lastScan = now
 	entries, err := os.ReadDir(r.dir)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if !r.warnedDir {
+			r.warnedDir = true
+			r.log.Warn("the flow's directory does not exist (yet); its files are tailed once it does", "dir", r.dir)
+		}
+	case err != nil:
 		r.log.Warn("cannot list the flow's directory", "dir", r.dir, "error", err)
 		return
 	}
@@ -341,7 +348,10 @@ func (r *flowRunner) claimDetached(h []byte, size int64) *source {
 	defer r.mu.Unlock()
 	for _, s := range r.mu.sources {
 		s.mu.Lock()
-		ok := s.mu.detached && s.mu.fp.n > 0 && s.mu.fp.matches(h) && size >= s.readOff
+		// The fingerprint must cover what was read (or its full 1,024
+		// bytes): a short one (a header line) could match another file.
+		ok := s.mu.detached && s.mu.fp.n > 0 && int64(s.mu.fp.n) >= min(s.readOff, fpBytes) &&
+			s.mu.fp.matches(h) && size >= s.readOff
 		s.mu.Unlock()
 		if ok {
 			return s
