@@ -454,3 +454,59 @@ func TestAgentStartErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestAgentServerRestart kills the server under a running agent and
+// starts it again on the same port and data: the agent retries until it
+// is back, and every line arrives (a call whose answer was lost with the
+// server may have been stored, so lines may come twice).
+func TestAgentServerRestart(t *testing.T) {
+	data := t.TempDir()
+	srv := startServer(t, data, "--transition-delay", "0s")
+	client := srv.client()
+	ctx := context.Background()
+	if _, err := client.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("logs"), ShardCount: aws.Int32(1)}); err != nil {
+		t.Fatal(err)
+	}
+	waitActive(t, client, "logs")
+	dir := t.TempDir()
+	log := filepath.Join(dir, "app.log")
+	conf := filepath.Join(dir, "agent.json")
+	writeFile(t, conf, fmt.Sprintf(`{"kinesis.endpoint": %q, "checkpointFile": %q,
+		"flows": [{"filePattern": %q, "kinesisStream": "logs", "initialPosition": "START_OF_FILE", "maxBufferAgeMillis": 1000,
+		"retryInitialBackoffMillis": 50, "retryMaxBackoffMillis": 500}]}`, srv.endpoint(), filepath.Join(dir, "ck"), log))
+	w := &logWriter{name: "w", path: log}
+	if err := w.open(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.write(1000); err != nil {
+		t.Fatal(err)
+	}
+	agent := startAgent(t, "--config", conf, "--status-interval", "0")
+	if got := readStream(t, client, "logs", 1000); len(got) < 1000 {
+		t.Fatalf("%d of 1000 lines before the restart", len(got))
+	}
+	srv.kill()
+	if err := w.write(1000); err != nil { // written while the server is down
+		t.Fatal(err)
+	}
+	agent.waitLog(t, "PutRecords failed; retrying")
+	srv2 := startServerAt(t, srv.addr, data, "--transition-delay", "0s")
+	if err := w.write(1000); err != nil {
+		t.Fatal(err)
+	}
+	got := readStream(t, srv2.client(), "logs", 3000)
+	seen := make([]int, w.next)
+	for _, r := range got {
+		_, seq, ok := parseLine(r)
+		if !ok || seq >= len(seen) {
+			t.Fatalf("record %q is no line written", r)
+		}
+		seen[seq]++
+	}
+	for i, c := range seen {
+		if c == 0 {
+			t.Fatalf("line %d of %d never arrived", i, len(seen))
+		}
+	}
+	agent.stop(t)
+}
