@@ -109,11 +109,11 @@ func writeCheckpoints(path string, flows []string, files []checkpoint) error {
 // that two agents never share one; the lock ends with the process.
 func lockCheckpoints(path string) (*os.File, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("checkpoint directory: %w", err)
+		return nil, fmt.Errorf("checkpoint directory (set checkpointFile to a path the agent may write): %w", err)
 	}
 	f, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("lock checkpoints: %w", err)
+		return nil, fmt.Errorf("lock checkpoints (set checkpointFile to a path the agent may write): %w", err)
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()

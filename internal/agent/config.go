@@ -162,6 +162,9 @@ var ignoredFlowKeys = []string{
 // LoadConfig reads and validates the configuration file at path.
 func LoadConfig(path string) (*Config, error) {
 	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("agent configuration not found (give its path with --config): %w", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read agent configuration: %w", err)
 	}
