@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
@@ -13,7 +14,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -61,6 +61,7 @@ type openFile struct {
 	// to continue prev, so that they go after it.
 	prev     *source
 	prevWait time.Time
+	seq      uint64 // the order files were found in
 }
 
 // flowRunner tails the files of one flow into its sink.
@@ -78,6 +79,7 @@ type flowRunner struct {
 	scanned   bool
 	lastScan  time.Time
 	warnedDir bool
+	found     uint64 // files opened so far
 
 	mu struct {
 		sync.Mutex
@@ -109,7 +111,9 @@ func (r *flowRunner) run(ctx context.Context) {
 			if c := a.mtime.Compare(b.mtime); c != 0 {
 				return c
 			}
-			return strings.Compare(a.path, b.path)
+			// Within one clock tick, the file found first (the one
+			// rotated away) goes first.
+			return cmp.Compare(a.seq, b.seq)
 		})
 		for i, of := range files {
 			newest := i == len(files)-1
@@ -119,7 +123,7 @@ func (r *flowRunner) run(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			if !newest && of.src.readOff < of.size {
+			if !newest && of.src.readOff < of.size && of.prev == nil {
 				// Its last line (or record) is still unfinished: newer
 				// files wait, to keep their lines after it.
 				break
@@ -325,7 +329,8 @@ func lastLineStart(f *os.File, size int64) int64 {
 }
 
 func (r *flowRunner) open(key fileKey, path string, f *os.File, fi os.FileInfo, src *source, now time.Time) {
-	of := &openFile{key: key, path: path, f: f, src: src, size: fi.Size(), mtime: fi.ModTime(), lastGrowth: now}
+	r.found++
+	of := &openFile{key: key, path: path, f: f, src: src, size: fi.Size(), mtime: fi.ModTime(), lastGrowth: now, seq: r.found}
 	src.mu.Lock()
 	src.mu.size = fi.Size()
 	src.mu.Unlock()
@@ -455,14 +460,8 @@ func (r *flowRunner) readFile(ctx context.Context, of *openFile, newest bool, no
 		src.mu.size = size
 		src.mu.Unlock()
 	}
-	if of.prev != nil {
-		of.prev.mu.Lock()
-		waiting := of.prev.mu.detached && now.Before(of.prevWait)
-		of.prev.mu.Unlock()
-		if waiting {
-			return false
-		}
-		of.prev = nil
+	if of.prev != nil && r.waitForCopy(of, now) {
+		return false
 	}
 	progress := false
 	chunk := readChunk
@@ -498,6 +497,30 @@ func (r *flowRunner) readFile(ctx context.Context, of *openFile, newest bool, no
 		chunk = readChunk
 	}
 	return progress
+}
+
+// waitForCopy reports whether a truncated file's new lines must still
+// wait: for a copy to continue its old content (up to prevWait), then for
+// that copy to be read to its end. Modification times alone cannot order
+// the two: a copy and the truncation can fall in one clock tick.
+func (r *flowRunner) waitForCopy(of *openFile, now time.Time) bool {
+	of.prev.mu.Lock()
+	detached := of.prev.mu.detached
+	of.prev.mu.Unlock()
+	if detached {
+		if now.Before(of.prevWait) {
+			return true
+		}
+		of.prev = nil
+		return false
+	}
+	for _, c := range r.files {
+		if c.src == of.prev && c.src.readOff < c.size {
+			return true
+		}
+	}
+	of.prev = nil
+	return false
 }
 
 // parse splits buf, the file's bytes from src.readOff, into records and

@@ -140,10 +140,3 @@ func (s *source) ack(seq uint64, err error) {
 		s.mu.first += uint64(n)
 	}
 }
-
-// settled reports whether every record handed to the sink was answered.
-func (s *source) settled() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.mu.pend) == 0 || s.mu.failed != nil
-}
