@@ -363,7 +363,7 @@ func TestAgentKinesisAgentExampleConfig(t *testing.T) {
 not an access log line
 lj1036.inktomisearch.com - frank [27/Oct/2000:09:27:09 -0400] "GET /java/javaResources.html HTTP/1.0" 404 -
 `)
-	agent := startAgent(t, "--config", conf, "--endpoint", srv.endpoint(), "--status-interval", "500ms")
+	agent := startAgent(t, "--config", conf, "--endpoint", srv.endpoint(), "--status-interval", "500ms", "--progress")
 	agent.waitLog(t, "file="+log1)
 	f, err := os.OpenFile(log1, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
@@ -377,6 +377,7 @@ lj1036.inktomisearch.com - frank [27/Oct/2000:09:27:09 -0400] "GET /java/javaRes
 	// until the lines are read, then SIGTERM, which sends them.
 	agent.waitLog(t, "file=aws-kinesis-agent-test1.log lines=2")
 	agent.waitLog(t, "file=aws-kinesis-agent-test2.log lines=3")
+	agent.waitLog(t, "agent: 2 files, 5 lines read")
 	agent.stop(t)
 	if !strings.Contains(agent.log.String(), "key=cloudwatch.emitMetrics") {
 		t.Errorf("the ignored CloudWatch keys were not logged:\n%s", agent.log.String())
