@@ -269,6 +269,21 @@ func (r *flowRunner) scan(now time.Time) {
 		}
 		r.saved = nil
 	}
+	// A truncated file's new content goes after the copy that continues
+	// its old content (the truncation may have happened while the agent
+	// was down, or its copy come only now).
+	type continued struct {
+		src  *source
+		from fileKey
+	}
+	var copies []continued
+	defer func() {
+		for _, c := range copies {
+			if of, ok := r.files[c.from]; ok && of.src != c.src {
+				of.prev, of.prevWait = c.src, now
+			}
+		}
+	}()
 	for _, fd := range rest {
 		f, err := os.Open(fd.path)
 		if err != nil {
@@ -282,6 +297,7 @@ func (r *flowRunner) scan(now time.Time) {
 		h := head(f, fi.Size())
 		if src := r.claimDetached(h, fi.Size()); src != nil {
 			src.mu.Lock()
+			copies = append(copies, continued{src, src.mu.key})
 			src.mu.key, src.mu.path, src.mu.detached = fd.key, fd.path, false
 			off := src.readOff
 			src.mu.Unlock()
