@@ -79,7 +79,8 @@ type flowRunner struct {
 	scanned   bool
 	lastScan  time.Time
 	warnedDir bool
-	found     uint64 // files opened so far
+	warned    map[string]bool // files that could not be opened, said once
+	found     uint64          // files opened so far
 
 	mu struct {
 		sync.Mutex
@@ -227,6 +228,7 @@ func (r *flowRunner) scan(now time.Time) {
 	for _, fd := range fresh {
 		f, err := os.Open(fd.path)
 		if err != nil {
+			r.warnOpen(fd.path, err)
 			continue
 		}
 		fi, err := f.Stat()
@@ -287,6 +289,7 @@ func (r *flowRunner) scan(now time.Time) {
 	for _, fd := range rest {
 		f, err := os.Open(fd.path)
 		if err != nil {
+			r.warnOpen(fd.path, err)
 			continue
 		}
 		fi, err := f.Stat()
@@ -342,6 +345,17 @@ func lastLineStart(f *os.File, size int64) int64 {
 		}
 	}
 	return size
+}
+
+// warnOpen logs, once per path, a matching file the agent cannot open.
+func (r *flowRunner) warnOpen(path string, err error) {
+	if r.warned == nil {
+		r.warned = map[string]bool{}
+	}
+	if !r.warned[path] && !errors.Is(err, os.ErrNotExist) {
+		r.warned[path] = true
+		r.log.Warn("cannot open a file of the flow; it is skipped until it can be", "file", path, "error", err)
+	}
 }
 
 func (r *flowRunner) open(key fileKey, path string, f *os.File, fi os.FileInfo, src *source, now time.Time) {
