@@ -107,7 +107,7 @@ func (l *logBuffer) String() string {
 }
 
 // freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -138,7 +138,7 @@ func startServerAt(t *testing.T, addr, dataDir string, args ...string) *server {
 }
 
 // launch starts the process and waits for its port; the caller kills it.
-func launch(t *testing.T, addr, dataDir string, args ...string) *server {
+func launch(t testing.TB, addr, dataDir string, args ...string) *server {
 	t.Helper()
 	full := append([]string{"serve", "--listen", addr, "--data-dir", dataDir}, args...)
 	if !slices.Contains(args, "--engine") {

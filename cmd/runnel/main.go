@@ -5,6 +5,8 @@
 //	runnel consume   run a consumer worker that prints a stream's records
 //	runnel tail      print a stream's records as they arrive
 //	runnel top       show streams' rates and consumers' lag, refreshed
+//	runnel agent     tail log files into streams
+//	runnel keys      manage the keys of encryption at rest
 //	runnel version   print the version
 //	runnel help      list the commands
 //
@@ -80,6 +82,11 @@ func commands() []command {
 		{"keys", "rotate the master key, create, disable or enable keys for encryption at rest", runKeys, func(getenv env) *flag.FlagSet {
 			var c keysConfig
 			return keysFlags(&c, getenv)
+		}},
+		{"agent", "tail log files into streams (Kinesis Agent configuration)", runAgent, func(getenv env) *flag.FlagSet {
+			var c agentConfig
+			fs, _, _ := agentFlags(&c, getenv)
+			return fs
 		}},
 		{"version", "print the version", runVersion, nil},
 		{"help", "list the commands", runHelp, nil},
