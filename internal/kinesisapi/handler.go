@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -16,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/runnel/runnel/internal/auth"
 	"github.com/runnel/runnel/internal/streams"
 )
 
@@ -70,6 +72,13 @@ type Options struct {
 	// APIs are further services served on the same port, each under its
 	// own X-Amz-Target prefix, with the same protocol plumbing.
 	APIs []API
+	// Auth authenticates every request, of every API, before it is
+	// dispatched (SigV4; see package auth). Nil serves requests without
+	// authentication, as in tests of the protocol alone.
+	Auth *auth.Verifier
+	// Audit logs refused requests and, if it asks for them, control-plane
+	// calls. Nil logs neither.
+	Audit *auth.Audit
 }
 
 // API is a service other than Kinesis served by the Handler: the lease
@@ -207,6 +216,12 @@ type exchange struct {
 	// noDeadlines is set once the ResponseWriter turned out not to
 	// support deadlines (a test recorder).
 	noDeadlines bool
+	// target is X-Amz-Target (or its presigned query parameter).
+	target string
+	// principal is who the request is signed as, once authenticated.
+	principal *auth.Principal
+	// in is the decoded input, once decoded.
+	in any
 }
 
 // ServeHTTP implements http.Handler.
@@ -245,6 +260,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	h.serve(x)
+	if h.opts.Audit.ControlPlane() && x.principal != nil && !dataPlane[x.op] {
+		h.opts.Audit.Call(r.Context(), h.auditEvent(x, x.principal.AccessKeyID, "", ""))
+	}
 	h.logRequest(x, start)
 }
 
@@ -268,7 +286,13 @@ func (h *Handler) serve(x *exchange) {
 		return
 	}
 	x.proto = protocolFor(r.Header.Get("Content-Type"))
-	service, opName, _ := strings.Cut(r.Header.Get("X-Amz-Target"), ".")
+	target := r.Header.Get("X-Amz-Target")
+	if target == "" && r.URL.RawQuery != "" {
+		// A presigned URL carries the X-Amz-* headers in its query.
+		target = r.URL.Query().Get("X-Amz-Target")
+	}
+	x.target = target
+	service, opName, _ := strings.Cut(target, ".")
 	x.op = opName
 	op := operations[opName]
 	targetValid := service == TargetPrefix && op != nil
@@ -277,6 +301,18 @@ func (h *Handler) serve(x *exchange) {
 	if api != nil {
 		apiIn = api.NewInput(opName)
 		targetValid = apiIn != nil
+	}
+
+	// Authentication, before anything else is looked at: what the headers
+	// decide now, the signature over the body once it is read.
+	var check *auth.Check
+	if h.opts.Auth != nil {
+		c, err := h.opts.Auth.Begin(r)
+		if err != nil {
+			h.refuse(x, "", err)
+			return
+		}
+		check = c
 	}
 
 	// The body, bounded: a declared length over the limit is refused before
@@ -288,7 +324,11 @@ func (h *Handler) serve(x *exchange) {
 	if h.opts.BodyReadTimeout > 0 {
 		x.setDeadline(x.rc.SetReadDeadline, time.Now().Add(h.opts.BodyReadTimeout))
 	}
-	bd, err := readBody(r.Body, r.ContentLength, h.opts.MaxBodyBytes, h.budget)
+	var src io.Reader = r.Body
+	if check != nil {
+		src = check.Body(src) // hashed as it is read, for the signature
+	}
+	bd, err := readBody(src, r.ContentLength, h.opts.MaxBodyBytes, h.budget)
 	defer bd.release()
 	if err != nil {
 		// The deadline stays: net/http then gives up at once on the rest
@@ -303,6 +343,15 @@ func (h *Handler) serve(x *exchange) {
 	}
 	x.setWriteDeadline(time.Now(), h.opts.WriteTimeout)
 	body := bd.b // owned by bd
+	if check != nil {
+		if err := check.Finish(); err != nil {
+			h.refuse(x, check.AccessKeyID(), err)
+			return
+		}
+		x.principal = check.Principal()
+		r = r.WithContext(auth.NewContext(r.Context(), x.principal))
+		x.r = r
+	}
 
 	if len(body) == 0 {
 		// Kinesis answers an empty body in JSON 1.1 when asked in JSON 1.1,
@@ -356,6 +405,7 @@ func (h *Handler) serve(x *exchange) {
 	}
 
 	in := op.newInput()
+	x.in = in
 	sc := scratchFor(op, x.proto) // memory for the decoded input, reused after the response
 	defer sc.release()
 	if aerr := decodeWith(x.proto, body, in, sc); aerr != nil {
@@ -416,6 +466,7 @@ func (h *Handler) serveAPI(x *exchange, api API, in any, body []byte) {
 		x.writeError(aerr)
 		return
 	}
+	x.in = in
 	out, err := api.Call(x.r.Context(), x.op, in)
 	if err != nil {
 		x.writeError(h.backendError(x.r.Context(), x, err))
