@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime"
@@ -16,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/runnel/runnel/internal/auth"
 	"github.com/runnel/runnel/internal/engine"
 	"github.com/runnel/runnel/internal/engine/disk"
 	"github.com/runnel/runnel/internal/engine/mem"
@@ -55,6 +58,9 @@ type serveConfig struct {
 	corsOrigins       string // comma-separated
 	gcPercent         int    // GOGC with the disk engine
 	memoryLimit       int64  // soft memory limit with the disk engine, bytes; 0: none
+	credentialsFile   string // users and keys; empty: signatures not checked
+	insecureNoAuth    bool   // allow no credentials on a non-loopback address
+	auditControlPlane bool   // log every control-plane call
 }
 
 // parseServe reads flags, each defaulting to its environment variable and
@@ -91,7 +97,27 @@ func parseServe(args []string, getenv env) (serveConfig, error) {
 	if err := c.handlerOptions(nil).Validate(); err != nil {
 		return c, err
 	}
+	if c.credentialsFile == "" && !c.insecureNoAuth && !isLoopback(c.listen) {
+		return c, fmt.Errorf("--listen %s is reachable from other machines, and without --credentials anyone who can "+
+			"reach it could read, write and delete every stream. Give a credentials file with --credentials "+
+			"(RUNNEL_CREDENTIALS; see docs/SECURITY.md), listen on 127.0.0.1, or accept any signed request with "+
+			"--insecure-no-auth (RUNNEL_INSECURE_NO_AUTH=true)", c.listen)
+	}
 	return c, nil
+}
+
+// isLoopback reports whether a listen address reaches only this machine:
+// localhost or a loopback IP. An empty host means every interface.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 // serveUsage writes the help of `runnel serve`.
@@ -219,6 +245,9 @@ func serveFlags(c *serveConfig, getenv env) (fs *flag.FlagSet, logLevel *string,
 		}
 		c.memoryLimit = n
 	}
+	fs.StringVar(&c.credentialsFile, "credentials", envOr("RUNNEL_CREDENTIALS", ""), "JSON `file` of users, access keys and policies; requests must be signed by one of its keys (reloaded on SIGHUP; docs/SECURITY.md) (env RUNNEL_CREDENTIALS)")
+	fs.BoolVar(&c.insecureNoAuth, "insecure-no-auth", boolEnv("RUNNEL_INSECURE_NO_AUTH", false), "without --credentials, serve a non-loopback --listen address anyway, accepting any access key and signature (env RUNNEL_INSECURE_NO_AUTH)")
+	fs.BoolVar(&c.auditControlPlane, "audit-control-plane", boolEnv("RUNNEL_AUDIT_CONTROL_PLANE", false), "log every control-plane call (all but record and lease traffic) with its principal (env RUNNEL_AUDIT_CONTROL_PLANE)")
 	fs.Var(bytesFlag{&c.memoryLimit}, "memory-limit", "with the disk engine: the garbage collector's soft memory `limit` (e.g. 512MiB, 2GiB, off); the GOMEMLIMIT environment variable wins (env RUNNEL_MEMORY_LIMIT)")
 	return fs, logLevel, envErr
 }
@@ -386,8 +415,17 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 	}()
 	defer func() { stopSweep(); <-sweepDone }()
 
+	verifier, err := newVerifier(cfg, log)
+	if err != nil {
+		return err
+	}
+	stopReload := reloadOnHUP(cfg, verifier, log)
+	defer stopReload()
+
 	hopts := cfg.handlerOptions(log)
 	hopts.APIs = []kinesisapi.API{leaseapi.New(lsvc)}
+	hopts.Auth = verifier
+	hopts.Audit = auth.NewAudit(log, cfg.auditControlPlane)
 	h, err := kinesisapi.NewHandler(svc, hopts)
 	if err != nil {
 		return err
@@ -452,4 +490,63 @@ func dataDirAttr(cfg serveConfig) string {
 		return "(none: memory engine)"
 	}
 	return strings.TrimSpace(cfg.dataDir)
+}
+
+// newVerifier builds the request authenticator: the credentials file's
+// users, or, without one, any access key with a well-formed signature (the
+// local development default, said at start).
+func newVerifier(cfg serveConfig, log *slog.Logger) (*auth.Verifier, error) {
+	opts := auth.Options{Region: cfg.region, Account: cfg.accountID}
+	if cfg.credentialsFile != "" {
+		creds, err := auth.LoadCredentials(cfg.credentialsFile, cfg.accountID)
+		if err != nil {
+			return nil, fmt.Errorf("--credentials: %w (fix the file; docs/SECURITY.md describes it)", err)
+		}
+		opts.Credentials = creds
+		log.Info("signatures checked",
+			slog.String("credentials", cfg.credentialsFile),
+			slog.Int("users", creds.Users()), slog.Int("keys", creds.Keys()))
+	} else {
+		log.Warn("signatures not checked: no --credentials, so any access key and signature is accepted " +
+			"(requests must still be signed); give a credentials file to require real keys")
+	}
+	return auth.New(opts)
+}
+
+// reloadOnHUP reloads the credentials file on each SIGHUP until the
+// returned function is called. A file that does not load leaves the keys
+// in use as they were.
+func reloadOnHUP(cfg serveConfig, v *auth.Verifier, log *slog.Logger) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		for {
+			select {
+			case <-done:
+				return
+			case <-hup:
+			}
+			if cfg.credentialsFile == "" {
+				log.Warn("SIGHUP: no --credentials file to reload")
+				continue
+			}
+			creds, err := auth.LoadCredentials(cfg.credentialsFile, cfg.accountID)
+			if err != nil {
+				log.Error("SIGHUP: credentials not reloaded, the previous ones stay in use", slog.Any("error", err))
+				continue
+			}
+			v.SetCredentials(creds)
+			log.Info("credentials reloaded",
+				slog.String("credentials", cfg.credentialsFile),
+				slog.Int("users", creds.Users()), slog.Int("keys", creds.Keys()))
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
+		<-ended
+	}
 }
