@@ -9,7 +9,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -58,22 +58,24 @@ type key struct {
 
 	// signing caches the last derived signing key: clients sign all day
 	// with one scope.
-	mu      sync.Mutex
-	scope   string
-	signing []byte
+	signing atomic.Pointer[derivedKey]
+}
+
+// derivedKey is a signing key and the scope it was derived for.
+type derivedKey struct {
+	scope string
+	key   []byte
 }
 
 // signingKey derives (or takes from the cache) the key for a scope.
 func (k *key) signingKey(c Credential) []byte {
 	scope := c.Scope()
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.scope == scope {
-		return k.signing
+	if d := k.signing.Load(); d != nil && d.scope == scope {
+		return d.key
 	}
-	k.signing = deriveKey(k.secret, c.Date, c.Region, c.Service)
-	k.scope = scope
-	return k.signing
+	d := &derivedKey{scope: scope, key: deriveKey(k.secret, c.Date, c.Region, c.Service)}
+	k.signing.Store(d)
+	return d.key
 }
 
 // Credentials is an immutable set of users and their keys, as read from a

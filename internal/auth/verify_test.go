@@ -42,7 +42,7 @@ func testVerifier(t testing.TB, now time.Time) *Verifier {
 
 // sdkRequest builds a Kinesis request as the SDK sends it, as the server
 // receives it.
-func sdkRequest(t *testing.T, body string, sign func(r *http.Request, payloadHash string)) *http.Request {
+func sdkRequest(t testing.TB, body string, sign func(r *http.Request, payloadHash string)) *http.Request {
 	t.Helper()
 	r, _ := http.NewRequest(http.MethodPost, "http://127.0.0.1:4567/", strings.NewReader(body))
 	r.Header.Set("Content-Type", "application/x-amz-json-1.1")

@@ -190,3 +190,14 @@ func TestPrincipalInContext(t *testing.T) {
 		t.Fatalf("%d %s", w.Code, w.Body)
 	}
 }
+
+// TestAuthCodesRegistered: every error type authentication answers with
+// is in the registry, or it would be answered as an internal failure.
+func TestAuthCodesRegistered(t *testing.T) {
+	for _, code := range []string{auth.CodeMissingToken, auth.CodeIncompleteSignature, auth.CodeInvalidSignature,
+		auth.CodeUnrecognizedClient, auth.CodeExpiredToken} {
+		if _, ok := LookupErrorType(code); !ok {
+			t.Errorf("%s is not registered", code)
+		}
+	}
+}
