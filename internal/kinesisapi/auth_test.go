@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"encoding/hex"
 	"log/slog"
 	"net/http"
@@ -38,7 +39,7 @@ func (whoAmI) Call(ctx context.Context, _ string, _ any) (any, error) {
 	return map[string]string{"ARN": p.ARN}, nil
 }
 
-func authHandler(t *testing.T, b Backend) (*Handler, *bytes.Buffer) {
+func authHandler(t testing.TB, b Backend) (*Handler, *bytes.Buffer) {
 	t.Helper()
 	creds, err := auth.ParseCredentials([]byte(`{"users":[{"name":"producer",
 		"keys":[{"access_key_id":"AKIAPRODUCER","secret_access_key":"producer-secret"}]}]}`), "123456789012")
@@ -200,4 +201,33 @@ func TestAuthCodesRegistered(t *testing.T) {
 			t.Errorf("%s is not registered", code)
 		}
 	}
+}
+
+// FuzzHandlerAuth sends arbitrary signatures through an authenticating
+// handler: every answer is a well-formed refusal (or, for a forgery that
+// cannot happen, a success), never an internal failure.
+func FuzzHandlerAuth(f *testing.F) {
+	f.Add("AWS4-HMAC-SHA256 Credential=AKIAPRODUCER/20261206/us-east-1/kinesis/aws4_request, SignedHeaders=host;x-amz-date, Signature=00",
+		"20261206T053000Z", "", []byte(`{}`))
+	f.Add("", "", "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAPRODUCER%2F20261206%2Fus-east-1%2Fkinesis%2Faws4_request&X-Amz-Signature=1", []byte{0xa0})
+	f.Add("AWS4-HMAC-SHA256 Credential=/////, SignedHeaders=;;, Signature=", "x", "%", []byte(nil))
+	h, _ := authHandler(f, newFake())
+	f.Fuzz(func(t *testing.T, authz, date, query string, body []byte) {
+		r := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
+		r.URL.RawQuery = query
+		r.Header.Set("Content-Type", contentTypeJSON)
+		r.Header.Set("X-Amz-Target", TargetPrefix+".ListStreams")
+		r.Header["Authorization"] = []string{authz}
+		r.Header["X-Amz-Date"] = []string{date}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code == 200 {
+			t.Fatalf("forged request accepted: %q %q", authz, query)
+		}
+		checkFuzzResponse(t, w.Code, w.Body.Bytes())
+		m := map[string]any{}
+		if err := json.Unmarshal(w.Body.Bytes(), &m); err != nil {
+			t.Fatalf("answer is not JSON: %q", w.Body.Bytes())
+		}
+	})
 }
