@@ -4,6 +4,7 @@ import (
 	"errors"
 	"reflect"
 	"strconv"
+	"strings"
 
 	"github.com/runnel/runnel/internal/auth"
 )
@@ -41,7 +42,7 @@ func (h *Handler) auditEvent(x *exchange, accessKey, code, reason string) auth.E
 	e := auth.Event{
 		AccessKeyID: accessKey,
 		Action:      x.target,
-		Resource:    resourceOf(x.in),
+		Resource:    x.resource,
 		SourceIP:    auth.SourceIP(x.r.RemoteAddr),
 		Code:        code,
 		Reason:      reason,
@@ -65,6 +66,15 @@ func accessKeyOf(x *exchange) string {
 		return c.AccessKeyID
 	}
 	return ""
+}
+
+// noteResource keeps, for the audit log of a control-plane call, the
+// resource its decoded input names: a copy, as the input may point into
+// buffers reused after the request.
+func (h *Handler) noteResource(x *exchange, in any) {
+	if h.opts.Audit.ControlPlane() && !dataPlane[x.op] {
+		x.resource = strings.Clone(resourceOf(in))
+	}
 }
 
 // resourceOf is the stream or consumer a decoded input names: its

@@ -220,8 +220,9 @@ type exchange struct {
 	target string
 	// principal is who the request is signed as, once authenticated.
 	principal *auth.Principal
-	// in is the decoded input, once decoded.
-	in any
+	// resource is the stream or consumer the input names, copied out of
+	// it for the audit log of control-plane calls.
+	resource string
 }
 
 // ServeHTTP implements http.Handler.
@@ -405,13 +406,13 @@ func (h *Handler) serve(x *exchange) {
 	}
 
 	in := op.newInput()
-	x.in = in
 	sc := scratchFor(op, x.proto) // memory for the decoded input, reused after the response
 	defer sc.release()
 	if aerr := decodeWith(x.proto, body, in, sc); aerr != nil {
 		x.writeError(aerr)
 		return
 	}
+	h.noteResource(x, in)
 	if aerr := validate(&op.input, in); aerr != nil {
 		x.writeError(aerr)
 		return
@@ -466,7 +467,7 @@ func (h *Handler) serveAPI(x *exchange, api API, in any, body []byte) {
 		x.writeError(aerr)
 		return
 	}
-	x.in = in
+	h.noteResource(x, in)
 	out, err := api.Call(x.r.Context(), x.op, in)
 	if err != nil {
 		x.writeError(h.backendError(x.r.Context(), x, err))
