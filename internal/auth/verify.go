@@ -48,6 +48,12 @@ type Options struct {
 	Now func() time.Time
 }
 
+// DefaultOptions returns the defaults described on each Options field;
+// Region and Account are left for the caller.
+func DefaultOptions() Options {
+	return Options{Services: []string{"kinesis", "firehose"}, MaxSkew: DefaultMaxSkew, Now: time.Now}
+}
+
 // Validate reports whether the options are usable.
 func (o Options) Validate() error {
 	if o.Region == "" {
