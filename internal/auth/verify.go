@@ -182,7 +182,9 @@ func (v *Verifier) Begin(r *http.Request) (*Check, error) {
 	default:
 		return nil, &Error{Code: CodeMissingToken, Message: msgMissingToken, Reason: "request not signed"}
 	}
-	if !slices.Contains(c.s.SignedHeaders, "host") {
+	// HTTP/2 clients may sign the :authority pseudo-header instead of host
+	// (the SDK for JavaScript v3 does).
+	if !slices.Contains(c.s.SignedHeaders, "host") && !slices.Contains(c.s.SignedHeaders, ":authority") {
 		return nil, incomplete("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.", "host not signed")
 	}
 
@@ -371,10 +373,11 @@ func canonicalPrefix(r *http.Request, s *Signed) (string, error) {
 
 // headerValues returns a signed header's values as the client sent them.
 // net/http takes Host, Content-Length and Transfer-Encoding out of the
-// header map; HTTP/2's :authority is Host.
+// header map; HTTP/2's :authority, which a client may sign as such, is
+// Host.
 func headerValues(r *http.Request, name string) ([]string, bool) {
 	switch strings.ToLower(name) {
-	case "host":
+	case "host", ":authority":
 		return []string{r.Host}, r.Host != ""
 	case "content-length":
 		if r.ContentLength >= 0 {

@@ -105,6 +105,15 @@ func TestVerify(t *testing.T) {
 		{name: "presigned temporary", sign: presignWith("ASIATEMP", "temp-secret", "the-token", testNow, ""),
 			arn: "arn:aws:iam::210987654321:user/temp"},
 
+		{name: "HTTP/2 :authority signed", sign: func(r *http.Request, payloadHash string) {
+			r.Header[":authority"] = []string{r.URL.Host} // as the SDK for JavaScript v3 signs over h2
+			signWith("AKIAPRODUCER", "producer-secret", "", "us-east-1", "kinesis", testNow)(r, payloadHash)
+			if !strings.Contains(r.Header.Get("Authorization"), ":authority;") {
+				panic("not signed: " + r.Header.Get("Authorization"))
+			}
+			delete(r.Header, ":authority") // net/http's server keeps it only as Host
+		}, arn: "arn:aws:iam::123456789012:user/producer"},
+
 		{name: "unsigned", sign: func(*http.Request, string) {}, code: CodeMissingToken, message: "Missing Authentication Token"},
 		{name: "query without signature", sign: func(r *http.Request, _ string) { r.URL.RawQuery = "a=b" },
 			code: CodeMissingToken, message: "Missing Authentication Token"},
