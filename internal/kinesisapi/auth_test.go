@@ -18,6 +18,7 @@ import (
 	"github.com/fxamacker/cbor/v2"
 
 	"github.com/runnel/runnel/internal/auth"
+	"github.com/runnel/runnel/internal/streams"
 )
 
 // whoAmI is an API answering with the principal its context carries.
@@ -65,7 +66,7 @@ func authHandler(t testing.TB, b Backend) (*Handler, *bytes.Buffer) {
 }
 
 // signedRequest is a request as the SDK signs it, as the server receives it.
-func signedRequest(t *testing.T, contentType, target, body, secret string, presign bool) *http.Request {
+func signedRequest(t testing.TB, contentType, target, body, secret string, presign bool) *http.Request {
 	t.Helper()
 	cr, _ := http.NewRequest(http.MethodPost, "http://example.com/", strings.NewReader(body))
 	cr.Header.Set("Content-Type", contentType)
@@ -230,4 +231,40 @@ func FuzzHandlerAuth(f *testing.F) {
 			t.Fatalf("answer is not JSON: %q", w.Body.Bytes())
 		}
 	})
+}
+
+// BenchmarkHandlerPutRecordsSigned is BenchmarkHandlerPutRecords' JSON
+// case with authentication: none, form only (no credentials) and checked.
+func BenchmarkHandlerPutRecordsSigned(b *testing.B) {
+	f := newFake()
+	res := make([]streams.PutRecordsResultEntry, 500)
+	seq, shard := "49590338271490256608559692538361571095921575989136588898", "shardId-000000000000"
+	for i := range res {
+		res[i] = streams.PutRecordsResultEntry{SequenceNumber: &seq, ShardId: &shard}
+	}
+	f.outputs["PutRecords"] = &streams.PutRecordsOutput{Records: res}
+	body := putRecordsBody(b, protoJSON, 500, 1024)
+	signed := signedRequest(b, contentTypeJSON, TargetPrefix+".PutRecords", string(body), "producer-secret", false)
+	checked, _ := authHandler(b, f)
+	unverified, _ := authHandler(b, f)
+	unverified.opts.Auth.SetCredentials(nil)
+	for _, tc := range []struct {
+		name string
+		h    *Handler
+	}{{"none", newTestHandler(b, f)}, {"form", unverified}, {"checked", checked}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				f.calls = f.calls[:0]
+				r := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
+				r.Header = signed.Header
+				w := httptest.NewRecorder()
+				tc.h.ServeHTTP(w, r)
+				if w.Code != http.StatusOK {
+					b.Fatalf("status %d: %s", w.Code, w.Body)
+				}
+			}
+		})
+	}
 }
