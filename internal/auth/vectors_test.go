@@ -115,3 +115,30 @@ func TestSuiteVectors(t *testing.T) {
 		})
 	}
 }
+
+// TestDateHeader: a request dated by Date instead of X-Amz-Date, with an
+// X-Amz-Content-Sha256 header: the 2011 test suite's get-header-value-trim
+// request as goamz's signer tests sign it (service "host").
+func TestDateHeader(t *testing.T) {
+	creds, err := ParseCredentials([]byte(`{"users":[{"name":"example","keys":[{"access_key_id":"`+suiteKey+`","secret_access_key":"`+suiteSecret+`"}]}]}`), "123456789012")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2011, 9, 9, 23, 36, 0, 0, time.UTC)
+	v, err := New(Options{Region: "us-east-1", Services: []string{"host"}, Account: "123456789012",
+		Credentials: creds, Now: func() time.Time { return at }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := "POST / HTTP/1.1\nHost: host.foo.com\nDATE: Mon, 09 Sep 2011 23:36:00 GMT\np: phfft \n" +
+		"X-Amz-Content-Sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n" +
+		"Authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20110909/us-east-1/host/aws4_request, " +
+		"SignedHeaders=date;host;p;x-amz-content-sha256, Signature=c7876fcc7fa5fdfd0d087d47c110c945d1bd1528828507b9c2c7cff6f3e8d838\n\n"
+	if _, err := verify(v, readRequest(t, raw)); err != nil {
+		t.Fatalf("refused: %v", err)
+	}
+	raw = strings.Replace(raw, "p: phfft", "p: pfft", 1)
+	if _, err := verify(v, readRequest(t, raw)); err == nil {
+		t.Fatal("changed header accepted")
+	}
+}
