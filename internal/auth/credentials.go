@@ -67,9 +67,8 @@ type derivedKey struct {
 	key   []byte
 }
 
-// signingKey derives (or takes from the cache) the key for a scope.
-func (k *key) signingKey(c Credential) []byte {
-	scope := c.Scope()
+// signingKey derives (or takes from the cache) the key for a scope, c's.
+func (k *key) signingKey(scope string, c Credential) []byte {
 	if d := k.signing.Load(); d != nil && d.scope == scope {
 		return d.key
 	}

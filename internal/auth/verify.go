@@ -278,7 +278,10 @@ func (c *Check) Finish() error {
 	}
 	var sum string
 	if c.h != nil {
-		sum = hex.EncodeToString(c.h.Sum(nil))
+		var raw [sha256.Size]byte
+		var h [2 * sha256.Size]byte
+		hex.Encode(h[:], c.h.Sum(raw[:0]))
+		sum = string(h[:])
 	}
 	var candidates []string
 	switch {
@@ -302,13 +305,15 @@ func (c *Check) Finish() error {
 	if err != nil {
 		return err
 	}
-	key := c.key.signingKey(c.s.Credential)
+	scope := c.s.Credential.Scope()
+	key := c.key.signingKey(scope, c.s.Credential)
 	var canonical, sts string
+	var want [2 * sha256.Size]byte
 	for _, payload := range candidates {
 		canonical = prefix + payload
-		sts = stringToSign(c.s, canonical)
-		want := hex.EncodeToString(hmacSHA256(key, sts))
-		if subtle.ConstantTimeCompare([]byte(want), []byte(c.s.Signature)) == 1 {
+		sts = stringToSign(c.s.dateRaw, scope, canonical)
+		hex.Encode(want[:], hmacSHA256(key, sts))
+		if subtle.ConstantTimeCompare(want[:], []byte(c.s.Signature)) == 1 {
 			return nil
 		}
 	}
@@ -317,9 +322,20 @@ func (c *Check) Finish() error {
 }
 
 // stringToSign is the string the signature is the HMAC of.
-func stringToSign(s Signed, canonical string) string {
+func stringToSign(date, scope, canonical string) string {
 	sum := sha256.Sum256([]byte(canonical))
-	return Algorithm + "\n" + s.dateRaw + "\n" + s.Credential.Scope() + "\n" + hex.EncodeToString(sum[:])
+	var b strings.Builder
+	b.Grow(len(Algorithm) + len(date) + len(scope) + 3 + 2*sha256.Size)
+	b.WriteString(Algorithm)
+	b.WriteByte('\n')
+	b.WriteString(date)
+	b.WriteByte('\n')
+	b.WriteString(scope)
+	b.WriteByte('\n')
+	var h [2 * sha256.Size]byte
+	hex.Encode(h[:], sum[:])
+	b.Write(h[:])
+	return b.String()
 }
 
 func hmacSHA256(key []byte, data string) []byte {
@@ -340,6 +356,7 @@ func deriveKey(secret, date, region, service string) []byte {
 // hash: method, URI, query, headers and the signed header list.
 func canonicalPrefix(r *http.Request, s *Signed) (string, error) {
 	var b strings.Builder
+	b.Grow(512)
 	b.WriteString(r.Method)
 	b.WriteByte('\n')
 	path := r.URL.EscapedPath()
