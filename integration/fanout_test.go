@@ -389,6 +389,7 @@ func TestFanoutTransports(t *testing.T) {
 			defer cancel()
 			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, tc.endpoint+"/", strings.NewReader(body))
 			req.Header.Set("X-Amz-Target", "Kinesis_20131202.SubscribeToShard")
+			setUnverifiedAuth(req.Header)
 			req.Header.Set("Content-Type", "application/x-amz-json-1.1")
 			resp, err := (&http.Client{Transport: tc.transport}).Do(req)
 			if err != nil {

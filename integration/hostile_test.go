@@ -82,7 +82,7 @@ func TestDeclaredLengthAttack(t *testing.T) {
 	t.Logf("baseline RSS %d MiB", base/mib)
 	const declared = 16 << 20
 	head := "POST / HTTP/1.1\r\nHost: " + s.addr + "\r\nContent-Type: application/x-amz-json-1.1\r\n" +
-		"X-Amz-Target: Kinesis_20131202.PutRecords\r\nContent-Length: " + strconv.Itoa(declared) + "\r\n\r\n{"
+		unverifiedAuthLines + "X-Amz-Target: Kinesis_20131202.PutRecords\r\nContent-Length: " + strconv.Itoa(declared) + "\r\n\r\n{"
 
 	t.Run("http1.1 300 connections", func(t *testing.T) {
 		var conns []net.Conn
@@ -144,6 +144,7 @@ func TestDeclaredLengthAttack(t *testing.T) {
 			req.ContentLength = declared
 			req.Header.Set("Content-Type", "application/x-amz-json-1.1")
 			req.Header.Set("X-Amz-Target", "Kinesis_20131202.PutRecords")
+			setUnverifiedAuth(req.Header)
 			wg.Go(func() {
 				if resp, err := tr.RoundTrip(req); err == nil {
 					resp.Body.Close()
@@ -210,7 +211,8 @@ func TestHTTPFront(t *testing.T) {
 		resp.Body.Close()
 		return resp, string(b)
 	}
-	api := map[string]string{"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "Kinesis_20131202.ListStreams"}
+	api := map[string]string{"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "Kinesis_20131202.ListStreams",
+		"Authorization": unverifiedAuthorization, "X-Amz-Date": unverifiedDate}
 	with := func(m map[string]string, kv ...string) map[string]string {
 		out := map[string]string{}
 		for k, v := range m {
@@ -398,7 +400,7 @@ func TestSlowSubscribersMemory(t *testing.T) {
 			conns = append(conns, conn)
 			body := `{"ConsumerARN":"` + arn + `","ShardId":"` + *sh.ShardId + `","StartingPosition":{"Type":"TRIM_HORIZON"}}`
 			req := "POST / HTTP/1.1\r\nHost: " + s.addr + "\r\nContent-Type: application/x-amz-json-1.1\r\n" +
-				"X-Amz-Target: Kinesis_20131202.SubscribeToShard\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
+				unverifiedAuthLines + "X-Amz-Target: Kinesis_20131202.SubscribeToShard\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
 			if _, err := conn.Write([]byte(req)); err != nil {
 				t.Fatal(err)
 			}

@@ -35,6 +35,12 @@ func TestJSSDKRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The script signs with AKIDEXAMPLE/secret; with this file the server
+	// checks those signatures (over h2, where host is :authority).
+	creds := filepath.Join(t.TempDir(), "credentials.json")
+	if err := os.WriteFile(creds, []byte(`{"users":[{"name":"js","keys":[{"access_key_id":"AKIDEXAMPLE","secret_access_key":"secret"}]}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name   string
 		args   []string
@@ -45,6 +51,13 @@ func TestJSSDKRoundTrip(t *testing.T) {
 		{
 			name:   "h2 over TLS",
 			args:   []string{"--tls-self-signed"},
+			scheme: "https://",
+			env:    []string{"NODE_TLS_REJECT_UNAUTHORIZED=0"},
+		},
+		{name: "h2c, signatures checked", args: []string{"--credentials", creds}, scheme: "http://"},
+		{
+			name:   "h2 over TLS, signatures checked",
+			args:   []string{"--tls-self-signed", "--credentials", creds},
 			scheme: "https://",
 			env:    []string{"NODE_TLS_REJECT_UNAUTHORIZED=0"},
 		},

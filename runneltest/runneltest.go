@@ -32,6 +32,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
+	"github.com/runnel/runnel/internal/auth"
 	"github.com/runnel/runnel/internal/engine"
 	"github.com/runnel/runnel/internal/engine/disk"
 	"github.com/runnel/runnel/internal/engine/mem"
@@ -202,6 +203,11 @@ func Start(opts ...Option) (_ *Server, err error) {
 	}
 	hopts := kinesisapi.DefaultOptions()
 	hopts.Logger = c.logger
+	// As `runnel serve` on loopback without credentials: any key, but
+	// requests must be signed.
+	if hopts.Auth, err = auth.New(auth.Options{Region: c.region, Account: c.accountID}); err != nil {
+		return nil, err
+	}
 	hopts.APIs = []kinesisapi.API{leaseapi.New(leases.New(s.eng.Meta(), leases.OnStreams(s.svc), leases.Options{}))}
 	h, err := kinesisapi.NewHandler(s.svc, hopts)
 	if err != nil {

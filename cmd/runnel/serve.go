@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime"
@@ -16,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/runnel/runnel/internal/auth"
 	"github.com/runnel/runnel/internal/engine"
 	"github.com/runnel/runnel/internal/engine/disk"
 	"github.com/runnel/runnel/internal/engine/mem"
@@ -67,6 +70,9 @@ type serveConfig struct {
 	console           bool   // serve the web console on the admin listener
 	keyFile           string // the key store's file; empty: the default (keyFilePath)
 	masterKeys        [][]byte
+	credentialsFile   string // users and keys; empty: signatures not checked
+	insecureNoAuth    bool   // allow no credentials on a non-loopback address
+	auditControlPlane bool   // log every control-plane call
 }
 
 // parseServe reads flags, each defaulting to its environment variable and
@@ -135,7 +141,27 @@ func parseServe(args []string, getenv env) (serveConfig, error) {
 	if err := c.handlerOptions(nil).Validate(); err != nil {
 		return c, err
 	}
+	if c.credentialsFile == "" && !c.insecureNoAuth && !isLoopback(c.listen) {
+		return c, fmt.Errorf("--listen %s is reachable from other machines, and without --credentials anyone who can "+
+			"reach it could read, write and delete every stream. Give a credentials file with --credentials "+
+			"(RUNNEL_CREDENTIALS; see docs/SECURITY.md), listen on 127.0.0.1, or accept any signed request with "+
+			"--insecure-no-auth (RUNNEL_INSECURE_NO_AUTH=true)", c.listen)
+	}
 	return c, nil
+}
+
+// isLoopback reports whether a listen address reaches only this machine:
+// localhost or a loopback IP. An empty host means every interface.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 // serveUsage writes the help of `runnel serve`.
@@ -272,6 +298,9 @@ func serveFlags(c *serveConfig, getenv env) (fs *flag.FlagSet, logLevel *string,
 	fs.StringVar(&c.adminListen, "admin-listen", envOr("RUNNEL_ADMIN_LISTEN", defaultAdminListen), "`address` of the admin listener (console, metrics, health); \"api\" for the API port, \"\" or off for none (env RUNNEL_ADMIN_LISTEN)")
 	fs.BoolVar(&c.console, "console", boolEnv("RUNNEL_CONSOLE", false), "serve the web console at /console/ on the admin listener (env RUNNEL_CONSOLE)")
 	fs.StringVar(&c.keyFile, "key-file", envOr("RUNNEL_KEY_FILE", ""), "the key store's `file` (master keys and KMS keys for encryption at rest), created on first use; default: <data-dir>.keys with the disk engine, none (keys in memory) with the memory engine (env RUNNEL_KEY_FILE)")
+	fs.StringVar(&c.credentialsFile, "credentials", envOr("RUNNEL_CREDENTIALS", ""), "JSON `file` of users, access keys and policies; requests must be signed by one of its keys (reloaded on SIGHUP; docs/SECURITY.md) (env RUNNEL_CREDENTIALS)")
+	fs.BoolVar(&c.insecureNoAuth, "insecure-no-auth", boolEnv("RUNNEL_INSECURE_NO_AUTH", false), "without --credentials, serve a non-loopback --listen address anyway, accepting any access key and signature (env RUNNEL_INSECURE_NO_AUTH)")
+	fs.BoolVar(&c.auditControlPlane, "audit-control-plane", boolEnv("RUNNEL_AUDIT_CONTROL_PLANE", false), "log every control-plane call (all but record and lease traffic) with its principal (env RUNNEL_AUDIT_CONTROL_PLANE)")
 	fs.Var(bytesFlag{&c.memoryLimit}, "memory-limit", "with the disk engine: the garbage collector's soft memory `limit` (e.g. 512MiB, 2GiB, off); the GOMEMLIMIT environment variable wins (env RUNNEL_MEMORY_LIMIT)")
 	return fs, logLevel, envErr
 }
@@ -466,6 +495,10 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 	}()
 	defer func() { stopSweep(); <-sweepDone }()
 
+	verifier, err := newVerifier(cfg, log)
+	if err != nil {
+		return err
+	}
 	hopts := cfg.handlerOptions(log)
 	hopts.APIs = []kinesisapi.API{leaseapi.New(lsvc)}
 	// Policies are evaluated for requests whose context carries an
@@ -477,6 +510,8 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 		return err
 	}
 	hopts.Authorize = kinesisapi.IAMAuthorizer(authz)
+	hopts.Auth = verifier
+	hopts.Audit = auth.NewAudit(log, cfg.auditControlPlane)
 	h, err := kinesisapi.NewHandler(svc, hopts)
 	if err != nil {
 		return err
@@ -513,7 +548,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 	served = true
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve() }()
-	stopReload := reloadOnHangup(srv, log)
+	stopReload := reloadOnHangup(srv, cfg, verifier, log)
 	defer stopReload()
 	select {
 	case err := <-serveErr:
@@ -563,11 +598,32 @@ func dataDirAttr(cfg serveConfig) string {
 	return strings.TrimSpace(cfg.dataDir)
 }
 
-// reloadOnHangup reloads the server's TLS files on each SIGHUP until the
-// returned function is called. A reload that fails keeps the certificate
-// served and logs why. SIGHUP is caught even without TLS files, so that it
-// never ends the process.
-func reloadOnHangup(srv *server.Server, log *slog.Logger) (stop func()) {
+// newVerifier builds the request authenticator: the credentials file's
+// users, or, without one, any access key with a well-formed signature (the
+// local development default, said at start).
+func newVerifier(cfg serveConfig, log *slog.Logger) (*auth.Verifier, error) {
+	opts := auth.Options{Region: cfg.region, Account: cfg.accountID}
+	if cfg.credentialsFile != "" {
+		creds, err := auth.LoadCredentials(cfg.credentialsFile, cfg.accountID)
+		if err != nil {
+			return nil, fmt.Errorf("--credentials: %w (fix the file; docs/SECURITY.md describes it)", err)
+		}
+		opts.Credentials = creds
+		log.Info("signatures checked",
+			slog.String("credentials", cfg.credentialsFile),
+			slog.Int("users", creds.Users()), slog.Int("keys", creds.Keys()))
+	} else {
+		log.Warn("signatures not checked: no --credentials, so any access key and signature is accepted " +
+			"(requests must still be signed); give a credentials file to require real keys")
+	}
+	return auth.New(opts)
+}
+
+// reloadOnHangup reloads, on each SIGHUP until the returned function is
+// called, the server's TLS files and the credentials file. A reload that
+// fails keeps what is in use and logs why. SIGHUP is caught even with
+// nothing to reload, so that it never ends the process.
+func reloadOnHangup(srv *server.Server, cfg serveConfig, v *auth.Verifier, log *slog.Logger) (stop func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	done, ended := make(chan struct{}), make(chan struct{})
@@ -579,20 +635,33 @@ func reloadOnHangup(srv *server.Server, log *slog.Logger) (stop func()) {
 				return
 			case <-hup:
 			}
-			if srv.Certificate() == nil {
-				log.Info("SIGHUP: nothing to reload (no TLS)")
+			if srv.Certificate() == nil && cfg.credentialsFile == "" {
+				log.Info("SIGHUP: nothing to reload (no TLS files, no --credentials)")
 				continue
 			}
-			leaf, err := srv.ReloadTLS()
-			if err != nil {
-				log.Warn("SIGHUP: TLS files not reloaded; still serving the previous certificate",
-					slog.Any("error", err), slog.String("serial", leaf.SerialNumber.String()))
-				continue
+			if srv.Certificate() != nil {
+				leaf, err := srv.ReloadTLS()
+				if err != nil {
+					log.Warn("SIGHUP: TLS files not reloaded; still serving the previous certificate",
+						slog.Any("error", err), slog.String("serial", leaf.SerialNumber.String()))
+				} else {
+					log.Info("SIGHUP: TLS certificate reloaded",
+						slog.String("subject", leaf.Subject.String()),
+						slog.String("serial", leaf.SerialNumber.String()),
+						slog.Time("not_after", leaf.NotAfter))
+				}
 			}
-			log.Info("SIGHUP: TLS certificate reloaded",
-				slog.String("subject", leaf.Subject.String()),
-				slog.String("serial", leaf.SerialNumber.String()),
-				slog.Time("not_after", leaf.NotAfter))
+			if cfg.credentialsFile != "" {
+				creds, err := auth.LoadCredentials(cfg.credentialsFile, cfg.accountID)
+				if err != nil {
+					log.Error("SIGHUP: credentials not reloaded, the previous ones stay in use", slog.Any("error", err))
+					continue
+				}
+				v.SetCredentials(creds)
+				log.Info("credentials reloaded",
+					slog.String("credentials", cfg.credentialsFile),
+					slog.Int("users", creds.Users()), slog.Int("keys", creds.Keys()))
+			}
 		}
 	}()
 	return func() {

@@ -44,6 +44,8 @@ var (
 	ErrMissingAuthToken      = declare("MissingAuthenticationTokenException", http.StatusForbidden, false)
 	ErrIncompleteSignature   = declare("IncompleteSignatureException", http.StatusBadRequest, false)
 	ErrInvalidSignature      = declare("InvalidSignatureException", http.StatusBadRequest, false)
+	ErrUnrecognizedClient    = declare("UnrecognizedClientException", http.StatusBadRequest, false)
+	ErrExpiredToken          = declare("ExpiredTokenException", http.StatusBadRequest, false)
 	ErrThrottling            = declare("ThrottlingException", http.StatusBadRequest, true)
 	ErrServiceUnavailable    = declare("ServiceUnavailable", http.StatusServiceUnavailable, true)
 	ErrRequestEntityTooLarge = declare("RequestEntityTooLargeException", http.StatusRequestEntityTooLarge, false)

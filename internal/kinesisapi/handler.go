@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -16,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/runnel/runnel/internal/auth"
 	"github.com/runnel/runnel/internal/streams"
 )
 
@@ -77,6 +79,13 @@ type Options struct {
 	// (AccessDeniedException), or any other error, which is logged and
 	// answered InternalFailure. internal/iam's Authorizer is meant for it.
 	Authorize func(ctx context.Context, req *AuthorizeRequest) error
+	// Auth authenticates every request, of every API, before it is
+	// dispatched (SigV4; see package auth). Nil serves requests without
+	// authentication, as in tests of the protocol alone.
+	Auth *auth.Verifier
+	// Audit logs refused requests and, if it asks for them, control-plane
+	// calls. Nil logs neither.
+	Audit *auth.Audit
 }
 
 // API is a service other than Kinesis served by the Handler: the lease
@@ -214,6 +223,13 @@ type exchange struct {
 	// noDeadlines is set once the ResponseWriter turned out not to
 	// support deadlines (a test recorder).
 	noDeadlines bool
+	// target is X-Amz-Target (or its presigned query parameter).
+	target string
+	// principal is who the request is signed as, once authenticated.
+	principal *auth.Principal
+	// resource is the stream or consumer the input names, copied out of
+	// it for the audit log of control-plane calls.
+	resource string
 }
 
 // ServeHTTP implements http.Handler.
@@ -252,6 +268,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	h.serve(x)
+	if h.opts.Audit.ControlPlane() && x.principal != nil && !dataPlane[x.op] {
+		h.opts.Audit.Call(r.Context(), h.auditEvent(x, x.principal.AccessKeyID, "", ""))
+	}
 	h.logRequest(x, start)
 }
 
@@ -275,7 +294,13 @@ func (h *Handler) serve(x *exchange) {
 		return
 	}
 	x.proto = protocolFor(r.Header.Get("Content-Type"))
-	service, opName, _ := strings.Cut(r.Header.Get("X-Amz-Target"), ".")
+	target := r.Header.Get("X-Amz-Target")
+	if target == "" && r.URL.RawQuery != "" {
+		// A presigned URL carries the X-Amz-* headers in its query.
+		target = r.URL.Query().Get("X-Amz-Target")
+	}
+	x.target = target
+	service, opName, _ := strings.Cut(target, ".")
 	x.op = opName
 	op := operations[opName]
 	targetValid := service == TargetPrefix && op != nil
@@ -284,6 +309,18 @@ func (h *Handler) serve(x *exchange) {
 	if api != nil {
 		apiIn = api.NewInput(opName)
 		targetValid = apiIn != nil
+	}
+
+	// Authentication, before anything else is looked at: what the headers
+	// decide now, the signature over the body once it is read.
+	var check *auth.Check
+	if h.opts.Auth != nil {
+		c, err := h.opts.Auth.Begin(r)
+		if err != nil {
+			h.refuse(x, "", err)
+			return
+		}
+		check = c
 	}
 
 	// The body, bounded: a declared length over the limit is refused before
@@ -295,7 +332,11 @@ func (h *Handler) serve(x *exchange) {
 	if h.opts.BodyReadTimeout > 0 {
 		x.setDeadline(x.rc.SetReadDeadline, time.Now().Add(h.opts.BodyReadTimeout))
 	}
-	bd, err := readBody(r.Body, r.ContentLength, h.opts.MaxBodyBytes, h.budget)
+	var src io.Reader = r.Body
+	if check != nil {
+		src = check.Body(src) // hashed as it is read, for the signature
+	}
+	bd, err := readBody(src, r.ContentLength, h.opts.MaxBodyBytes, h.budget)
 	defer bd.release()
 	if err != nil {
 		// The deadline stays: net/http then gives up at once on the rest
@@ -310,6 +351,15 @@ func (h *Handler) serve(x *exchange) {
 	}
 	x.setWriteDeadline(time.Now(), h.opts.WriteTimeout)
 	body := bd.b // owned by bd
+	if check != nil {
+		if err := check.Finish(); err != nil {
+			h.refuse(x, check.AccessKeyID(), err)
+			return
+		}
+		x.principal = check.Principal()
+		r = r.WithContext(auth.NewContext(r.Context(), x.principal))
+		x.r = r
+	}
 
 	if len(body) == 0 {
 		// Kinesis answers an empty body in JSON 1.1 when asked in JSON 1.1,
@@ -369,6 +419,7 @@ func (h *Handler) serve(x *exchange) {
 		x.writeError(aerr)
 		return
 	}
+	h.noteResource(x, in)
 	if aerr := validate(&op.input, in); aerr != nil {
 		x.writeError(aerr)
 		return
@@ -427,6 +478,7 @@ func (h *Handler) serveAPI(x *exchange, api API, in any, body []byte) {
 		x.writeError(aerr)
 		return
 	}
+	h.noteResource(x, in)
 	if aerr := h.authorize(x, api, in); aerr != nil {
 		x.writeError(aerr)
 		return

@@ -3,7 +3,9 @@ package kinesisapi
 import (
 	"context"
 	"net"
+	"sync"
 
+	"github.com/runnel/runnel/internal/auth"
 	"github.com/runnel/runnel/internal/iam"
 )
 
@@ -12,10 +14,18 @@ import (
 // (iam.WithPrincipal). A request without a principal passes: that is a
 // server without credentials, which authenticates no one.
 func IAMAuthorizer(az *iam.Authorizer) func(context.Context, *AuthorizeRequest) error {
+	var principals principalCache
 	return func(ctx context.Context, req *AuthorizeRequest) error {
 		p, ok := iam.PrincipalFrom(ctx)
 		if !ok {
-			return nil
+			// The principal SigV4 authenticated, if the request was
+			// checked against a credentials file; without one there are
+			// no policies to apply.
+			ap := auth.FromContext(ctx)
+			if ap == nil || ap.Unverified {
+				return nil
+			}
+			p = principals.get(ap)
 		}
 		call := iam.Call{
 			Service:         req.Service,
@@ -35,4 +45,33 @@ func IAMAuthorizer(az *iam.Authorizer) func(context.Context, *AuthorizeRequest) 
 		}
 		return az.Authorize(ctx, p, &call)
 	}
+}
+
+// principalCache keeps the policy view of each authenticated principal:
+// the credentials set hands out one *auth.Principal per key until it is
+// reloaded, so the conversion is done once per key and reload.
+type principalCache struct {
+	mu sync.Mutex
+	m  map[*auth.Principal]*iam.Principal
+}
+
+// maxCachedPrincipals bounds the cache; reloads of the credentials file
+// leave old entries behind until it is emptied.
+const maxCachedPrincipals = 4096
+
+func (c *principalCache) get(ap *auth.Principal) *iam.Principal {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p, ok := c.m[ap]; ok {
+		return p
+	}
+	if c.m == nil || len(c.m) >= maxCachedPrincipals {
+		c.m = make(map[*auth.Principal]*iam.Principal)
+	}
+	p := &iam.Principal{AccessKeyID: ap.AccessKeyID, ARN: ap.ARN, Account: ap.Account}
+	for _, doc := range ap.Policies {
+		p.Policies = append(p.Policies, string(doc))
+	}
+	c.m[ap] = p
+	return p
 }
