@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/runnel/runnel/internal/auth"
 	"github.com/runnel/runnel/internal/console"
 	"github.com/runnel/runnel/internal/leases"
 	"github.com/runnel/runnel/internal/streams"
@@ -35,7 +36,7 @@ type admin struct {
 
 // adminMux builds the admin listener's handler: the console under
 // /console/ (and / redirecting there) when cfg.console is set.
-func adminMux(cfg serveConfig, svc *streams.Service, lsvc *leases.Service, log *slog.Logger) (*admin, error) {
+func adminMux(cfg serveConfig, svc *streams.Service, lsvc *leases.Service, v *auth.Verifier, log *slog.Logger) (*admin, error) {
 	a := &admin{mux: http.NewServeMux()}
 	if cfg.console {
 		opts := console.DefaultOptions()
@@ -43,8 +44,7 @@ func adminMux(cfg serveConfig, svc *streams.Service, lsvc *leases.Service, log *
 		opts.Leases = lsvc
 		opts.AllowedHosts = splitList(cfg.allowedHosts)
 		opts.Logger = log
-		// Login arrives with the API's credentials: set
-		// opts.Authenticate from them here.
+		opts.Authenticate = consoleLogin(v, log)
 		c, err := console.New(opts)
 		if err != nil {
 			return nil, err
@@ -107,4 +107,29 @@ func startAdmin(addr string, explicit bool, h http.Handler, log *slog.Logger) (s
 		_ = srv.Close()
 		<-done
 	}, nil
+}
+
+// consoleLogin returns the console's login check: with a credentials file,
+// HTTP basic authentication with an access key id as the user name and its
+// secret access key as the password (the admin listener is plain HTTP:
+// keep it on loopback, or serve it on the API port with TLS); without one,
+// everyone is let in, as the API lets any access key in.
+func consoleLogin(v *auth.Verifier, log *slog.Logger) func(http.ResponseWriter, *http.Request) bool {
+	if v == nil {
+		return nil
+	}
+	return func(w http.ResponseWriter, r *http.Request) bool {
+		if !v.Checking() {
+			return true
+		}
+		if id, secret, ok := r.BasicAuth(); ok {
+			if _, ok := v.Login(id, secret); ok {
+				return true
+			}
+			log.Warn("console login refused", slog.String("access_key", id), slog.String("remote", r.RemoteAddr))
+		}
+		w.Header().Set("WWW-Authenticate", `Basic realm="runnel console: access key id and secret access key", charset="UTF-8"`)
+		http.Error(w, "log in with an access key id (user name) and its secret access key (password) from the server's credentials file", http.StatusUnauthorized)
+		return false
+	}
 }

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -91,5 +93,51 @@ func TestAdminOnAPIPort(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode == http.StatusOK {
 		t.Fatalf("the console answered without --console")
+	}
+}
+
+// TestConsoleLogin: with a credentials file the console asks for an access
+// key id and its secret; without one it lets everyone in (as above).
+func TestConsoleLogin(t *testing.T) {
+	creds := filepath.Join(t.TempDir(), "credentials.json")
+	if err := os.WriteFile(creds, []byte(`{"users": [{"name": "ops", "keys": [{"access_key_id": "AKIDCONSOLE", "secret_access_key": "console-secret"}]}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t, "memory")
+	cfg.adminListen, cfg.adminExplicit, cfg.console = adminOnAPI, true, true
+	cfg.credentialsFile = creds
+	srv, stop := startServe(t, cfg)
+	defer func() {
+		if err := stop(); err != nil {
+			t.Error(err)
+		}
+	}()
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr}
+	get := func(user, pass string) *http.Response {
+		req, _ := http.NewRequest(http.MethodGet, srv.Endpoint()+"/console/", nil)
+		if user != "" {
+			req.SetBasicAuth(user, pass)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	if r := get("", ""); r.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Basic ") {
+		t.Fatalf("without a login: %d %q", r.StatusCode, r.Header.Get("WWW-Authenticate"))
+	}
+	if r := get("AKIDCONSOLE", "wrong"); r.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("with a wrong secret: %d", r.StatusCode)
+	}
+	if r := get("AKIDOTHER", "console-secret"); r.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("with an unknown key: %d", r.StatusCode)
+	}
+	if r := get("AKIDCONSOLE", "console-secret"); r.StatusCode != http.StatusOK {
+		t.Fatalf("with the right key: %d", r.StatusCode)
 	}
 }

@@ -517,7 +517,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 		return err
 	}
 	handler.h = h
-	adm, err := adminMux(cfg, svc, lsvc, log)
+	adm, err := adminMux(cfg, svc, lsvc, verifier, log)
 	if err != nil {
 		return err
 	}

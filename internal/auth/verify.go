@@ -511,3 +511,23 @@ func escape(s string, encodeSlash bool) string {
 func unreserved(c byte) bool {
 	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~'
 }
+
+// Login checks an access key and its secret, as the console's login form
+// gives them: it returns the key's principal when the key is in the
+// credentials set, its secret matches (compared in constant time) and it
+// has not expired. Without credentials (signatures not checked) it accepts
+// nothing: callers let everyone in then.
+func (v *Verifier) Login(accessKeyID, secret string) (*Principal, bool) {
+	c := v.creds.Load()
+	if c == nil {
+		return nil, false
+	}
+	k, ok := c.keys[accessKeyID]
+	if !ok || subtle.ConstantTimeCompare([]byte(k.secret), []byte(secret)) != 1 {
+		return nil, false
+	}
+	if !k.expires.IsZero() && !v.now().Before(k.expires) {
+		return nil, false
+	}
+	return k.principal, true
+}
