@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/runnel/runnel/internal/engine"
+	"github.com/runnel/runnel/internal/metrics"
 )
 
 // Options configure a Service.
@@ -54,6 +55,9 @@ type Options struct {
 	CrashPoint func(point string)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Metrics receives the streams' CloudWatch-named counters; nil counts
+	// nothing.
+	Metrics *metrics.Registry
 }
 
 // DefaultOptions returns the defaults described on each Options field.
@@ -161,6 +165,13 @@ func New(ctx context.Context, eng engine.Engine, opts Options) (*Service, error)
 	s.subs.m = make(map[subKey]*Subscription)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.scale.rescaled = make(map[string]time.Time)
+	if opts.Metrics != nil {
+		// Every stream's series from the first scrape, not only those of
+		// streams used since the start.
+		if _, err := s.listMeta(ctx); err != nil {
+			return nil, fmt.Errorf("streams: list streams: %w", err)
+		}
+	}
 	s.wg.Add(2)
 	go s.reaper()
 	go s.scaler()
