@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -22,6 +23,7 @@ import (
 	"github.com/runnel/runnel/internal/kinesisapi"
 	"github.com/runnel/runnel/internal/leaseapi"
 	"github.com/runnel/runnel/internal/leases"
+	"github.com/runnel/runnel/internal/metrics"
 	"github.com/runnel/runnel/internal/server"
 	"github.com/runnel/runnel/internal/streams"
 )
@@ -55,6 +57,9 @@ type serveConfig struct {
 	corsOrigins       string // comma-separated
 	gcPercent         int    // GOGC with the disk engine
 	memoryLimit       int64  // soft memory limit with the disk engine, bytes; 0: none
+	adminListen       string // admin listener address; "": off; "api": on the API port
+	metrics           bool   // count and serve /metrics
+	metricsMaxSeries  int
 }
 
 // parseServe reads flags, each defaulting to its environment variable and
@@ -90,6 +95,17 @@ func parseServe(args []string, getenv env) (serveConfig, error) {
 	}
 	if err := c.handlerOptions(nil).Validate(); err != nil {
 		return c, err
+	}
+	if c.adminListen == "off" {
+		c.adminListen = ""
+	}
+	if a := c.adminListen; a != "" && a != adminOnAPI {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return c, fmt.Errorf("--admin-listen %q: want host:port, %q (the API port) or off", a, adminOnAPI)
+		}
+	}
+	if c.metricsMaxSeries < 1 {
+		return c, fmt.Errorf("--metrics-max-series %d: must be at least 1", c.metricsMaxSeries)
 	}
 	return c, nil
 }
@@ -219,6 +235,9 @@ func serveFlags(c *serveConfig, getenv env) (fs *flag.FlagSet, logLevel *string,
 		}
 		c.memoryLimit = n
 	}
+	fs.StringVar(&c.adminListen, "admin-listen", envOr("RUNNEL_ADMIN_LISTEN", "127.0.0.1:4568"), "`address` of the admin listener (/metrics, /healthz, /readyz); \"api\" serves them on the API port, off (or empty) turns it off (env RUNNEL_ADMIN_LISTEN)")
+	fs.BoolVar(&c.metrics, "metrics", boolEnv("RUNNEL_METRICS", true), "count the streams' CloudWatch-named metrics and serve them at /metrics on the admin listener (env RUNNEL_METRICS)")
+	fs.IntVar(&c.metricsMaxSeries, "metrics-max-series", intEnv("RUNNEL_METRICS_MAX_SERIES", metrics.DefaultOptions().MaxSeries), "most stream and shard time series /metrics exports; past it shard series go first, with a warning in the log (env RUNNEL_METRICS_MAX_SERIES)")
 	fs.Var(bytesFlag{&c.memoryLimit}, "memory-limit", "with the disk engine: the garbage collector's soft memory `limit` (e.g. 512MiB, 2GiB, off); the GOMEMLIMIT environment variable wins (env RUNNEL_MEMORY_LIMIT)")
 	return fs, logLevel, envErr
 }
@@ -318,6 +337,27 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 			_ = srv.Close()
 		}
 	}()
+	var admin *adminServer
+	if cfg.adminListen != "" && cfg.adminListen != adminOnAPI {
+		admin, err = listenAdmin(ctx, cfg.adminListen)
+		if err != nil {
+			if errors.Is(err, syscall.EADDRINUSE) {
+				return fmt.Errorf("--admin-listen %s is already in use (another runnel?): choose another address with --admin-listen or RUNNEL_ADMIN_LISTEN, or turn the admin listener off with --admin-listen off", cfg.adminListen)
+			}
+			return fmt.Errorf("--admin-listen %s: %w", cfg.adminListen, err)
+		}
+		defer admin.close()
+	}
+	var reg *metrics.Registry
+	if cfg.metrics {
+		mopts := metrics.DefaultOptions()
+		mopts.MaxSeries = cfg.metricsMaxSeries
+		mopts.Logger = log
+		if reg, err = metrics.New(mopts); err != nil {
+			return err
+		}
+		defer reg.Close()
+	}
 	if cfg.pprofAddr != "" {
 		stopPprof, perr := startPprof(cfg.pprofAddr, log)
 		if perr != nil {
@@ -333,11 +373,17 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 	default:
 		dopts := disk.DefaultOptions()
 		dopts.Logger = log
+		if reg != nil {
+			dopts.Observer = reg.EngineObserver()
+		}
 		d, oerr := disk.Open(cfg.dataDir, dopts)
 		if oerr != nil {
 			return dataDirError(cfg.dataDir, oerr)
 		}
 		eng = d
+		if reg != nil {
+			reg.SetEngineStats(func() metrics.EngineStats { return engineStats(d.Stats()) })
+		}
 	}
 	defer func() {
 		if cerr := eng.Close(); cerr != nil {
@@ -354,6 +400,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 	sopts.ScalingsPerDay = cfg.scalingsPerDay
 	sopts.Scaler = cfg.scaler
 	sopts.Logger = log
+	sopts.Metrics = reg
 	if p := cfg.crashPoint; p != "" {
 		// A test hook (RUNNEL_CRASHPOINT): die like a power cut at that step.
 		sopts.CrashPoint = func(at string) {
@@ -392,7 +439,17 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 	if err != nil {
 		return err
 	}
-	handler.h = h
+	hl := &health{eng: eng}
+	switch {
+	case admin != nil:
+		admin.serve(adminMux(reg, hl), log)
+		log.Info("admin listening", slog.String("url", admin.URL()), slog.Bool("metrics", reg != nil))
+	case cfg.adminListen == adminOnAPI:
+		handler.h = withAdmin(h, adminMux(reg, hl))
+	}
+	if handler.h == nil {
+		handler.h = h
+	}
 	log.Info("runnel listening",
 		slog.String("endpoint", srv.Endpoint()),
 		slog.String("engine", cfg.engine),
@@ -412,6 +469,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", slog.Duration("timeout", cfg.shutdownTimeout))
+	hl.draining.Store(true)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
 	defer cancel()
 	// SubscribeToShard responses last minutes: end them (and any that
@@ -446,6 +504,15 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 type lateHandler struct{ h http.Handler }
 
 func (l *lateHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) { l.h.ServeHTTP(w, r) }
+
+// engineStats converts the disk engine's statistics for the metrics.
+func engineStats(st disk.Stats) metrics.EngineStats {
+	out := metrics.EngineStats{OpenFiles: st.OpenFiles, Logs: make([]metrics.LogStats, len(st.Logs))}
+	for i, l := range st.Logs {
+		out.Logs[i] = metrics.LogStats{Name: l.Name, Segments: l.Segments, Bytes: l.Bytes}
+	}
+	return out
+}
 
 func dataDirAttr(cfg serveConfig) string {
 	if cfg.engine == "memory" {
