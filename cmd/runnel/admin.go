@@ -64,14 +64,19 @@ func (h *health) ready(w http.ResponseWriter, r *http.Request) {
 	writeHealth(w, http.StatusOK, healthBody{Status: "ready"})
 }
 
-// adminMux returns the routes of the admin listener: /healthz, /readyz and,
-// when reg is not nil, /metrics. Other admin pages register on it too.
+// adminMux returns the routes of the admin listener: /healthz, /readyz and
+// /metrics (404 when reg is nil: metrics are off). Other admin pages
+// register on it too.
 func adminMux(reg *metrics.Registry, h *health) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", h.live)
 	mux.HandleFunc("GET /readyz", h.ready)
 	if reg != nil {
 		mux.Handle("GET /metrics", reg.Handler())
+	} else {
+		mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, "metrics are off (runnel serve --metrics=false): nothing is counted", http.StatusNotFound)
+		})
 	}
 	return mux
 }

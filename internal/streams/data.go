@@ -623,7 +623,8 @@ func (s *Service) GetRecords(ctx context.Context, in *GetRecordsInput) (*GetReco
 		if n := len(stored); n > 0 {
 			age = max(0, now-stored[n-1].Time)
 		}
-		st.metrics.GetRecords(sh.metrics, len(stored), bytes, age)
+		// The metrics count data and partition keys, not the keys' flag bytes.
+		st.metrics.GetRecords(sh.metrics, len(stored), max(0, bytes-len(stored)), age)
 	}
 
 	if sm.Closed != 0 && next >= sm.EndOffset {

@@ -439,7 +439,7 @@ func (sub *Subscription) event(ctx context.Context, st *stream, recs []engine.St
 	if s.opts.EnforceThroughput {
 		sub.out.tokens -= float64(bytes)
 	}
-	sub.metrics.Event(sub.sh.metrics, len(recs), bytes, ev.MillisBehindLatest)
+	sub.metrics.Event(sub.sh.metrics, len(recs), max(0, bytes-len(recs)), ev.MillisBehindLatest) // without the keys' flag bytes
 	sub.sentFirst = true
 	sub.lastEvent = time.Now()
 	return ev, nil
