@@ -408,3 +408,67 @@ func TestAdminOnAPIPort(t *testing.T) {
 		})
 	}
 }
+
+// TestMetricsConsumerLag: a lease table's checkpoints show as records and
+// milliseconds behind per shard.
+func TestMetricsConsumerLag(t *testing.T) {
+	admin := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	s := startServer(t, t.TempDir(), "--transition-delay", "0s", "--admin-listen", admin)
+	c := s.client()
+	ctx := context.Background()
+	const name = "lagging"
+	if _, err := c.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(name), ShardCount: aws.Int32(1)}); err != nil {
+		t.Fatal(err)
+	}
+	waitActive(t, c, name)
+	var seqs []string
+	for i := range 10 {
+		out, err := c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String(name), PartitionKey: aws.String("k"), Data: []byte(strconv.Itoa(i))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, *out.SequenceNumber)
+	}
+	table := map[string]any{"StreamName": name, "ApplicationName": "billing"}
+	if status, out := leaseCall(t, s, "CreateLeaseTable", table); status != 200 {
+		t.Fatalf("CreateLeaseTable: %d %v", status, out)
+	}
+	const shard = "shardId-000000000000"
+	behind := func() (records, millis float64) {
+		t.Helper()
+		fams := scrapeMetrics(t, "http://"+admin)
+		labels := []string{"stream", name, "application", "billing", "shard", shard}
+		r, ok := metricValue(fams, "runnel_lease_records_behind", labels...)
+		if !ok {
+			t.Fatalf("no runnel_lease_records_behind for %v", labels)
+		}
+		m, _ := metricValue(fams, "runnel_lease_millis_behind", labels...)
+		return r, m
+	}
+	// A new table at TRIM_HORIZON has processed nothing.
+	if r, m := behind(); r != 10 || m < 0 {
+		t.Errorf("at TRIM_HORIZON: %v records, %v ms behind; want 10", r, m)
+	}
+	with := func(kv ...any) map[string]any {
+		m := map[string]any{"StreamName": name, "ApplicationName": "billing"}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i].(string)] = kv[i+1]
+		}
+		return m
+	}
+	if status, out := leaseCall(t, s, "TakeLease", with("LeaseKey", shard, "Owner", "w", "Counter", 0)); status != 200 {
+		t.Fatalf("TakeLease: %d %v", status, out)
+	}
+	if status, out := leaseCall(t, s, "Checkpoint", with("LeaseKey", shard, "Owner", "w", "Counter", 1, "SequenceNumber", seqs[4])); status != 200 {
+		t.Fatalf("Checkpoint: %d %v", status, out)
+	}
+	if r, _ := behind(); r != 5 {
+		t.Errorf("checkpoint at the 5th record: %v records behind, want 5", r)
+	}
+	if status, out := leaseCall(t, s, "Checkpoint", with("LeaseKey", shard, "Owner", "w", "Counter", 2, "SequenceNumber", seqs[9])); status != 200 {
+		t.Fatalf("Checkpoint: %d %v", status, out)
+	}
+	if r, m := behind(); r != 0 || m != 0 {
+		t.Errorf("checkpoint at the last record: %v records, %v ms behind; want 0", r, m)
+	}
+}

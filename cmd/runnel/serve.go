@@ -425,6 +425,9 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 	// Lease tables of consumer applications, on the same metadata; the
 	// sweeper removes the tables of deleted streams.
 	lsvc := leases.New(eng.Meta(), leases.OnStreams(svc), leases.Options{})
+	if reg != nil {
+		reg.SetConsumerLag(func(ctx context.Context) []metrics.ConsumerLag { return consumerLag(ctx, lsvc, svc, log) })
+	}
 	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
 	sweepDone := make(chan struct{})
 	go func() {
@@ -504,6 +507,28 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 type lateHandler struct{ h http.Handler }
 
 func (l *lateHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) { l.h.ServeHTTP(w, r) }
+
+// consumerLag is the lag of every lease-table application on every shard
+// whose checkpoint names a position, for the metrics.
+func consumerLag(ctx context.Context, lsvc *leases.Service, svc *streams.Service, log *slog.Logger) []metrics.ConsumerLag {
+	cps, err := lsvc.Checkpoints(ctx)
+	if err != nil {
+		log.Warn("metrics: cannot list lease checkpoints", slog.Any("error", err))
+		return nil
+	}
+	out := make([]metrics.ConsumerLag, 0, len(cps))
+	for _, cp := range cps {
+		b, ok, err := svc.CheckpointBacklog(ctx, cp.Stream, cp.Shard, cp.Checkpoint)
+		if err != nil {
+			log.Warn("metrics: cannot read a shard's backlog", slog.String("stream", cp.Stream), slog.String("shard", cp.Shard), slog.Any("error", err))
+			return out
+		}
+		if ok {
+			out = append(out, metrics.ConsumerLag{Stream: cp.Stream, Application: cp.Application, Shard: cp.Shard, Records: b.Records, Millis: b.Millis})
+		}
+	}
+	return out
+}
 
 // engineStats converts the disk engine's statistics for the metrics.
 func engineStats(st disk.Stats) metrics.EngineStats {

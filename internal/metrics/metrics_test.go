@@ -431,3 +431,36 @@ func BenchmarkPutRecordsCounting(b *testing.B) {
 		}
 	})
 }
+
+func TestConsumerLag(t *testing.T) {
+	r := newRegistry(t, nil)
+	r.SetConsumerLag(func(ctx context.Context) []ConsumerLag {
+		if _, ok := ctx.Deadline(); !ok {
+			t.Error("lag asked for without a deadline")
+		}
+		return []ConsumerLag{
+			{Stream: "s", Application: "app", Shard: "shardId-000000000000", Records: 12, Millis: 3400},
+			{Stream: "s", Application: "app", Shard: "shardId-000000000001"},
+		}
+	})
+	fams := scrape(t, r)
+	for _, c := range []struct {
+		name  string
+		shard string
+		want  float64
+	}{
+		{"runnel_lease_records_behind", "shardId-000000000000", 12},
+		{"runnel_lease_millis_behind", "shardId-000000000000", 3400},
+		{"runnel_lease_records_behind", "shardId-000000000001", 0},
+	} {
+		if v, ok := value(fams, c.name, "stream", "s", "application", "app", "shard", c.shard); !ok || v != c.want {
+			t.Errorf("%s{shard=%s} = %v (present %v), want %v", c.name, c.shard, v, ok, c.want)
+		}
+	}
+	// The cap applies to them too.
+	r.opts.MaxSeries = 3
+	fams = scrape(t, r)
+	if v, _ := value(fams, "runnel_metrics_series_dropped"); v != 2 {
+		t.Errorf("dropped %v with a cap of 3, want the second shard's 2", v)
+	}
+}

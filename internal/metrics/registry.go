@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -86,6 +87,7 @@ type Registry struct {
 
 	engine      *engineMetrics
 	engineStats atomic.Pointer[func() EngineStats]
+	consumerLag atomic.Pointer[func(context.Context) []ConsumerLag]
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -338,6 +340,11 @@ func (c *streamCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descEngineStreamSegs, prometheus.GaugeValue, segs, s.name)
 		}
 	}
+
+	// Consumer applications' lag, before the shard-level series.
+	var lagDropped int
+	budget, lagDropped = r.collectLag(ch, budget)
+	dropped += lagDropped
 
 	// Shard level, for the streams with enhanced monitoring on.
 	for _, s := range streams {
