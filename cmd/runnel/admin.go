@@ -84,10 +84,11 @@ func adminMux(reg *metrics.Registry, h *health) *http.ServeMux {
 // withAdmin serves the admin routes on the API port (--admin-listen api):
 // a request without X-Amz-Target whose path an admin route matches goes to
 // admin, everything else to api. Every Kinesis request is POST / with
-// X-Amz-Target, so the two never meet.
+// X-Amz-Target, so the two never meet; CORS preflights (OPTIONS, which
+// carry no X-Amz-Target) stay with the API.
 func withAdmin(api http.Handler, admin *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("X-Amz-Target") == "" {
+		if r.Header.Get("X-Amz-Target") == "" && r.Method != http.MethodOptions {
 			if h, pattern := admin.Handler(r); pattern != "" {
 				h.ServeHTTP(w, r)
 				return

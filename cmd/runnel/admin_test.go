@@ -126,3 +126,34 @@ func TestServeAdminListener(t *testing.T) {
 		t.Errorf("/metrics: %d\n%s", resp.StatusCode, body)
 	}
 }
+
+func TestWithAdminRouting(t *testing.T) {
+	api := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Header().Set("X-Served-By", "api") })
+	admin := http.NewServeMux()
+	admin.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Header().Set("X-Served-By", "admin") })
+	admin.HandleFunc("/console/", func(w http.ResponseWriter, _ *http.Request) { w.Header().Set("X-Served-By", "admin") })
+	h := withAdmin(api, admin)
+	for _, tt := range []struct {
+		name, method, path, target string
+		want                       string
+	}{
+		{"health", "GET", "/healthz", "", "admin"},
+		{"console page", "POST", "/console/streams", "", "admin"},
+		{"kinesis", "POST", "/", "Kinesis_20131202.ListStreams", "api"},
+		{"kinesis on an admin path", "GET", "/healthz", "Kinesis_20131202.ListStreams", "api"},
+		{"cors preflight", "OPTIONS", "/console/x", "", "api"},
+		{"unknown path", "GET", "/nothing", "", "api"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(tt.method, tt.path, nil)
+			if tt.target != "" {
+				r.Header.Set("X-Amz-Target", tt.target)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, r)
+			if got := rec.Header().Get("X-Served-By"); got != tt.want {
+				t.Errorf("served by %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -61,7 +61,10 @@
 // (*Registry).StreamRates(name) returns a ring of RateSample, one every
 // Options.SampleInterval (5 s) over the last Options.History (15 minutes),
 // oldest first: incoming and outgoing records and bytes per second, and the
-// two ages. A background goroutine, stopped by Close, takes the samples.
+// two ages. (*Registry).ShardRates(name) gives each shard's rates over the
+// last interval and its iterator age, and (*Registry).ConsumerLag the lag
+// of lease-table applications. A background goroutine, stopped by Close,
+// takes the samples.
 //
 // # Consumer applications
 //

@@ -358,6 +358,23 @@ func TestStreamRates(t *testing.T) {
 	if r.StreamRates("unknown") != nil {
 		t.Error("rates of an unknown stream")
 	}
+	s.GetRecords(sh, 20, 2000, 300)
+	s.Shard(1, "shardId-000000000001", false)
+	r.sampleAll(t0.Add(60 * time.Second))
+	shards := r.ShardRates("s")
+	if len(shards) != 2 {
+		t.Fatalf("shard rates %+v, want 2 shards", shards)
+	}
+	want := ShardRate{Shard: "shardId-000000000000", Open: true, OutgoingRecords: 2, OutgoingBytes: 200, IteratorAgeMilliseconds: 300}
+	if shards[0] != want {
+		t.Errorf("shard 0: %+v, want %+v", shards[0], want)
+	}
+	if shards[1].Shard != "shardId-000000000001" || shards[1].Open || shards[1].IncomingRecords != 0 {
+		t.Errorf("shard 1: %+v", shards[1])
+	}
+	if r.ShardRates("unknown") != nil {
+		t.Error("shard rates of an unknown stream")
+	}
 }
 
 func TestCall(t *testing.T) {
@@ -456,6 +473,11 @@ func TestConsumerLag(t *testing.T) {
 		if v, ok := value(fams, c.name, "stream", "s", "application", "app", "shard", c.shard); !ok || v != c.want {
 			t.Errorf("%s{shard=%s} = %v (present %v), want %v", c.name, c.shard, v, ok, c.want)
 		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if got := r.ConsumerLag(ctx); len(got) != 2 || got[0].Records != 12 {
+		t.Errorf("ConsumerLag: %+v", got)
 	}
 	// The cap applies to them too.
 	r.opts.MaxSeries = 3

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"context"
 	"time"
 )
 
@@ -20,6 +21,21 @@ type RateSample struct {
 	// at the sample, MillisBehindLatest the SubscribeToShard one.
 	IteratorAgeMilliseconds int64
 	MillisBehindLatest      int64
+}
+
+// ShardRate is one shard's activity over the last sample interval.
+type ShardRate struct {
+	// Shard is the shard's id.
+	Shard string
+	// Open is false for a shard closed by resharding.
+	Open bool
+	// IncomingRecords, IncomingBytes, OutgoingRecords and OutgoingBytes are
+	// per second over the last Options.SampleInterval.
+	IncomingRecords, IncomingBytes float64
+	OutgoingRecords, OutgoingBytes float64
+	// IteratorAgeMilliseconds is the shard's last GetRecords iterator age
+	// (0 when not read in the last minute).
+	IteratorAgeMilliseconds int64
 }
 
 // rateRing is a stream's recent samples and the totals of the last one.
@@ -77,7 +93,58 @@ func (s *Stream) sample(now time.Time) {
 			}
 		}
 	}
+	for _, sh := range s.mu.shards {
+		if sh == nil {
+			continue
+		}
+		st := totals{sh.incomingRecords.Load(), sh.incomingBytes.Load(), sh.outgoingRecords.Load(), sh.outgoingBytes.Load()}
+		if secs := now.Sub(ring.lastAt).Seconds(); !ring.lastAt.IsZero() && secs > 0 {
+			sh.rate = ShardRate{
+				IncomingRecords: float64(st.inRecords-sh.rateLast.inRecords) / secs,
+				IncomingBytes:   float64(st.inBytes-sh.rateLast.inBytes) / secs,
+				OutgoingRecords: float64(st.outRecords-sh.rateLast.outRecords) / secs,
+				OutgoingBytes:   float64(st.outBytes-sh.rateLast.outBytes) / secs,
+			}
+		}
+		sh.rateLast = st
+	}
 	ring.last, ring.lastAt = t, now
+}
+
+// ShardRates returns the activity of every shard of stream name over the
+// last sample interval, by shard index (closed shards included); rates are
+// 0 until two samples were taken. It is empty for a stream not known.
+func (r *Registry) ShardRates(name string) []ShardRate {
+	r.mu.Lock()
+	s := r.mu.streams[name]
+	r.mu.Unlock()
+	if s == nil {
+		return nil
+	}
+	now := nowMs()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]ShardRate, 0, len(s.mu.shards))
+	for _, sh := range s.mu.shards {
+		if sh == nil {
+			continue
+		}
+		rate := sh.rate
+		rate.Shard, rate.Open, rate.IteratorAgeMilliseconds = sh.id, sh.open.Load(), sh.shardAge(now)
+		out = append(out, rate)
+	}
+	return out
+}
+
+// ConsumerLag returns the lag of lease-table applications per shard, as
+// the last scrape would show it (the function set with SetConsumerLag,
+// called now); nil when none is set.
+func (r *Registry) ConsumerLag(ctx context.Context) []ConsumerLag {
+	f := r.consumerLag.Load()
+	if f == nil || *f == nil {
+		return nil
+	}
+	return (*f)(ctx)
 }
 
 // StreamRates returns the recent activity of stream name, oldest sample

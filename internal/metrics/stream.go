@@ -111,6 +111,11 @@ type Shard struct {
 
 	open       atomic.Bool
 	lastActive atomic.Int64 // Unix ms of the last read or write
+
+	// The rate over the last sample interval and the totals it was taken
+	// at, guarded by the stream's mu (rates.go).
+	rate     ShardRate
+	rateLast totals
 }
 
 func newStream(r *Registry, name, id string) *Stream {
