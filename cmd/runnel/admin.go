@@ -20,11 +20,16 @@ const adminOnAPI = "api"
 
 // health answers /healthz and /readyz.
 type health struct {
-	eng engine.Engine
+	// eng is the storage engine (an engine.Engine), set by setReady once
+	// the server can serve; until then /readyz fails.
+	eng atomic.Value
 	// draining is set when the server starts shutting down: /readyz then
 	// fails, so load balancers send nothing new.
 	draining atomic.Bool
 }
+
+// setReady marks the server ready to serve on eng.
+func (h *health) setReady(eng engine.Engine) { h.eng.Store(eng) }
 
 // readyTimeout bounds the metadata round trip of /readyz.
 const readyTimeout = 2 * time.Second
@@ -54,9 +59,14 @@ func (h *health) ready(w http.ResponseWriter, r *http.Request) {
 		writeHealth(w, http.StatusServiceUnavailable, healthBody{Status: "unavailable", Error: "shutting down"})
 		return
 	}
+	eng, _ := h.eng.Load().(engine.Engine)
+	if eng == nil {
+		writeHealth(w, http.StatusServiceUnavailable, healthBody{Status: "unavailable", Error: "starting: the storage engine is being opened"})
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 	defer cancel()
-	_, _, err := h.eng.Meta().Get(ctx, "server/iterator-key")
+	_, _, err := eng.Meta().Get(ctx, "server/iterator-key")
 	if err != nil && !errors.Is(err, engine.ErrKeyNotFound) {
 		writeHealth(w, http.StatusServiceUnavailable, healthBody{Status: "unavailable", Error: "storage engine: " + err.Error()})
 		return

@@ -16,7 +16,7 @@ import (
 
 func TestHealthEndpoints(t *testing.T) {
 	eng := mem.New(mem.DefaultOptions())
-	h := &health{eng: eng}
+	h := &health{}
 	mux := adminMux(nil, h)
 	get := func(path string) (int, healthBody) {
 		t.Helper()
@@ -37,8 +37,9 @@ func TestHealthEndpoints(t *testing.T) {
 		wantCode   int
 		wantStatus string
 	}{
-		{"alive", nil, "/healthz", 200, "ok"},
-		{"ready", nil, "/readyz", 200, "ready"},
+		{"alive while starting", nil, "/healthz", 200, "ok"},
+		{"starting", nil, "/readyz", 503, "unavailable"},
+		{"ready", func() { h.setReady(eng) }, "/readyz", 200, "ready"},
 		{"metrics off", nil, "/metrics", 404, ""},
 		{"draining", func() { h.draining.Store(true) }, "/readyz", 503, "unavailable"},
 		{"alive while draining", nil, "/healthz", 200, "ok"},

@@ -358,6 +358,15 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 		}
 		defer reg.Close()
 	}
+	// The admin listener serves from now on, so that probes get an answer
+	// (/readyz: 503 until the service is ready) while a large data
+	// directory is recovered. Other admin pages register on its mux.
+	hl := &health{}
+	amux := adminMux(reg, hl)
+	if admin != nil {
+		admin.serve(amux, log)
+		log.Info("admin listening", slog.String("url", admin.URL()), slog.Bool("metrics", reg != nil))
+	}
 	if cfg.pprofAddr != "" {
 		stopPprof, perr := startPprof(cfg.pprofAddr, log)
 		if perr != nil {
@@ -442,17 +451,11 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 	if err != nil {
 		return err
 	}
-	hl := &health{eng: eng}
-	switch {
-	case admin != nil:
-		admin.serve(adminMux(reg, hl), log)
-		log.Info("admin listening", slog.String("url", admin.URL()), slog.Bool("metrics", reg != nil))
-	case cfg.adminListen == adminOnAPI:
-		handler.h = withAdmin(h, adminMux(reg, hl))
+	handler.h = h
+	if cfg.adminListen == adminOnAPI {
+		handler.h = withAdmin(h, amux)
 	}
-	if handler.h == nil {
-		handler.h = h
-	}
+	hl.setReady(eng)
 	log.Info("runnel listening",
 		slog.String("endpoint", srv.Endpoint()),
 		slog.String("engine", cfg.engine),
