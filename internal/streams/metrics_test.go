@@ -118,6 +118,20 @@ func TestServiceMetrics(t *testing.T) {
 	if set := st.ShardLevelMetrics(); set != 0 {
 		t.Errorf("after DisableEnhancedMonitoring: set %b", set)
 	}
+	// Resharding: the children get counters, the parent is marked closed.
+	if err := e.splitShard("s", "shardId-000000000000", half); err != nil {
+		t.Fatal(err)
+	}
+	e.put("s", "after-split", "x") // applies the split
+	var open []string
+	for _, r := range reg.ShardRates("s") {
+		if r.Open {
+			open = append(open, r.Shard)
+		}
+	}
+	if len(reg.ShardRates("s")) != 3 || len(open) != 2 || open[0] != "shardId-000000000001" {
+		t.Errorf("after a split: shards %+v", reg.ShardRates("s"))
+	}
 	if err := e.svc.DeleteStream(ctx, &DeleteStreamInput{StreamName: sp("s")}); err != nil {
 		t.Fatal(err)
 	}
