@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -470,5 +472,41 @@ func TestMetricsConsumerLag(t *testing.T) {
 	}
 	if r, m := behind(); r != 0 || m != 0 {
 		t.Errorf("checkpoint at the last record: %v records, %v ms behind; want 0", r, m)
+	}
+}
+
+// TestMetricsAWSCLI: the AWS CLI's enable-enhanced-monitoring and
+// disable-enhanced-monitoring turn the shard series on and off.
+func TestMetricsAWSCLI(t *testing.T) {
+	aws := awsCLI(t)
+	admin := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	srv := startServer(t, t.TempDir(), "--transition-delay", "0s", "--admin-listen", admin)
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(aws, append([]string{"--endpoint-url", srv.endpoint(), "--region", "us-east-1", "--output", "json"}, args...)...)
+		cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY=secret", "AWS_PAGER=", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("aws %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	run("kinesis", "create-stream", "--stream-name", "cli-metrics", "--shard-count", "1")
+	run("kinesis", "wait", "stream-exists", "--stream-name", "cli-metrics")
+	run("kinesis", "put-record", "--stream-name", "cli-metrics", "--partition-key", "k", "--data", "aGVsbG8=")
+	out := run("kinesis", "enable-enhanced-monitoring", "--stream-name", "cli-metrics", "--shard-level-metrics", "ALL")
+	if !strings.Contains(out, "IteratorAgeMilliseconds") {
+		t.Errorf("enable-enhanced-monitoring answered %s", out)
+	}
+	fams := scrapeMetrics(t, "http://"+admin)
+	if v, _ := metricValue(fams, "kinesis_PutRecord_Success", "stream", "cli-metrics"); v != 1 {
+		t.Errorf("PutRecord.Success = %v, want 1", v)
+	}
+	if v, ok := metricValue(fams, "kinesis_shard_IncomingRecords", "stream", "cli-metrics", "shard", "shardId-000000000000"); !ok || v != 1 {
+		t.Errorf("shard IncomingRecords = %v (present %v), want 1", v, ok)
+	}
+	run("kinesis", "disable-enhanced-monitoring", "--stream-name", "cli-metrics", "--shard-level-metrics", "ALL")
+	if have := shardFamilies(scrapeMetrics(t, "http://"+admin), "cli-metrics"); len(have) != 0 {
+		t.Errorf("shard series after disable-enhanced-monitoring: %v", have)
 	}
 }
