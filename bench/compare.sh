@@ -156,7 +156,7 @@ start_at() {
 		if [ "$RUNNEL_OK" != 1 ]; then WHY=$RUNNEL_WHY; return 1; fi
 		port=$(pick_port $((45670 + off)))
 		mkdir -p "$WORK/runnel-data"
-		"$WORK/runnel" serve --listen "127.0.0.1:$port" --data-dir "$WORK/runnel-data" >"$WORK/runnel.log" 2>&1 &
+		"$WORK/runnel" serve --listen "127.0.0.1:$port" --admin-listen 127.0.0.1:0 --data-dir "$WORK/runnel-data" >"$WORK/runnel.log" 2>&1 &
 		pid=$!
 		;;
 	kinesalite)

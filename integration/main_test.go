@@ -140,7 +140,8 @@ func startServerAt(t *testing.T, addr, dataDir string, args ...string) *server {
 // launch starts the process and waits for its port; the caller kills it.
 func launch(t testing.TB, addr, dataDir string, args ...string) *server {
 	t.Helper()
-	full := append([]string{"serve", "--listen", addr, "--data-dir", dataDir}, args...)
+	// The admin listener on a free port of its own: servers run side by side.
+	full := append([]string{"serve", "--listen", addr, "--data-dir", dataDir, "--admin-listen", "127.0.0.1:0"}, args...)
 	if !slices.Contains(args, "--engine") {
 		full = append(full, engineArgs()...)
 	}

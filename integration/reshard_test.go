@@ -665,7 +665,8 @@ func TestOnDemandScaling(t *testing.T) {
 func launchEnv(t *testing.T, dataDir string, env []string, args ...string) *server {
 	t.Helper()
 	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	full := append([]string{"serve", "--listen", addr, "--data-dir", dataDir}, args...)
+	// The admin listener on a free port of its own: servers run side by side.
+	full := append([]string{"serve", "--listen", addr, "--data-dir", dataDir, "--admin-listen", "127.0.0.1:0"}, args...)
 	cmd := exec.Command(runnelBin, full...)
 	cmd.Env = append(os.Environ(), env...)
 	var log logBuffer

@@ -111,7 +111,7 @@ func startServe(t *testing.T, cfg serveConfig) (*server.Server, func() error) {
 }
 
 func testConfig(t *testing.T, engine string) serveConfig {
-	cfg, err := parseServe([]string{"--listen", "127.0.0.1:0", "--engine", engine, "--data-dir", t.TempDir(), "--transition-delay", "0s", "--admin-listen", ""}, mapEnv(nil))
+	cfg, err := parseServe([]string{"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--engine", engine, "--data-dir", t.TempDir(), "--transition-delay", "0s"}, mapEnv(nil))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/runnel/runnel/internal/kinesisapi"
 	"github.com/runnel/runnel/internal/leaseapi"
 	"github.com/runnel/runnel/internal/leases"
+	"github.com/runnel/runnel/internal/metrics"
 	"github.com/runnel/runnel/internal/server"
 	"github.com/runnel/runnel/internal/streams"
 )
@@ -68,6 +69,8 @@ type serveConfig struct {
 	adminListen       string // the admin listener's address, "api" or "" (off)
 	adminExplicit     bool   // adminListen was given, not the default
 	console           bool   // serve the web console on the admin listener
+	metrics           bool   // count and serve /metrics
+	metricsMaxSeries  int
 	keyFile           string // the key store's file; empty: the default (keyFilePath)
 	masterKeys        [][]byte
 	credentialsFile   string // users and keys; empty: signatures not checked
@@ -146,6 +149,14 @@ func parseServe(args []string, getenv env) (serveConfig, error) {
 			"reach it could read, write and delete every stream. Give a credentials file with --credentials "+
 			"(RUNNEL_CREDENTIALS; see docs/SECURITY.md), listen on 127.0.0.1, or accept any signed request with "+
 			"--insecure-no-auth (RUNNEL_INSECURE_NO_AUTH=true)", c.listen)
+	}
+	if a := c.adminListen; a != "" && a != adminOnAPI {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return c, fmt.Errorf("--admin-listen %q: want host:port, %q (the API port) or off", a, adminOnAPI)
+		}
+	}
+	if c.metricsMaxSeries < 1 {
+		return c, fmt.Errorf("--metrics-max-series %d: must be at least 1", c.metricsMaxSeries)
 	}
 	return c, nil
 }
@@ -301,6 +312,8 @@ func serveFlags(c *serveConfig, getenv env) (fs *flag.FlagSet, logLevel *string,
 	fs.StringVar(&c.credentialsFile, "credentials", envOr("RUNNEL_CREDENTIALS", ""), "JSON `file` of users, access keys and policies; requests must be signed by one of its keys (reloaded on SIGHUP; docs/SECURITY.md) (env RUNNEL_CREDENTIALS)")
 	fs.BoolVar(&c.insecureNoAuth, "insecure-no-auth", boolEnv("RUNNEL_INSECURE_NO_AUTH", false), "without --credentials, serve a non-loopback --listen address anyway, accepting any access key and signature (env RUNNEL_INSECURE_NO_AUTH)")
 	fs.BoolVar(&c.auditControlPlane, "audit-control-plane", boolEnv("RUNNEL_AUDIT_CONTROL_PLANE", false), "log every control-plane call (all but record and lease traffic) with its principal (env RUNNEL_AUDIT_CONTROL_PLANE)")
+	fs.BoolVar(&c.metrics, "metrics", boolEnv("RUNNEL_METRICS", true), "count the streams' CloudWatch-named metrics and serve them at /metrics on the admin listener (env RUNNEL_METRICS)")
+	fs.IntVar(&c.metricsMaxSeries, "metrics-max-series", intEnv("RUNNEL_METRICS_MAX_SERIES", metrics.DefaultOptions().MaxSeries), "most stream and shard time series /metrics exports; past it shard series go first, with a warning in the log (env RUNNEL_METRICS_MAX_SERIES)")
 	fs.Var(bytesFlag{&c.memoryLimit}, "memory-limit", "with the disk engine: the garbage collector's soft memory `limit` (e.g. 512MiB, 2GiB, off); the GOMEMLIMIT environment variable wins (env RUNNEL_MEMORY_LIMIT)")
 	return fs, logLevel, envErr
 }
@@ -414,6 +427,44 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 			_ = srv.Close()
 		}
 	}()
+	var admin *adminServer
+	if cfg.adminListen != "" && cfg.adminListen != adminOnAPI {
+		admin, err = listenAdmin(ctx, cfg.adminListen)
+		switch {
+		case errors.Is(err, syscall.EADDRINUSE) && !cfg.adminExplicit:
+			// The default address is taken (another runnel on this
+			// machine): serve without the admin listener rather than not
+			// at all.
+			log.Warn("admin listener off: its default address is in use (another runnel?); choose one with --admin-listen",
+				slog.String("address", cfg.adminListen))
+			admin = nil
+		case errors.Is(err, syscall.EADDRINUSE):
+			return fmt.Errorf("--admin-listen %s is already in use: choose another address, \"api\" for the API port, or off for none", cfg.adminListen)
+		case err != nil:
+			return fmt.Errorf("--admin-listen %s: %w", cfg.adminListen, err)
+		default:
+			defer admin.close()
+		}
+	}
+	var reg *metrics.Registry
+	if cfg.metrics {
+		mopts := metrics.DefaultOptions()
+		mopts.MaxSeries = cfg.metricsMaxSeries
+		mopts.Logger = log
+		if reg, err = metrics.New(mopts); err != nil {
+			return err
+		}
+		defer reg.Close()
+	}
+	// The admin listener serves from now on, so that probes get an answer
+	// (/readyz: 503 until the service is ready) while a large data
+	// directory is recovered. Other admin pages register on its mux.
+	hl := &health{}
+	amux := adminMux(reg, hl)
+	if admin != nil {
+		admin.serve(amux, log)
+		log.Info("admin listening", slog.String("url", admin.URL()), slog.Bool("metrics", reg != nil))
+	}
 	if cfg.pprofAddr != "" {
 		stopPprof, perr := startPprof(cfg.pprofAddr, log)
 		if perr != nil {
@@ -436,11 +487,17 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 	default:
 		dopts := disk.DefaultOptions()
 		dopts.Logger = log
+		if reg != nil {
+			dopts.Observer = reg.EngineObserver()
+		}
 		d, oerr := disk.Open(cfg.dataDir, dopts)
 		if oerr != nil {
 			return dataDirError(cfg.dataDir, oerr)
 		}
 		eng = d
+		if reg != nil {
+			reg.SetEngineStats(func() metrics.EngineStats { return engineStats(d.Stats()) })
+		}
 	}
 	defer func() {
 		if cerr := eng.Close(); cerr != nil {
@@ -463,6 +520,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 	sopts.ScalingsPerDay = cfg.scalingsPerDay
 	sopts.Scaler = cfg.scaler
 	sopts.Logger = log
+	sopts.Metrics = reg
 	if p := cfg.crashPoint; p != "" {
 		// A test hook (RUNNEL_CRASHPOINT): die like a power cut at that step.
 		sopts.CrashPoint = func(at string) {
@@ -487,6 +545,9 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 	// Lease tables of consumer applications, on the same metadata; the
 	// sweeper removes the tables of deleted streams.
 	lsvc := leases.New(eng.Meta(), leases.OnStreams(svc), leases.Options{})
+	if reg != nil {
+		reg.SetConsumerLag(func(ctx context.Context) []metrics.ConsumerLag { return consumerLag(ctx, lsvc, svc, log) })
+	}
 	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
 	sweepDone := make(chan struct{})
 	go func() {
@@ -517,22 +578,15 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 		return err
 	}
 	handler.h = h
-	adm, err := adminMux(cfg, svc, lsvc, verifier, log)
+	stopConsole, err := addConsole(amux, cfg, reg, svc, lsvc, verifier, log)
 	if err != nil {
 		return err
 	}
-	defer adm.close()
-	switch cfg.adminListen {
-	case "":
-	case adminOnAPI:
-		handler.h = withAdmin(h, adm.mux)
-	default:
-		stopAdmin, aerr := startAdmin(cfg.adminListen, cfg.adminExplicit, adm.mux, log)
-		if aerr != nil {
-			return aerr
-		}
-		defer stopAdmin()
+	defer stopConsole()
+	if cfg.adminListen == adminOnAPI {
+		handler.h = withAdmin(h, amux)
 	}
+	hl.setReady(eng)
 	log.Info("runnel listening",
 		slog.String("endpoint", srv.Endpoint()),
 		slog.String("engine", cfg.engine),
@@ -556,6 +610,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", slog.Duration("timeout", cfg.shutdownTimeout))
+	hl.draining.Store(true)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
 	defer cancel()
 	// SubscribeToShard responses last minutes: end them (and any that
@@ -590,6 +645,37 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 type lateHandler struct{ h http.Handler }
 
 func (l *lateHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) { l.h.ServeHTTP(w, r) }
+
+// consumerLag is the lag of every lease-table application on every shard
+// whose checkpoint names a position, for the metrics.
+func consumerLag(ctx context.Context, lsvc *leases.Service, svc *streams.Service, log *slog.Logger) []metrics.ConsumerLag {
+	cps, err := lsvc.Checkpoints(ctx)
+	if err != nil {
+		log.Warn("metrics: cannot list lease checkpoints", slog.Any("error", err))
+		return nil
+	}
+	out := make([]metrics.ConsumerLag, 0, len(cps))
+	for _, cp := range cps {
+		b, ok, err := svc.CheckpointBacklog(ctx, cp.Stream, cp.Shard, cp.Checkpoint)
+		if err != nil {
+			log.Warn("metrics: cannot read a shard's backlog", slog.String("stream", cp.Stream), slog.String("shard", cp.Shard), slog.Any("error", err))
+			return out
+		}
+		if ok {
+			out = append(out, metrics.ConsumerLag{Stream: cp.Stream, Application: cp.Application, Shard: cp.Shard, Records: b.Records, Millis: b.Millis})
+		}
+	}
+	return out
+}
+
+// engineStats converts the disk engine's statistics for the metrics.
+func engineStats(st disk.Stats) metrics.EngineStats {
+	out := metrics.EngineStats{OpenFiles: st.OpenFiles, Logs: make([]metrics.LogStats, len(st.Logs))}
+	for i, l := range st.Logs {
+		out.Logs[i] = metrics.LogStats{Name: l.Name, Segments: l.Segments, Bytes: l.Bytes}
+	}
+	return out
+}
 
 func dataDirAttr(cfg serveConfig) string {
 	if cfg.engine == "memory" {

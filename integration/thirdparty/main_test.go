@@ -88,7 +88,7 @@ func startServer(t *testing.T) *server {
 	addr := l.Addr().String()
 	l.Close()
 	s := &server{addr: addr}
-	s.cmd = exec.Command(runnelBin, "serve", "--listen", addr, "--data-dir", t.TempDir(), "--log-level", "debug")
+	s.cmd = exec.Command(runnelBin, "serve", "--listen", addr, "--admin-listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--log-level", "debug")
 	s.cmd.Stdout, s.cmd.Stderr = &s.log, &s.log
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/runnel/runnel/internal/auth"
+	"github.com/runnel/runnel/internal/metrics"
 	"github.com/runnel/runnel/internal/streams"
 )
 
@@ -220,6 +221,10 @@ type exchange struct {
 	proto     protocol
 	op        string
 	status    int
+	start     time.Time
+	// call carries the stream the service resolved back to the handler,
+	// for the latency metrics; it is the context the Backend is called with.
+	call metrics.Call
 	// noDeadlines is set once the ResponseWriter turned out not to
 	// support deadlines (a test recorder).
 	noDeadlines bool
@@ -235,7 +240,7 @@ type exchange struct {
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	x := &exchange{w: w, r: r, requestID: newUUID(), rc: http.NewResponseController(w)}
+	x := &exchange{w: w, r: r, requestID: newUUID(), rc: http.NewResponseController(w), start: start}
 	// Until the body is in, the answer (an early error) may wait for it.
 	x.setWriteDeadline(start, h.opts.BodyReadTimeout+h.opts.WriteTimeout)
 	hdr := w.Header()
@@ -432,12 +437,18 @@ func (h *Handler) serve(x *exchange) {
 		op.stream(h, x, in)
 		return
 	}
-	out, err := op.call(r.Context(), h.backend, in)
+	x.call.Reset(r.Context())
+	out, err := op.call(&x.call, h.backend, in)
 	if err != nil {
 		x.writeError(h.backendError(r.Context(), x, err))
-		return
+	} else {
+		x.writeOutput(h, op, out)
 	}
-	x.writeOutput(h, op, out)
+	if op.timed {
+		if st := x.call.Stream(); st != nil {
+			st.ObserveLatency(op.latency, time.Since(x.start))
+		}
+	}
 }
 
 // closeHTTP1 asks net/http to close an HTTP/1.x connection after the

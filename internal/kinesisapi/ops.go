@@ -4,6 +4,7 @@ import (
 	"context"
 	"reflect"
 
+	"github.com/runnel/runnel/internal/metrics"
 	"github.com/runnel/runnel/internal/streams"
 )
 
@@ -97,6 +98,10 @@ type operation struct {
 	// stream, when set, serves the operation instead of call and writes
 	// the response itself (SubscribeToShard's event stream, subscribe.go).
 	stream func(h *Handler, x *exchange, in any)
+	// timed is set for the operations whose latency is a metric, latency
+	// names it (metrics.go).
+	timed   bool
+	latency metrics.Op
 }
 
 // notImplemented answers an operation the Backend does not offer.

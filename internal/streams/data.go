@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/runnel/runnel/internal/engine"
+	"github.com/runnel/runnel/internal/metrics"
 )
 
 // Record keys in the engine: one flag byte, then the partition key's bytes.
@@ -86,25 +87,25 @@ func (s *Service) checkRecordSize(name, member string, data, pk int, maxKiB int3
 	return nil
 }
 
-// appendLog appends to a shard's log, mapping engine failures. It returns
-// errShardClosed if resharding closed the shard since the records were
-// routed.
-func (s *Service) appendLog(ctx context.Context, sh *shard, recs []engine.Record) (engine.AppendResult, error) {
+// appendLog appends to a shard's log, mapping engine failures, and returns
+// the bytes appended (data plus partition keys). It returns errShardClosed
+// if resharding closed the shard since the records were routed.
+func (s *Service) appendLog(ctx context.Context, sh *shard, recs []engine.Record) (engine.AppendResult, int, error) {
 	sh.gate.RLock()
 	defer sh.gate.RUnlock()
 	if sh.closed.Load() {
-		return engine.AppendResult{}, errShardClosed
+		return engine.AppendResult{}, 0, errShardClosed
 	}
 	l, err := sh.handle(ctx, s.eng)
 	if err != nil {
-		return engine.AppendResult{}, err
+		return engine.AppendResult{}, 0, err
 	}
 	res, err := l.Append(ctx, recs)
 	if errors.Is(err, engine.ErrSealed) {
-		return res, errShardClosed
+		return res, 0, errShardClosed
 	}
+	n := 0
 	if err == nil {
-		n := 0
 		for i := range recs {
 			n += len(recs[i].Key) - 1 + len(recs[i].Value)
 		}
@@ -113,7 +114,7 @@ func (s *Service) appendLog(ctx context.Context, sh *shard, recs []engine.Record
 			s.flushAppendFailures()
 		}
 	}
-	return res, err
+	return res, n, err
 }
 
 // PutRecord writes one record to the shard its hash key falls in.
@@ -133,6 +134,9 @@ func (s *Service) PutRecord(ctx context.Context, in *PutRecordInput) (*PutRecord
 	st, status, err := s.live(ctx, name)
 	if err != nil {
 		return nil, err
+	}
+	if st.metrics != nil {
+		metrics.CallFrom(ctx).SetStream(st.metrics)
 	}
 	if err := s.writable(name, status); err != nil {
 		return nil, err
@@ -163,6 +167,7 @@ func (s *Service) PutRecord(ctx context.Context, in *PutRecordInput) (*PutRecord
 		return nil, errors.New("streams: no open shard covers the hash key")
 	}
 	if !sh.limits.admitWrite(size, s.nowMs()) {
+		st.metrics.WriteThrottled(sh.metrics, 1)
 		return nil, s.errThrottled(sh, name)
 	}
 	flags := byte(0)
@@ -177,7 +182,7 @@ func (s *Service) PutRecord(ctx context.Context, in *PutRecordInput) (*PutRecord
 	key := make([]byte, 1+len(pk))
 	key[0] = flags
 	copy(key[1:], pk)
-	res, err := s.appendLog(withSealKey(ctx, m.DataKey), sh, []engine.Record{{Key: key, Value: in.Data}})
+	res, _, err := s.appendLog(withSealKey(ctx, m.DataKey), sh, []engine.Record{{Key: key, Value: in.Data}})
 	if errors.Is(err, errShardClosed) && canReroute(ctx) {
 		return s.putRecordAgain(ctx, in)
 	}
@@ -191,6 +196,7 @@ func (s *Service) PutRecord(ctx context.Context, in *PutRecordInput) (*PutRecord
 		s.noteAppendFailure(name, 1, err)
 		return nil, err
 	}
+	st.metrics.PutRecord(sh.metrics, size)
 	et := *enc
 	return &PutRecordOutput{
 		ShardId:        sh.id,
@@ -204,6 +210,7 @@ type putGroup struct {
 	sh    *shard
 	first int // position of the group's first record in the sorted order
 	n     int
+	bytes int // appended: data plus partition keys
 	res   engine.AppendResult
 	err   error
 }
@@ -213,6 +220,13 @@ type putGroup struct {
 // for one shard are appended as one batch in request order; batches for
 // different shards are appended concurrently.
 func (s *Service) PutRecords(ctx context.Context, in *PutRecordsInput) (*PutRecordsOutput, error) {
+	return s.putRecords(ctx, in, true)
+}
+
+// putRecords is PutRecords; request is false when it retries records of a
+// request whose shards resharding closed (rerouteClosed), so that the
+// request is counted once in the metrics.
+func (s *Service) putRecords(ctx context.Context, in *PutRecordsInput, request bool) (*PutRecordsOutput, error) {
 	if in == nil {
 		in = &PutRecordsInput{}
 	}
@@ -233,6 +247,9 @@ func (s *Service) PutRecords(ctx context.Context, in *PutRecordsInput) (*PutReco
 	st, status, err := s.live(ctx, name)
 	if err != nil {
 		return nil, err
+	}
+	if st.metrics != nil && request {
+		metrics.CallFrom(ctx).SetStream(st.metrics)
 	}
 	if err := s.writable(name, status); err != nil {
 		return nil, err
@@ -284,11 +301,14 @@ func (s *Service) PutRecords(ctx context.Context, in *PutRecordsInput) (*PutReco
 
 	// Throughput admission, in request order; rejected records are marked
 	// and left out of the batches.
+	throttled := 0
 	if s.opts.EnforceThroughput {
 		now := s.nowMs()
 		for i := range in.Records {
 			r := &in.Records[i]
 			if !shardOf[i].limits.admitWrite(len(r.Data)+len(*r.PartitionKey), now) {
+				st.metrics.WriteThrottled(shardOf[i].metrics, 1)
+				throttled++
 				e := s.errThrottled(shardOf[i], name)
 				out.Records[i].ErrorCode, out.Records[i].ErrorMessage = ptr(string(e.Code)), &e.Message
 				out.FailedRecordCount++
@@ -359,7 +379,7 @@ func (s *Service) PutRecords(ctx context.Context, in *PutRecordsInput) (*PutReco
 
 	// Append: one batch per shard, concurrently when there are several.
 	appendGroup := func(g *putGroup) {
-		g.res, g.err = s.appendLog(ctx, g.sh, recs[g.first:g.first+g.n])
+		g.res, g.bytes, g.err = s.appendLog(ctx, g.sh, recs[g.first:g.first+g.n])
 	}
 	if len(groups) == 1 {
 		appendGroup(&groups[0])
@@ -375,7 +395,14 @@ func (s *Service) PutRecords(ctx context.Context, in *PutRecordsInput) (*PutReco
 		appendGroup(&groups[0])
 		wg.Wait()
 	}
-	s.rerouteClosed(ctx, in, out, groups, groupOf)
+	if st.metrics != nil {
+		for j := range groups {
+			if g := &groups[j]; g.err == nil {
+				st.metrics.PutRecordsShard(g.sh.metrics, g.n, g.bytes)
+			}
+		}
+	}
+	rerouted := s.rerouteClosed(ctx, in, out, groups, groupOf)
 
 	// Outcomes in request order.
 	seqs := make([]string, n)
@@ -415,6 +442,15 @@ func (s *Service) PutRecords(ctx context.Context, in *PutRecordsInput) (*PutReco
 	}
 	if failed > 0 {
 		s.noteAppendFailure(name, failed, failedErr)
+	}
+	if request && st.metrics != nil {
+		// Rerouted records' outcomes came from the retry.
+		for _, i := range rerouted {
+			if e := out.Records[i].ErrorCode; e != nil && *e == string(CodeProvisionedThroughputExceeded) {
+				throttled++
+			}
+		}
+		st.metrics.PutRecords(n, int(out.FailedRecordCount)-throttled, throttled)
 	}
 	return out, nil
 }
@@ -561,11 +597,15 @@ func (s *Service) GetRecords(ctx context.Context, in *GetRecordsInput) (*GetReco
 	if st.meta.ID != it.streamID || idx >= len(st.shards) {
 		return nil, s.errShardNotFound(sid, name)
 	}
+	if st.metrics != nil {
+		metrics.CallFrom(ctx).SetStream(st.metrics)
+	}
 	if err := s.writable(name, status); err != nil {
 		return nil, err
 	}
 	sh, sm := st.shards[idx], st.meta.Shards[idx]
 	if !sh.limits.admitRead(now) {
+		st.metrics.ReadThrottled(sh.metrics)
 		return nil, s.errThrottled(sh, name)
 	}
 	l, err := sh.handle(ctx, s.eng)
@@ -591,6 +631,14 @@ func (s *Service) GetRecords(ctx context.Context, in *GetRecordsInput) (*GetReco
 		next = sm.EndOffset
 	}
 	sh.limits.chargeRead(bytes)
+	if st.metrics != nil {
+		var age int64
+		if n := len(stored); n > 0 {
+			age = max(0, now-stored[n-1].Time)
+		}
+		// The metrics count data and partition keys, not the keys' flag bytes.
+		st.metrics.GetRecords(sh.metrics, len(stored), max(0, bytes-len(stored)), age)
+	}
 
 	if sm.Closed != 0 && next >= sm.EndOffset {
 		// The closed shard is drained: no next iterator, the children instead.

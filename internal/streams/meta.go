@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/runnel/runnel/internal/engine"
+	"github.com/runnel/runnel/internal/metrics"
 )
 
 // Stream statuses, as Kinesis names them.
@@ -174,6 +175,9 @@ type stream struct {
 	// autoNext counts the records routed by the AUTO distribution strategy,
 	// shared by the cache entries of one creation of the stream.
 	autoNext *atomic.Uint64
+	// metrics are the stream's counters; nil when the service has no
+	// metrics registry.
+	metrics *metrics.Stream
 }
 
 type route struct {
@@ -196,6 +200,10 @@ type shard struct {
 	keys *shardKeys // set on log when opened
 
 	limits *shardLimits // nil unless throughput is enforced
+
+	// metrics are the shard's counters, set at creation; nil without a
+	// metrics registry.
+	metrics *metrics.Shard
 
 	// gate orders appends against resharding: appends hold it shared and
 	// check closed; resharding holds it exclusively while it reads the
@@ -244,10 +252,21 @@ func (s *Service) build(m *streamMeta, raw []byte, version uint64, prev *stream)
 		st.keys = newStreamKeys(s.opts.Keys)
 	}
 	st.keys.update(m)
+	if m.Status == statusDeleting {
+		// A deleted stream's series go at once, as its data-plane calls are
+		// refused.
+		s.opts.Metrics.Forget(m.Name, m.ID)
+	} else {
+		st.metrics = s.opts.Metrics.Stream(m.Name, m.ID)
+		st.metrics.SetShardLevelMetrics(m.Metrics)
+	}
 	for i := range m.Shards {
 		sm := &m.Shards[i]
 		if prev != nil && prev.meta.ID == m.ID && i < len(prev.shards) {
 			st.shards[i] = prev.shards[i]
+			if sm.Closed != 0 {
+				st.metrics.Shard(i, st.shards[i].id, false) // closed by resharding since
+			}
 		} else {
 			start, _ := parseHashKey(sm.Start)
 			end, _ := parseHashKey(sm.End)
@@ -263,6 +282,7 @@ func (s *Service) build(m *streamMeta, raw []byte, version uint64, prev *stream)
 			if s.opts.EnforceThroughput {
 				sh.limits = newShardLimits()
 			}
+			sh.metrics = st.metrics.Shard(i, sh.id, sm.Closed == 0)
 			st.shards[i] = sh
 		}
 		if sm.Closed != 0 {
@@ -333,6 +353,7 @@ func (s *Service) fetch(ctx context.Context, name string) (*stream, error) {
 		s.mu.Lock()
 		delete(s.mu.cache, name)
 		s.mu.Unlock()
+		s.opts.Metrics.Forget(name, "")
 		return nil, nil
 	}
 	if err != nil {

@@ -720,8 +720,8 @@ func (s *Service) crash(point string) {
 // rerouteClosed routes again, with the stream's current shards, the
 // records of a PutRecords request whose shard was closed by resharding
 // between routing and appending, and fills in their outcomes; it takes them
-// out of groupOf so the caller skips them.
-func (s *Service) rerouteClosed(ctx context.Context, in *PutRecordsInput, out *PutRecordsOutput, groups []putGroup, groupOf []int32) {
+// out of groupOf so the caller skips them, and returns their positions.
+func (s *Service) rerouteClosed(ctx context.Context, in *PutRecordsInput, out *PutRecordsOutput, groups []putGroup, groupOf []int32) (rerouted []int) {
 	var redo []int
 	for i, g := range groupOf {
 		if g >= 0 && errors.Is(groups[g].err, errShardClosed) {
@@ -729,7 +729,7 @@ func (s *Service) rerouteClosed(ctx context.Context, in *PutRecordsInput, out *P
 		}
 	}
 	if len(redo) == 0 || !canReroute(ctx) {
-		return
+		return nil
 	}
 	for _, i := range redo {
 		groupOf[i] = -1
@@ -739,7 +739,7 @@ func (s *Service) rerouteClosed(ctx context.Context, in *PutRecordsInput, out *P
 		sub.Records[j] = in.Records[i]
 	}
 	s.refresh(ctx, in.StreamName, in.StreamARN)
-	res, err := s.PutRecords(withReroute(ctx), sub)
+	res, err := s.putRecords(withReroute(ctx), sub, false)
 	for j, i := range redo {
 		e := &out.Records[i]
 		if err != nil {
@@ -753,6 +753,7 @@ func (s *Service) rerouteClosed(ctx context.Context, in *PutRecordsInput, out *P
 			out.FailedRecordCount++
 		}
 	}
+	return redo
 }
 
 // putRecordAgain retries a PutRecord whose shard was closed by resharding

@@ -851,7 +851,7 @@ func TestAppendToClosedShardRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A record routed with the old description reaches the closed parent.
-	_, err := e.svc.appendLog(ctx, parent, nil)
+	_, _, err := e.svc.appendLog(ctx, parent, nil)
 	if !errors.Is(err, errShardClosed) {
 		t.Fatalf("append to closed parent: %v", err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/runnel/runnel/internal/engine"
 	"github.com/runnel/runnel/internal/keystore"
+	"github.com/runnel/runnel/internal/metrics"
 )
 
 // Options configure a Service.
@@ -62,6 +63,9 @@ type Options struct {
 	Keys *keystore.Store
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Metrics receives the streams' CloudWatch-named counters; nil counts
+	// nothing.
+	Metrics *metrics.Registry
 }
 
 // DefaultOptions returns the defaults described on each Options field.
@@ -183,6 +187,13 @@ func New(ctx context.Context, eng engine.Engine, opts Options) (*Service, error)
 	s.scale.rescaled = make(map[string]time.Time)
 	if err := s.RewrapDataKeys(ctx); err != nil {
 		return nil, fmt.Errorf("streams: re-wrap data keys under the current master key: %w", err)
+	}
+	if opts.Metrics != nil {
+		// Every stream's series from the first scrape, not only those of
+		// streams used since the start.
+		if _, err := s.listMeta(ctx); err != nil {
+			return nil, fmt.Errorf("streams: list streams: %w", err)
+		}
 	}
 	if err := s.startCluster(ctx); err != nil {
 		s.cancel()

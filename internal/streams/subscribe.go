@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/runnel/runnel/internal/engine"
+	"github.com/runnel/runnel/internal/metrics"
 )
 
 // SubscribeToShard (enhanced fan-out), without HTTP.
@@ -73,6 +74,7 @@ type Subscription struct {
 	idx      int
 	sh       *shard
 	log      engine.Log
+	metrics  *metrics.Stream // nil without metrics
 
 	started  int64 // service clock, Unix ms
 	deadline int64 // service clock, Unix ms
@@ -195,6 +197,7 @@ func (s *Service) SubscribeToShard(ctx context.Context, in *SubscribeToShardInpu
 		idx:       idx,
 		sh:        sh,
 		log:       l,
+		metrics:   st.metrics,
 		started:   now,
 		deadline:  now + s.subscriptionLifetime().Milliseconds(),
 		next:      start,
@@ -207,12 +210,14 @@ func (s *Service) SubscribeToShard(ctx context.Context, in *SubscribeToShardInpu
 	defer s.subs.mu.Unlock()
 	if old := s.subs.m[sub.key]; old != nil && old.ctx.Err() == nil {
 		if now-old.started < takeoverAfter.Milliseconds() {
+			st.metrics.SubscribeRateExceeded()
 			return nil, errorf(CodeResourceInUse, "Another active subscription exists for this consumer: %s:%s:%s:%s", s.opts.AccountID, name, sid, c.Name)
 		}
 		old.cancel()
 	}
 	sub.ctx, sub.cancel = context.WithCancel(s.ctx)
 	s.subs.m[sub.key] = sub
+	st.metrics.Subscribed()
 	return sub, nil
 }
 
@@ -434,6 +439,7 @@ func (sub *Subscription) event(ctx context.Context, st *stream, recs []engine.St
 	if s.opts.EnforceThroughput {
 		sub.out.tokens -= float64(bytes)
 	}
+	sub.metrics.Event(sub.sh.metrics, len(recs), max(0, bytes-len(recs)), ev.MillisBehindLatest) // without the keys' flag bytes
 	sub.sentFirst = true
 	sub.lastEvent = time.Now()
 	return ev, nil

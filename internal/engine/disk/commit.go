@@ -197,6 +197,18 @@ func (c *committer) close() error {
 	return c.syncDirty()
 }
 
+// sync fdatasyncs a segment file, timing it for Options.Observer.
+func (c *committer) sync(f File) error {
+	obs := c.e.opts.Observer
+	if obs == nil {
+		return f.Sync()
+	}
+	start := time.Now()
+	err := f.Sync()
+	obs.Sync(time.Since(start))
+	return err
+}
+
 // syncer syncs dirty files every SyncInterval (SyncInterval durability).
 func (c *committer) syncer() {
 	defer close(c.done)
@@ -223,7 +235,7 @@ func (c *committer) commit(l *log, ops []*appendOp) {
 	err := c.write(&group{l: l, ops: ops}, c.e.opts.now())
 	if err == nil {
 		if c.e.opts.Durability == SyncAlways {
-			if serr := l.w.h.f.Sync(); serr != nil {
+			if serr := c.sync(l.w.h.f); serr != nil {
 				err = fmt.Errorf("disk: sync %s: %w", l.name, serr)
 				c.abort(l, err)
 			}
@@ -579,7 +591,7 @@ func (c *committer) syncDirty() error {
 		hs = append(hs, h)
 	}
 	errs := make([]error, len(hs))
-	parallel(len(hs), func(i int) { errs[i] = hs[i].f.Sync() })
+	parallel(len(hs), func(i int) { errs[i] = c.sync(hs[i].f) })
 	var first error
 	for i, h := range hs {
 		if errs[i] != nil {

@@ -129,6 +129,13 @@ func (c *fileCache) closeAll() {
 	}
 }
 
+// count returns the number of files open.
+func (c *fileCache) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.mu.open)
+}
+
 // ref adds a reference to a handle already held.
 func (c *fileCache) ref(h *handle) {
 	c.mu.Lock()

@@ -221,11 +221,18 @@ func (l *log) Append(ctx context.Context, recs []engine.Record) (engine.AppendRe
 	if err != nil {
 		return engine.AppendResult{}, err
 	}
+	var start time.Time
+	if l.e.opts.Observer != nil {
+		start = time.Now()
+	}
 	op := newAppendOp(l, recs, keyID, aead)
 	l.e.com.submit(op)
 	<-op.done
 	res, err := op.res, op.err
 	op.free()
+	if l.e.opts.Observer != nil {
+		l.e.opts.Observer.Append(time.Since(start))
+	}
 	return res, err
 }
 

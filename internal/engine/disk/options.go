@@ -71,6 +71,20 @@ type Options struct {
 	// Clock returns the current time; batch arrival times come from it
 	// (never decreasing along a log). Nil means time.Now.
 	Clock func() time.Time
+	// Observer, when set, receives the duration of every Append and every
+	// segment fdatasync, for metrics.
+	Observer Observer
+}
+
+// Observer receives timings from the engine's write path. It is called on
+// the hot path, from many goroutines: implementations must be cheap and
+// safe for concurrent use.
+type Observer interface {
+	// Append reports one Append, from its call to its acknowledgement
+	// (failed ones included).
+	Append(d time.Duration)
+	// Sync reports one fdatasync of a segment file.
+	Sync(d time.Duration)
 }
 
 // DefaultOptions returns the options used when nothing else is said.
