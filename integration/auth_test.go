@@ -29,9 +29,9 @@ import (
 )
 
 const authCredentials = `{"users":[
- {"name":"producer","keys":[{"access_key_id":"AKIAPRODUCER","secret_access_key":"producer-secret"}]},
+ {"name":"producer","keys":[{"access_key_id":"AKIAPRODUCER","secret_access_key":"producer-secret"}],"policies":[{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kinesis:*","Resource":"*"}]}]},
  {"name":"temp","keys":[{"access_key_id":"ASIATEMP","secret_access_key":"temp-secret",
-   "session_token":"the-session-token","expiration":"2099-01-01T00:00:00Z"}]}]}`
+   "session_token":"the-session-token","expiration":"2099-01-01T00:00:00Z"}],"policies":[{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kinesis:*","Resource":"*"}]}]}]}`
 
 // authServer starts a server that checks signatures against a credentials
 // file, and returns it with the file's path.
@@ -294,7 +294,7 @@ func TestCredentialsReload(t *testing.T) {
 	if got := list(old); got != "" {
 		t.Fatalf("after a broken file: %s", got)
 	}
-	next2 := `{"users":[{"name":"next","keys":[{"access_key_id":"AKIANEXT","secret_access_key":"next-secret"}]}]}`
+	next2 := `{"users":[{"name":"next","keys":[{"access_key_id":"AKIANEXT","secret_access_key":"next-secret"}],"policies":[{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kinesis:*","Resource":"*"}]}]}]}`
 	if err := os.WriteFile(path, []byte(next2), 0o600); err != nil {
 		t.Fatal(err)
 	}

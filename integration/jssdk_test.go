@@ -38,7 +38,7 @@ func TestJSSDKRoundTrip(t *testing.T) {
 	// The script signs with AKIDEXAMPLE/secret; with this file the server
 	// checks those signatures (over h2, where host is :authority).
 	creds := filepath.Join(t.TempDir(), "credentials.json")
-	if err := os.WriteFile(creds, []byte(`{"users":[{"name":"js","keys":[{"access_key_id":"AKIDEXAMPLE","secret_access_key":"secret"}]}]}`), 0o600); err != nil {
+	if err := os.WriteFile(creds, []byte(`{"users":[{"name":"js","keys":[{"access_key_id":"AKIDEXAMPLE","secret_access_key":"secret"}],"policies":[{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kinesis:*","Resource":"*"}]}]}]}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
