@@ -16,9 +16,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/runnel/runnel/internal/delivery"
+	"github.com/runnel/runnel/internal/delivery/file"
 	"github.com/runnel/runnel/internal/engine"
 	"github.com/runnel/runnel/internal/engine/disk"
 	"github.com/runnel/runnel/internal/engine/mem"
+	"github.com/runnel/runnel/internal/firehoseapi"
 	"github.com/runnel/runnel/internal/kinesisapi"
 	"github.com/runnel/runnel/internal/leaseapi"
 	"github.com/runnel/runnel/internal/leases"
@@ -55,6 +58,7 @@ type serveConfig struct {
 	corsOrigins       string // comma-separated
 	gcPercent         int    // GOGC with the disk engine
 	memoryLimit       int64  // soft memory limit with the disk engine, bytes; 0: none
+	bucketsDir        string // delivery streams: buckets as directories below it; empty: none
 }
 
 // parseServe reads flags, each defaulting to its environment variable and
@@ -192,6 +196,7 @@ func serveFlags(c *serveConfig, getenv env) (fs *flag.FlagSet, logLevel *string,
 	fs.IntVar(&c.scaler.MinShards, "scale-min-shards", intEnv("RUNNEL_SCALE_MIN_SHARDS", sc.MinShards), "ON_DEMAND streams: fewest open shards (env RUNNEL_SCALE_MIN_SHARDS)")
 	fs.IntVar(&c.scaler.MaxShards, "scale-max-shards", intEnv("RUNNEL_SCALE_MAX_SHARDS", sc.MaxShards), "ON_DEMAND streams: most open shards (env RUNNEL_SCALE_MAX_SHARDS)")
 	c.crashPoint = getenv("RUNNEL_CRASHPOINT")
+	fs.StringVar(&c.bucketsDir, "buckets-dir", envOr("RUNNEL_BUCKETS_DIR", ""), "delivery streams: deliver to bucket arn:aws:s3:::NAME as files in `directory`/NAME (env RUNNEL_BUCKETS_DIR)")
 	fs.BoolVar(&c.enforceThroughput, "enforce-throughput", boolEnv("RUNNEL_ENFORCE_THROUGHPUT", false), "enforce per-shard throughput limits like Kinesis (env RUNNEL_ENFORCE_THROUGHPUT)")
 	fs.StringVar(&c.tlsCert, "tls-cert", envOr("RUNNEL_TLS_CERT", ""), "PEM certificate `file` to serve HTTPS/h2 with (needs --tls-key) (env RUNNEL_TLS_CERT)")
 	fs.StringVar(&c.tlsKey, "tls-key", envOr("RUNNEL_TLS_KEY", ""), "PEM private key `file` for --tls-cert (env RUNNEL_TLS_KEY)")
@@ -386,8 +391,25 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 	}()
 	defer func() { stopSweep(); <-sweepDone }()
 
+	// Delivery streams: workers on the same streams and leases.
+	dopts := delivery.DefaultOptions()
+	dopts.Region, dopts.AccountID = cfg.region, cfg.accountID
+	dopts.TransitionDelay = cfg.transitionDelay
+	dopts.Logger = log
+	if cfg.bucketsDir != "" {
+		dopts.Resolver = file.NewBuckets(cfg.bucketsDir)
+	}
+	if p := cfg.crashPoint; p != "" {
+		dopts.CrashPoint = sopts.CrashPoint
+	}
+	dsvc, err := delivery.New(eng.Meta(), svc, lsvc, dopts)
+	if err != nil {
+		return fmt.Errorf("start delivery: %w", err)
+	}
+	defer func() { _ = dsvc.Close() }()
+
 	hopts := cfg.handlerOptions(log)
-	hopts.APIs = []kinesisapi.API{leaseapi.New(lsvc)}
+	hopts.APIs = []kinesisapi.API{leaseapi.New(lsvc), firehoseapi.New(dsvc)}
 	h, err := kinesisapi.NewHandler(svc, hopts)
 	if err != nil {
 		return err
