@@ -1,10 +1,12 @@
 package integration
 
 import (
+	"archive/zip"
 	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -22,7 +24,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/firehose"
 	"github.com/aws/aws-sdk-go-v2/service/firehose/types"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	kinesistypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go"
+	"github.com/klauspost/compress/s2"
 
 	"github.com/runnel/runnel/internal/sdkclient"
 	"github.com/runnel/runnel/runneltest"
@@ -606,5 +611,241 @@ func TestFirehoseCrash(t *testing.T) {
 			}
 			t.Logf("%d records acknowledged, %d delivered, crash at %s", len(acked), len(seen), point)
 		})
+	}
+}
+
+// decompress undoes a delivery stream's compression format.
+func decompress(t *testing.T, format types.CompressionFormat, b []byte) []byte {
+	t.Helper()
+	var out []byte
+	var err error
+	switch format {
+	case types.CompressionFormatUncompressed:
+		return b
+	case types.CompressionFormatGzip:
+		var zr *gzip.Reader
+		if zr, err = gzip.NewReader(bytes.NewReader(b)); err == nil {
+			out, err = io.ReadAll(zr)
+		}
+	case types.CompressionFormatZip:
+		var zr *zip.Reader
+		if zr, err = zip.NewReader(bytes.NewReader(b), int64(len(b))); err == nil {
+			if len(zr.File) != 1 {
+				t.Fatalf("zip holds %d files, want 1", len(zr.File))
+			}
+			var f io.ReadCloser
+			if f, err = zr.File[0].Open(); err == nil {
+				out, err = io.ReadAll(f)
+			}
+		}
+	case types.CompressionFormatSnappy:
+		out, err = io.ReadAll(s2.NewReader(bytes.NewReader(b)))
+	case types.CompressionFormatHadoopSnappy:
+		for len(b) > 0 && err == nil {
+			if len(b) < 8 {
+				t.Fatal("truncated hadoop-snappy block")
+			}
+			raw, clen := binary.BigEndian.Uint32(b), binary.BigEndian.Uint32(b[4:])
+			var blk []byte
+			blk, err = s2.Decode(nil, b[8:8+clen])
+			if err == nil && uint32(len(blk)) != raw {
+				err = fmt.Errorf("block of %d bytes, header says %d", len(blk), raw)
+			}
+			out = append(out, blk...)
+			b = b[8+clen:]
+		}
+	}
+	if err != nil {
+		t.Fatalf("%s: %v", format, err)
+	}
+	return out
+}
+
+// TestFirehoseCompression delivers the same records in every compression
+// format and reads each object back decompressed.
+func TestFirehoseCompression(t *testing.T) {
+	buckets := t.TempDir()
+	srv := runneltest.NewServer(t, runneltest.WithBucketsDir(buckets))
+	fh := srv.FirehoseClient(t)
+	ctx := context.Background()
+	var body bytes.Buffer
+	recs := make([]types.Record, 300)
+	for i := range recs {
+		s := fmt.Sprintf(`{"i":%d,"text":"%s"}`, i, strings.Repeat("compressible ", i%50))
+		recs[i] = types.Record{Data: []byte(s)}
+		body.WriteString(s + "\n")
+	}
+	ext := map[types.CompressionFormat]string{
+		types.CompressionFormatUncompressed: "", types.CompressionFormatGzip: ".gz", types.CompressionFormatZip: ".zip",
+		types.CompressionFormatSnappy: ".snappy", types.CompressionFormatHadoopSnappy: ".hsnappy",
+	}
+	for format, suffix := range ext {
+		name := "c-" + strings.ToLower(string(format))
+		_, err := fh.CreateDeliveryStream(ctx, &firehose.CreateDeliveryStreamInput{
+			DeliveryStreamName: aws.String(name),
+			ExtendedS3DestinationConfiguration: s3Dest("lake", func(d *types.ExtendedS3DestinationConfiguration) {
+				d.Prefix = aws.String(name + "/")
+				d.CompressionFormat = format
+				d.BufferingHints = &types.BufferingHints{IntervalInSeconds: aws.Int32(1), SizeInMBs: aws.Int32(64)}
+				d.ProcessingConfiguration = &types.ProcessingConfiguration{Enabled: aws.Bool(true),
+					Processors: []types.Processor{{Type: types.ProcessorTypeAppendDelimiterToRecord}}}
+			}),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fh.PutRecordBatch(ctx, &firehose.PutRecordBatchInput{DeliveryStreamName: aws.String(name), Records: recs}); err != nil {
+			t.Fatal(err)
+		}
+		t.Run(string(format), func(t *testing.T) {
+			dir := filepath.Join(buckets, "lake", name)
+			var files []string
+			waitFor(t, 30*time.Second, "delivered", func() bool {
+				files = nil
+				_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+					if err == nil && !d.IsDir() && !strings.HasPrefix(d.Name(), ".") {
+						files = append(files, p)
+					}
+					return nil
+				})
+				return len(files) > 0
+			})
+			if len(files) != 1 {
+				t.Fatalf("%d objects, want 1", len(files))
+			}
+			if !strings.HasSuffix(files[0], suffix) || suffix == "" && strings.Contains(filepath.Base(files[0]), ".") {
+				t.Errorf("object %s lacks the extension %q", files[0], suffix)
+			}
+			b, err := os.ReadFile(files[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := decompress(t, format, b); !bytes.Equal(got, body.Bytes()) {
+				t.Fatalf("decompressed %d bytes differ from the %d put", len(got), body.Len())
+			}
+		})
+	}
+}
+
+// TestFirehosePrefixExpressions delivers under a prefix with timestamp and
+// random-string expressions and a custom file extension.
+func TestFirehosePrefixExpressions(t *testing.T) {
+	buckets := t.TempDir()
+	srv := runneltest.NewServer(t, runneltest.WithBucketsDir(buckets))
+	fh := srv.FirehoseClient(t)
+	ctx := context.Background()
+	_, err := fh.CreateDeliveryStream(ctx, &firehose.CreateDeliveryStreamInput{
+		DeliveryStreamName: aws.String("expr"),
+		ExtendedS3DestinationConfiguration: s3Dest("lake", func(d *types.ExtendedS3DestinationConfiguration) {
+			d.Prefix = aws.String("year=!{timestamp:yyyy}/hour=!{timestamp:HH}/r=!{firehose:random-string}/")
+			d.ErrorOutputPrefix = aws.String("errors/!{firehose:error-output-type}/")
+			d.FileExtension = aws.String(".json")
+			d.BufferingHints = &types.BufferingHints{IntervalInSeconds: aws.Int32(0), SizeInMBs: aws.Int32(1)}
+		}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := time.Now().UTC()
+	if _, err := fh.PutRecord(ctx, &firehose.PutRecordInput{DeliveryStreamName: aws.String("expr"), Record: &types.Record{Data: []byte(`{"a":1}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	var objs []object
+	waitFor(t, 30*time.Second, "delivered", func() bool {
+		objs = readObjects(t, filepath.Join(buckets, "lake"))
+		return len(objs) > 0
+	})
+	after := time.Now().UTC()
+	re := regexp.MustCompile(`^year=(\d{4})/hour=(\d{2})/r=[0-9a-f]{11}/expr-1-\d{4}-\d{2}-\d{2}-(\d{2})-\d{2}-\d{2}-[0-9a-f-]{36}\.json$`)
+	m := re.FindStringSubmatch(objs[0].key)
+	if m == nil {
+		t.Fatalf("key %q", objs[0].key)
+	}
+	if (m[1] != before.Format("2006") && m[1] != after.Format("2006")) || (m[2] != before.Format("15") && m[2] != after.Format("15")) || m[2] != m[3] {
+		t.Fatalf("key %q: year or hour not the record's arrival (%s..%s)", objs[0].key, before, after)
+	}
+	if string(objs[0].body) != `{"a":1}` {
+		t.Fatalf("body %q", objs[0].body)
+	}
+}
+
+// TestFirehoseKinesisSource delivers a Kinesis stream of two shards, split
+// while it is delivered: every record put after the delivery stream's
+// creation lands in exactly one object, and none from before it.
+func TestFirehoseKinesisSource(t *testing.T) {
+	buckets := t.TempDir()
+	srv := runneltest.NewServer(t, runneltest.WithBucketsDir(buckets))
+	fh, kc := srv.FirehoseClient(t), srv.Client(t)
+	ctx := context.Background()
+	if _, err := kc.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("events"), ShardCount: aws.Int32(2)}); err != nil {
+		t.Fatal(err)
+	}
+	put := func(from, n int) []string {
+		var out []string
+		entries := make([]kinesistypes.PutRecordsRequestEntry, n)
+		for i := range entries {
+			s := fmt.Sprintf("event-%05d", from+i)
+			out = append(out, s)
+			entries[i] = kinesistypes.PutRecordsRequestEntry{Data: []byte(s), PartitionKey: aws.String(fmt.Sprintf("k%d", i%17))}
+		}
+		res, err := kc.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String("events"), Records: entries})
+		if err != nil || aws.ToInt32(res.FailedRecordCount) != 0 {
+			t.Fatalf("put %v %v", res, err)
+		}
+		return out
+	}
+	put(0, 50) // before the delivery stream: not delivered
+	time.Sleep(20 * time.Millisecond)
+	sum, err := kc.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String("events")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = fh.CreateDeliveryStream(ctx, &firehose.CreateDeliveryStreamInput{
+		DeliveryStreamName: aws.String("from-kinesis"),
+		DeliveryStreamType: types.DeliveryStreamTypeKinesisStreamAsSource,
+		KinesisStreamSourceConfiguration: &types.KinesisStreamSourceConfiguration{
+			KinesisStreamARN: sum.StreamDescriptionSummary.StreamARN, RoleARN: aws.String("arn:aws:iam::000000000000:role/r")},
+		ExtendedS3DestinationConfiguration: s3Dest("lake", func(d *types.ExtendedS3DestinationConfiguration) {
+			d.BufferingHints = &types.BufferingHints{IntervalInSeconds: aws.Int32(1), SizeInMBs: aws.Int32(1)}
+			d.ProcessingConfiguration = &types.ProcessingConfiguration{Enabled: aws.Bool(true),
+				Processors: []types.Processor{{Type: types.ProcessorTypeAppendDelimiterToRecord}}}
+		}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = fh.PutRecord(ctx, &firehose.PutRecordInput{DeliveryStreamName: aws.String("from-kinesis"), Record: &types.Record{Data: []byte("x")}})
+	wantAPIError(t, err, "InvalidArgumentException", "not permitted on KinesisStreamAsSource")
+	time.Sleep(20 * time.Millisecond)
+	want := put(1000, 300)
+	if _, err := kc.SplitShard(ctx, &kinesis.SplitShardInput{StreamName: aws.String("events"), ShardToSplit: aws.String("shardId-000000000000"),
+		NewStartingHashKey: aws.String("85070591730234615865843651857942052864")}); err != nil {
+		t.Fatal(err)
+	}
+	waitActive(t, kc, "events")
+	want = append(want, put(2000, 300)...)
+	var got []string
+	waitFor(t, 30*time.Second, "delivered", func() bool {
+		got = got[:0]
+		for _, o := range readObjects(t, filepath.Join(buckets, "lake")) {
+			got = append(got, lines(o.body)...)
+		}
+		return len(got) >= len(want)
+	})
+	time.Sleep(time.Second)
+	got = got[:0]
+	for _, o := range readObjects(t, filepath.Join(buckets, "lake")) {
+		got = append(got, lines(o.body)...)
+	}
+	if !sameMultiset(got, want) {
+		t.Fatalf("delivered %d records, want the %d put after creation, each once", len(got), len(want))
+	}
+	d, err := fh.DescribeDeliveryStream(ctx, &firehose.DescribeDeliveryStreamInput{DeliveryStreamName: aws.String("from-kinesis")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := d.DeliveryStreamDescription.Source.KinesisStreamSourceDescription
+	if src == nil || aws.ToString(src.KinesisStreamARN) != aws.ToString(sum.StreamDescriptionSummary.StreamARN) || src.DeliveryStartTimestamp == nil {
+		t.Fatalf("source %+v", d.DeliveryStreamDescription.Source)
 	}
 }
