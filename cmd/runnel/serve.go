@@ -16,8 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/runnel/runnel/internal/config"
 	"github.com/runnel/runnel/internal/delivery"
-	"github.com/runnel/runnel/internal/delivery/file"
 	"github.com/runnel/runnel/internal/engine"
 	"github.com/runnel/runnel/internal/engine/disk"
 	"github.com/runnel/runnel/internal/engine/mem"
@@ -59,6 +59,8 @@ type serveConfig struct {
 	gcPercent         int    // GOGC with the disk engine
 	memoryLimit       int64  // soft memory limit with the disk engine, bytes; 0: none
 	bucketsDir        string // delivery streams: buckets as directories below it; empty: none
+	configFile        string // runnel.yaml: connections, buckets, declared streams; empty: none
+	deliveryRetryMax  time.Duration
 }
 
 // parseServe reads flags, each defaulting to its environment variable and
@@ -196,6 +198,8 @@ func serveFlags(c *serveConfig, getenv env) (fs *flag.FlagSet, logLevel *string,
 	fs.IntVar(&c.scaler.MinShards, "scale-min-shards", intEnv("RUNNEL_SCALE_MIN_SHARDS", sc.MinShards), "ON_DEMAND streams: fewest open shards (env RUNNEL_SCALE_MIN_SHARDS)")
 	fs.IntVar(&c.scaler.MaxShards, "scale-max-shards", intEnv("RUNNEL_SCALE_MAX_SHARDS", sc.MaxShards), "ON_DEMAND streams: most open shards (env RUNNEL_SCALE_MAX_SHARDS)")
 	c.crashPoint = getenv("RUNNEL_CRASHPOINT")
+	fs.StringVar(&c.configFile, "config", envOr("RUNNEL_CONFIG", ""), "configuration `file` (YAML): connections to S3-compatible stores and directories, buckets, streams and delivery streams to create (env RUNNEL_CONFIG)")
+	fs.DurationVar(&c.deliveryRetryMax, "delivery-retry-max", durationEnv("RUNNEL_DELIVERY_RETRY_MAX", delivery.DefaultOptions().RetryMax), "delivery streams: longest wait between attempts to deliver an object to a failing destination (env RUNNEL_DELIVERY_RETRY_MAX)")
 	fs.StringVar(&c.bucketsDir, "buckets-dir", envOr("RUNNEL_BUCKETS_DIR", ""), "delivery streams: deliver to bucket arn:aws:s3:::NAME as files in `directory`/NAME (env RUNNEL_BUCKETS_DIR)")
 	fs.BoolVar(&c.enforceThroughput, "enforce-throughput", boolEnv("RUNNEL_ENFORCE_THROUGHPUT", false), "enforce per-shard throughput limits like Kinesis (env RUNNEL_ENFORCE_THROUGHPUT)")
 	fs.StringVar(&c.tlsCert, "tls-cert", envOr("RUNNEL_TLS_CERT", ""), "PEM certificate `file` to serve HTTPS/h2 with (needs --tls-key) (env RUNNEL_TLS_CERT)")
@@ -391,13 +395,21 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 	}()
 	defer func() { stopSweep(); <-sweepDone }()
 
-	// Delivery streams: workers on the same streams and leases.
+	// Delivery streams: workers on the same streams and leases, writing
+	// to the buckets of the configuration file and --buckets-dir.
+	var conf *config.File
+	if cfg.configFile != "" {
+		if conf, err = config.Load(cfg.configFile); err != nil {
+			return fmt.Errorf("--config %s: %w", cfg.configFile, err)
+		}
+	}
 	dopts := delivery.DefaultOptions()
 	dopts.Region, dopts.AccountID = cfg.region, cfg.accountID
 	dopts.TransitionDelay = cfg.transitionDelay
 	dopts.Logger = log
-	if cfg.bucketsDir != "" {
-		dopts.Resolver = file.NewBuckets(cfg.bucketsDir)
+	dopts.RetryMax = max(cfg.deliveryRetryMax, dopts.RetryMin)
+	if conf != nil || cfg.bucketsDir != "" {
+		dopts.Resolver = config.NewResolver(conf, cfg.bucketsDir)
 	}
 	if p := cfg.crashPoint; p != "" {
 		dopts.CrashPoint = sopts.CrashPoint
@@ -407,6 +419,11 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 		return fmt.Errorf("start delivery: %w", err)
 	}
 	defer func() { _ = dsvc.Close() }()
+	if conf != nil {
+		if err := conf.Apply(ctx, svc, dsvc, cfg.region, cfg.accountID, log); err != nil {
+			return fmt.Errorf("--config %s: %w", cfg.configFile, err)
+		}
+	}
 
 	hopts := cfg.handlerOptions(log)
 	hopts.APIs = []kinesisapi.API{leaseapi.New(lsvc), firehoseapi.New(dsvc)}
