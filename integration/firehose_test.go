@@ -6,11 +6,14 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -30,6 +33,7 @@ import (
 	"github.com/klauspost/compress/s2"
 
 	"github.com/runnel/runnel/internal/sdkclient"
+	"github.com/runnel/runnel/kpl"
 	"github.com/runnel/runnel/runneltest"
 )
 
@@ -847,5 +851,158 @@ func TestFirehoseKinesisSource(t *testing.T) {
 	src := d.DeliveryStreamDescription.Source.KinesisStreamSourceDescription
 	if src == nil || aws.ToString(src.KinesisStreamARN) != aws.ToString(sum.StreamDescriptionSummary.StreamARN) || src.DeliveryStartTimestamp == nil {
 		t.Fatalf("source %+v", d.DeliveryStreamDescription.Source)
+	}
+}
+
+// TestFirehoseDynamicPartitioning partitions JSON records by two keys a jq
+// query extracts, after splitting records that hold several JSON objects
+// (RecordDeAggregation) and KPL aggregates (a Kinesis stream source).
+// Records the query cannot read go to the error prefix as Firehose's error
+// documents.
+func TestFirehoseDynamicPartitioning(t *testing.T) {
+	buckets := t.TempDir()
+	srv := runneltest.NewServer(t, runneltest.WithBucketsDir(buckets))
+	fh, kc := srv.FirehoseClient(t), srv.Client(t)
+	ctx := context.Background()
+	if _, err := kc.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("orders"), ShardCount: aws.Int32(1)}); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := kc.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String("orders")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dest := s3Dest("lake", func(d *types.ExtendedS3DestinationConfiguration) {
+		d.Prefix = aws.String("customer=!{partitionKeyFromQuery:customer}/kind=!{partitionKeyFromQuery:kind}/")
+		d.ErrorOutputPrefix = aws.String("errors/!{firehose:error-output-type}/")
+		d.BufferingHints = &types.BufferingHints{IntervalInSeconds: aws.Int32(1), SizeInMBs: aws.Int32(64)}
+		d.DynamicPartitioningConfiguration = &types.DynamicPartitioningConfiguration{Enabled: aws.Bool(true)}
+		d.ProcessingConfiguration = &types.ProcessingConfiguration{Enabled: aws.Bool(true), Processors: []types.Processor{
+			{Type: types.ProcessorTypeRecordDeAggregation, Parameters: []types.ProcessorParameter{
+				{ParameterName: types.ProcessorParameterNameSubRecordType, ParameterValue: aws.String("JSON")}}},
+			{Type: types.ProcessorTypeMetadataExtraction, Parameters: []types.ProcessorParameter{
+				{ParameterName: types.ProcessorParameterNameMetadataExtractionQuery, ParameterValue: aws.String("{customer: .customer, kind: .kind}")},
+				{ParameterName: types.ProcessorParameterNameJsonParsingEngine, ParameterValue: aws.String("JQ-1.6")}}},
+			{Type: types.ProcessorTypeAppendDelimiterToRecord},
+		}}
+	})
+	_, err = fh.CreateDeliveryStream(ctx, &firehose.CreateDeliveryStreamInput{
+		DeliveryStreamName: aws.String("parts"),
+		DeliveryStreamType: types.DeliveryStreamTypeKinesisStreamAsSource,
+		KinesisStreamSourceConfiguration: &types.KinesisStreamSourceConfiguration{
+			KinesisStreamARN: sum.StreamDescriptionSummary.StreamARN, RoleARN: aws.String("arn:aws:iam::000000000000:role/r")},
+		ExtendedS3DestinationConfiguration: dest,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+
+	want := map[string][]string{} // partition prefix -> records
+	var entries []kinesistypes.PutRecordsRequestEntry
+	agg := kpl.NewAggregator()
+	for i := range 120 {
+		a := fmt.Sprintf(`{"customer":"c%d","kind":"k%d","i":%d}`, i%3, i%2, 2*i)
+		b := fmt.Sprintf(`{"customer":"c%d","kind":"k%d","i":%d}`, i%3, i%2, 2*i+1)
+		p := fmt.Sprintf("customer=c%d/kind=k%d/", i%3, i%2)
+		want[p] = append(want[p], a, b)
+		// Two JSON objects in one record; every fourth record inside a
+		// KPL aggregate.
+		data := []byte(a + "\n" + b)
+		if i%4 == 0 {
+			if err := agg.Add(fmt.Sprintf("pk%d", i), "", data); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		entries = append(entries, kinesistypes.PutRecordsRequestEntry{Data: data, PartitionKey: aws.String("pk")})
+	}
+	a := agg.Drain()
+	entries = append(entries, kinesistypes.PutRecordsRequestEntry{Data: a.Data, PartitionKey: aws.String(a.PartitionKey)})
+	bad := []string{`not json`, `{"customer":null,"kind":"k"}`}
+	for _, b := range bad {
+		entries = append(entries, kinesistypes.PutRecordsRequestEntry{Data: []byte(b), PartitionKey: aws.String("pk")})
+	}
+	if out, err := kc.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String("orders"), Records: entries}); err != nil || aws.ToInt32(out.FailedRecordCount) != 0 {
+		t.Fatalf("put: %v %v", out, err)
+	}
+	lake := filepath.Join(buckets, "lake")
+	total := 240 + len(bad)
+	var objs []object
+	waitFor(t, 30*time.Second, "delivered", func() bool {
+		objs = readObjects(t, lake)
+		n := 0
+		for _, o := range objs {
+			n += len(lines(o.body))
+		}
+		return n >= total
+	})
+	got := map[string][]string{}
+	var errs []map[string]any
+	for _, o := range objs {
+		if strings.HasPrefix(o.key, "errors/processing-failed/") {
+			for _, l := range lines(o.body) {
+				var doc map[string]any
+				if err := json.Unmarshal([]byte(l), &doc); err != nil {
+					t.Fatalf("error document %q: %v", l, err)
+				}
+				errs = append(errs, doc)
+			}
+			continue
+		}
+		// customer=cX/kind=kY/ and the hour Firehose appends to a prefix
+		// without a timestamp.
+		m := regexp.MustCompile(`^(customer=c\d/kind=k\d/)\d{4}/\d{2}/\d{2}/\d{2}/parts-1-`).FindStringSubmatch(o.key)
+		if m == nil {
+			t.Fatalf("object key %q", o.key)
+		}
+		got[m[1]] = append(got[m[1]], lines(o.body)...)
+	}
+	if len(got) != 6 {
+		t.Fatalf("%d partitions (%v), want 6", len(got), slices.Collect(maps.Keys(got)))
+	}
+	for p, recs := range want {
+		if !sameMultiset(got[p], recs) {
+			t.Errorf("partition %s holds %d records, want %d", p, len(got[p]), len(recs))
+		}
+	}
+	if len(errs) != len(bad) {
+		t.Fatalf("%d error documents, want %d", len(errs), len(bad))
+	}
+	var raws []string
+	for _, doc := range errs {
+		raw, _ := base64.StdEncoding.DecodeString(doc["rawData"].(string))
+		raws = append(raws, string(raw)+" "+doc["errorCode"].(string))
+		if doc["attemptsMade"] == nil || doc["arrivalTimestamp"] == nil || doc["errorMessage"] == "" {
+			t.Errorf("error document %v", doc)
+		}
+	}
+	wantErrs := []string{bad[0] + " RecordDeAggregation.Failed", bad[1] + " DynamicPartitioning.MetadataExtractionFailed"}
+	if !sameMultiset(raws, wantErrs) {
+		t.Errorf("error documents hold %q, want %q", raws, wantErrs)
+	}
+
+	// The rules of dynamic partitioning.
+	for name, tc := range map[string]struct {
+		tune func(*types.ExtendedS3DestinationConfiguration)
+		msg  string
+	}{
+		"small buffer": {func(d *types.ExtendedS3DestinationConfiguration) {
+			d.BufferingHints = &types.BufferingHints{SizeInMBs: aws.Int32(5)}
+		}, "must be at least 64"},
+		"no error prefix": {func(d *types.ExtendedS3DestinationConfiguration) { d.ErrorOutputPrefix = nil }, "ErrorOutputPrefix is required"},
+		"bad query": {func(d *types.ExtendedS3DestinationConfiguration) {
+			d.ProcessingConfiguration.Processors[1].Parameters[0].ParameterValue = aws.String("{customer: .customer")
+		}, "is not a valid jq query"},
+	} {
+		d := *dest
+		pc := *dest.ProcessingConfiguration
+		pc.Processors = slices.Clone(pc.Processors)
+		pc.Processors[1].Parameters = slices.Clone(pc.Processors[1].Parameters)
+		d.ProcessingConfiguration = &pc
+		tc.tune(&d)
+		_, err := fh.CreateDeliveryStream(ctx, &firehose.CreateDeliveryStreamInput{DeliveryStreamName: aws.String("x"), ExtendedS3DestinationConfiguration: &d})
+		if err == nil || !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("%s: %v, want %q", name, err, tc.msg)
+		}
 	}
 }

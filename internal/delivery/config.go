@@ -48,14 +48,22 @@ func (s *Service) normalizeDest(ctx context.Context, in *ExtendedS3DestinationCo
 			return nil, validation(*p.v, member+"."+p.name, "Member must have length less than or equal to 1024")
 		}
 	}
-	dynamic := d.DynamicPartitioningConfiguration != nil && d.DynamicPartitioningConfiguration.Enabled != nil && *d.DynamicPartitioningConfiguration.Enabled
-	if dynamic {
-		return nil, errorf(CodeInvalidArgument, "Dynamic partitioning is not supported by this server yet.")
+	dynamic := isDynamic(&d)
+	if dynamic && (d.ErrorOutputPrefix == nil || *d.ErrorOutputPrefix == "") {
+		return nil, errorf(CodeInvalidArgument, "ErrorOutputPrefix is required when dynamic partitioning is enabled.")
 	}
 	if _, err := compilePrefixes(d.Prefix, d.ErrorOutputPrefix, dynamic); err != nil {
 		return nil, err
 	}
+	if r := d.DynamicPartitioningConfiguration; r != nil && r.RetryOptions != nil && r.RetryOptions.DurationInSeconds != nil {
+		if v := *r.RetryOptions.DurationInSeconds; v < 0 || v > 7200 {
+			return nil, validation(v, member+".dynamicPartitioningConfiguration.retryOptions.durationInSeconds", "Member must have value between 0 and 7200")
+		}
+	}
 	bh := BufferingHints{SizeInMBs: ptr(int32(5)), IntervalInSeconds: ptr(int32(300))}
+	if dynamic {
+		bh.SizeInMBs = ptr(int32(128))
+	}
 	if in.BufferingHints != nil {
 		if v := in.BufferingHints.SizeInMBs; v != nil {
 			if *v < 1 || *v > 128 {
@@ -69,6 +77,12 @@ func (s *Service) normalizeDest(ctx context.Context, in *ExtendedS3DestinationCo
 			}
 			bh.IntervalInSeconds = v
 		}
+	}
+	if dynamic && *bh.SizeInMBs < 64 {
+		return nil, errorf(CodeInvalidArgument, "BufferingHints.SizeInMBs must be at least 64 when dynamic partitioning is enabled.")
+	}
+	if dynamic && *bh.IntervalInSeconds == 0 {
+		return nil, errorf(CodeInvalidArgument, "BufferingHints.IntervalInSeconds must be at least 1 when dynamic partitioning is enabled: zero buffering is not available with it.")
 	}
 	d.BufferingHints = &bh
 	if d.CompressionFormat == nil {
@@ -106,7 +120,14 @@ func (s *Service) normalizeDest(ctx context.Context, in *ExtendedS3DestinationCo
 		return nil, errorf(CodeInvalidArgument, "Data format conversion is not supported by this server.")
 	}
 	d.S3BackupConfiguration, d.S3BackupUpdate, d.DataFormatConversionConfiguration = nil, nil, nil
-	if _, err := processing(d.ProcessingConfiguration); err != nil {
+	pc, err := processing(d.ProcessingConfiguration, dynamic)
+	if err != nil {
+		return nil, err
+	}
+	if p, _ := compilePrefixes(d.Prefix, d.ErrorOutputPrefix, dynamic); len(p.prefix.keys) > 0 && pc.query == nil {
+		return nil, errorf(CodeInvalidArgument, "Prefix uses partitionKeyFromQuery, which needs a MetadataExtraction processor.")
+	}
+	if err != nil {
 		return nil, err
 	}
 	if d.CustomTimeZone != nil && *d.CustomTimeZone != "" {
@@ -128,39 +149,8 @@ func (s *Service) normalizeDest(ctx context.Context, in *ExtendedS3DestinationCo
 	return &d, nil
 }
 
-// pipelineConfig is what processing does to records, from a
-// ProcessingConfiguration.
-type pipelineConfig struct {
-	// delimiter is appended to every record (AppendDelimiterToRecord).
-	appendNewline bool
-}
-
-// processing checks a processing configuration and returns what it asks.
-func processing(p *ProcessingConfiguration) (pipelineConfig, error) {
-	var pc pipelineConfig
-	if p == nil || p.Enabled == nil || !*p.Enabled {
-		return pc, nil
-	}
-	for _, proc := range p.Processors {
-		if proc.Type == nil {
-			return pc, validation("null", "processingConfiguration.processors.member.type", "Member must not be null")
-		}
-		switch *proc.Type {
-		case "AppendDelimiterToRecord":
-			for _, par := range proc.Parameters {
-				if par.ParameterName != nil && *par.ParameterName == "Delimiter" && par.ParameterValue != nil && *par.ParameterValue != "\\n" {
-					return pc, errorf(CodeInvalidArgument, "AppendDelimiterToRecord supports only the newline delimiter.")
-				}
-			}
-			pc.appendNewline = true
-		case "Lambda":
-			return pc, errorf(CodeInvalidArgument, "Lambda processors are not supported: runnel runs no Lambda functions.")
-		case "RecordDeAggregation", "MetadataExtraction", "Decompression", "CloudWatchLogProcessing":
-			return pc, errorf(CodeInvalidArgument, "The %s processor is not supported by this server yet.", *proc.Type)
-		default:
-			return pc, validation(*proc.Type, "processingConfiguration.processors.member.type",
-				"Member must satisfy enum value set: [RecordDeAggregation, Decompression, CloudWatchLogProcessing, Lambda, MetadataExtraction, AppendDelimiterToRecord]")
-		}
-	}
-	return pc, nil
+// isDynamic reports whether dynamic partitioning is on.
+func isDynamic(d *ExtendedS3DestinationConfiguration) bool {
+	p := d.DynamicPartitioningConfiguration
+	return p != nil && p.Enabled != nil && *p.Enabled
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -694,7 +695,7 @@ func (r *shardRunner) flush(ctx context.Context, n, size int) error {
 // key), checkpoints its last record and drops the plan.
 func (r *shardRunner) deliverPlan(ctx context.Context, p plan, recs []record, ver uint64) error {
 	s := r.w.s
-	objs, err := buildObjects(r.w.name, r.srcID, r.shard, p, recs)
+	objs, err := buildObjects(r.w.name, r.srcID, r.shard, p, recs, r.w.meta.Load().Type == TypeKinesis)
 	if err != nil {
 		return err
 	}
@@ -803,17 +804,21 @@ func (w *worker) setFailure(ctx context.Context, f *FailureDescription) {
 	}
 }
 
-// buildObjects turns a plan's records into objects: the same plan and
-// records always give the same keys and bytes.
-func buildObjects(name, srcID, shard string, p plan, recs []record) ([]Object, error) {
+// buildObjects turns a plan's records into objects: one per partition
+// (one in all without dynamic partitioning), cut at SizeInMBs, and one of
+// error documents for the records that could not be processed. The same
+// plan and records always give the same keys and bytes. kplAgg expands
+// KPL aggregates (a Kinesis stream source).
+func buildObjects(name, srcID, shard string, p plan, recs []record, kplAgg bool) ([]Object, error) {
 	if len(recs) == 0 {
 		return nil, nil
 	}
-	pc, err := processing(p.Dest.ProcessingConfiguration)
+	dynamic := isDynamic(&p.Dest)
+	pc, err := processing(p.Dest.ProcessingConfiguration, dynamic)
 	if err != nil {
 		return nil, err
 	}
-	pre, err := compilePrefixes(p.Dest.Prefix, p.Dest.ErrorOutputPrefix, false)
+	pre, err := compilePrefixes(p.Dest.Prefix, p.Dest.ErrorOutputPrefix, dynamic)
 	if err != nil {
 		return nil, err
 	}
@@ -823,34 +828,115 @@ func buildObjects(name, srcID, shard string, p plan, recs []record) ([]Object, e
 			loc = l
 		}
 	}
-	oldest := recs[0].arrival
-	size := 0
-	for _, rec := range recs {
-		oldest = min(oldest, rec.arrival)
-		size += len(rec.data) + 1
+	var users []userRecord
+	var failed []failedRecord
+	for _, r := range recs {
+		users, failed = pc.deaggregateRecord(r, kplAgg, users, failed)
 	}
-	at := time.UnixMilli(oldest).In(loc)
-	unique := uniqueID(srcID, shard, p.First, p.Last, "")
-	prefix, err := pre.prefix.eval(prefixValues{At: at, Random: func(n int) string { return randomString(unique, n) }})
-	if err != nil {
-		return nil, err
+
+	// Partitions in order of first appearance.
+	type partition struct {
+		id   string
+		keys map[string]string
+		recs []userRecord
 	}
-	body := make([]byte, 0, size)
-	for _, rec := range recs {
-		body = append(body, rec.data...)
-		if pc.appendNewline {
-			body = append(body, '\n')
+	var parts []*partition
+	byID := map[string]*partition{}
+	for _, u := range users {
+		var keys map[string]string
+		if pc.query != nil {
+			k, err := pc.partitionKeys(u.data)
+			if err != nil {
+				failed = append(failed, failedRecord{data: u.data, arrival: u.arrival, code: errMetadataExtraction, message: err.Error()})
+				continue
+			}
+			keys = k
 		}
+		id := partitionID(keys)
+		pt := byID[id]
+		if pt == nil {
+			if len(parts) == maxActivePartitions {
+				failed = append(failed, failedRecord{data: u.data, arrival: u.arrival, code: errPartitionLimit,
+					message: fmt.Sprintf("The number of active partitions exceeds the limit of %d.", maxActivePartitions)})
+				continue
+			}
+			pt = &partition{id: id, keys: keys}
+			byID[id] = pt
+			parts = append(parts, pt)
+		}
+		pt.recs = append(pt.recs, u)
 	}
+
 	format := *p.Dest.CompressionFormat
 	ext := compressionExt[format]
 	if e := p.Dest.FileExtension; e != nil && *e != "" {
 		ext = *e
 	}
-	base := objectName(name, p.Version, at, unique, "")
-	enc, err := compress(format, body, base, at)
-	if err != nil {
-		return nil, err
+	limit := int(*p.Dest.BufferingHints.SizeInMBs) << 20
+	var objs []Object
+	emit := func(tmpl *prefixTemplate, partKey string, keys map[string]string, errType string, bodies [][]byte, arrivals []int64) error {
+		// Cut at SizeInMBs: one object per chunk.
+		for chunk, start := 0, 0; start < len(bodies); chunk++ {
+			end, size := start, 0
+			for end < len(bodies) && (end == start || size+len(bodies[end]) <= limit) {
+				size += len(bodies[end])
+				end++
+			}
+			oldest := arrivals[start]
+			for _, a := range arrivals[start:end] {
+				oldest = min(oldest, a)
+			}
+			at := time.UnixMilli(oldest).In(loc)
+			unique := uniqueID(srcID, shard, p.First, p.Last, partKey+"\x00"+strconv.Itoa(chunk))
+			prefix, err := tmpl.eval(prefixValues{At: at, Random: func(n int) string { return randomString(unique, n) }, ErrorType: errType, Keys: keys})
+			if err != nil {
+				return err
+			}
+			body := make([]byte, 0, size)
+			for _, b := range bodies[start:end] {
+				body = append(body, b...)
+			}
+			base := objectName(name, p.Version, at, unique, "")
+			enc, err := compress(format, body, base, at)
+			if err != nil {
+				return err
+			}
+			objs = append(objs, Object{Key: prefix + base + ext, Body: enc, Records: end - start})
+			start = end
+		}
+		return nil
 	}
-	return []Object{{Key: prefix + base + ext, Body: enc, Records: len(recs)}}, nil
+	for _, pt := range parts {
+		bodies := make([][]byte, len(pt.recs))
+		arrivals := make([]int64, len(pt.recs))
+		for i, u := range pt.recs {
+			b := u.data
+			if pc.appendNewline {
+				b = append(b[:len(b):len(b)], '\n')
+			}
+			bodies[i], arrivals[i] = b, u.arrival
+		}
+		if err := emit(pre.prefix, "p\x00"+pt.id, pt.keys, "", bodies, arrivals); err != nil {
+			// The prefix cannot be evaluated for these records (too long,
+			// a key missing): they are errors.
+			for _, u := range pt.recs {
+				failed = append(failed, failedRecord{data: u.data, arrival: u.arrival, code: errPrefixEvaluation, message: err.Error()})
+			}
+		}
+	}
+	if len(failed) > 0 {
+		bodies := make([][]byte, len(failed))
+		arrivals := make([]int64, len(failed))
+		for i, f := range failed {
+			doc, err := json.Marshal(errorDocument{AttemptsMade: 1, ArrivalTimestamp: f.arrival, ErrorCode: f.code, ErrorMessage: f.message, RawData: f.data})
+			if err != nil {
+				return nil, err
+			}
+			bodies[i], arrivals[i] = append(doc, '\n'), f.arrival
+		}
+		if err := emit(pre.errorPrefix, "e", nil, errorOutputType, bodies, arrivals); err != nil {
+			return nil, fmt.Errorf("error prefix: %w", err)
+		}
+	}
+	return objs, nil
 }
