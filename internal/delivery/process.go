@@ -43,6 +43,8 @@ type pipelineConfig struct {
 	delimiter   []byte
 	// query extracts the partition keys (MetadataExtraction); nil: none.
 	query *gojq.Code
+	// fields answers query without gojq when it only picks fields.
+	fields *fieldQuery
 }
 
 // processing checks a processing configuration and returns what it asks.
@@ -85,6 +87,7 @@ func processing(p *ProcessingConfiguration, dynamic bool) (pipelineConfig, error
 				return pc, errorf(CodeInvalidArgument, "MetadataExtractionQuery %q is not a valid jq query: %v.", q, err)
 			}
 			pc.query = code
+			pc.fields = parseFieldQuery(q)
 		case "RecordDeAggregation":
 			if !dynamic {
 				return pc, errorf(CodeInvalidArgument, "RecordDeAggregation processor requires dynamic partitioning to be enabled.")
@@ -207,6 +210,20 @@ func (pc *pipelineConfig) deaggregateRecord(r record, kplAgg bool, out []userRec
 
 // partitionKeys runs the query on a JSON record and returns its keys.
 func (pc *pipelineConfig) partitionKeys(data []byte) (map[string]string, error) {
+	if pc.fields != nil {
+		keys, null, ok := pc.fields.extract(data)
+		switch {
+		case ok && null != "":
+			return nil, fmt.Errorf("the partition key %s is null", null)
+		case ok:
+			return keys, nil
+		}
+	}
+	return pc.queryKeys(data)
+}
+
+// queryKeys runs the query with gojq.
+func (pc *pipelineConfig) queryKeys(data []byte) (map[string]string, error) {
 	var v any
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()

@@ -435,6 +435,10 @@ type shardRunner struct {
 	buf   []record
 	bytes int
 	ended bool
+	// since is when the buffer last went from empty to holding records:
+	// the interval runs from there, so a reader that is behind fills
+	// whole buffers instead of cutting one per read.
+	since time.Time
 }
 
 func (w *worker) runShard(ctx context.Context, ref leases.TableRef, h *heldLease, l leases.Lease) {
@@ -594,6 +598,9 @@ func (r *shardRunner) loop(ctx context.Context) error {
 			wait = s.opts.RetryMin
 			got = len(out.Records)
 			behind = out.MillisBehindLatest
+			if len(r.buf) == 0 && len(out.Records) > 0 {
+				r.since = s.now()
+			}
 			for _, rec := range out.Records {
 				r.buf = append(r.buf, record{seq: rec.SequenceNumber, arrival: rec.ApproximateArrivalTimestamp.Millis(), data: rec.Data})
 				r.bytes += len(rec.Data)
@@ -619,7 +626,7 @@ func (r *shardRunner) loop(ctx context.Context) error {
 		if got == 0 {
 			d := s.opts.PollInterval
 			if len(r.buf) > 0 {
-				due := time.UnixMilli(r.buf[0].arrival).Add(r.interval()).Sub(s.now())
+				due := r.since.Add(r.interval()).Sub(s.now())
 				d = max(min(d, due), time.Millisecond)
 			}
 			if !sleep(ctx, d) {
@@ -642,7 +649,7 @@ func (r *shardRunner) interval() time.Duration {
 }
 
 // flushDue delivers what the buffering hints say is due: full buffers
-// of SizeInMBs, and everything once the oldest record has waited
+// of SizeInMBs, and everything once the buffer has been filling for
 // IntervalInSeconds (or the shard has ended).
 func (r *shardRunner) flushDue(ctx context.Context) error {
 	limit := int(*r.w.meta.Load().Dest.BufferingHints.SizeInMBs) << 20
@@ -656,7 +663,7 @@ func (r *shardRunner) flushDue(ctx context.Context) error {
 			return err
 		}
 	}
-	if len(r.buf) > 0 && (r.ended || !r.w.s.now().Before(time.UnixMilli(r.buf[0].arrival).Add(r.interval()))) {
+	if len(r.buf) > 0 && (r.ended || !r.w.s.now().Before(r.since.Add(r.interval()))) {
 		return r.flush(ctx, len(r.buf), r.bytes)
 	}
 	return nil
@@ -688,6 +695,7 @@ func (r *shardRunner) flush(ctx context.Context, n, size int) error {
 	}
 	r.buf = append(r.buf[:0:0], r.buf[n:]...)
 	r.bytes -= size
+	r.since = r.w.s.now() // what is left starts a new buffer
 	return nil
 }
 
