@@ -1,0 +1,90 @@
+package delivery_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/runnel/runnel/internal/delivery"
+	"github.com/runnel/runnel/internal/delivery/file"
+	"github.com/runnel/runnel/internal/engine/mem"
+	"github.com/runnel/runnel/internal/leases"
+	"github.com/runnel/runnel/internal/streams"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func ptr[T any](v T) *T { return &v }
+
+// TestServiceDeliversAndStops runs the service on the memory engine: a
+// record put is delivered to a directory, and Close stops every worker.
+func TestServiceDeliversAndStops(t *testing.T) {
+	ctx := context.Background()
+	eng := mem.New(mem.DefaultOptions())
+	defer eng.Close()
+	sopts := streams.DefaultOptions()
+	sopts.TransitionDelay = 0
+	st, err := streams.New(ctx, eng, sopts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ls := leases.New(eng.Meta(), leases.OnStreams(st), leases.Options{})
+	dir := t.TempDir()
+	opts := delivery.DefaultOptions()
+	opts.TransitionDelay = 0
+	opts.Resolver = file.NewBuckets(dir)
+	svc, err := delivery.New(eng.Meta(), st, ls, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = svc.CreateDeliveryStream(ctx, &delivery.CreateDeliveryStreamInput{
+		DeliveryStreamName: ptr("s"),
+		ExtendedS3DestinationConfiguration: &delivery.ExtendedS3DestinationConfiguration{
+			RoleARN: ptr("arn:aws:iam::000000000000:role/r"), BucketARN: ptr("arn:aws:s3:::bucket"),
+			BufferingHints: &delivery.BufferingHints{IntervalInSeconds: ptr(int32(0))},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.PutRecord(ctx, &delivery.PutRecordInput{DeliveryStreamName: ptr("s"), Record: &delivery.Record{Data: []byte("hello")}}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var found []string
+		_ = filepath.WalkDir(filepath.Join(dir, "bucket"), func(p string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && !strings.HasPrefix(d.Name(), ".") {
+				found = append(found, p)
+			}
+			return nil
+		})
+		if len(found) == 1 {
+			b, err := os.ReadFile(found[0])
+			if err != nil || string(b) != "hello" {
+				t.Fatalf("object holds %q (%v)", b, err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not delivered: %v", found)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	d, err := svc.DescribeDeliveryStream(ctx, &delivery.NameInput{DeliveryStreamName: ptr("s")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := d.DeliveryStreamDescription.RunnelDeliveryStats; s == nil || s.RecordsDelivered != 1 || s.ObjectsDelivered != 1 || s.BytesDelivered != 5 {
+		t.Fatalf("stats %+v", s)
+	}
+	if err := svc.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
