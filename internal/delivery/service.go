@@ -123,6 +123,9 @@ type Service struct {
 	wake   chan struct{}
 	wg     sync.WaitGroup
 	once   sync.Once
+	// lastSweep is when run last looked for orphan hidden streams; only
+	// run's goroutine touches it.
+	lastSweep time.Time
 
 	mu struct {
 		sync.Mutex

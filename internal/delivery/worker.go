@@ -87,7 +87,12 @@ func (s *Service) reconcile(ctx context.Context) error {
 	s.mu.Unlock()
 	// Hidden streams that no delivery stream names: left by a crash
 	// between the creation of the stream and of the delivery stream. A
-	// young one may belong to a creation in progress.
+	// young one may belong to a creation in progress. Listing every
+	// stream is not free: once a minute.
+	if time.Since(s.lastSweep) < time.Minute {
+		return nil
+	}
+	s.lastSweep = time.Now()
 	names, err := s.streams.ReservedStreams(ctx)
 	if err != nil {
 		return err
