@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/firehose"
 	"github.com/aws/aws-sdk-go-v2/service/firehose/types"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	kinesistypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/runnel/runnel/internal/delivery/s3/s3test"
@@ -70,11 +72,21 @@ buckets:
   lake:
     connection: versity
     name: datalake
+streams:
+  - name: clicks
+    shards: 2
 delivery_streams:
   - name: declared
     bucket: lake
     prefix: declared/
     buffer_interval_seconds: 0
+    append_newline: true
+  - name: clicks-to-lake
+    source_stream: clicks
+    bucket: lake
+    prefix: clicks/
+    compression: GZIP
+    buffer_interval_seconds: 1
     append_newline: true
 `, store.Endpoint(), s3test.AccessKey, s3test.SecretKey)
 	if err := os.WriteFile(conf, []byte(yaml), 0o600); err != nil {
@@ -152,6 +164,26 @@ delivery_streams:
 	put("api", 500)
 	put("declared", 100)
 	check("store up")
+
+	// The declared stream exists, and its declared delivery stream reads it.
+	kc := srv.client()
+	waitActive(t, kc, "clicks")
+	var clicks []string
+	entries := make([]kinesistypes.PutRecordsRequestEntry, 50)
+	for i := range entries {
+		clicks = append(clicks, fmt.Sprintf("click-%03d", i))
+		entries[i] = kinesistypes.PutRecordsRequestEntry{Data: []byte(clicks[i]), PartitionKey: aws.String(clicks[i])}
+	}
+	if _, err := kc.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String("clicks"), Records: entries}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "clicks delivered", func() bool {
+		var got []string
+		for _, o := range readBucket(t, c, "datalake", "clicks/") {
+			got = append(got, lines(o.body)...)
+		}
+		return sameMultiset(got, clicks)
+	})
 
 	store.Stop()
 	put("api", 300)
