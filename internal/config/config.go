@@ -230,8 +230,9 @@ func (r *Resolver) Resolve(ctx context.Context, arn string) (delivery.Destinatio
 }
 
 // Apply creates the declared streams and delivery streams that do not
-// exist. Existing ones are left as they are: the file declares what must
-// exist, the API changes it.
+// exist, and gives declared delivery streams that exist the declared
+// destination (a new version, as UpdateDestination). Existing streams are
+// kept as they are: their shards change through the API.
 func (f *File) Apply(ctx context.Context, st *streams.Service, ds *delivery.Service, region, account string, log *slog.Logger) error {
 	for _, s := range f.Streams {
 		err := st.CreateStream(ctx, &streams.CreateStreamInput{StreamName: ptr(s.Name), ShardCount: ptr(s.Shards)})
@@ -246,17 +247,11 @@ func (f *File) Apply(ctx context.Context, st *streams.Service, ds *delivery.Serv
 		}
 	}
 	for _, d := range f.DeliveryStreams {
-		in := d.input(region, account)
-		_, err := ds.CreateDeliveryStream(ctx, in)
-		var de *delivery.Error
-		switch {
-		case err == nil:
-			log.Info("config: delivery stream created", slog.String("delivery_stream", d.Name), slog.String("bucket", d.Bucket))
-		case errors.As(err, &de) && de.Code == delivery.CodeResourceInUse:
-			log.Info("config: delivery stream exists, kept as it is", slog.String("delivery_stream", d.Name))
-		default:
+		action, err := ds.Reconcile(ctx, d.input(region, account))
+		if err != nil {
 			return fmt.Errorf("config: delivery stream %s: %w", d.Name, err)
 		}
+		log.Info("config: delivery stream "+action, slog.String("delivery_stream", d.Name), slog.String("bucket", d.Bucket))
 	}
 	return nil
 }

@@ -1056,3 +1056,65 @@ func (s *Service) PutRecordBatch(ctx context.Context, in *PutRecordBatchInput) (
 // hiddenPartitionKey is the partition key of every record of a hidden
 // stream: it has one shard, which keeps the order of acceptance.
 var hiddenPartitionKey = "firehose"
+
+// Reconcile makes a delivery stream match a declaration (the server's
+// configuration file): it creates it when missing, and when it exists
+// with another destination, changes the destination as UpdateDestination
+// does. A delivery stream whose type or source differs from the
+// declaration is left alone with an error, since neither can change
+// without deleting it.
+func (s *Service) Reconcile(ctx context.Context, in *CreateDeliveryStreamInput) (action string, err error) {
+	_, err = s.CreateDeliveryStream(ctx, in)
+	var de *Error
+	if err == nil {
+		return "created", nil
+	}
+	if !errors.As(err, &de) || de.Code != CodeResourceInUse {
+		return "", err
+	}
+	name := *in.DeliveryStreamName
+	want := in.ExtendedS3DestinationConfiguration
+	if want == nil {
+		want = in.S3DestinationConfiguration
+	}
+	d, err := s.normalizeDest(ctx, want, "extendedS3DestinationConfiguration")
+	if err != nil {
+		return "", err
+	}
+	wantJSON, err := json.Marshal(d)
+	if err != nil {
+		return "", err
+	}
+	typ := TypeDirectPut
+	if in.DeliveryStreamType != nil {
+		typ = *in.DeliveryStreamType
+	}
+	action = "kept"
+	_, err = s.update(ctx, name, func(m *streamMeta) error {
+		if m.Type != typ || (typ == TypeKinesis && deref(m.Source.KinesisStreamARN) != deref(in.KinesisStreamSourceConfiguration.KinesisStreamARN)) {
+			return errorf(CodeResourceInUse, "Firehose %s exists with another source; delete it to declare it anew.", name)
+		}
+		have, err := json.Marshal(m.Dest)
+		if err != nil {
+			return err
+		}
+		if string(have) == string(wantJSON) {
+			return errUnchanged
+		}
+		if st := m.settled(s.now().UnixMilli()); st != StatusActive && st != StatusCreating {
+			return errorf(CodeResourceInUse, "Firehose %s under account %s is not ACTIVE, instead in state %s.", name, s.opts.AccountID, st)
+		}
+		m.Dest = *d
+		m.Version++
+		m.Updated = s.now().UnixMilli()
+		action = "updated"
+		return nil
+	})
+	if errors.Is(err, errUnchanged) {
+		return "kept", nil
+	}
+	return action, err
+}
+
+// errUnchanged ends an update that has nothing to change.
+var errUnchanged = errors.New("delivery: unchanged")

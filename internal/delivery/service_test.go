@@ -97,3 +97,50 @@ func TestServiceDeliversAndStops(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestReconcile(t *testing.T) {
+	ctx := context.Background()
+	eng := mem.New(mem.DefaultOptions())
+	defer eng.Close()
+	sopts := streams.DefaultOptions()
+	sopts.TransitionDelay = 0
+	st, err := streams.New(ctx, eng, sopts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	opts := delivery.DefaultOptions()
+	opts.TransitionDelay = 0
+	opts.Resolver = file.NewBuckets(t.TempDir())
+	svc, err := delivery.New(eng.Meta(), st, leases.New(eng.Meta(), leases.OnStreams(st), leases.Options{}), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	decl := func(prefix string) *delivery.CreateDeliveryStreamInput {
+		return &delivery.CreateDeliveryStreamInput{DeliveryStreamName: ptr("d"), ExtendedS3DestinationConfiguration: &delivery.ExtendedS3DestinationConfiguration{
+			RoleARN: ptr("arn:aws:iam::000000000000:role/r"), BucketARN: ptr("arn:aws:s3:::bucket"), Prefix: ptr(prefix)}}
+	}
+	for i, step := range []struct {
+		prefix, action, version string
+	}{{"a/", "created", "1"}, {"a/", "kept", "1"}, {"b/", "updated", "2"}} {
+		action, err := svc.Reconcile(ctx, decl(step.prefix))
+		if err != nil || action != step.action {
+			t.Fatalf("step %d: %q, %v; want %q", i, action, err, step.action)
+		}
+		d, err := svc.DescribeDeliveryStream(ctx, &delivery.NameInput{DeliveryStreamName: ptr("d")})
+		if err != nil || d.DeliveryStreamDescription.VersionId != step.version ||
+			*d.DeliveryStreamDescription.Destinations[0].ExtendedS3DestinationDescription.Prefix != step.prefix {
+			t.Fatalf("step %d: %+v, %v", i, d, err)
+		}
+	}
+	other := decl("b/")
+	other.DeliveryStreamType = ptr(delivery.TypeKinesis)
+	other.KinesisStreamSourceConfiguration = &delivery.KinesisStreamSourceConfiguration{KinesisStreamARN: ptr("arn:aws:kinesis:us-east-1:000000000000:stream/x"), RoleARN: ptr("arn:aws:iam::000000000000:role/r")}
+	if err := st.CreateStream(ctx, &streams.CreateStreamInput{StreamName: ptr("x"), ShardCount: ptr(int32(1))}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Reconcile(ctx, other); err == nil || !strings.Contains(err.Error(), "exists with another source") {
+		t.Fatalf("a declaration with another source: %v", err)
+	}
+}

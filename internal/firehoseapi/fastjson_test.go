@@ -11,13 +11,13 @@ import (
 func TestFastPutRecordBatch(t *testing.T) {
 	for body, fast := range map[string]bool{
 		`{"DeliveryStreamName":"s","Records":[{"Data":"aGVsbG8="},{"Data":""}]}`: true,
-		` { "Records" : [ ] , "DeliveryStreamName" : "s" } `:                      true,
-		`{"DeliveryStreamName":"s","Records":[{"Data":"aGVsbG8="}],"X":1}`:        false,
-		`{"DeliveryStreamName":"s\u0041","Records":[]}`:                           false,
-		`{"DeliveryStreamName":"s","Records":[{"Data":null}]}`:                    false,
-		`{"DeliveryStreamName":"s","Records":[{"Data":"aGVsbG9="}]}`:              false, // unused bits set
-		`{"DeliveryStreamName":"s","Records":[{}]}`:                               false,
-		`{"DeliveryStreamName":"s","DeliveryStreamName":"t","Records":[]}`:        false,
+		` { "Records" : [ ] , "DeliveryStreamName" : "s" } `:                     true,
+		`{"DeliveryStreamName":"s","Records":[{"Data":"aGVsbG8="}],"X":1}`:       false,
+		`{"DeliveryStreamName":"s\u0041","Records":[]}`:                          false,
+		`{"DeliveryStreamName":"s","Records":[{"Data":null}]}`:                   false,
+		`{"DeliveryStreamName":"s","Records":[{"Data":"aGVsbG9="}]}`:             false, // unused bits set
+		`{"DeliveryStreamName":"s","Records":[{}]}`:                              false,
+		`{"DeliveryStreamName":"s","DeliveryStreamName":"t","Records":[]}`:       false,
 	} {
 		var got delivery.PutRecordBatchInput
 		if ok := fastPutRecordBatch([]byte(body), &got); ok != fast {
