@@ -6,11 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/runnel/runnel/internal/engine"
 	"github.com/runnel/runnel/internal/leases"
@@ -725,13 +728,22 @@ func (r *shardRunner) deliverPlan(ctx context.Context, p plan, recs []record, ve
 	if len(renewed) != 1 {
 		return fmt.Errorf("lease of %s lost", r.shard)
 	}
-	for i, obj := range objs {
-		if err := r.deliver(ctx, p, obj); err != nil {
-			return err
-		}
-		if i == 0 {
-			s.crash(CrashAfterObject)
-		}
+	// The objects of a batch are independent of each other: they are
+	// written concurrently, and all of them before the checkpoint.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(maxConcurrentObjects)
+	var first sync.Once
+	for _, obj := range objs {
+		g.Go(func() error {
+			if err := r.deliver(gctx, p, obj); err != nil {
+				return err
+			}
+			first.Do(func() { s.crash(CrashAfterObject) })
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	if err := r.checkpoint(ctx, p.Last); err != nil {
 		return err
@@ -886,7 +898,11 @@ func buildObjects(name, srcID, shard string, p plan, recs []record, kplAgg bool)
 		ext = *e
 	}
 	limit := int(*p.Dest.BufferingHints.SizeInMBs) << 20
-	var objs []Object
+	var (
+		objs  []Object
+		names []string    // each object's name, for a ZIP entry
+		times []time.Time // each object's instant
+	)
 	emit := func(tmpl *prefixTemplate, partKey string, keys map[string]string, errType string, bodies [][]byte, arrivals []int64) error {
 		// Cut at SizeInMBs: one object per chunk.
 		for chunk, start := 0, 0; start < len(bodies); chunk++ {
@@ -910,11 +926,9 @@ func buildObjects(name, srcID, shard string, p plan, recs []record, kplAgg bool)
 				body = append(body, b...)
 			}
 			base := objectName(name, p.Version, at, unique, "")
-			enc, err := compress(format, body, base, at)
-			if err != nil {
-				return err
-			}
-			objs = append(objs, Object{Key: prefix + base + ext, Body: enc, Records: end - start})
+			objs = append(objs, Object{Key: prefix + base + ext, Body: body, Records: end - start})
+			names = append(names, base)
+			times = append(times, at)
 			start = end
 		}
 		return nil
@@ -951,5 +965,21 @@ func buildObjects(name, srcID, shard string, p plan, recs []record, kplAgg bool)
 			return nil, fmt.Errorf("error prefix: %w", err)
 		}
 	}
+	// Compress the objects concurrently: they are independent.
+	var g errgroup.Group
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for i := range objs {
+		g.Go(func() error {
+			enc, err := compress(format, objs[i].Body, names[i], times[i])
+			objs[i].Body = enc
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
 	return objs, nil
 }
+
+// maxConcurrentObjects bounds the objects of one batch written at once.
+const maxConcurrentObjects = 8
