@@ -388,3 +388,30 @@ func TestReservedStreams(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestReservedStreamsAreNotThrottled(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, func(o *Options) { o.EnforceThroughput = true })
+	hidden := ReservedPrefix + "firehose.fast"
+	if err := e.svc.CreateReservedStream(ctx, &CreateStreamInput{StreamName: sp(hidden), ShardCount: ip(1)}); err != nil {
+		t.Fatal(err)
+	}
+	e.create("plain", 1)
+	recs := make([]PutRecordsRequestEntry, 500)
+	for i := range recs {
+		recs[i] = PutRecordsRequestEntry{Data: make([]byte, 4096), PartitionKey: sp("k")}
+	}
+	for _, name := range []string{hidden, "plain"} {
+		failed := int32(0)
+		for range 3 { // 6 MiB in a moment: beyond a shard's 1 MiB/s
+			out, err := e.svc.PutRecords(ctx, &PutRecordsInput{StreamName: sp(name), Records: recs})
+			if err != nil {
+				t.Fatal(err)
+			}
+			failed += out.FailedRecordCount
+		}
+		if (failed == 0) != (name == hidden) {
+			t.Errorf("%s: %d records throttled", name, failed)
+		}
+	}
+}

@@ -244,7 +244,10 @@ func (s *Service) build(m *streamMeta, raw []byte, version uint64, prev *stream)
 				start:   start,
 				end:     end,
 			}
-			if s.opts.EnforceThroughput {
+			// The server's own streams (delivery streams' hidden ones)
+			// are not Kinesis streams a client could shard wider: they
+			// take what the disk takes.
+			if s.opts.EnforceThroughput && !Reserved(m.Name) {
 				sh.limits = newShardLimits()
 			}
 			st.shards[i] = sh
