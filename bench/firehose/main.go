@@ -44,6 +44,18 @@ import (
 	"github.com/runnel/runnel/internal/bench"
 )
 
+// The credentials the tool signs with: AWS_ACCESS_KEY_ID and
+// AWS_SECRET_ACCESS_KEY when set, else any (a server that does not check
+// signatures).
+var accessKey, secretKey = envOr("AWS_ACCESS_KEY_ID", "bench"), envOr("AWS_SECRET_ACCESS_KEY", "bench")
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
 func main() {
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "firehose bench:", err)
@@ -76,7 +88,7 @@ func run() error {
 	fh := firehose.New(firehose.Options{
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(*endpoint),
-		Credentials:  credentials.NewStaticCredentialsProvider("bench", "bench", ""),
+		Credentials:  credentials.NewStaticCredentialsProvider(accessKey, secretKey, ""),
 	})
 	_, err := fh.CreateDeliveryStream(ctx, &firehose.CreateDeliveryStreamInput{
 		DeliveryStreamName: name,
@@ -154,7 +166,7 @@ func run() error {
 		raws[i] = rawBody{body: b.Bytes(), hash: hex.EncodeToString(sum[:])}
 	}
 	signer := v4.NewSigner()
-	creds := aws.Credentials{AccessKeyID: "bench", SecretAccessKey: "bench"}
+	creds := aws.Credentials{AccessKeyID: accessKey, SecretAccessKey: secretKey}
 	httpc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *producers * 2}}
 	putRaw := func(rb rawBody) (int64, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(*endpoint, "/")+"/", bytes.NewReader(rb.body))
@@ -260,8 +272,8 @@ func run() error {
 }
 
 // describeStats reads RunnelDeliveryStats, a member of the description
-// the SDK does not know, with a plain request (runnel does not check
-// signatures).
+// the SDK does not know, with a request of its own, signed as the
+// producers' are.
 func describeStats(ctx context.Context, endpoint, name string) (stats, error) {
 	body, _ := json.Marshal(map[string]string{"DeliveryStreamName": name})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint+"/", bytes.NewReader(body))
@@ -270,6 +282,11 @@ func describeStats(ctx context.Context, endpoint, name string) (stats, error) {
 	}
 	req.Header.Set("X-Amz-Target", "Firehose_20150804.DescribeDeliveryStream")
 	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	sum := sha256.Sum256(body)
+	creds := aws.Credentials{AccessKeyID: accessKey, SecretAccessKey: secretKey}
+	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "firehose", "us-east-1", time.Now()); err != nil {
+		return stats{}, err
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return stats{}, err
