@@ -78,6 +78,7 @@ func run() error {
 	size := flag.Int("size", 1024, "bytes per JSON record")
 	interval := flag.Int("interval", 5, "the buffer interval, seconds")
 	compression := flag.String("compression", "GZIP", "UNCOMPRESSED, GZIP, ZIP, Snappy or HADOOP_SNAPPY")
+	rate := flag.Int("rate", 0, "records per second all producers together put at most (0: as fast as they can), to measure freshness at a rate delivery keeps up with")
 	client := flag.String("client", "raw", "how producers send: raw (bodies encoded once, each request SigV4-signed; leaves the server more of a shared machine) or sdk (the AWS SDK's Firehose client)")
 	flag.Parse()
 	if *client != "raw" && *client != "sdk" {
@@ -199,6 +200,15 @@ func run() error {
 		go func() {
 			defer wg.Done()
 			for i := p; time.Now().Before(stop); i++ {
+				if *rate > 0 {
+					// Each producer puts its share of the rate: its k-th
+					// batch of 500 is due k * producers * 500 / rate
+					// seconds after the start.
+					due := start.Add(time.Duration(float64(i-p) * float64(*producers) * 500 / float64(*rate) * float64(time.Second)))
+					if d := time.Until(due); d > 0 {
+						time.Sleep(d)
+					}
+				}
 				var bad int64
 				if *client == "raw" {
 					n, err := putRaw(raws[i%len(raws)])
