@@ -127,9 +127,6 @@ func (s *Service) normalizeDest(ctx context.Context, in *ExtendedS3DestinationCo
 	if p, _ := compilePrefixes(d.Prefix, d.ErrorOutputPrefix, dynamic); len(p.prefix.keys) > 0 && pc.query == nil {
 		return nil, errorf(CodeInvalidArgument, "Prefix uses partitionKeyFromQuery, which needs a MetadataExtraction processor.")
 	}
-	if err != nil {
-		return nil, err
-	}
 	if d.CustomTimeZone != nil && *d.CustomTimeZone != "" {
 		if _, err := time.LoadLocation(*d.CustomTimeZone); err != nil {
 			return nil, errorf(CodeInvalidArgument, "CustomTimeZone %s is not a known time zone.", *d.CustomTimeZone)

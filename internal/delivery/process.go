@@ -113,9 +113,8 @@ func processing(p *ProcessingConfiguration, dynamic bool) (pipelineConfig, error
 				"Member must satisfy enum value set: [RecordDeAggregation, Decompression, CloudWatchLogProcessing, Lambda, MetadataExtraction, AppendDelimiterToRecord]")
 		}
 	}
-	if dynamic && pc.query == nil {
-		return pc, nil // partitions from the timestamp alone
-	}
+	// Dynamic partitioning without a query partitions by the prefix's
+	// timestamp alone: one partition per cut.
 	return pc, nil
 }
 
