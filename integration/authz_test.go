@@ -9,6 +9,9 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/firehose"
+	fhtypes "github.com/aws/aws-sdk-go-v2/service/firehose/types"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 )
@@ -90,4 +93,66 @@ func TestSignedPolicies(t *testing.T) {
 	}
 	_, err = reader.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: ait.ShardIterator})
 	denied("reader GetRecords with audit's iterator", err, "GetRecords")
+}
+
+// TestSignedPoliciesFirehose: the Firehose API is decided on firehose:
+// actions and delivery stream ARNs.
+func TestSignedPoliciesFirehose(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "credentials.json")
+	creds := `{"users":[
+ {"name":"admin","keys":[{"access_key_id":"AKIAADMIN","secret_access_key":"admin-secret"}],
+  "policies":[{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"firehose:*","Resource":"*"}]}]},
+ {"name":"sender","keys":[{"access_key_id":"AKIASENDER","secret_access_key":"sender-secret"}],
+  "policies":[{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"firehose:PutRecord*","Resource":"arn:aws:firehose:us-east-1:*:deliverystream/logs"}]}]}]}`
+	if err := os.WriteFile(path, []byte(creds), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	buckets := t.TempDir()
+	if err := os.Mkdir(filepath.Join(buckets, "archive"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	srv := startServer(t, t.TempDir(), "--engine", "memory", "--transition-delay", "0s", "--credentials", path, "--buckets-dir", buckets)
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	admin := firehoseClientFor(srv.endpoint(), tr, "AKIAADMIN", "admin-secret")
+	sender := firehoseClientFor(srv.endpoint(), tr, "AKIASENDER", "sender-secret")
+	ctx := context.Background()
+	for _, name := range []string{"logs", "other"} {
+		if _, err := admin.CreateDeliveryStream(ctx, &firehose.CreateDeliveryStreamInput{
+			DeliveryStreamName: aws.String(name),
+			ExtendedS3DestinationConfiguration: &fhtypes.ExtendedS3DestinationConfiguration{
+				BucketARN: aws.String("arn:aws:s3:::archive"), RoleARN: aws.String("arn:aws:iam::000000000000:role/firehose"),
+			},
+		}); err != nil {
+			t.Fatalf("admin CreateDeliveryStream %s: %v", name, err)
+		}
+	}
+	if _, err := sender.PutRecord(ctx, &firehose.PutRecordInput{DeliveryStreamName: aws.String("logs"), Record: &fhtypes.Record{Data: []byte("line\n")}}); err != nil {
+		t.Fatalf("sender PutRecord to logs: %v", err)
+	}
+	for what, err := range map[string]error{
+		"PutRecord to other": func() error {
+			_, err := sender.PutRecord(ctx, &firehose.PutRecordInput{DeliveryStreamName: aws.String("other"), Record: &fhtypes.Record{Data: []byte("x")}})
+			return err
+		}(),
+		"DeleteDeliveryStream": func() error {
+			_, err := sender.DeleteDeliveryStream(ctx, &firehose.DeleteDeliveryStreamInput{DeliveryStreamName: aws.String("logs")})
+			return err
+		}(),
+	} {
+		code, msg := apiErr(err)
+		if code != "AccessDeniedException" || !strings.Contains(msg, "firehose:") {
+			t.Fatalf("sender %s: %s %q, want AccessDeniedException for a firehose: action", what, code, msg)
+		}
+	}
+}
+
+func firehoseClientFor(endpoint string, rt http.RoundTripper, akid, secret string) *firehose.Client {
+	return firehose.New(firehose.Options{
+		Region:           "us-east-1",
+		BaseEndpoint:     aws.String(endpoint),
+		Credentials:      credentials.NewStaticCredentialsProvider(akid, secret, ""),
+		HTTPClient:       &http.Client{Transport: rt},
+		RetryMaxAttempts: 1,
+	})
 }

@@ -109,3 +109,54 @@ func TestREADMESession(t *testing.T) {
 		t.Errorf("the README's session printed:\n%s\nwant the put on shardId-000000000000 and the record last", out)
 	}
 }
+
+// TestREADMEDeliverySession runs the README's delivery stream session, as
+// written, with the AWS CLI v2: create, describe, put, read the object,
+// update and delete a delivery stream.
+func TestREADMEDeliverySession(t *testing.T) {
+	aws := awsCLI(t)
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, found := strings.Cut(string(readme), "## Delivery streams: from records to files")
+	if !found {
+		t.Fatal("README has no delivery stream session")
+	}
+	_, rest, _ = strings.Cut(rest, "```sh\n") // the serve command
+	_, rest, _ = strings.Cut(rest, "```sh\n")
+	script, _, ok := strings.Cut(rest, "```")
+	if !ok || !strings.Contains(script, "firehose create-delivery-stream") {
+		t.Fatalf("README's delivery session is not the second sh block:\n%s", rest)
+	}
+	work := t.TempDir()
+	srv := startServer(t, t.TempDir(), "--buckets-dir", filepath.Join(work, "buckets"))
+	script = strings.ReplaceAll(script, "http://127.0.0.1:4567", srv.endpoint())
+	// Ten seconds instead of the README's minute (older CLIs send it only
+	// with their parameter validation off): long enough for the CLI's
+	// two puts to share a buffer on a loaded machine.
+	if !strings.Contains(script, "IntervalInSeconds=60") {
+		t.Fatal("README's delivery session no longer buffers for 60 s")
+	}
+	script = strings.ReplaceAll(script, "IntervalInSeconds=60", "IntervalInSeconds=10")
+	config := filepath.Join(work, "aws-config")
+	if err := os.WriteFile(config, []byte("[default]\nparameter_validation = false\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := t.TempDir()
+	if err := os.Symlink(aws, filepath.Join(bin, "aws")); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("bash", "-euo", "pipefail", "-c", script)
+	cmd.Dir = work
+	cmd.Env = append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"),
+		"AWS_CONFIG_FILE="+config, "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the README's delivery session failed: %v\n%s", err, out)
+	}
+	want := "{\"page\":\"/home\"}\n{\"page\":\"/cart\"}\n{\"page\":\"/pay\"}\n"
+	if !strings.Contains(string(out), want) || !strings.Contains(string(out), "deliverystream/clicks") {
+		t.Errorf("the README's delivery session printed:\n%s\nwant the three records in order", out)
+	}
+}

@@ -30,17 +30,6 @@ func servedSerial(addr string, roots *x509.CertPool) int64 {
 	return c.ConnectionState().PeerCertificates[0].SerialNumber.Int64()
 }
 
-// waitFor polls cond until it holds or a generous deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 20s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 // TestTLSReloadOnSIGHUP runs `runnel serve` with certificate files,
 // replaces them, sends SIGHUP and sees the new certificate's serial from a
@@ -52,7 +41,7 @@ func TestTLSReloadOnSIGHUP(t *testing.T) {
 	cert, key := ca.Issue(t, dir, "server", 1001, false)
 	s := startServer(t, t.TempDir(), "--engine", "memory", "--tls-cert", cert, "--tls-key", key)
 	// The listener is up before the certificate is known to be served.
-	waitFor(t, "first certificate", func() bool { return servedSerial(s.addr, ca.Pool()) == 1001 })
+	waitFor(t, 20*time.Second, "first certificate", func() bool { return servedSerial(s.addr, ca.Pool()) == 1001 })
 
 	// The AWS SDK works over it.
 	c := kinesis.New(kinesis.Options{
@@ -70,7 +59,7 @@ func TestTLSReloadOnSIGHUP(t *testing.T) {
 	if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "reloaded certificate", func() bool { return servedSerial(s.addr, ca.Pool()) == 1002 })
+	waitFor(t, 20*time.Second, "reloaded certificate", func() bool { return servedSerial(s.addr, ca.Pool()) == 1002 })
 
 	// A key that does not match the certificate: refused, logged, the
 	// previous pair still served.
@@ -85,7 +74,7 @@ func TestTLSReloadOnSIGHUP(t *testing.T) {
 	if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "log of the refused reload", func() bool {
+	waitFor(t, 20*time.Second, "log of the refused reload", func() bool {
 		return strings.Contains(s.log.String(), "TLS files not reloaded") && strings.Contains(s.log.String(), "private key does not match")
 	})
 	if got := servedSerial(s.addr, ca.Pool()); got != 1002 {
@@ -124,7 +113,7 @@ func TestTLSServeFlags(t *testing.T) {
 		resp.Body.Close()
 		return nil
 	}
-	waitFor(t, "a client with a certificate is served", func() bool {
+	waitFor(t, 20*time.Second, "a client with a certificate is served", func() bool {
 		return post(&tls.Config{RootCAs: ca.Pool(), Certificates: []tls.Certificate{pair}}) == nil
 	})
 	if err := post(&tls.Config{RootCAs: ca.Pool()}); err == nil {
@@ -142,7 +131,7 @@ func TestSIGHUPWithoutTLS(t *testing.T) {
 	if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "log of the SIGHUP", func() bool { return strings.Contains(s.log.String(), "SIGHUP: nothing to reload") })
+	waitFor(t, 20*time.Second, "log of the SIGHUP", func() bool { return strings.Contains(s.log.String(), "SIGHUP: nothing to reload") })
 	if _, err := s.client().ListStreams(context.Background(), &kinesis.ListStreamsInput{}); err != nil {
 		t.Fatalf("after SIGHUP: %v", err)
 	}

@@ -30,12 +30,16 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/firehose"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
 	"github.com/runnel/runnel/internal/auth"
+	"github.com/runnel/runnel/internal/delivery"
+	"github.com/runnel/runnel/internal/delivery/file"
 	"github.com/runnel/runnel/internal/engine"
 	"github.com/runnel/runnel/internal/engine/disk"
 	"github.com/runnel/runnel/internal/engine/mem"
+	"github.com/runnel/runnel/internal/firehoseapi"
 	"github.com/runnel/runnel/internal/keystore"
 	"github.com/runnel/runnel/internal/kinesisapi"
 	"github.com/runnel/runnel/internal/leaseapi"
@@ -58,6 +62,9 @@ type config struct {
 	subLifetime       time.Duration
 	subHeartbeat      time.Duration
 	keyFile           string
+	bucketsDir        string
+	retryMin          time.Duration
+	retryMax          time.Duration
 }
 
 // Option configures a Server.
@@ -111,11 +118,23 @@ func WithTLS() Option { return func(c *config) { c.tls = true } }
 // By default they are discarded.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
+// WithBucketsDir lets delivery streams deliver to buckets: bucket
+// arn:aws:s3:::NAME is the directory dir/NAME (runnel serve --buckets-dir).
+func WithBucketsDir(dir string) Option { return func(c *config) { c.bucketsDir = dir } }
+
+// WithDeliveryRetry sets the back-off between attempts to deliver an
+// object (default 1s doubling to 60s), so tests of a failing destination
+// need not wait long.
+func WithDeliveryRetry(first, most time.Duration) Option {
+	return func(c *config) { c.retryMin, c.retryMax = first, most }
+}
+
 // Server is a running in-process runnel server.
 type Server struct {
 	cfg       config
 	srv       *server.Server
 	svc       *streams.Service
+	dsvc      *delivery.Service
 	eng       engine.Engine
 	transport *http.Transport
 	tempDir   string // removed on Close, when Start made it
@@ -208,7 +227,21 @@ func Start(opts ...Option) (_ *Server, err error) {
 	if hopts.Auth, err = auth.New(auth.Options{Region: c.region, Account: c.accountID}); err != nil {
 		return nil, err
 	}
-	hopts.APIs = []kinesisapi.API{leaseapi.New(leases.New(s.eng.Meta(), leases.OnStreams(s.svc), leases.Options{}))}
+	lsvc := leases.New(s.eng.Meta(), leases.OnStreams(s.svc), leases.Options{})
+	dopts := delivery.DefaultOptions()
+	dopts.Region, dopts.AccountID = c.region, c.accountID
+	dopts.TransitionDelay = c.transitionDelay
+	dopts.Logger = c.logger
+	if c.bucketsDir != "" {
+		dopts.Resolver = file.NewBuckets(c.bucketsDir)
+	}
+	if c.retryMin > 0 {
+		dopts.RetryMin, dopts.RetryMax = c.retryMin, max(c.retryMin, c.retryMax)
+	}
+	if s.dsvc, err = delivery.New(s.eng.Meta(), s.svc, lsvc, dopts); err != nil {
+		return nil, err
+	}
+	hopts.APIs = []kinesisapi.API{leaseapi.New(lsvc), firehoseapi.New(s.dsvc)}
 	h, err := kinesisapi.NewHandler(s.svc, hopts)
 	if err != nil {
 		return nil, err
@@ -259,6 +292,18 @@ func (s *Server) NewClient(optFns ...func(*kinesis.Options)) *kinesis.Client {
 	}, optFns...)
 }
 
+// FirehoseClient returns a Firehose client for the server, configured as
+// Client is. optFns adjust it further.
+func (s *Server) FirehoseClient(t testing.TB, optFns ...func(*firehose.Options)) *firehose.Client {
+	t.Helper()
+	return firehose.New(firehose.Options{
+		Region:       s.cfg.region,
+		BaseEndpoint: aws.String(s.Endpoint()),
+		Credentials:  credentials.NewStaticCredentialsProvider("AKIDRUNNELTEST", "runneltest-secret", ""),
+		HTTPClient:   sdkclient.Guard(s.HTTPClient()),
+	}, optFns...)
+}
+
 // Close stops the server: in-flight requests finish, then the service and
 // the engine close. It is idempotent.
 func (s *Server) Close() error {
@@ -282,6 +327,9 @@ func (s *Server) release() error {
 	var err error
 	if s.transport != nil {
 		s.transport.CloseIdleConnections()
+	}
+	if s.dsvc != nil {
+		err = errors.Join(err, s.dsvc.Close())
 	}
 	if s.svc != nil {
 		err = errors.Join(err, s.svc.Close())

@@ -19,9 +19,12 @@ import (
 	"time"
 
 	"github.com/runnel/runnel/internal/auth"
+	"github.com/runnel/runnel/internal/config"
+	"github.com/runnel/runnel/internal/delivery"
 	"github.com/runnel/runnel/internal/engine"
 	"github.com/runnel/runnel/internal/engine/disk"
 	"github.com/runnel/runnel/internal/engine/mem"
+	"github.com/runnel/runnel/internal/firehoseapi"
 	"github.com/runnel/runnel/internal/iam"
 	"github.com/runnel/runnel/internal/keystore"
 	"github.com/runnel/runnel/internal/kinesisapi"
@@ -76,6 +79,9 @@ type serveConfig struct {
 	credentialsFile   string // users and keys; empty: signatures not checked
 	insecureNoAuth    bool   // allow no credentials on a non-loopback address
 	auditControlPlane bool   // log every control-plane call
+	bucketsDir        string // delivery streams: buckets as directories below it; empty: none
+	configFile        string // runnel.yaml: connections, buckets, declared streams; empty: none
+	deliveryRetryMax  time.Duration
 }
 
 // parseServe reads flags, each defaulting to its environment variable and
@@ -277,6 +283,9 @@ func serveFlags(c *serveConfig, getenv env) (fs *flag.FlagSet, logLevel *string,
 	fs.IntVar(&c.scaler.MinShards, "scale-min-shards", intEnv("RUNNEL_SCALE_MIN_SHARDS", sc.MinShards), "ON_DEMAND streams: fewest open shards (env RUNNEL_SCALE_MIN_SHARDS)")
 	fs.IntVar(&c.scaler.MaxShards, "scale-max-shards", intEnv("RUNNEL_SCALE_MAX_SHARDS", sc.MaxShards), "ON_DEMAND streams: most open shards (env RUNNEL_SCALE_MAX_SHARDS)")
 	c.crashPoint = getenv("RUNNEL_CRASHPOINT")
+	fs.StringVar(&c.configFile, "config", envOr("RUNNEL_CONFIG", ""), "configuration `file` (YAML): connections to S3-compatible stores and directories, buckets, streams and delivery streams to create (env RUNNEL_CONFIG)")
+	fs.DurationVar(&c.deliveryRetryMax, "delivery-retry-max", durationEnv("RUNNEL_DELIVERY_RETRY_MAX", delivery.DefaultOptions().RetryMax), "delivery streams: longest wait between attempts to deliver an object to a failing destination (env RUNNEL_DELIVERY_RETRY_MAX)")
+	fs.StringVar(&c.bucketsDir, "buckets-dir", envOr("RUNNEL_BUCKETS_DIR", ""), "delivery streams: deliver to bucket arn:aws:s3:::NAME as files in `directory`/NAME (env RUNNEL_BUCKETS_DIR)")
 	fs.BoolVar(&c.enforceThroughput, "enforce-throughput", boolEnv("RUNNEL_ENFORCE_THROUGHPUT", false), "enforce per-shard throughput limits like Kinesis (env RUNNEL_ENFORCE_THROUGHPUT)")
 	fs.StringVar(&c.tlsCert, "tls-cert", envOr("RUNNEL_TLS_CERT", ""), "PEM certificate `file` to serve HTTPS/h2 with (needs --tls-key) (env RUNNEL_TLS_CERT)")
 	fs.StringVar(&c.tlsKey, "tls-key", envOr("RUNNEL_TLS_KEY", ""), "PEM private key `file` for --tls-cert (env RUNNEL_TLS_KEY)")
@@ -556,14 +565,44 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 	}()
 	defer func() { stopSweep(); <-sweepDone }()
 
+	// Delivery streams: workers on the same streams and leases, writing
+	// to the buckets of the configuration file and --buckets-dir.
+	var conf *config.File
+	if cfg.configFile != "" {
+		if conf, err = config.Load(cfg.configFile); err != nil {
+			return fmt.Errorf("--config %s: %w", cfg.configFile, err)
+		}
+	}
+	dopts := delivery.DefaultOptions()
+	dopts.Region, dopts.AccountID = cfg.region, cfg.accountID
+	dopts.TransitionDelay = cfg.transitionDelay
+	dopts.Logger = log
+	dopts.RetryMax = max(cfg.deliveryRetryMax, dopts.RetryMin)
+	if conf != nil || cfg.bucketsDir != "" {
+		dopts.Resolver = config.NewResolver(conf, cfg.bucketsDir)
+	}
+	if p := cfg.crashPoint; p != "" {
+		dopts.CrashPoint = sopts.CrashPoint
+	}
+	dsvc, err := delivery.New(eng.Meta(), svc, lsvc, dopts)
+	if err != nil {
+		return fmt.Errorf("start delivery: %w", err)
+	}
+	defer func() { _ = dsvc.Close() }()
+	if conf != nil {
+		if err := conf.Apply(ctx, svc, dsvc, cfg.region, cfg.accountID, log); err != nil {
+			return fmt.Errorf("--config %s: %w", cfg.configFile, err)
+		}
+	}
+
 	verifier, err := newVerifier(cfg, log)
 	if err != nil {
 		return err
 	}
 	hopts := cfg.handlerOptions(log)
-	hopts.APIs = []kinesisapi.API{leaseapi.New(lsvc)}
+	hopts.APIs = []kinesisapi.API{leaseapi.New(lsvc), firehoseapi.New(dsvc)}
 	// Policies are evaluated for requests whose context carries an
-	// authenticated principal (iam.WithPrincipal); others pass.
+	// authenticated principal; others pass.
 	authz, err := iam.NewAuthorizer(iam.AuthorizerOptions{
 		Region: cfg.region, AccountID: cfg.accountID, Resources: svc, Logger: log,
 	})

@@ -332,3 +332,10 @@ func (m *serverMeter) finish(records int64) (*ServerUsage, error) {
 	}
 	return u, nil
 }
+
+// ProcessCPU returns the CPU time (user + system) process pid has used so
+// far, for tools other than `runnel bench` that measure a local server.
+func ProcessCPU(pid int) (time.Duration, error) { return procCPU(pid) }
+
+// PIDListeningOn returns the local process that listens on TCP port.
+func PIDListeningOn(port int) (int, error) { return pidListeningOn(port) }

@@ -80,6 +80,12 @@ type Call struct {
 // actions are "runnel-leases:<Operation>" on the stream's ARN.
 const LeasesService = "runnel-leases"
 
+// FirehoseService is the IAM service prefix of the Firehose API: its
+// actions are "firehose:<Operation>" on the delivery stream's ARN
+// (arn:aws:firehose:<region>:<account>:deliverystream/<name>), as IAM
+// names them for Amazon Data Firehose.
+const FirehoseService = "firehose"
+
 // AuthorizerOptions configure an Authorizer.
 type AuthorizerOptions struct {
 	// Region and AccountID are the server's: they make the ARNs of
@@ -249,6 +255,12 @@ func deniedMessage(principal, action, resource string, d Decision) string {
 func (a *Authorizer) target(ctx context.Context, c *Call) (action, resource, account string, ok bool) {
 	action = c.Service + ":" + c.Operation
 	account = a.opts.AccountID
+	if c.Service == FirehoseService {
+		if c.StreamName == "" {
+			return action, "*", account, true // ListDeliveryStreams
+		}
+		return action, "arn:aws:firehose:" + a.opts.Region + ":" + account + ":deliverystream/" + c.StreamName, account, true
+	}
 	rt := OnStream
 	if c.Service == "kinesis" {
 		var known bool

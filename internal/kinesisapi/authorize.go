@@ -76,7 +76,7 @@ type iamNamed interface {
 
 // refFields are the input members authorization looks at, by Go field
 // name (the wire names are the same).
-var refFields = [...]string{"StreamName", "StreamARN", "ConsumerName", "ConsumerARN", "ResourceARN", "ShardIterator", "NextToken"}
+var refFields = [...]string{"StreamName", "StreamARN", "ConsumerName", "ConsumerARN", "ResourceARN", "ShardIterator", "NextToken", "DeliveryStreamName"}
 
 // refIndex holds, per input type, the index path of each of refFields
 // (nil when the type has no such string or *string field).
@@ -108,7 +108,7 @@ func inputRefs(in any, req *AuthorizeRequest) {
 	}
 	v = v.Elem()
 	idx := indexOf(v.Type())
-	dst := [...]*string{&req.StreamName, &req.StreamARN, &req.ConsumerName, &req.ConsumerARN, &req.ResourceARN, &req.Token, &req.Token}
+	dst := [...]*string{&req.StreamName, &req.StreamARN, &req.ConsumerName, &req.ConsumerARN, &req.ResourceARN, &req.Token, &req.Token, &req.StreamName}
 	for i, path := range idx {
 		if path == nil {
 			continue

@@ -39,6 +39,12 @@ var (
 	// ErrLeaseConflict is the lease tables' fencing refusal (docs/LEASES.md).
 	ErrLeaseConflict = declare("LeaseConflictException", http.StatusBadRequest, false)
 
+	// Firehose's own error types (service model Firehose_20150804).
+	ErrConcurrentModification = declare("ConcurrentModificationException", http.StatusBadRequest, false)
+	ErrInvalidKMSResource     = declare("InvalidKMSResourceException", http.StatusBadRequest, false)
+	// ErrFirehoseUnavailable is Firehose's throttling: a fault, retried.
+	ErrFirehoseUnavailable = declare("ServiceUnavailableException", http.StatusServiceUnavailable, true)
+
 	ErrSerialization         = declare("SerializationException", http.StatusBadRequest, false)
 	ErrUnknownOperation      = declare("UnknownOperationException", http.StatusBadRequest, false)
 	ErrMissingAuthToken      = declare("MissingAuthenticationTokenException", http.StatusForbidden, false)

@@ -105,6 +105,15 @@ type API interface {
 	HasOutput(op string) bool
 }
 
+// JSONFastDecoder is implemented by an API that decodes some JSON inputs
+// faster than encoding/json. DecodeJSON fills in from a JSON body and
+// reports true only when the result is exactly what encoding/json would
+// decode; on false the Handler decodes the body itself (and answers its
+// errors), so an unusual body is never refused by the fast path.
+type JSONFastDecoder interface {
+	DecodeJSON(op string, body []byte, in any) bool
+}
+
 // WireError is an error of a service that names its wire error type.
 type WireError interface {
 	error
@@ -485,9 +494,12 @@ func (x *exchange) bodyError(h *Handler, err error) {
 
 // serveAPI serves one operation of an API other than Kinesis.
 func (h *Handler) serveAPI(x *exchange, api API, in any, body []byte) {
-	if aerr := decode(x.proto, body, in); aerr != nil {
-		x.writeError(aerr)
-		return
+	fd, fast := api.(JSONFastDecoder)
+	if !(fast && x.proto == protoJSON && fd.DecodeJSON(x.op, body, in)) {
+		if aerr := decode(x.proto, body, in); aerr != nil {
+			x.writeError(aerr)
+			return
+		}
 	}
 	h.noteResource(x, in)
 	if aerr := h.authorize(x, api, in); aerr != nil {

@@ -49,6 +49,28 @@ func streamIDTime(id string) (int64, bool) {
 // CreateStream creates a stream in CREATING status; it turns ACTIVE after
 // Options.TransitionDelay.
 func (s *Service) CreateStream(ctx context.Context, in *CreateStreamInput) error {
+	return s.createStream(ctx, in, false)
+}
+
+// ReservedPrefix begins the names of the streams the server keeps for
+// itself (the hidden streams of delivery streams). CreateStream refuses
+// such names and ListStreams does not show them; CreateReservedStream
+// creates them.
+const ReservedPrefix = "__runnel."
+
+// Reserved reports whether a stream name is reserved for the server.
+func Reserved(name string) bool { return strings.HasPrefix(name, ReservedPrefix) }
+
+// CreateReservedStream creates a stream whose name begins with
+// ReservedPrefix, as CreateStream creates others.
+func (s *Service) CreateReservedStream(ctx context.Context, in *CreateStreamInput) error {
+	if in == nil || in.StreamName == nil || !Reserved(*in.StreamName) {
+		return errors.New("streams: a reserved stream's name must begin with " + ReservedPrefix)
+	}
+	return s.createStream(ctx, in, true)
+}
+
+func (s *Service) createStream(ctx context.Context, in *CreateStreamInput, reserved bool) error {
 	if in == nil {
 		in = &CreateStreamInput{}
 	}
@@ -58,6 +80,9 @@ func (s *Service) CreateStream(ctx context.Context, in *CreateStreamInput) error
 	name := *in.StreamName
 	if _, err := s.streamName(&name, nil); err != nil {
 		return err
+	}
+	if Reserved(name) && !reserved {
+		return errorf(CodeInvalidArgument, "Stream names beginning with %s are reserved for the server's own streams.", ReservedPrefix)
 	}
 	mode := modeProvisioned
 	if in.StreamModeDetails != nil {
@@ -536,7 +561,7 @@ func (s *Service) ListStreams(ctx context.Context, in *ListStreamsInput) (*ListS
 	for _, st := range all { // sorted by key, hence by name
 		m := st.meta
 		status := m.settled(now)
-		if status == "" || (after != "" && m.Name <= after) {
+		if status == "" || (after != "" && m.Name <= after) || Reserved(m.Name) {
 			continue
 		}
 		if len(out.StreamNames) == limit {

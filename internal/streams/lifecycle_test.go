@@ -362,3 +362,56 @@ func TestTwoServicesOneEngine(t *testing.T) {
 		t.Fatalf("record written by the other service not found: %+v", got)
 	}
 }
+
+func TestReservedStreams(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	hidden := ReservedPrefix + "firehose.orders"
+	err := e.svc.CreateStream(ctx, &CreateStreamInput{StreamName: sp(hidden), ShardCount: ip(1)})
+	wantErr(t, err, CodeInvalidArgument, "Stream names beginning with __runnel. are reserved for the server's own streams.")
+	if err := e.svc.CreateReservedStream(ctx, &CreateStreamInput{StreamName: sp("plain"), ShardCount: ip(1)}); err == nil {
+		t.Fatal("CreateReservedStream made a stream with an ordinary name")
+	}
+	if err := e.svc.CreateReservedStream(ctx, &CreateStreamInput{StreamName: sp(hidden), ShardCount: ip(1)}); err != nil {
+		t.Fatal(err)
+	}
+	e.create("visible", 1)
+	out, err := e.svc.ListStreams(ctx, &ListStreamsInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(out.StreamNames, ",") != "visible" {
+		t.Fatalf("ListStreams shows %v", out.StreamNames)
+	}
+	// The server's own stream is still a stream: it can be written and described.
+	if _, err := e.svc.DescribeStreamSummary(ctx, &DescribeStreamSummaryInput{StreamName: sp(hidden)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestReservedStreamsAreNotThrottled(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, func(o *Options) { o.EnforceThroughput = true })
+	hidden := ReservedPrefix + "firehose.fast"
+	if err := e.svc.CreateReservedStream(ctx, &CreateStreamInput{StreamName: sp(hidden), ShardCount: ip(1)}); err != nil {
+		t.Fatal(err)
+	}
+	e.create("plain", 1)
+	recs := make([]PutRecordsRequestEntry, 500)
+	for i := range recs {
+		recs[i] = PutRecordsRequestEntry{Data: make([]byte, 4096), PartitionKey: sp("k")}
+	}
+	for _, name := range []string{hidden, "plain"} {
+		failed := int32(0)
+		for range 3 { // 6 MiB in a moment: beyond a shard's 1 MiB/s
+			out, err := e.svc.PutRecords(ctx, &PutRecordsInput{StreamName: sp(name), Records: recs})
+			if err != nil {
+				t.Fatal(err)
+			}
+			failed += out.FailedRecordCount
+		}
+		if (failed == 0) != (name == hidden) {
+			t.Errorf("%s: %d records throttled", name, failed)
+		}
+	}
+}

@@ -72,3 +72,21 @@ func (s *Service) StreamIDs(ctx context.Context) (map[string]bool, error) {
 	}
 	return ids, nil
 }
+
+// ReservedStreams returns the names of the reserved streams (see
+// ReservedPrefix) that exist and are not being deleted, in name order, so
+// that their owners can remove the ones they no longer need.
+func (s *Service) ReservedStreams(ctx context.Context) ([]string, error) {
+	all, err := s.listMeta(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := s.nowMs()
+	var names []string
+	for _, st := range all {
+		if status := st.meta.settled(now); Reserved(st.meta.Name) && status != "" && status != statusDeleting {
+			names = append(names, st.meta.Name)
+		}
+	}
+	return names, nil
+}

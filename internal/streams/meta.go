@@ -279,7 +279,10 @@ func (s *Service) build(m *streamMeta, raw []byte, version uint64, prev *stream)
 				end:     end,
 			}
 			sh.keys = &shardKeys{stream: st.keys, logName: sh.logName}
-			if s.opts.EnforceThroughput {
+			// The server's own streams (delivery streams' hidden ones)
+			// are not Kinesis streams a client could shard wider: they
+			// take what the disk takes.
+			if s.opts.EnforceThroughput && !Reserved(m.Name) {
 				sh.limits = newShardLimits()
 			}
 			sh.metrics = st.metrics.Shard(i, sh.id, sm.Closed == 0)
