@@ -30,7 +30,6 @@ func servedSerial(addr string, roots *x509.CertPool) int64 {
 	return c.ConnectionState().PeerCertificates[0].SerialNumber.Int64()
 }
 
-
 // TestTLSReloadOnSIGHUP runs `runnel serve` with certificate files,
 // replaces them, sends SIGHUP and sees the new certificate's serial from a
 // client; a broken pair is refused with a log line and the previous one
