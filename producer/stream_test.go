@@ -1,0 +1,280 @@
+package producer_test
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"go.uber.org/goleak"
+
+	"github.com/runnel/runnel/kpl"
+	"github.com/runnel/runnel/producer"
+	"github.com/runnel/runnel/runneltest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// createStream creates an ACTIVE stream of n shards.
+func createStream(t testing.TB, c *kinesis.Client, name string, n int32) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := c.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(name), ShardCount: aws.Int32(n)}); err != nil {
+		t.Fatalf("create stream: %v", err)
+	}
+	w := kinesis.NewStreamExistsWaiter(c)
+	if err := w.Wait(ctx, &kinesis.DescribeStreamInput{StreamName: aws.String(name)}, time.Minute); err != nil {
+		t.Fatalf("wait for stream: %v", err)
+	}
+}
+
+// stored is one user record read back.
+type stored struct {
+	shard  string
+	seq    string
+	subSeq uint64
+	agg    bool
+	key    string
+	data   []byte
+}
+
+// readAll reads every shard of the stream from TRIM_HORIZON to its end
+// (to the tip for open shards), de-aggregating, shards in id order
+// (parents before children).
+func readAll(t testing.TB, c *kinesis.Client, stream string) []stored {
+	t.Helper()
+	ctx := context.Background()
+	var shards []types.Shard
+	var token *string
+	for {
+		in := &kinesis.ListShardsInput{NextToken: token}
+		if token == nil {
+			in.StreamName = aws.String(stream)
+		}
+		out, err := c.ListShards(ctx, in)
+		if err != nil {
+			t.Fatalf("list shards: %v", err)
+		}
+		shards = append(shards, out.Shards...)
+		if out.NextToken == nil {
+			break
+		}
+		token = out.NextToken
+	}
+	sort.Slice(shards, func(i, j int) bool { return *shards[i].ShardId < *shards[j].ShardId })
+	var all []stored
+	for _, sh := range shards {
+		it, err := c.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamName: aws.String(stream),
+			ShardId: sh.ShardId, ShardIteratorType: types.ShardIteratorTypeTrimHorizon})
+		if err != nil {
+			t.Fatalf("get shard iterator: %v", err)
+		}
+		iter := it.ShardIterator
+		for iter != nil {
+			out, err := c.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(10000)})
+			if err != nil {
+				t.Fatalf("get records: %v", err)
+			}
+			for _, r := range out.Records {
+				subs, agg := kpl.Deaggregate(kpl.Record{PartitionKey: *r.PartitionKey, Data: r.Data})
+				for _, u := range subs {
+					all = append(all, stored{shard: *sh.ShardId, seq: *r.SequenceNumber, subSeq: u.SubSequenceNumber,
+						agg: agg, key: u.PartitionKey, data: u.Data})
+				}
+			}
+			if len(out.Records) == 0 && aws.ToInt64(out.MillisBehindLatest) == 0 {
+				break
+			}
+			iter = out.NextShardIterator
+		}
+	}
+	return all
+}
+
+// payload is a record's data: its writer's key index and its sequence
+// within that key, padded to size bytes.
+func payload(buf []byte, key, seq uint32, size int) []byte {
+	buf = buf[:0]
+	buf = binary.BigEndian.AppendUint32(buf, key)
+	buf = binary.BigEndian.AppendUint32(buf, seq)
+	for len(buf) < size {
+		buf = append(buf, byte(len(buf)))
+	}
+	return buf
+}
+
+// ack is what a writer learned of one record.
+type ack struct {
+	res producer.Result
+	err error
+}
+
+// produce puts records from writers goroutines, each writing its own keys
+// (keysPerWriter of them) in turn, perKey records for each, and returns the
+// results by key and sequence. Every record must be acknowledged.
+func produce(t testing.TB, p *producer.Producer, writers, keysPerWriter, perKey, size int) map[string][]ack {
+	t.Helper()
+	ctx := context.Background()
+	var mu sync.Mutex
+	acks := map[string][]ack{}
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			keys := make([]string, keysPerWriter)
+			res := make([][]ack, keysPerWriter)
+			for k := range keys {
+				keys[k] = fmt.Sprintf("w%02d-key%04d", w, k)
+				res[k] = make([]ack, perKey)
+			}
+			var rmu sync.Mutex
+			buf := make([]byte, 0, size)
+			for s := range perKey {
+				for k := range keys {
+					kk, ss := k, s
+					err := p.PutAsync(ctx, keys[k], payload(buf, uint32(w*keysPerWriter+k), uint32(s), size), func(r producer.Result) {
+						rmu.Lock()
+						res[kk][ss] = ack{res: r, err: r.Err}
+						rmu.Unlock()
+					})
+					if err != nil {
+						t.Errorf("put: %v", err)
+						return
+					}
+				}
+			}
+			// The callbacks have all run once Flush returns.
+			if err := p.Flush(ctx); err != nil {
+				t.Errorf("flush: %v", err)
+			}
+			mu.Lock()
+			rmu.Lock()
+			for k := range keys {
+				acks[keys[k]] = res[k]
+			}
+			rmu.Unlock()
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return acks
+}
+
+// checkStream checks that every acknowledged record is in the stream
+// exactly once, where its acknowledgement said, and that each key's
+// records are in the order they were put.
+func checkStream(t testing.TB, got []stored, acks map[string][]ack, wantAll, ordered bool) {
+	t.Helper()
+	type pos struct {
+		shard, seq string
+		sub        uint64
+	}
+	seen := map[string]int{} // key -> next sequence expected
+	count := map[[2]uint32]int{}
+	where := map[[2]uint32]pos{}
+	for _, r := range got {
+		k := binary.BigEndian.Uint32(r.data)
+		s := binary.BigEndian.Uint32(r.data[4:])
+		id := [2]uint32{k, s}
+		count[id]++
+		if count[id] == 1 {
+			where[id] = pos{r.shard, r.seq, r.subSeq}
+		}
+		next := seen[r.key]
+		if ordered && int(s) < next && count[id] == 1 {
+			t.Fatalf("key %s: record %d read after record %d", r.key, s, next-1)
+		}
+		if int(s) >= next {
+			seen[r.key] = int(s) + 1
+		}
+	}
+	dups, lost, acked := 0, 0, 0
+	for id, n := range count {
+		if n > 1 {
+			dups++
+			if dups < 5 {
+				t.Errorf("record %v read %d times", id, n)
+			}
+		}
+	}
+	keyIndex := map[string]uint32{}
+	for _, r := range got {
+		keyIndex[r.key] = binary.BigEndian.Uint32(r.data)
+	}
+	for key, as := range acks {
+		for s, a := range as {
+			if a.err != nil {
+				if wantAll {
+					t.Fatalf("key %s record %d: %v", key, s, a.err)
+				}
+				continue
+			}
+			acked++
+			ki, ok := keyIndex[key]
+			if !ok {
+				lost++
+				continue
+			}
+			p, ok := where[[2]uint32{ki, uint32(s)}]
+			if !ok {
+				lost++
+				if lost < 5 {
+					t.Errorf("key %s record %d acknowledged (%s %s) but not in the stream", key, s, a.res.ShardID, a.res.SequenceNumber)
+				}
+				continue
+			}
+			if p.shard != a.res.ShardID || p.seq != a.res.SequenceNumber || (a.res.Aggregated && p.sub != a.res.SubSequenceNumber) {
+				t.Fatalf("key %s record %d acknowledged as %s/%s/%d, read at %s/%s/%d", key, s,
+					a.res.ShardID, a.res.SequenceNumber, a.res.SubSequenceNumber, p.shard, p.seq, p.sub)
+			}
+		}
+	}
+	if dups > 0 || lost > 0 {
+		t.Fatalf("%d records read more than once, %d acknowledged records lost (of %d acknowledged)", dups, lost, acked)
+	}
+}
+
+func TestPutReadBack(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		opts    []producer.Option
+		ordered bool
+	}{
+		{"aggregated", nil, true},
+		{"plain", []producer.Option{producer.Aggregation(false)}, true},
+		{"unordered", []producer.Option{producer.Unordered(4)}, false},
+		{"unordered plain", []producer.Option{producer.Unordered(4), producer.Aggregation(false)}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := runneltest.NewServer(t)
+			c := srv.Client(t)
+			createStream(t, c, "s", 4)
+			p, err := producer.New(c, "s", append([]producer.Option{producer.RateLimit(false), producer.Linger(5 * time.Millisecond)}, tc.opts...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t0 := time.Now()
+			acks := produce(t, p, 4, 8, 200, 100)
+			t.Logf("produce %v", time.Since(t0))
+			if err := p.Close(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("close %v", time.Since(t0))
+			m := p.Metrics()
+			if m.RecordsPut != 4*8*200 || m.BufferedBytes != 0 || m.BufferedRecords != 0 {
+				t.Fatalf("metrics: %+v", m)
+			}
+			got := readAll(t, c, "s")
+			t.Logf("read %v", time.Since(t0))
+			checkStream(t, got, acks, true, tc.ordered)
+			t.Logf("%+v", m)
+		})
+	}
+}
