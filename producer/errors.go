@@ -41,7 +41,9 @@ type RecordError struct {
 	Message string
 }
 
-func (e *RecordError) Error() string { return fmt.Sprintf("producer: put failed: %s: %s", e.Code, e.Message) }
+func (e *RecordError) Error() string {
+	return fmt.Sprintf("producer: put failed: %s: %s", e.Code, e.Message)
+}
 
 // retryableCode reports whether a per-record error code is worth a retry:
 // throttles and internal failures are, as the KPL and the SDK's retryers

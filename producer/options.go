@@ -35,7 +35,6 @@ func defaultConfig() config {
 	return config{
 		linger:          100 * time.Millisecond,
 		aggregate:       true,
-		aggregateMax:    kpl.DefaultMaxSize,
 		maxRecordSize:   kpl.DefaultMaxSize,
 		ttl:             30 * time.Second,
 		maxBuffered:     64 << 20,
@@ -55,7 +54,7 @@ func (c *config) validate() error {
 		return fmt.Errorf("%w: linger %v is negative", ErrInvalidOption, c.linger)
 	case c.maxRecordSize < 1<<10 || c.maxRecordSize > 10<<20:
 		return fmt.Errorf("%w: max record size %d is outside 1 KiB..10 MiB", ErrInvalidOption, c.maxRecordSize)
-	case c.aggregateMax < 1<<10 || c.aggregateMax > c.maxRecordSize:
+	case c.aggregateMax != 0 && (c.aggregateMax < 1<<10 || c.aggregateMax > c.maxRecordSize):
 		return fmt.Errorf("%w: aggregate size %d is outside 1 KiB..the max record size %d", ErrInvalidOption, c.aggregateMax, c.maxRecordSize)
 	case c.ttl <= 0:
 		return fmt.Errorf("%w: record TTL %v must be positive", ErrInvalidOption, c.ttl)
@@ -67,6 +66,9 @@ func (c *config) validate() error {
 		return fmt.Errorf("%w: request timeout %v must be positive", ErrInvalidOption, c.requestTimeout)
 	case c.backoffBase <= 0 || c.backoffMax < c.backoffBase:
 		return fmt.Errorf("%w: back-off %v..%v: base must be positive and at most the cap", ErrInvalidOption, c.backoffBase, c.backoffMax)
+	}
+	if c.aggregateMax == 0 {
+		c.aggregateMax = c.maxRecordSize
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -64,6 +65,14 @@ type pipeline struct {
 	// owned by run
 	lim *limiter
 	agg *kpl.Aggregator
+
+	// awaitList, when not 0, holds sending until listing number
+	// awaitList has completed: an aggregate landed on a shard the map did
+	// not predict. foreign is set when a listing did not retire the
+	// pipeline all the same: the service routes otherwise than the map,
+	// and records it stores elsewhere are taken as delivered.
+	awaitList atomic.Int64
+	foreign   atomic.Bool
 
 	bmu      sync.Mutex // calls in flight at once, unordered
 	rng      *rand.Rand
@@ -321,7 +330,16 @@ func (pl *pipeline) next() (batch, bool) {
 			return batch{}, false
 		}
 		wait := time.Duration(-1)
-		if n := len(pl.mu.q) - pl.mu.head; n > 0 {
+		held := false
+		if w := pl.awaitList.Load(); w != 0 {
+			if p.listDone.Load() >= w {
+				pl.awaitList.Store(0)
+				pl.foreign.Store(true)
+			} else {
+				held = true
+			}
+		}
+		if n := len(pl.mu.q) - pl.mu.head; n > 0 && !held {
 			now := p.now()
 			age := now - pl.mu.q[pl.mu.head].enq
 			if pl.fullLocked() || age >= p.cfg.linger ||
@@ -520,6 +538,20 @@ func (pl *pipeline) call(c prepared) {
 			shard := aws.ToString(rr.ShardId)
 			if shard != pl.shard {
 				refresh = true
+				if len(part) > 1 && !pl.foreign.Load() {
+					// A reshard the map has not caught up with: some of
+					// the aggregate's records may belong to another
+					// shard, where readers that filter by hash key range
+					// (the KCL) would miss them. As the KPL does, they
+					// are sent again once the map is fresh; the copy
+					// stored here is a duplicate.
+					for i := range part {
+						part[i].lastErr = fmt.Errorf("producer: aggregate stored on %s, not on the predicted %s", shard, pl.shard)
+					}
+					retry = append(retry, part...)
+					pl.awaitList.CompareAndSwap(0, p.listStarted.Load()+1)
+					continue
+				}
 			}
 			pl.succeed(part, shard, *rr.SequenceNumber)
 			continue

@@ -34,6 +34,8 @@ type Producer struct {
 
 	shards    atomic.Pointer[shardMap]
 	refreshCh chan struct{}
+	// listings started and the number of the last one completed.
+	listStarted, listDone atomic.Int64
 
 	closed   atomic.Bool
 	stop     chan struct{} // closed to stop the goroutines
@@ -246,12 +248,17 @@ func (p *Producer) refresher() {
 			return
 		case <-p.refreshCh:
 		}
+		n := p.listStarted.Add(1)
 		ctx, cancel := context.WithTimeout(p.ctx, p.cfg.requestTimeout)
 		shards, err := listOpenShards(ctx, p.client, p.stream)
 		cancel()
 		if err == nil {
 			p.applyMap(shards)
 			p.m.refreshes.Add(1)
+		}
+		p.listDone.Store(n)
+		for _, s := range p.shards.Load().shards {
+			s.pl.signal()
 		}
 		// At most ten listings a second; a failed one is tried again
 		// when the next put asks.
