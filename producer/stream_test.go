@@ -394,7 +394,6 @@ func TestSplitFollowed(t *testing.T) {
 	t.Logf("%d records on the child shards, %d read", children, len(got))
 }
 
-
 // TestMillion puts a million 100-byte records from 16 goroutines and
 // reads them back; a hundred thousand with -short or under the race
 // detector, which makes a million take over a minute on two cores.
