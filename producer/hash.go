@@ -4,7 +4,10 @@ import (
 	"crypto/md5"
 	"encoding/binary"
 	"errors"
+	"hash/maphash"
 	"math/bits"
+	"strings"
+	"sync/atomic"
 )
 
 // hashKey is a point of Kinesis' 128-bit hash key space: the MD5 digest of
@@ -50,4 +53,37 @@ func parseHashKey(s string) (hashKey, error) {
 		h = hashKey{hi, lo}
 	}
 	return h, nil
+}
+
+// hashCache remembers the hash keys of recent partition keys, so that a
+// producer putting many records per key computes each MD5 about once. It
+// is direct-mapped: a slot holds the last key that hashed to it. Safe for
+// concurrent use without locks: a slot is an atomic pointer to an
+// immutable entry.
+type hashCache struct {
+	seed  maphash.Seed
+	slots [hashCacheSlots]atomic.Pointer[hashEntry]
+}
+
+const hashCacheSlots = 4096
+
+type hashEntry struct {
+	key  string
+	hash hashKey
+}
+
+func newHashCache() *hashCache { return &hashCache{seed: maphash.MakeSeed()} }
+
+// hash returns partitionHash(key).
+func (c *hashCache) hash(key string) hashKey {
+	slot := &c.slots[maphash.String(c.seed, key)%hashCacheSlots]
+	if e := slot.Load(); e != nil && e.key == key {
+		return e.hash
+	}
+	h := partitionHash(key)
+	if len(key) <= 64 {
+		// Cloned: key may alias the caller's memory.
+		slot.Store(&hashEntry{key: strings.Clone(key), hash: h})
+	}
+	return h
 }

@@ -44,6 +44,7 @@ type Producer struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup // pipelines and the refresher
 
+	hashes   *hashCache
 	buf      budget
 	epoch    atomic.Pointer[epoch]
 	flushSem chan struct{}
@@ -88,6 +89,7 @@ func New(client Client, stream string, opts ...Option) (*Producer, error) {
 		refreshCh: make(chan struct{}, 1),
 		stop:      make(chan struct{}),
 		flushSem:  make(chan struct{}, 1),
+		hashes:    newHashCache(),
 	}
 	p.buf.max = cfg.maxBuffered
 	p.epoch.Store(newEpoch())
@@ -160,7 +162,7 @@ func (p *Producer) put(ctx context.Context, key string, data []byte, f *Future, 
 			return fmt.Errorf("%w: explicit hash key %q: %w", ErrInvalidRecord, ehk, err)
 		}
 	} else {
-		h = partitionHash(key)
+		h = p.hashes.hash(key)
 	}
 	rec := userRecord{key: key, ehk: ehk, hash: h, fut: f, cb: cb}
 	size := int64(len(key) + len(ehk) + len(data))
