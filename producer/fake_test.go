@@ -25,7 +25,10 @@ type fakeClient struct {
 	keep   bool
 	lists  atomic.Int64
 	seq    atomic.Int64
+	puts   atomic.Int64
 }
+
+func (f *fakeClient) callsStarted() int64 { return f.puts.Load() }
 
 var _ producer.Client = (*fakeClient)(nil)
 
@@ -93,6 +96,7 @@ func (f *fakeClient) ListShards(ctx context.Context, in *kinesis.ListShardsInput
 }
 
 func (f *fakeClient) PutRecords(ctx context.Context, in *kinesis.PutRecordsInput, _ ...func(*kinesis.Options)) (*kinesis.PutRecordsOutput, error) {
+	f.puts.Add(1)
 	if f.keep {
 		cp := &kinesis.PutRecordsInput{StreamName: in.StreamName}
 		for _, e := range in.Records {

@@ -701,31 +701,37 @@ func (pl *pipeline) succeed(recs []userRecord, shard, seq string) {
 	agg := len(recs) > 1
 	bytes := 0
 	for i := range recs {
+		bytes += len(recs[i].data)
+	}
+	p.m.recordsPut.Add(int64(len(recs)))
+	p.m.bytesPut.Add(int64(bytes))
+	p.m.kinesisRecordsPut.Add(1)
+	pl.releaseBuffer(recs)
+	for i := range recs {
 		r := &recs[i]
-		bytes += len(r.data)
 		res := Result{ShardID: shard, SequenceNumber: seq, Aggregated: agg, Attempts: int(r.attempts)}
 		if agg {
 			res.SubSequenceNumber = uint64(i)
 		}
 		pl.deliver(r, res)
 	}
-	p.m.recordsPut.Add(int64(len(recs)))
-	p.m.bytesPut.Add(int64(bytes))
-	p.m.kinesisRecordsPut.Add(1)
-	pl.release(recs)
+	releaseEpochs(recs)
 }
 
 // failAll completes records with err.
 func (pl *pipeline) failAll(recs []userRecord, err error) {
+	pl.p.m.recordsFailed.Add(int64(len(recs)))
+	pl.releaseBuffer(recs)
 	for i := range recs {
 		pl.deliver(&recs[i], Result{Attempts: int(recs[i].attempts), Err: err})
 	}
-	pl.p.m.recordsFailed.Add(int64(len(recs)))
-	pl.release(recs)
+	releaseEpochs(recs)
 }
 
 // expire fails records whose TTL ran out.
 func (pl *pipeline) expire(recs []userRecord) {
+	pl.p.m.recordsFailed.Add(int64(len(recs)))
+	pl.releaseBuffer(recs)
 	for i := range recs {
 		r := &recs[i]
 		var err error
@@ -736,8 +742,7 @@ func (pl *pipeline) expire(recs []userRecord) {
 		}
 		pl.deliver(r, Result{Attempts: int(r.attempts), Err: err})
 	}
-	pl.p.m.recordsFailed.Add(int64(len(recs)))
-	pl.release(recs)
+	releaseEpochs(recs)
 }
 
 func (pl *pipeline) deliver(r *userRecord, res Result) {
@@ -748,19 +753,26 @@ func (pl *pipeline) deliver(r *userRecord, res Result) {
 	}
 }
 
-// release returns the records' buffer bytes and counts them out of their
-// flush epochs. The records must not be used after.
-func (pl *pipeline) release(recs []userRecord) {
-	p := pl.p
+// releaseBuffer returns the records' buffer bytes, before their results
+// are delivered, so that a caller who has a result sees its room.
+func (pl *pipeline) releaseBuffer(recs []userRecord) {
 	bytes := 0
+	for i := range recs {
+		bytes += recs[i].size()
+	}
+	pl.p.m.bufferedRecords.Add(-int64(len(recs)))
+	pl.p.buf.release(int64(bytes))
+}
+
+// releaseEpochs counts the records out of their flush epochs, after their
+// results are delivered: Flush returns once the callbacks have run.
+func releaseEpochs(recs []userRecord) {
 	var (
 		ep *epoch
 		n  int64
 	)
 	for i := range recs {
-		r := &recs[i]
-		bytes += r.size()
-		if r.ep != ep {
+		if r := &recs[i]; r.ep != ep {
 			if ep != nil {
 				ep.release(n)
 			}
@@ -771,6 +783,4 @@ func (pl *pipeline) release(recs []userRecord) {
 	if ep != nil {
 		ep.release(n)
 	}
-	p.m.bufferedRecords.Add(-int64(len(recs)))
-	p.buf.release(int64(bytes))
 }

@@ -289,23 +289,26 @@ func TestThrottledServer(t *testing.T) {
 	for _, tc := range []struct {
 		name          string
 		opts          []producer.Option
+		shards        int32
+		maxRecord     int
 		keys, perKey  int
 		wantThrottled bool
 	}{
 		// Without the producer's own pacing the server throttles and the
-		// producer retries.
-		{"aggregated", []producer.Option{producer.RateLimit(false), producer.AggregationMaxSize(32 << 10)}, 8, 2000, true},
-		{"plain", []producer.Option{producer.RateLimit(false), producer.Aggregation(false)}, 8, 200, true},
+		// producer retries: aggregates of 128 KiB exceed a shard's
+		// 1 MiB/s after the first second's worth.
+		{"aggregated", []producer.Option{producer.RateLimit(false)}, 1, 128 << 10, 8, 1000, true},
+		{"plain", []producer.Option{producer.RateLimit(false), producer.Aggregation(false)}, 2, 32 << 10, 64, 25, true},
 		// With it, the records get through all the same.
-		{"paced", []producer.Option{producer.Aggregation(false)}, 8, 40, false},
+		{"paced", []producer.Option{producer.Aggregation(false)}, 2, 32 << 10, 8, 40, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := runneltest.NewServer(t, runneltest.WithThroughputLimits())
 			c := srv.Client(t)
-			createStream(t, c, "s", 2)
-			const bound = 96 << 10
+			createStream(t, c, "s", tc.shards)
+			bound := int64(3 * tc.maxRecord)
 			opts := append([]producer.Option{
-				producer.MaxRecordSize(32 << 10), producer.MaxBufferedBytes(bound),
+				producer.MaxRecordSize(tc.maxRecord), producer.MaxBufferedBytes(bound),
 				producer.Backoff(20*time.Millisecond, 500*time.Millisecond),
 				producer.Linger(10 * time.Millisecond), producer.RecordTTL(5 * time.Minute),
 			}, tc.opts...)

@@ -1,0 +1,133 @@
+package producer
+
+import (
+	"crypto/md5"
+	"math/big"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+func TestParseHashKey(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want hashKey
+		ok   bool
+	}{
+		{"0", hashKey{}, true},
+		{"1", hashKey{0, 1}, true},
+		{"18446744073709551616", hashKey{1, 0}, true},
+		{"340282366920938463463374607431768211455", hashKey{^uint64(0), ^uint64(0)}, true},
+		{"340282366920938463463374607431768211456", hashKey{}, false},
+		{"999999999999999999999999999999999999999", hashKey{}, false},
+		{"01", hashKey{}, false},
+		{"", hashKey{}, false},
+		{"-1", hashKey{}, false},
+		{"12a", hashKey{}, false},
+		{"1234567890123456789012345678901234567890", hashKey{}, false},
+	} {
+		got, err := parseHashKey(tc.in)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("parseHashKey(%q) = %v, %v; want %v, ok %v", tc.in, got, err, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestPartitionHash(t *testing.T) {
+	c := newHashCache()
+	for _, k := range []string{"a", "key-1", "日本語", string(make([]byte, 256))} {
+		sum := md5.Sum([]byte(k))
+		want, _ := parseHashKey(new(big.Int).SetBytes(sum[:]).String())
+		if got := partitionHash(k); got != want {
+			t.Errorf("partitionHash(%q) = %v, want %v", k, got, want)
+		}
+		for range 2 { // a miss, then a hit
+			if got := c.hash(k); got != want {
+				t.Errorf("cached hash(%q) = %v, want %v", k, got, want)
+			}
+		}
+	}
+}
+
+func TestShardMapLookup(t *testing.T) {
+	q := ^uint64(0) / 4
+	m := &shardMap{shards: []shardRange{
+		{id: "a", lo: hashKey{0, 0}, hi: hashKey{q, ^uint64(0)}},
+		{id: "b", lo: hashKey{q + 1, 0}, hi: hashKey{2 * q, 5}},
+		// a gap: (2q, 5] .. [2q, 7)
+		{id: "c", lo: hashKey{2 * q, 7}, hi: hashKey{^uint64(0), ^uint64(0)}},
+	}}
+	for _, tc := range []struct {
+		h    hashKey
+		want int
+	}{
+		{hashKey{0, 0}, 0},
+		{hashKey{q, ^uint64(0)}, 0},
+		{hashKey{q + 1, 0}, 1},
+		{hashKey{2 * q, 5}, 1},
+		{hashKey{2 * q, 6}, -1},
+		{hashKey{2 * q, 7}, 2},
+		{hashKey{^uint64(0), ^uint64(0)}, 2},
+	} {
+		if got := m.lookup(tc.h); got != tc.want {
+			t.Errorf("lookup(%v) = %d, want %d", tc.h, got, tc.want)
+		}
+	}
+}
+
+func TestLimiter(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	l := newLimiter(t0)
+	if d := l.wait(t0); d != 0 {
+		t.Fatalf("a fresh limiter waits %v", d)
+	}
+	// A second's worth of bytes at once is allowed, and empties the bucket.
+	l.take(t0, 1, shardBytesPerSecond)
+	if d := l.wait(t0); d != 0 {
+		t.Fatalf("an empty bucket waits %v", d)
+	}
+	// Half a second's more is a debt of half a second.
+	l.take(t0, 1, shardBytesPerSecond/2)
+	if d := l.wait(t0); d != 500*time.Millisecond {
+		t.Fatalf("wait = %v, want 500ms", d)
+	}
+	if d := l.wait(t0.Add(250 * time.Millisecond)); d != 250*time.Millisecond {
+		t.Fatalf("wait after 250ms = %v, want 250ms", d)
+	}
+	if d := l.wait(t0.Add(500 * time.Millisecond)); d != 0 {
+		t.Fatalf("wait after 500ms = %v, want 0", d)
+	}
+	// Records count on their own: 1,500 records cost 1.5 s.
+	l = newLimiter(t0)
+	l.take(t0, 1500, 10)
+	if d := l.wait(t0); d != 500*time.Millisecond {
+		t.Fatalf("records wait = %v, want 500ms", d)
+	}
+	// A long idle time refills no more than a second's worth.
+	l = newLimiter(t0)
+	l.take(t0.Add(time.Hour), 2000, 0)
+	if d := l.wait(t0.Add(time.Hour)); d != time.Second {
+		t.Fatalf("after an idle hour, 2,000 records wait %v, want 1s", d)
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	base, limit := 100*time.Millisecond, 5*time.Second
+	if d := backoff(rng, 0, base, limit); d != 0 {
+		t.Fatalf("attempt 0 waits %v", d)
+	}
+	for attempt, want := range map[int]time.Duration{1: base, 2: 2 * base, 3: 4 * base, 6: 3200 * time.Millisecond, 7: limit, 50: limit} {
+		seen := map[time.Duration]bool{}
+		for range 200 {
+			d := backoff(rng, attempt, base, limit)
+			if d < want/2 || d > want {
+				t.Fatalf("attempt %d: %v outside [%v, %v]", attempt, d, want/2, want)
+			}
+			seen[d] = true
+		}
+		if len(seen) < 50 {
+			t.Fatalf("attempt %d: only %d distinct pauses in 200: no jitter", attempt, len(seen))
+		}
+	}
+}
