@@ -5,6 +5,7 @@ import (
 	"crypto/md5"
 	"fmt"
 	"math/big"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -26,6 +27,7 @@ type fakeClient struct {
 	lists  atomic.Int64
 	seq    atomic.Int64
 	puts   atomic.Int64
+	bounds [][2]*big.Int // of shards, parsed once
 }
 
 func (f *fakeClient) callsStarted() int64 { return f.puts.Load() }
@@ -78,10 +80,16 @@ func (f *fakeClient) shardOf(e types.PutRecordsRequestEntry) string {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for _, s := range f.shards {
-		lo, _ := new(big.Int).SetString(*s.HashKeyRange.StartingHashKey, 10)
-		hi, _ := new(big.Int).SetString(*s.HashKeyRange.EndingHashKey, 10)
-		if h.Cmp(lo) >= 0 && h.Cmp(hi) <= 0 && s.SequenceNumberRange.EndingSequenceNumber == nil {
+	if len(f.bounds) != len(f.shards) {
+		f.bounds = f.bounds[:0]
+		for _, s := range f.shards {
+			lo, _ := new(big.Int).SetString(*s.HashKeyRange.StartingHashKey, 10)
+			hi, _ := new(big.Int).SetString(*s.HashKeyRange.EndingHashKey, 10)
+			f.bounds = append(f.bounds, [2]*big.Int{lo, hi})
+		}
+	}
+	for i, s := range f.shards {
+		if h.Cmp(f.bounds[i][0]) >= 0 && h.Cmp(f.bounds[i][1]) <= 0 && s.SequenceNumberRange.EndingSequenceNumber == nil {
 			return *s.ShardId
 		}
 	}
@@ -123,7 +131,7 @@ func (f *fakeClient) ok(in *kinesis.PutRecordsInput, from, to int) *kinesis.PutR
 			out.FailedRecordCount = aws.Int32(aws.ToInt32(out.FailedRecordCount) + 1)
 			continue
 		}
-		out.Records = append(out.Records, types.PutRecordsResultEntry{ShardId: aws.String(f.shardOf(e)), SequenceNumber: aws.String(fmt.Sprint(f.seq.Add(1)))})
+		out.Records = append(out.Records, types.PutRecordsResultEntry{ShardId: aws.String(f.shardOf(e)), SequenceNumber: aws.String(strconv.FormatInt(f.seq.Add(1), 10))})
 	}
 	return out
 }

@@ -387,12 +387,31 @@ func (pl *pipeline) takeLocked(now time.Duration) batch {
 	if distinct {
 		clear(pl.seen)
 	}
-	var kept []userRecord // distinct: records of keys already in the call
-	est := 0
-	i := head
 	end := len(q)
 	if distinct {
 		end = min(end, head+8*maxRequestRecords)
+	}
+	var kept []userRecord // distinct: records of keys already in the call
+	est := 0
+	i := head
+	if !distinct {
+		// The common case: a run of records from the front, none
+		// expired, copied at once.
+		for ; i < len(q); i++ {
+			r := &q[i]
+			sz := r.size()
+			if p.cfg.aggregate {
+				sz = aggregateCost(r)
+			}
+			if now-r.enq >= p.cfg.ttl || (i > head && (est+sz > pl.fullAt || (pl.agg == nil && i-head >= maxRequestRecords))) {
+				break
+			}
+			est += sz
+		}
+		b.recs = append(make([]userRecord, 0, i-head), q[head:i]...)
+		if i == len(q) || now-q[i].enq < p.cfg.ttl {
+			end = i // else an expired record: the loop below goes on
+		}
 	}
 	for ; i < end; i++ {
 		r := &q[i]
