@@ -51,9 +51,13 @@ type pipeline struct {
 
 	mu struct {
 		sync.Mutex
-		q         []userRecord // q[head:] waits, oldest first
+		// The records waiting, oldest first: q[head:], then in. Put
+		// appends to in; when q is used up the two swap, so neither
+		// grows by copying once both have their size.
+		q         []userRecord
 		head      int
-		bytes     int // of q[head:]
+		in        []userRecord
+		bytes     int // of the records waiting
 		arena     []byte
 		retired   bool
 		stopped   bool
@@ -140,8 +144,16 @@ func (pl *pipeline) enqueue(r *userRecord, data []byte) enqueueStatus {
 	a = append(a, data...)
 	pl.mu.arena = a
 	r.data = a[off:len(a):len(a)]
-	wasEmpty := len(pl.mu.q) == pl.mu.head
-	pl.mu.q = append(pl.mu.q, *r)
+	wasEmpty := pl.lenLocked() == 0
+	if len(pl.mu.in) == cap(pl.mu.in) {
+		// Doubling, where append grows large slices by a quarter: a
+		// queue that fills to hundreds of thousands of records is
+		// copied a few times rather than dozens.
+		in := make([]userRecord, len(pl.mu.in), max(2*cap(pl.mu.in), 256))
+		copy(in, pl.mu.in)
+		pl.mu.in = in
+	}
+	pl.mu.in = append(pl.mu.in, *r)
 	pl.mu.bytes += r.size()
 	wake := wasEmpty
 	if !pl.mu.fullSaid && pl.fullLocked() {
@@ -156,7 +168,25 @@ func (pl *pipeline) enqueue(r *userRecord, data []byte) enqueueStatus {
 
 // fullLocked reports whether the queue holds a full call's worth.
 func (pl *pipeline) fullLocked() bool {
-	return pl.mu.bytes >= pl.fullAt || (pl.agg == nil && len(pl.mu.q)-pl.mu.head >= maxRequestRecords)
+	return pl.mu.bytes >= pl.fullAt || (pl.agg == nil && pl.lenLocked() >= maxRequestRecords)
+}
+
+// lenLocked is the number of records waiting.
+func (pl *pipeline) lenLocked() int { return len(pl.mu.q) - pl.mu.head + len(pl.mu.in) }
+
+// oldestLocked is the first waiting record; there must be one.
+func (pl *pipeline) oldestLocked() *userRecord {
+	if pl.mu.head < len(pl.mu.q) {
+		return &pl.mu.q[pl.mu.head]
+	}
+	return &pl.mu.in[0]
+}
+
+// swapLocked makes in the queue's front once q is used up.
+func (pl *pipeline) swapLocked() {
+	old := pl.mu.q
+	clear(old)
+	pl.mu.q, pl.mu.head, pl.mu.in = pl.mu.in, 0, old[:0]
 }
 
 // prepend puts records back at the front, in their order: records a call
@@ -251,8 +281,8 @@ func (pl *pipeline) run() {
 		pl.inflight <- struct{}{}
 	}
 	pl.mu.Lock()
-	recs := pl.mu.q[pl.mu.head:]
-	pl.mu.q, pl.mu.head, pl.mu.bytes = nil, 0, 0
+	recs := append(pl.mu.q[pl.mu.head:], pl.mu.in...)
+	pl.mu.q, pl.mu.head, pl.mu.in, pl.mu.bytes = nil, 0, nil, 0
 	isStopped := stopping(p)
 	if isStopped {
 		pl.mu.stopped = true
@@ -339,9 +369,9 @@ func (pl *pipeline) next() (batch, bool) {
 				held = true
 			}
 		}
-		if n := len(pl.mu.q) - pl.mu.head; n > 0 && !held {
+		if n := pl.lenLocked(); n > 0 && !held {
 			now := p.now()
-			age := now - pl.mu.q[pl.mu.head].enq
+			age := now - pl.oldestLocked().enq
 			if pl.fullLocked() || age >= p.cfg.linger ||
 				pl.mu.requeued || p.flushing.Load() > 0 || p.closed.Load() {
 				b := pl.takeLocked(now)
@@ -381,81 +411,85 @@ func (pl *pipeline) next() (batch, bool) {
 func (pl *pipeline) takeLocked(now time.Duration) batch {
 	p := pl.p
 	var b batch
+	if pl.mu.head == len(pl.mu.q) {
+		pl.swapLocked()
+	}
 	q := pl.mu.q
 	head := pl.mu.head
 	distinct := p.cfg.ordered && !p.cfg.aggregate
-	if distinct {
-		clear(pl.seen)
-	}
-	end := len(q)
-	if distinct {
-		end = min(end, head+8*maxRequestRecords)
-	}
-	var kept []userRecord // distinct: records of keys already in the call
 	est := 0
-	i := head
+	taken := 0
 	if !distinct {
-		// The common case: a run of records from the front, none
-		// expired, copied at once.
-		for ; i < len(q); i++ {
-			r := &q[i]
-			sz := r.size()
-			if p.cfg.aggregate {
-				sz = aggregateCost(r)
+		// A run of records from the front, copied at once, q then in.
+		for {
+			i := head
+			for ; i < len(q); i++ {
+				r := &q[i]
+				sz := r.size()
+				if p.cfg.aggregate {
+					sz = aggregateCost(r)
+				}
+				if now-r.enq >= p.cfg.ttl {
+					b.expired = append(b.expired, *r)
+					taken += r.size()
+					continue
+				}
+				if len(b.recs) > 0 && (est+sz > pl.fullAt || (pl.agg == nil && len(b.recs) >= maxRequestRecords)) {
+					break
+				}
+				est += sz
+				taken += r.size()
+				if b.recs == nil {
+					// Sized for a call of records like the first.
+					b.recs = make([]userRecord, 0, min(len(q)-head+len(pl.mu.in), pl.fullAt/sz+1))
+				}
+				b.recs = append(b.recs, *r)
 			}
-			if now-r.enq >= p.cfg.ttl || (i > head && (est+sz > pl.fullAt || (pl.agg == nil && i-head >= maxRequestRecords))) {
+			clear(q[head:i])
+			pl.mu.head = i
+			if i < len(q) || len(pl.mu.in) == 0 {
 				break
 			}
-			est += sz
+			pl.swapLocked()
+			q, head = pl.mu.q, 0
 		}
-		b.recs = append(make([]userRecord, 0, i-head), q[head:i]...)
-		if i == len(q) || now-q[i].enq < p.cfg.ttl {
-			end = i // else an expired record: the loop below goes on
-		}
+		pl.mu.bytes -= taken
+		pl.mu.requeued = false
+		pl.mu.fullSaid = pl.fullLocked()
+		return b
 	}
+	// Without aggregation, in order: records of distinct keys only, from
+	// q; the others stay, in their order.
+	clear(pl.seen)
+	end := min(len(q), head+8*maxRequestRecords)
+	var kept []userRecord
+	i := head
 	for ; i < end; i++ {
 		r := &q[i]
 		if now-r.enq >= p.cfg.ttl {
 			b.expired = append(b.expired, *r)
+			taken += r.size()
 			continue
 		}
 		sz := r.size()
-		if p.cfg.aggregate {
-			sz = aggregateCost(r)
-		}
-		if len(b.recs) > 0 && (est+sz > pl.fullAt || (pl.agg == nil && len(b.recs) >= maxRequestRecords)) {
+		if len(b.recs) > 0 && (est+sz > pl.fullAt || len(b.recs) >= maxRequestRecords) {
 			break
 		}
-		if distinct {
-			if _, dup := pl.seen[r.key]; dup {
-				kept = append(kept, *r)
-				continue
-			}
-			pl.seen[r.key] = struct{}{}
+		if _, dup := pl.seen[r.key]; dup {
+			kept = append(kept, *r)
+			continue
 		}
+		pl.seen[r.key] = struct{}{}
 		est += sz
+		taken += r.size()
 		b.recs = append(b.recs, *r)
 	}
 	// q[head:i] is taken, expired or kept; the kept go back just before q[i:].
 	newHead := i - len(kept)
 	copy(q[newHead:i], kept)
 	clear(q[head:newHead])
-	taken := 0
-	for k := range b.recs {
-		taken += b.recs[k].size()
-	}
-	for k := range b.expired {
-		taken += b.expired[k].size()
-	}
+	pl.mu.head = newHead
 	pl.mu.bytes -= taken
-	if newHead == len(q) {
-		q, newHead = q[:0], 0
-	} else if newHead > len(q)/2 && newHead > 1024 {
-		k := copy(q, q[newHead:])
-		clear(q[k:])
-		q, newHead = q[:k], 0
-	}
-	pl.mu.q, pl.mu.head = q, newHead
 	pl.mu.requeued = false
 	pl.mu.fullSaid = pl.fullLocked()
 	return b
