@@ -2,8 +2,11 @@ package producer
 
 import (
 	"crypto/md5"
+	"fmt"
 	"math/big"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -130,4 +133,55 @@ func TestBackoff(t *testing.T) {
 			t.Fatalf("attempt %d: only %d distinct pauses in 200: no jitter", attempt, len(seen))
 		}
 	}
+}
+
+func TestKeyQueues(t *testing.T) {
+	k := newKeyQueues()
+	rec := func(key string, n int) *userRecord {
+		return &userRecord{key: key, data: []byte{byte(n)}, enq: time.Duration(n)}
+	}
+	// Key a has a backlog; b and c one record each.
+	for i := range 5 {
+		k.push(rec("a", i))
+	}
+	k.push(rec("b", 10))
+	k.push(rec("c", 20))
+	var b batch
+	k.take(&b, 0, time.Hour, 1<<20)
+	if got := keysOf(b.recs); got != "a0 b10 c20" {
+		t.Fatalf("first call %q, want one record per key", got)
+	}
+	// The call failed: its records go back in front of their keys.
+	k.pushFront(b.recs)
+	k.push(rec("b", 11))
+	b = batch{}
+	k.take(&b, 0, time.Hour, 1<<20)
+	if got := keysOf(b.recs); got != "a0 b10 c20" {
+		t.Fatalf("retried call %q", got)
+	}
+	b = batch{}
+	k.take(&b, 0, time.Hour, 1<<20)
+	if got := keysOf(b.recs); got != "a1 b11" {
+		t.Fatalf("next call %q", got)
+	}
+	// Expired records are handed out, and the key's next record taken.
+	b = batch{}
+	k.take(&b, 4, 2, 1<<20)
+	if got := keysOf(b.expired); got != "a2" || keysOf(b.recs) != "a3" {
+		t.Fatalf("expired %q, taken %q", got, keysOf(b.recs))
+	}
+	if got := keysOf(k.drain()); got != "a4" || k.len() != 0 {
+		t.Fatalf("left %q", got)
+	}
+}
+
+// keysOf lists records as key and data byte, sorted: the order among
+// keys of one call does not matter.
+func keysOf(recs []userRecord) string {
+	var s []string
+	for _, r := range recs {
+		s = append(s, fmt.Sprint(r.key, r.data[0]))
+	}
+	slices.Sort(s)
+	return strings.Join(s, " ")
 }

@@ -57,7 +57,8 @@ type pipeline struct {
 		q         []userRecord
 		head      int
 		in        []userRecord
-		bytes     int // of the records waiting
+		keyed     *keyQueues // instead of q and in, when a call carries a record per key
+		bytes     int        // of the records waiting
 		arena     []byte
 		retired   bool
 		stopped   bool
@@ -81,7 +82,6 @@ type pipeline struct {
 	bmu      sync.Mutex // calls in flight at once, unordered
 	rng      *rand.Rand
 	failures int // consecutive calls with records to retry
-	seen     map[string]struct{}
 	timer    *time.Timer
 	inflight chan struct{} // slots of calls in flight, unordered
 	fullAt   int           // queued bytes that make a full request
@@ -94,10 +94,12 @@ func newPipeline(p *Producer, s shardRange, parents []*pipeline) *pipeline {
 		done:     make(chan struct{}),
 		lim:      newLimiter(time.Now()),
 		rng:      rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
-		seen:     map[string]struct{}{},
 		inflight: make(chan struct{}, p.cfg.maxInFlight),
 	}
 	pl.fullAt = pl.requestBytes()
+	if p.cfg.ordered && !p.cfg.aggregate {
+		pl.mu.keyed = newKeyQueues()
+	}
 	if p.cfg.aggregate {
 		pl.agg = kpl.NewAggregator(kpl.MaxSize(min(p.cfg.aggregateMax, pl.fullAt)))
 	}
@@ -145,15 +147,18 @@ func (pl *pipeline) enqueue(r *userRecord, data []byte) enqueueStatus {
 	pl.mu.arena = a
 	r.data = a[off:len(a):len(a)]
 	wasEmpty := pl.lenLocked() == 0
-	if len(pl.mu.in) == cap(pl.mu.in) {
+	if pl.mu.keyed != nil {
+		pl.mu.keyed.push(r)
+	} else if len(pl.mu.in) == cap(pl.mu.in) {
 		// Doubling, where append grows large slices by a quarter: a
 		// queue that fills to hundreds of thousands of records is
 		// copied a few times rather than dozens.
 		in := make([]userRecord, len(pl.mu.in), max(2*cap(pl.mu.in), 256))
 		copy(in, pl.mu.in)
-		pl.mu.in = in
+		pl.mu.in = append(in, *r)
+	} else {
+		pl.mu.in = append(pl.mu.in, *r)
 	}
-	pl.mu.in = append(pl.mu.in, *r)
 	pl.mu.bytes += r.size()
 	wake := wasEmpty
 	if !pl.mu.fullSaid && pl.fullLocked() {
@@ -172,10 +177,18 @@ func (pl *pipeline) fullLocked() bool {
 }
 
 // lenLocked is the number of records waiting.
-func (pl *pipeline) lenLocked() int { return len(pl.mu.q) - pl.mu.head + len(pl.mu.in) }
+func (pl *pipeline) lenLocked() int {
+	if pl.mu.keyed != nil {
+		return pl.mu.keyed.len()
+	}
+	return len(pl.mu.q) - pl.mu.head + len(pl.mu.in)
+}
 
 // oldestLocked is the first waiting record; there must be one.
 func (pl *pipeline) oldestLocked() *userRecord {
+	if pl.mu.keyed != nil {
+		return pl.mu.keyed.oldest()
+	}
 	if pl.mu.head < len(pl.mu.q) {
 		return &pl.mu.q[pl.mu.head]
 	}
@@ -210,6 +223,10 @@ func (pl *pipeline) prepend(recs []userRecord) enqueueStatus {
 func (pl *pipeline) prependLocked(recs []userRecord) {
 	for i := range recs {
 		pl.mu.bytes += recs[i].size()
+	}
+	if pl.mu.keyed != nil {
+		pl.mu.keyed.pushFront(recs)
+		return
 	}
 	if h := pl.mu.head; h >= len(recs) {
 		copy(pl.mu.q[h-len(recs):h], recs)
@@ -282,6 +299,9 @@ func (pl *pipeline) run() {
 	}
 	pl.mu.Lock()
 	recs := append(pl.mu.q[pl.mu.head:], pl.mu.in...)
+	if pl.mu.keyed != nil {
+		recs = pl.mu.keyed.drain()
+	}
 	pl.mu.q, pl.mu.head, pl.mu.in, pl.mu.bytes = nil, 0, nil, 0
 	isStopped := stopping(p)
 	if isStopped {
@@ -411,15 +431,14 @@ func (pl *pipeline) next() (batch, bool) {
 func (pl *pipeline) takeLocked(now time.Duration) batch {
 	p := pl.p
 	var b batch
-	if pl.mu.head == len(pl.mu.q) {
-		pl.swapLocked()
-	}
-	q := pl.mu.q
-	head := pl.mu.head
-	distinct := p.cfg.ordered && !p.cfg.aggregate
-	est := 0
-	taken := 0
-	if !distinct {
+	if pl.mu.keyed == nil {
+		if pl.mu.head == len(pl.mu.q) {
+			pl.swapLocked()
+		}
+		q := pl.mu.q
+		head := pl.mu.head
+		est := 0
+		taken := 0
 		// A run of records from the front, copied at once, q then in.
 		for {
 			i := head
@@ -458,38 +477,8 @@ func (pl *pipeline) takeLocked(now time.Duration) batch {
 		pl.mu.fullSaid = pl.fullLocked()
 		return b
 	}
-	// Without aggregation, in order: records of distinct keys only, from
-	// q; the others stay, in their order.
-	clear(pl.seen)
-	end := min(len(q), head+8*maxRequestRecords)
-	var kept []userRecord
-	i := head
-	for ; i < end; i++ {
-		r := &q[i]
-		if now-r.enq >= p.cfg.ttl {
-			b.expired = append(b.expired, *r)
-			taken += r.size()
-			continue
-		}
-		sz := r.size()
-		if len(b.recs) > 0 && (est+sz > pl.fullAt || len(b.recs) >= maxRequestRecords) {
-			break
-		}
-		if _, dup := pl.seen[r.key]; dup {
-			kept = append(kept, *r)
-			continue
-		}
-		pl.seen[r.key] = struct{}{}
-		est += sz
-		taken += r.size()
-		b.recs = append(b.recs, *r)
-	}
-	// q[head:i] is taken, expired or kept; the kept go back just before q[i:].
-	newHead := i - len(kept)
-	copy(q[newHead:i], kept)
-	clear(q[head:newHead])
-	pl.mu.head = newHead
-	pl.mu.bytes -= taken
+	// Without aggregation, in order: the first record of each key.
+	pl.mu.bytes -= pl.mu.keyed.take(&b, now, p.cfg.ttl, pl.fullAt)
 	pl.mu.requeued = false
 	pl.mu.fullSaid = pl.fullLocked()
 	return b
