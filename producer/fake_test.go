@@ -24,6 +24,7 @@ type fakeClient struct {
 	put    func(in *kinesis.PutRecordsInput) (*kinesis.PutRecordsOutput, error)
 	calls  []*kinesis.PutRecordsInput // kept when keep is set
 	keep   bool
+	hang   bool // PutRecords waits for its context to end
 	lists  atomic.Int64
 	seq    atomic.Int64
 	puts   atomic.Int64
@@ -105,6 +106,10 @@ func (f *fakeClient) ListShards(ctx context.Context, in *kinesis.ListShardsInput
 
 func (f *fakeClient) PutRecords(ctx context.Context, in *kinesis.PutRecordsInput, _ ...func(*kinesis.Options)) (*kinesis.PutRecordsOutput, error) {
 	f.puts.Add(1)
+	if f.hang {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
 	if f.keep {
 		cp := &kinesis.PutRecordsInput{StreamName: in.StreamName}
 		for _, e := range in.Records {
