@@ -54,10 +54,11 @@
 // their records to the pipelines of the shards that replaced them, ahead
 // of what those hold, and end; the new pipelines send only then, so a
 // key's order survives a split or a merge. An aggregate sent to a closed
-// shard before the map caught up is stored on one of its children and
-// sent again once the map is fresh, as the KPL does, because readers that
-// filter an aggregate's records by the shard's hash key range (the KCL)
-// would skip those that belong to the other child.
+// shard before the map caught up is stored on a new shard; once the map
+// is fresh its records are delivered there when that shard's range holds
+// them all (after a merge), and otherwise sent again, as the KPL does,
+// because readers that filter an aggregate's records by the shard's hash
+// key range (the KCL) would skip those that belong to the other child.
 //
 // # Memory
 //

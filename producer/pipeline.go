@@ -58,6 +58,7 @@ type pipeline struct {
 		head      int
 		in        []userRecord
 		keyed     *keyQueues // instead of q and in, when a call carries a record per key
+		astray    []astray   // aggregates stored on a shard the map did not predict
 		bytes     int        // of the records waiting
 		arena     []byte
 		retired   bool
@@ -73,9 +74,9 @@ type pipeline struct {
 
 	// awaitList, when not 0, holds sending until listing number
 	// awaitList has completed: an aggregate landed on a shard the map did
-	// not predict. foreign is set when a listing did not retire the
-	// pipeline all the same: the service routes otherwise than the map,
-	// and records it stores elsewhere are taken as delivered.
+	// not predict (see settle). foreign is set when a listing did not
+	// retire the pipeline all the same: the service routes otherwise than
+	// the map, and records it stores elsewhere are taken as delivered.
 	awaitList atomic.Int64
 	foreign   atomic.Bool
 
@@ -298,6 +299,11 @@ func (pl *pipeline) run() {
 		pl.inflight <- struct{}{}
 	}
 	pl.mu.Lock()
+	a := pl.mu.astray
+	pl.mu.astray = nil
+	pl.mu.Unlock()
+	pl.settle(a, stopping(p))
+	pl.mu.Lock()
 	recs := append(pl.mu.q[pl.mu.head:], pl.mu.in...)
 	if pl.mu.keyed != nil {
 		recs = pl.mu.keyed.drain()
@@ -384,10 +390,13 @@ func (pl *pipeline) next() (batch, bool) {
 		if w := pl.awaitList.Load(); w != 0 {
 			if p.listDone.Load() >= w {
 				pl.awaitList.Store(0)
-				pl.foreign.Store(true)
-			} else {
-				held = true
+				a := pl.mu.astray
+				pl.mu.astray = nil
+				pl.mu.Unlock()
+				pl.settle(a, false)
+				continue
 			}
+			held = true
 		}
 		if n := pl.lenLocked(); n > 0 && !held {
 			now := p.now()
@@ -581,16 +590,11 @@ func (pl *pipeline) call(c prepared) {
 			if shard != pl.shard {
 				refresh = true
 				if len(part) > 1 && !pl.foreign.Load() {
-					// A reshard the map has not caught up with: some of
-					// the aggregate's records may belong to another
-					// shard, where readers that filter by hash key range
-					// (the KCL) would miss them. As the KPL does, they
-					// are sent again once the map is fresh; the copy
-					// stored here is a duplicate.
-					for i := range part {
-						part[i].lastErr = fmt.Errorf("producer: aggregate stored on %s, not on the predicted %s", shard, pl.shard)
-					}
-					retry = append(retry, part...)
+					// A reshard the map has not caught up with; settled
+					// once the map is fresh.
+					pl.mu.Lock()
+					pl.mu.astray = append(pl.mu.astray, astray{recs: part, shard: shard, seq: *rr.SequenceNumber})
+					pl.mu.Unlock()
 					pl.awaitList.CompareAndSwap(0, p.listStarted.Load()+1)
 					continue
 				}
@@ -621,6 +625,58 @@ func (pl *pipeline) call(c prepared) {
 		pl.bmu.Lock()
 		pl.failures = 0
 		pl.bmu.Unlock()
+	}
+}
+
+// astray is an aggregate stored on another shard than the map predicted.
+type astray struct {
+	recs       []userRecord
+	shard, seq string
+}
+
+// settle decides, once the shard map has been listed again, about
+// aggregates stored on an unpredicted shard (a reshard the map had not
+// caught up with). When that shard's hash key range holds all of an
+// aggregate's records (a merge, or a split that left them together), they
+// are delivered there. Otherwise some belong to another shard, where
+// readers that filter an aggregate's records by hash key range (the KCL)
+// would miss them: as the KPL does, they are sent again, and the copy
+// stored is a duplicate. When the fresh map still has this pipeline's
+// shard open, the service routes otherwise than the map says: the records
+// are taken as delivered, and so are later ones (foreign). When the
+// producer is stopping, they are delivered: the stream stored them.
+func (pl *pipeline) settle(groups []astray, stopping bool) {
+	if len(groups) == 0 {
+		return
+	}
+	p := pl.p
+	m := p.shards.Load()
+	pl.mu.Lock()
+	own := !pl.mu.retired && m.byID(pl.shard) != nil
+	pl.mu.Unlock()
+	var again []userRecord
+	for _, g := range groups {
+		sr := m.byID(g.shard)
+		covered := sr != nil
+		for i := 0; covered && i < len(g.recs); i++ {
+			h := g.recs[i].hash
+			covered = !h.less(sr.lo) && !sr.hi.less(h)
+		}
+		if covered || own || stopping {
+			if !covered && own {
+				pl.foreign.Store(true)
+			}
+			pl.succeed(g.recs, g.shard, g.seq)
+			continue
+		}
+		for i := range g.recs {
+			g.recs[i].lastErr = fmt.Errorf("producer: aggregate stored on %s, outside the hash key range of some of its records", g.shard)
+		}
+		again = append(again, g.recs...)
+	}
+	if len(again) > 0 {
+		p.m.recordsRetried.Add(int64(len(again)))
+		pl.requeue(again)
 	}
 }
 
