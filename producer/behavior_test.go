@@ -425,3 +425,47 @@ func TestOptionsValidated(t *testing.T) {
 		}
 	}
 }
+
+// TestAstrayAggregates reshards the stream behind the producer's back, so
+// that its next aggregate lands on a shard its map does not know.
+func TestAstrayAggregates(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		shards     int
+		ranges     [][2]string
+		wantResent bool
+	}{
+		// Split: the aggregate lands on one child; the records of the
+		// other are sent again, to it.
+		{"split", 1, evenBounds(2), true},
+		// Merge: the new shard holds every record of the aggregate.
+		{"merge", 2, evenBounds(1), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake(tc.shards)
+			p := newProducer(t, f, producer.Linger(time.Hour))
+			f.reshard(tc.ranges)
+			ctx := context.Background()
+			var futs []*producer.Future
+			var keys []string
+			for i := range 64 {
+				keys = append(keys, fmt.Sprint("key-", i))
+				futs = append(futs, p.Put(ctx, keys[i], []byte("x")))
+			}
+			if err := p.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			for i, fut := range futs {
+				res := wait(t, fut)
+				want := f.shardOf(types.PutRecordsRequestEntry{PartitionKey: &keys[i]})
+				if res.Err != nil || res.ShardID != want {
+					t.Fatalf("record %d: %+v, want delivered on %s", i, res, want)
+				}
+			}
+			m := p.Metrics()
+			if (m.RecordsRetried > 0) != tc.wantResent || m.ShardMapRefreshes == 0 {
+				t.Fatalf("metrics %+v", m)
+			}
+		})
+	}
+}

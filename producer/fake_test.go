@@ -140,3 +140,22 @@ func (f *fakeClient) ok(in *kinesis.PutRecordsInput, from, to int) *kinesis.PutR
 	}
 	return out
 }
+
+// reshard closes the fake's open shards and opens the given ranges
+// (decimal bounds) as new shards, numbered after the old ones.
+func (f *fakeClient) reshard(ranges [][2]string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range f.shards {
+		f.shards[i].SequenceNumberRange.EndingSequenceNumber = aws.String("2")
+	}
+	n := len(f.shards)
+	for i, r := range ranges {
+		f.shards = append(f.shards, types.Shard{
+			ShardId:             aws.String(fmt.Sprintf("shardId-%012d", n+i)),
+			HashKeyRange:        &types.HashKeyRange{StartingHashKey: aws.String(r[0]), EndingHashKey: aws.String(r[1])},
+			SequenceNumberRange: &types.SequenceNumberRange{StartingSequenceNumber: aws.String("3")},
+		})
+	}
+	f.bounds = nil
+}

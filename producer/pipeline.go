@@ -644,6 +644,7 @@ type astray struct {
 // stored is a duplicate. When the fresh map still has this pipeline's
 // shard open, the service routes otherwise than the map says: the records
 // are taken as delivered, and so are later ones (foreign). When the
+// listing failed, the map is not fresh: they are sent again. When the
 // producer is stopping, they are delivered: the stream stored them.
 func (pl *pipeline) settle(groups []astray, stopping bool) {
 	if len(groups) == 0 {
@@ -651,13 +652,14 @@ func (pl *pipeline) settle(groups []astray, stopping bool) {
 	}
 	p := pl.p
 	m := p.shards.Load()
+	fresh := p.listOK.Load()
 	pl.mu.Lock()
-	own := !pl.mu.retired && m.byID(pl.shard) != nil
+	own := fresh && !pl.mu.retired && m.byID(pl.shard) != nil
 	pl.mu.Unlock()
 	var again []userRecord
 	for _, g := range groups {
 		sr := m.byID(g.shard)
-		covered := sr != nil
+		covered := fresh && sr != nil
 		for i := 0; covered && i < len(g.recs); i++ {
 			h := g.recs[i].hash
 			covered = !h.less(sr.lo) && !sr.hi.less(h)

@@ -34,8 +34,10 @@ type Producer struct {
 
 	shards    atomic.Pointer[shardMap]
 	refreshCh chan struct{}
-	// listings started and the number of the last one completed.
+	// listings started and the number of the last one completed, and
+	// whether that one succeeded.
 	listStarted, listDone atomic.Int64
+	listOK                atomic.Bool
 
 	closed   atomic.Bool
 	stop     chan struct{} // closed to stop the goroutines
@@ -106,6 +108,7 @@ func New(client Client, stream string, opts ...Option) (*Producer, error) {
 		m.shards[i].pl = newPipeline(p, m.shards[i], nil)
 	}
 	p.shards.Store(m)
+	p.listOK.Store(true)
 	for _, s := range m.shards {
 		p.wg.Add(1)
 		go s.pl.run()
@@ -254,6 +257,8 @@ func (p *Producer) refresher() {
 		ctx, cancel := context.WithTimeout(p.ctx, p.cfg.requestTimeout)
 		shards, err := listOpenShards(ctx, p.client, p.stream)
 		cancel()
+		// Before the map: a pipeline it retires settles with it at once.
+		p.listOK.Store(err == nil)
 		if err == nil {
 			p.applyMap(shards)
 			p.m.refreshes.Add(1)
