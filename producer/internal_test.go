@@ -80,37 +80,47 @@ func TestShardMapLookup(t *testing.T) {
 
 func TestLimiter(t *testing.T) {
 	t0 := time.Unix(1000, 0)
+	ms := time.Millisecond
 	l := newLimiter(t0)
-	if d := l.wait(t0); d != 0 {
-		t.Fatalf("a fresh limiter waits %v", d)
+	// A full bucket lets a second's worth through at once.
+	if d := l.wait(t0, 1, shardBytesPerSecond); d != 0 {
+		t.Fatalf("a full bucket waits %v", d)
 	}
-	// A second's worth of bytes at once is allowed, and empties the bucket.
 	l.take(t0, 1, shardBytesPerSecond)
-	if d := l.wait(t0); d != 0 {
-		t.Fatalf("an empty bucket waits %v", d)
+	// Then half a second's worth waits half a second and the 5 ms
+	// margin, less what passed.
+	if d := l.wait(t0, 1, shardBytesPerSecond/2); d != 505*ms {
+		t.Fatalf("wait = %v, want 505ms", d)
 	}
-	// Half a second's more is a debt of half a second.
-	l.take(t0, 1, shardBytesPerSecond/2)
-	if d := l.wait(t0); d != 500*time.Millisecond {
-		t.Fatalf("wait = %v, want 500ms", d)
+	if d := l.wait(t0.Add(200*ms), 1, shardBytesPerSecond/2); d != 305*ms {
+		t.Fatalf("wait after 200ms = %v, want 305ms", d)
 	}
-	if d := l.wait(t0.Add(250 * time.Millisecond)); d != 250*time.Millisecond {
-		t.Fatalf("wait after 250ms = %v, want 250ms", d)
+	l.take(t0.Add(505*ms), 1, shardBytesPerSecond/2)
+	if want := 0.005 * shardBytesPerSecond; l.bytes < want-1 || l.bytes > want+1 {
+		t.Fatalf("%v bytes left, want %v", l.bytes, want)
 	}
-	if d := l.wait(t0.Add(500 * time.Millisecond)); d != 0 {
-		t.Fatalf("wait after 500ms = %v, want 0", d)
-	}
-	// Records count on their own: 1,500 records cost 1.5 s.
+	// Records count on their own: 900 after 600 wait for 505 to come back.
 	l = newLimiter(t0)
-	l.take(t0, 1500, 10)
-	if d := l.wait(t0); d != 500*time.Millisecond {
-		t.Fatalf("records wait = %v, want 500ms", d)
+	l.take(t0, 600, 10)
+	if d := l.wait(t0, 900, 10); d != 505*ms {
+		t.Fatalf("records wait = %v, want 505ms", d)
+	}
+	// A request's flight time earns nothing.
+	l = newLimiter(t0)
+	l.take(t0, 1000, 0)
+	l.landed(t0.Add(100 * ms))
+	if d := l.wait(t0.Add(100*ms), 500, 0); d != 505*ms {
+		t.Fatalf("wait after a call of 100ms = %v, want 505ms", d)
 	}
 	// A long idle time refills no more than a second's worth.
 	l = newLimiter(t0)
-	l.take(t0.Add(time.Hour), 2000, 0)
-	if d := l.wait(t0.Add(time.Hour)); d != time.Second {
-		t.Fatalf("after an idle hour, 2,000 records wait %v, want 1s", d)
+	l.take(t0, 1000, shardBytesPerSecond)
+	if d := l.wait(t0.Add(time.Hour), 1000, shardBytesPerSecond); d != 0 {
+		t.Fatalf("after an idle hour a second's worth waits %v", d)
+	}
+	l.take(t0.Add(time.Hour), 1000, shardBytesPerSecond)
+	if d := l.wait(t0.Add(time.Hour), 1, 0); d != 6*ms {
+		t.Fatalf("after a second's worth, one record waits %v, want 6ms", d)
 	}
 }
 

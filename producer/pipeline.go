@@ -69,8 +69,8 @@ type pipeline struct {
 	}
 
 	// owned by run
-	lim *limiter
 	agg *kpl.Aggregator
+	lim *limiter // under bmu
 
 	// awaitList, when not 0, holds sending until listing number
 	// awaitList has completed: an aggregate landed on a shard the map did
@@ -80,7 +80,7 @@ type pipeline struct {
 	awaitList atomic.Int64
 	foreign   atomic.Bool
 
-	bmu      sync.Mutex // calls in flight at once, unordered
+	bmu      sync.Mutex // lim, rng and failures: calls in flight at once, unordered
 	rng      *rand.Rand
 	failures int // consecutive calls with records to retry
 	timer    *time.Timer
@@ -531,11 +531,16 @@ func (pl *pipeline) prepare(b batch) (prepared, bool) {
 		for _, e := range entries {
 			bytes += len(e.Data) + len(aws.ToString(e.PartitionKey))
 		}
-		if d := pl.lim.wait(time.Now()); d > 0 && !pl.sleep(d) {
+		pl.bmu.Lock()
+		d := pl.lim.wait(time.Now(), len(entries), bytes)
+		pl.bmu.Unlock()
+		if d > 0 && !pl.sleep(d) {
 			pl.failAll(recs, fmt.Errorf("%w before the record was sent", ErrClosed))
 			return prepared{}, false
 		}
+		pl.bmu.Lock()
 		pl.lim.take(time.Now(), len(entries), bytes)
+		pl.bmu.Unlock()
 	}
 	for i := range recs {
 		recs[i].attempts++
@@ -550,6 +555,11 @@ func (pl *pipeline) call(c prepared) {
 	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.requestTimeout)
 	out, err := p.client.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String(p.stream), Records: entries}, noRetry)
 	cancel()
+	if p.cfg.rateLimit {
+		pl.bmu.Lock()
+		pl.lim.landed(time.Now())
+		pl.bmu.Unlock()
+	}
 	p.m.requests.Add(1)
 	if err == nil && len(out.Records) != len(entries) {
 		err = fmt.Errorf("PutRecords answered %d results for %d records", len(out.Records), len(entries))

@@ -301,7 +301,7 @@ func TestThrottledServer(t *testing.T) {
 		{"aggregated", []producer.Option{producer.RateLimit(false)}, 1, 128 << 10, 8, 1000, true},
 		{"plain", []producer.Option{producer.RateLimit(false), producer.Aggregation(false)}, 2, 32 << 10, 64, 25, true},
 		// With it, the records get through all the same.
-		{"paced", []producer.Option{producer.Aggregation(false)}, 2, 32 << 10, 8, 40, false},
+		{"paced", []producer.Option{producer.Aggregation(false)}, 2, 32 << 10, 64, 25, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := runneltest.NewServer(t, runneltest.WithThroughputLimits())
@@ -331,6 +331,9 @@ func TestThrottledServer(t *testing.T) {
 			}
 			if tc.wantThrottled && (m.Throttled == 0 || m.RecordsRetried == 0) {
 				t.Fatalf("no throttled or retried records: the test proves nothing")
+			}
+			if !tc.wantThrottled && m.Throttled > 0 {
+				t.Fatalf("%d records throttled although paced", m.Throttled)
 			}
 			checkStream(t, readAll(t, c, "s"), acks, true, true)
 		})
