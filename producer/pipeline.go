@@ -54,18 +54,17 @@ type pipeline struct {
 		// The records waiting, oldest first: q[head:], then in. Put
 		// appends to in; when q is used up the two swap, so neither
 		// grows by copying once both have their size.
-		q         []userRecord
-		head      int
-		in        []userRecord
-		keyed     *keyQueues // instead of q and in, when a call carries a record per key
-		astray    []astray   // aggregates stored on a shard the map did not predict
-		bytes     int        // of the records waiting
-		arena     []byte
-		retired   bool
-		stopped   bool
-		fullSaid  bool // a full request's worth was signalled
-		requeued  bool // q starts with records a call failed
-		lastBatch int
+		q        []userRecord
+		head     int
+		in       []userRecord
+		keyed    *keyQueues // instead of q and in, when a call carries a record per key
+		astray   []astray   // aggregates stored on a shard the map did not predict
+		bytes    int        // of the records waiting
+		arena    []byte
+		retired  bool
+		stopped  bool
+		fullSaid bool // a full request's worth was signalled
+		requeued bool // the queue starts with records a call failed
 	}
 
 	// owned by run
