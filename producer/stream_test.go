@@ -380,13 +380,25 @@ func TestReshardFollowed(t *testing.T) {
 			if err := <-done; err != nil {
 				t.Fatal(err)
 			}
-			// A record put after the producer learned of the reshard.
 			if err := p.Flush(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			after := p.Put(context.Background(), "w00-key0000", payload(nil, 0, perKey, 100))
+			// Records put after the producer learned of the reshard: at
+			// least these go to the new shards, however fast the rest went.
+			after := map[string]*producer.Future{}
+			for k := range keys {
+				key := fmt.Sprintf("w00-key%04d", k)
+				after[key] = p.Put(context.Background(), key, payload(nil, uint32(k), perKey, 100))
+			}
 			if err := p.Close(context.Background()); err != nil {
 				t.Fatal(err)
+			}
+			for key, f := range after {
+				res, err := f.Wait(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				acks[key] = append(acks[key], ack{res: res})
 			}
 			m := p.Metrics()
 			t.Logf("%+v", m)
@@ -404,11 +416,6 @@ func TestReshardFollowed(t *testing.T) {
 			if onChildren == 0 {
 				t.Fatal("no record went to the new shards")
 			}
-			res, err := after.Wait(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
-			acks["w00-key0000"] = append(acks["w00-key0000"], ack{res: res})
 			got := readAll(t, c, "s")
 			// After a split, an aggregate sent to the closed parent is
 			// stored on one child and, as some of its records belong to
