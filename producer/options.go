@@ -29,6 +29,7 @@ type config struct {
 	backoffBase     time.Duration
 	backoffMax      time.Duration
 	maxRequestBytes int
+	sdkCalls        bool
 }
 
 func defaultConfig() config {
@@ -143,6 +144,14 @@ func RequestTimeout(d time.Duration) Option { return func(c *config) { c.request
 func Backoff(base, limit time.Duration) Option {
 	return func(c *config) { c.backoffBase, c.backoffMax = base, limit }
 }
+
+// SDKCalls sends PutRecords through the SDK's request pipeline even for a
+// *kinesis.Client with a BaseEndpoint, for which the producer otherwise
+// writes, signs and sends the calls itself (the same requests, at a
+// fraction of the CPU: see PRODUCER.md). Clients without a BaseEndpoint
+// (Amazon Kinesis found by region) and other Client implementations always
+// go through their PutRecords method.
+func SDKCalls() Option { return func(c *config) { c.sdkCalls = true } }
 
 // PutOption sets a property of one record.
 type PutOption struct {

@@ -552,7 +552,15 @@ func (pl *pipeline) call(c prepared) {
 	p := pl.p
 	recs, entries, spans := c.recs, c.entries, c.spans
 	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.requestTimeout)
-	out, err := p.client.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String(p.stream), Records: entries}, noRetry)
+	var (
+		out *kinesis.PutRecordsOutput
+		err error
+	)
+	if p.raw != nil {
+		out, err = p.raw.putRecords(ctx, p.stream, entries)
+	} else {
+		out, err = p.client.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String(p.stream), Records: entries}, noRetry)
+	}
 	cancel()
 	if p.cfg.rateLimit {
 		pl.bmu.Lock()

@@ -28,6 +28,7 @@ const maxPartitionKeyLength = 256
 // for concurrent use.
 type Producer struct {
 	client Client
+	raw    *rawPutter // nil: calls go through client
 	stream string
 	cfg    config
 	start  time.Time // the origin of the records' monotonic times
@@ -94,6 +95,9 @@ func New(client Client, stream string, opts ...Option) (*Producer, error) {
 		hashes:    newHashCache(),
 	}
 	p.buf.max = cfg.maxBuffered
+	if !cfg.sdkCalls {
+		p.raw = newRawPutter(client)
+	}
 	p.epoch.Store(newEpoch())
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	ctx, cancel := context.WithTimeout(p.ctx, cfg.requestTimeout)

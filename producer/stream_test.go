@@ -3,9 +3,11 @@ package producer_test
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/smithy-go"
 	"go.uber.org/goleak"
 
 	"github.com/runnel/runnel/kpl"
@@ -258,6 +261,8 @@ func TestPutReadBack(t *testing.T) {
 		{"plain", []producer.Option{producer.Aggregation(false)}, true},
 		{"unordered", []producer.Option{producer.Unordered(4)}, false},
 		{"unordered plain", []producer.Option{producer.Unordered(4), producer.Aggregation(false)}, false},
+		{"sdk", []producer.Option{producer.SDKCalls()}, true},
+		{"sdk plain", []producer.Option{producer.SDKCalls(), producer.Aggregation(false)}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := runneltest.NewServer(t)
@@ -457,4 +462,39 @@ func TestMillion(t *testing.T) {
 	}
 	checkStream(t, readAll(t, c, "s"), acks, true, true)
 	t.Logf("read back and checked after %v", time.Since(t0))
+}
+
+// TestStreamGone deletes the stream under a producer: its records fail
+// with the service's error once their TTL runs out, on either path.
+func TestStreamGone(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []producer.Option
+	}{{"own calls", nil}, {"sdk", []producer.Option{producer.SDKCalls()}}} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := runneltest.NewServer(t)
+			c := srv.Client(t)
+			createStream(t, c, "s", 1)
+			p, err := producer.New(c, "s", append([]producer.Option{producer.RateLimit(false), producer.Linger(0),
+				producer.RecordTTL(time.Second), producer.Backoff(10*time.Millisecond, 100*time.Millisecond)}, tc.opts...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close(context.Background())
+			if _, err := c.DeleteStream(context.Background(), &kinesis.DeleteStreamInput{StreamName: aws.String("s")}); err != nil {
+				t.Fatal(err)
+			}
+			res, _ := p.Put(context.Background(), "k", []byte("x")).Wait(context.Background())
+			var api smithy.APIError
+			if !errors.Is(res.Err, producer.ErrRecordExpired) || !errors.As(res.Err, &api) || api.ErrorCode() != "ResourceNotFoundException" {
+				t.Fatalf("err = %v, want an expiry after ResourceNotFoundException", res.Err)
+			}
+			if res.Attempts < 2 {
+				t.Fatalf("%d attempts", res.Attempts)
+			}
+		})
+	}
+	if _, err := producer.New(runneltest.NewServer(t).Client(t), "none"); err == nil || !strings.Contains(err.Error(), "ResourceNotFoundException") {
+		t.Fatalf("New on a missing stream: %v", err)
+	}
 }

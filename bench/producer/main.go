@@ -4,7 +4,8 @@
 // --keys partition keys, until --records are acknowledged. It creates the
 // stream (--shards) unless --stream names an existing one, and deletes a
 // stream it created unless --keep. --aggregation=false measures without
-// KPL aggregation. The server's per-shard limits are not paced
+// KPL aggregation, --sdk sends PutRecords through the SDK rather than
+// the producer's own requests. The server's per-shard limits are not paced
 // (--rate-limit=false) unless asked, as against runnel.
 package main
 
@@ -39,16 +40,17 @@ func main() {
 	rateLimit := flag.Bool("rate-limit", false, "pace each shard to Kinesis' 1 MiB/s and 1,000 records/s")
 	linger := flag.Duration("linger", 100*time.Millisecond, "producer.Linger")
 	unordered := flag.Int("unordered", 0, "calls in flight per shard, giving up per-key order (0: ordered)")
+	sdk := flag.Bool("sdk", false, "send PutRecords through the SDK (producer.SDKCalls) instead of the producer's own requests")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run to `file`")
 	flag.Parse()
-	if err := run(*endpoint, *stream, *shards, *keep, *records, *size, *writers, *keys, *aggregation, *rateLimit, *linger, *unordered, *cpuProfile); err != nil {
+	if err := run(*endpoint, *stream, *shards, *keep, *records, *size, *writers, *keys, *aggregation, *rateLimit, *linger, *unordered, *sdk, *cpuProfile); err != nil {
 		fmt.Fprintln(os.Stderr, "producer bench:", err)
 		os.Exit(1)
 	}
 }
 
 func run(endpoint, stream string, shards int, keep bool, records int64, size, writers, keys int,
-	aggregation, rateLimit bool, linger time.Duration, unordered int, cpuProfile string) error {
+	aggregation, rateLimit bool, linger time.Duration, unordered int, sdk bool, cpuProfile string) error {
 	if size < 8 || writers < 1 || keys < 1 || records < 1 {
 		return fmt.Errorf("--size must be at least 8, --writers, --keys and --records at least 1")
 	}
@@ -71,6 +73,9 @@ func run(endpoint, stream string, shards int, keep bool, records int64, size, wr
 	opts := []producer.Option{producer.Aggregation(aggregation), producer.RateLimit(rateLimit), producer.Linger(linger)}
 	if unordered > 0 {
 		opts = append(opts, producer.Unordered(unordered))
+	}
+	if sdk {
+		opts = append(opts, producer.SDKCalls())
 	}
 	p, err := producer.New(client, stream, opts...)
 	if err != nil {
@@ -136,8 +141,8 @@ func run(endpoint, stream string, shards int, keep bool, records int64, size, wr
 	el := time.Since(start)
 	close(stop)
 	m := p.Metrics()
-	fmt.Printf("%d records of %d B in %.2f s: %.0f records/s, %.1f MB/s (aggregation %v, %d shards, %d writers)\n",
-		m.RecordsPut, size, el.Seconds(), float64(m.RecordsPut)/el.Seconds(), float64(m.BytesPut)/el.Seconds()/1e6, aggregation, shards, writers)
+	fmt.Printf("%d records of %d B in %.2f s: %.0f records/s, %.1f MB/s (aggregation %v, %d shards, %d writers, sdk %v)\n",
+		m.RecordsPut, size, el.Seconds(), float64(m.RecordsPut)/el.Seconds(), float64(m.BytesPut)/el.Seconds()/1e6, aggregation, shards, writers, sdk)
 	fmt.Printf("%d PutRecords calls, %.1f user records per call, %.1f per Kinesis record, %d retried, %d failed, peak buffer %.1f MiB\n",
 		m.Requests, m.AverageBatchSize, m.AggregationRatio, m.RecordsRetried, m.RecordsFailed, float64(m.PeakBufferedBytes)/(1<<20))
 	if n := failed.Load(); n > 0 {
