@@ -60,6 +60,16 @@
 // because readers that filter an aggregate's records by the shard's hash
 // key range (the KCL) would skip those that belong to the other child.
 //
+// # Requests
+//
+// For a *kinesis.Client with a BaseEndpoint (runnel, or any endpoint set
+// by hand) the producer writes the PutRecords request itself, signs it
+// with SigV4 from the client's credentials and sends it with the client's
+// HTTP client, at a fraction of the SDK's CPU; errors come back as the
+// SDK's error types. SDKCalls, other clients and Amazon Kinesis found by
+// region go through the client's PutRecords, with the SDK's own retries
+// off.
+//
 // # Memory
 //
 // The bytes of records put and not yet completed (data, partition key and
