@@ -53,13 +53,13 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("stored on", res.ShardID, "as part of an aggregate:", res.Aggregated)
+	fmt.Println("stored on", res.ShardID)
 	// Close sends what is buffered and waits for the answers.
 	if err := p.Close(ctx); err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println("records put:", p.Metrics().RecordsPut)
 	// Output:
-	// stored on shardId-000000000001 as part of an aggregate: true
+	// stored on shardId-000000000001
 	// records put: 4
 }
