@@ -305,31 +305,97 @@ func (l *log) Read(ctx context.Context, from uint64, maxRecords, maxBytes int) (
 	}
 	// Direct gets are answered by any replica, and a follower may not have
 	// applied the newest records yet. A short answer is checked against
-	// the leader, which has every acknowledged record.
-	next := from
-	if len(out) > 0 {
-		next = out[len(out)-1].Offset + 1
+	// the leader's last record: what the leader had when asked was
+	// acknowledged before, and must be read. Records acknowledged later
+	// are the next read's.
+	last, err := l.leaderLast(ctx)
+	if err != nil {
+		return nil, err
 	}
 	bytes := 0
 	for _, r := range out {
 		bytes += len(r.Key) + len(r.Value)
 	}
-	for len(out) < maxRecords {
-		r, ok, err := l.leaderGet(ctx, next+1, o)
+	next := func() uint64 {
+		if len(out) > 0 {
+			return out[len(out)-1].Offset + 1
+		}
+		return from
+	}
+	add := func(page []engine.StoredRecord) (full bool) {
+		for _, r := range page {
+			if r.Offset < next() {
+				continue
+			}
+			size := len(r.Key) + len(r.Value)
+			if len(out) >= maxRecords || len(out) > 0 && bytes+size > maxBytes {
+				return true
+			}
+			bytes += size
+			out = append(out, r)
+		}
+		return len(out) >= maxRecords
+	}
+	// A lagging follower catches up within milliseconds: ask the replicas
+	// again a few times before reading the gap from the leader.
+	for _, wait := range []time.Duration{0, 2 * time.Millisecond, 10 * time.Millisecond} {
+		if next() >= last {
+			return out, nil
+		}
+		if wait > 0 {
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+				return nil, l.e.wrap("read "+l.name, ctx.Err())
+			}
+		}
+		page, _, err := l.directRead(ctx, next(), maxRecords-len(out), max(maxBytes-bytes, 1), o)
 		if err != nil {
 			return nil, err
 		}
-		if !ok {
+		if add(page) {
+			return out, nil
+		}
+	}
+	// Still short: the gap, and only the gap, from the leader.
+	for next() < last {
+		r, ok, err := l.leaderGet(ctx, next()+1, o)
+		if err != nil {
+			return nil, err
+		}
+		if !ok || add([]engine.StoredRecord{r}) {
 			break
 		}
-		if len(out) > 0 && bytes+len(r.Key)+len(r.Value) > maxBytes {
-			break
-		}
-		bytes += len(r.Key) + len(r.Value)
-		out = append(out, r)
-		next = r.Offset + 1
 	}
 	return out, nil
+}
+
+// leaderLast returns the Next offset of the log as its stream's leader
+// knows it: the sequence of the last message on the log's subject (0 for
+// none), from one message get, which only the leader answers.
+func (l *log) leaderLast(ctx context.Context) (uint64, error) {
+	req, _ := json.Marshal(map[string]string{"last_by_subj": l.n.subject})
+	resp, err := l.e.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+l.n.stream, req)
+	if err != nil {
+		return 0, l.e.wrap("read "+l.name, err)
+	}
+	var ans struct {
+		Message *storedMsg `json:"message"`
+		Error   *apiError  `json:"error"`
+	}
+	if err := json.Unmarshal(resp.Data, &ans); err != nil {
+		return 0, fmt.Errorf("jetstream: read %s: bad answer %q", l.name, resp.Data)
+	}
+	if ans.Error != nil {
+		switch ans.Error.ErrCode {
+		case errCodeNoMessageFound:
+			return 0, nil
+		case errCodeStreamNotFound:
+			return 0, fmt.Errorf("jetstream: log %q: %w", l.name, engine.ErrLogNotFound)
+		}
+		return 0, fmt.Errorf("jetstream: read %s: %w", l.name, ans.Error)
+	}
+	return ans.Message.Sequence, nil
 }
 
 // directRead reads with batched direct gets. full reports whether it
