@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -167,10 +169,13 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		CheckpointInterval: flags.checkpointInterval,
 		Logger:             log,
 		NewSink: func(f *agent.Flow) (agent.Sink, error) {
-			return agent.NewStreamSink(ctx, client, f.KinesisStream, agent.SinkOptions{
-				MaxRecords: f.MaxBufferRecords, MaxBytes: f.MaxBufferBytes, MaxAge: f.MaxBufferAge,
-				RetryInitial: f.RetryInitialBackoff, RetryMax: f.RetryMaxBackoff, Logger: log,
-			}), nil
+			return agent.NewProducerSink(client, f.KinesisStream, agent.SinkOptions{
+				MaxAge: f.MaxBufferAge, RetryInitial: f.RetryInitialBackoff, RetryMax: f.RetryMaxBackoff,
+				// Amazon Kinesis throttles a shard past 1 MiB/s and 1,000
+				// records/s: pace the records there; runnel has no such
+				// limits unless told to, and answers throttles anyway.
+				RateLimit: awsEndpoint(client),
+			})
 		},
 	})
 	if err != nil {
@@ -300,4 +305,15 @@ func humanBytes(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// awsEndpoint reports whether the client talks to Amazon Kinesis (no
+// endpoint of its own, or an amazonaws.com one).
+func awsEndpoint(c *kinesis.Client) bool {
+	ep := aws.ToString(c.Options().BaseEndpoint)
+	if ep == "" {
+		return true
+	}
+	u, err := url.Parse(ep)
+	return err == nil && (strings.HasSuffix(u.Hostname(), ".amazonaws.com") || strings.HasSuffix(u.Hostname(), ".amazonaws.com.cn"))
 }
