@@ -577,6 +577,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 	dopts.Region, dopts.AccountID = cfg.region, cfg.accountID
 	dopts.TransitionDelay = cfg.transitionDelay
 	dopts.Logger = log
+	dopts.Metrics = reg
 	dopts.RetryMax = max(cfg.deliveryRetryMax, dopts.RetryMin)
 	if conf != nil || cfg.bucketsDir != "" {
 		dopts.Resolver = config.NewResolver(conf, cfg.bucketsDir)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/runnel/runnel/internal/engine"
 	"github.com/runnel/runnel/internal/leases"
+	"github.com/runnel/runnel/internal/metrics"
 	"github.com/runnel/runnel/internal/streams"
 )
 
@@ -46,6 +47,9 @@ type Options struct {
 	MaxDeliveryStreams int
 	// Logger receives delivery's reports; nil discards them.
 	Logger *slog.Logger
+	// Metrics receives the delivery streams' CloudWatch-named counters;
+	// nil counts nothing.
+	Metrics *metrics.Registry
 	// CrashPoint, when set, is called at the named steps of a delivery
 	// (the Crash* constants), so crash tests can kill the process there.
 	CrashPoint func(point string)
@@ -127,10 +131,47 @@ type Service struct {
 	// run's goroutine touches it.
 	lastSweep time.Time
 
+	// counters caches each delivery stream's metrics by id, so that a
+	// request finds them without a lock.
+	counters sync.Map // id -> *metrics.DeliveryStream
+
 	mu struct {
 		sync.Mutex
 		workers map[string]*worker // by delivery stream id
 	}
+}
+
+// counted returns the metrics of delivery stream name of creation id, nil
+// without metrics.
+func (s *Service) counted(name, id string) *metrics.DeliveryStream {
+	if s.opts.Metrics == nil {
+		return nil
+	}
+	if v, ok := s.counters.Load(id); ok {
+		return v.(*metrics.DeliveryStream)
+	}
+	d := s.opts.Metrics.DeliveryStream(name, id)
+	s.counters.Store(id, d)
+	return d
+}
+
+// keepCounted drops the metrics of every delivery stream not in live
+// (name -> id): deleted ones.
+func (s *Service) keepCounted(live map[string]string) {
+	if s.opts.Metrics == nil {
+		return
+	}
+	ids := make(map[string]bool, len(live))
+	for _, id := range live {
+		ids[id] = true
+	}
+	s.counters.Range(func(k, _ any) bool {
+		if !ids[k.(string)] {
+			s.counters.Delete(k)
+		}
+		return true
+	})
+	s.opts.Metrics.KeepDeliveryStreams(live)
 }
 
 // New starts a service on the engine's metadata, the streams service that
@@ -974,7 +1015,7 @@ func (s *Service) PutRecord(ctx context.Context, in *PutRecordInput) (*PutRecord
 	if len(in.Record.Data) > maxRecordBytes {
 		return nil, validation("java.nio.HeapByteBuffer[pos=0 lim="+strconv.Itoa(len(in.Record.Data))+"]", "record.data", "Member must have length less than or equal to 1024000")
 	}
-	out, err := s.PutRecordBatch(ctx, &PutRecordBatchInput{DeliveryStreamName: in.DeliveryStreamName, Records: []Record{*in.Record}})
+	out, err := s.putBatch(ctx, &PutRecordBatchInput{DeliveryStreamName: in.DeliveryStreamName, Records: []Record{*in.Record}}, false)
 	if err != nil {
 		return nil, err
 	}
@@ -989,6 +1030,13 @@ func (s *Service) PutRecord(ctx context.Context, in *PutRecordInput) (*PutRecord
 // record succeeds or fails on its own; RecordId is the record's sequence
 // number in the hidden stream.
 func (s *Service) PutRecordBatch(ctx context.Context, in *PutRecordBatchInput) (*PutRecordBatchOutput, error) {
+	return s.putBatch(ctx, in, true)
+}
+
+// putBatch is PutRecordBatch, counted as PutRecordBatch (batch) or
+// PutRecord.
+func (s *Service) putBatch(ctx context.Context, in *PutRecordBatchInput, batch bool) (*PutRecordBatchOutput, error) {
+	start := time.Now()
 	if err := checkName(in.DeliveryStreamName, "deliveryStreamName"); err != nil {
 		return nil, err
 	}
@@ -1022,6 +1070,14 @@ func (s *Service) PutRecordBatch(ctx context.Context, in *PutRecordBatchInput) (
 	if st := m.settled(s.now().UnixMilli()); st != StatusActive {
 		return nil, errorf(CodeResourceNotFound, "Firehose %s under account %s is not ACTIVE, instead in state %s.", name, s.opts.AccountID, st)
 	}
+	dm := s.counted(m.Name, m.ID)
+	if dm != nil {
+		op := metrics.OpFirehosePutRecord
+		if batch {
+			op = metrics.OpFirehosePutRecordBatch
+		}
+		defer func() { dm.ObserveLatency(op, time.Since(start)) }()
+	}
 	hidden := hiddenStream(m.Name, m.ID)
 	entries := make([]streams.PutRecordsRequestEntry, len(in.Records))
 	for i, r := range in.Records {
@@ -1035,6 +1091,7 @@ func (s *Service) PutRecordBatch(ctx context.Context, in *PutRecordBatchInput) (
 			case streams.CodeResourceNotFound, streams.CodeResourceInUse:
 				return nil, errorf(CodeServiceUnavailable, "Firehose %s under account %s cannot accept records yet; retry later.", name, s.opts.AccountID)
 			case streams.CodeProvisionedThroughputExceeded, streams.CodeLimitExceeded:
+				dm.Throttled(len(in.Records))
 				return nil, errorf(CodeServiceUnavailable, "Slow down.")
 			}
 		}
@@ -1049,6 +1106,18 @@ func (s *Service) PutRecordBatch(ctx context.Context, in *PutRecordBatchInput) (
 			continue
 		}
 		out.RequestResponses[i] = PutRecordBatchResponseEntry{RecordId: r.SequenceNumber}
+	}
+	if dm != nil {
+		accepted := total
+		if out.FailedPutCount > 0 {
+			accepted = 0
+			for i, r := range res.Records {
+				if r.ErrorCode == nil {
+					accepted += len(in.Records[i].Data)
+				}
+			}
+		}
+		dm.Put(batch, len(in.Records)-int(out.FailedPutCount), accepted, int(out.FailedPutCount))
 	}
 	return out, nil
 }
