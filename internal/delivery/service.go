@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/runnel/runnel/internal/engine"
@@ -131,6 +132,11 @@ type Service struct {
 	// run's goroutine touches it.
 	lastSweep time.Time
 
+	// lastID is the last creation id given (Unix ms, base 36 when
+	// written): ids are unique among delivery streams, also for two
+	// created in the same millisecond.
+	lastID atomic.Int64
+
 	// counters caches each delivery stream's metrics by id, so that a
 	// request finds them without a lock.
 	counters sync.Map // id -> *metrics.DeliveryStream
@@ -138,6 +144,22 @@ type Service struct {
 	mu struct {
 		sync.Mutex
 		workers map[string]*worker // by delivery stream id
+	}
+}
+
+// newID returns a creation id: the time now, or later when an id of that
+// time was given already or is used by a delivery stream of used.
+func (s *Service) newID(now int64, used map[string]bool) string {
+	for {
+		last := s.lastID.Load()
+		id := max(now, last+1)
+		if !s.lastID.CompareAndSwap(last, id) {
+			continue
+		}
+		if v := strconv.FormatInt(id, 36); !used[v] {
+			return v
+		}
+		now = id + 1
 	}
 }
 
@@ -503,7 +525,11 @@ func (s *Service) CreateDeliveryStream(ctx context.Context, in *CreateDeliverySt
 		return nil, err
 	}
 
-	m.ID = strconv.FormatInt(now, 36)
+	used := make(map[string]bool, len(all))
+	for _, o := range all {
+		used[o.ID] = true
+	}
+	m.ID = s.newID(now, used)
 	m.Created = now
 	m.Status, m.Until = StatusCreating, now+s.opts.TransitionDelay.Milliseconds()
 	if s.opts.TransitionDelay == 0 {
