@@ -618,7 +618,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 		return err
 	}
 	handler.h = h
-	stopConsole, err := addConsole(amux, cfg, reg, svc, lsvc, verifier, log)
+	stopConsole, err := addConsole(amux, cfg, reg, svc, lsvc, dsvc, verifier, log)
 	if err != nil {
 		return err
 	}

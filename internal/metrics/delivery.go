@@ -3,6 +3,7 @@ package metrics
 import (
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -46,10 +47,32 @@ type DeliveryStream struct {
 	freshness atomic.Pointer[func() int64]
 
 	latency [numDeliveryOps]prometheus.Histogram
+
+	rates struct {
+		sync.Mutex
+		samples        []DeliverySample // ring
+		next           int
+		full           bool
+		lastIn, lastDs uint64
+		lastAt         time.Time
+	}
 }
 
-func newDeliveryStream(name, id string) *DeliveryStream {
+// DeliverySample is one point of a delivery stream's recent activity, for
+// charts.
+type DeliverySample struct {
+	Time time.Time
+	// IncomingRecords and DeliveredRecords are records accepted and
+	// delivered per second since the previous sample.
+	IncomingRecords, DeliveredRecords float64
+	// FreshnessMillis is the age of the oldest record not yet delivered
+	// at Time.
+	FreshnessMillis int64
+}
+
+func newDeliveryStream(name, id string, ring int) *DeliveryStream {
 	d := &DeliveryStream{name: name, id: id}
+	d.rates.samples = make([]DeliverySample, ring)
 	for op := range numDeliveryOps {
 		d.latency[op] = prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:        "firehose_" + deliveryOpNames[op] + "_Latency",
@@ -76,7 +99,7 @@ func (r *Registry) DeliveryStream(name, id string) *DeliveryStream {
 	if d := r.mu.deliveries[name]; d != nil && d.id == id {
 		return d
 	}
-	d := newDeliveryStream(name, id)
+	d := newDeliveryStream(name, id, r.ringLen())
 	r.mu.deliveries[name] = d
 	return d
 }
@@ -307,4 +330,43 @@ func (r *Registry) collectDeliveries(ch chan<- prometheus.Metric, budget int) (l
 		}
 	}
 	return budget, dropped
+}
+
+// sample adds a sample taken at now; the first only records the totals.
+func (d *DeliveryStream) sample(now time.Time) {
+	in, ds, fresh := d.incomingRecords.Load(), d.deliveredRecords.Load(), d.FreshnessMillis()
+	d.rates.Lock()
+	defer d.rates.Unlock()
+	rg := &d.rates
+	if secs := now.Sub(rg.lastAt).Seconds(); !rg.lastAt.IsZero() && secs > 0 {
+		rg.samples[rg.next] = DeliverySample{Time: now, IncomingRecords: float64(in-rg.lastIn) / secs,
+			DeliveredRecords: float64(ds-rg.lastDs) / secs, FreshnessMillis: fresh}
+		rg.next++
+		if rg.next == len(rg.samples) {
+			rg.next, rg.full = 0, true
+		}
+	}
+	rg.lastIn, rg.lastDs, rg.lastAt = in, ds, now
+}
+
+// DeliveryRates returns the recent activity of delivery stream name,
+// oldest sample first, over the last Options.History; empty for a
+// delivery stream not known or not yet sampled twice.
+func (r *Registry) DeliveryRates(name string) []DeliverySample {
+	if r == nil {
+		return nil
+	}
+	r.mu.Lock()
+	d := r.mu.deliveries[name]
+	r.mu.Unlock()
+	if d == nil {
+		return nil
+	}
+	d.rates.Lock()
+	defer d.rates.Unlock()
+	var out []DeliverySample
+	if d.rates.full {
+		out = append(out, d.rates.samples[d.rates.next:]...)
+	}
+	return append(out, d.rates.samples[:d.rates.next]...)
 }
