@@ -3,6 +3,8 @@ package integration
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -60,7 +62,7 @@ func countFiles(t *testing.T, dir string) int {
 func TestMetricsDeliveryStreams(t *testing.T) {
 	admin := "127.0.0.1:" + strconv.Itoa(freePort(t))
 	buckets := t.TempDir()
-	s := startServer(t, t.TempDir(), "--transition-delay", "0s", "--admin-listen", admin, "--buckets-dir", buckets)
+	s := startServer(t, t.TempDir(), "--transition-delay", "0s", "--admin-listen", admin, "--buckets-dir", buckets, "--console")
 	base := "http://" + admin
 	fh, kc := s.firehose(), s.client()
 	ctx := context.Background()
@@ -227,6 +229,35 @@ func TestMetricsDeliveryStreams(t *testing.T) {
 	}
 	if got := value(fams, "IncomingRecords", "from-events"); got != 0 {
 		t.Errorf("from-events: IncomingRecords = %v; nothing was put to it directly", got)
+	}
+
+	// The console shows the delivery streams, and the source stream's page
+	// the one that reads it.
+	page := func(path string) string {
+		t.Helper()
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %d %s", path, resp.StatusCode, b)
+		}
+		return string(b)
+	}
+	body := page("/console/delivery-streams/")
+	for _, want := range []string{`data-delivery-stream="metered"`, `data-delivery-stream="slow"`, `data-delivery-stream="from-events"`,
+		`<td class="num records-delivered">103</td>`, `<a href="/console/streams/events">events</a>`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("console's delivery streams page lacks %q", want)
+		}
+	}
+	if body := page("/console/streams/events"); !strings.Contains(body, `data-delivery-stream="from-events"`) || strings.Contains(body, `data-delivery-stream="metered"`) {
+		t.Error("the stream page of events does not list exactly the delivery stream reading it")
+	}
+	if body := page("/console/delivery-streams/slow"); !strings.Contains(body, `id="chart-freshness"`) || strings.Contains(body, `id="freshness">0 ms<`) {
+		t.Error("the page of slow has no freshness chart, or shows no freshness while its record waits")
 	}
 
 	// Deleted, its series go.

@@ -777,7 +777,15 @@ func (r *shardRunner) deliverPlan(ctx context.Context, p plan, recs []record, ve
 	r.w.records.Add(int64(len(recs)))
 	r.w.bytes.Add(int64(size))
 	r.w.objects.Add(int64(len(objs)))
-	r.w.counted.Delivered(len(recs), size, len(objs))
+	if r.w.counted != nil {
+		// Records as the objects hold them: user records after
+		// de-aggregation, and error documents.
+		inObjects := 0
+		for _, o := range objs {
+			inObjects += o.Records
+		}
+		r.w.counted.Delivered(inObjects, size, len(objs))
+	}
 	return nil
 }
 
