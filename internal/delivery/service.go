@@ -177,23 +177,13 @@ func (s *Service) counted(name, id string) *metrics.DeliveryStream {
 	return d
 }
 
-// keepCounted drops the metrics of every delivery stream not in live
-// (name -> id): deleted ones.
-func (s *Service) keepCounted(live map[string]string) {
+// forgetCounted drops the metrics of a delivery stream being deleted.
+func (s *Service) forgetCounted(name, id string) {
 	if s.opts.Metrics == nil {
 		return
 	}
-	ids := make(map[string]bool, len(live))
-	for _, id := range live {
-		ids[id] = true
-	}
-	s.counters.Range(func(k, _ any) bool {
-		if !ids[k.(string)] {
-			s.counters.Delete(k)
-		}
-		return true
-	})
-	s.opts.Metrics.KeepDeliveryStreams(live)
+	s.counters.Delete(id)
+	s.opts.Metrics.ForgetDeliveryStream(name, id)
 }
 
 // New starts a service on the engine's metadata, the streams service that
@@ -591,6 +581,7 @@ func (s *Service) DeleteDeliveryStream(ctx context.Context, in *NameInput) error
 	})
 	if err == nil {
 		s.log.Info("delivery stream deleting", slog.String("delivery_stream", *in.DeliveryStreamName))
+		s.poke() // its worker and series go at once
 	}
 	return err
 }

@@ -59,8 +59,7 @@ func (s *Service) reconcile(ctx context.Context) error {
 	}
 	now := s.now().UnixMilli()
 	active := map[string]*streamMeta{}
-	known := map[string]bool{}     // hidden stream names still needed
-	counted := map[string]string{} // name -> id of the delivery streams with metrics
+	known := map[string]bool{} // hidden stream names still needed
 	for _, e := range es {
 		var m streamMeta
 		if err := json.Unmarshal(e.Value, &m); err != nil {
@@ -70,23 +69,21 @@ func (s *Service) reconcile(ctx context.Context) error {
 		case StatusActive:
 			active[m.ID] = &m
 			known[hiddenStream(m.Name, m.ID)] = true
-			counted[m.Name] = m.ID
+			if dm := s.counted(m.Name, m.ID); m.Type == TypeKinesis {
+				dm.SetKinesisSource()
+			}
 		case StatusCreating:
 			known[hiddenStream(m.Name, m.ID)] = true
-			counted[m.Name] = m.ID
+			s.counted(m.Name, m.ID)
 		case "":
 			s.stopWorker(m.ID)
+			s.forgetCounted(m.Name, m.ID)
 			if err := s.finishDelete(ctx, &m, e.Version); err != nil {
 				return err
 			}
 		default: // DELETING
 			s.stopWorker(m.ID)
-		}
-	}
-	s.keepCounted(counted)
-	for name, id := range counted {
-		if dm := s.counted(name, id); dm != nil && active[id] != nil && active[id].Type == TypeKinesis {
-			dm.SetKinesisSource()
+			s.forgetCounted(m.Name, m.ID)
 		}
 	}
 	s.mu.Lock()

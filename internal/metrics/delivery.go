@@ -104,19 +104,17 @@ func (r *Registry) DeliveryStream(name, id string) *DeliveryStream {
 	return d
 }
 
-// KeepDeliveryStreams drops the counters of every delivery stream whose
-// name is not a key of live or whose creation id differs: those were
-// deleted, and their series disappear from the next scrape.
-func (r *Registry) KeepDeliveryStreams(live map[string]string) {
+// ForgetDeliveryStream drops the counters of delivery stream name of
+// creation id (any when id is empty): it is being deleted. Its series
+// disappear from the next scrape. A nil Registry ignores it.
+func (r *Registry) ForgetDeliveryStream(name, id string) {
 	if r == nil {
 		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for name, d := range r.mu.deliveries {
-		if id, ok := live[name]; !ok || id != d.id {
-			delete(r.mu.deliveries, name)
-		}
+	if d := r.mu.deliveries[name]; d != nil && (id == "" || d.id == id) {
+		delete(r.mu.deliveries, name)
 	}
 }
 

@@ -63,7 +63,11 @@ func TestDeliveryStreamCounters(t *testing.T) {
 	// Deleted (not in the live set), or created again under a new id: the
 	// old series go.
 	r.DeliveryStream("other", "1")
-	r.KeepDeliveryStreams(map[string]string{"clicks": "1"})
+	r.ForgetDeliveryStream("other", "2") // another creation: kept
+	if _, ok := value(scrape(t, r), "firehose_IncomingRecords", "delivery_stream", "other"); !ok {
+		t.Error("forgetting another creation removed the series")
+	}
+	r.ForgetDeliveryStream("other", "1")
 	if _, ok := value(scrape(t, r), "firehose_IncomingRecords", "delivery_stream", "other"); ok {
 		t.Error("a deleted delivery stream's series remain")
 	}
