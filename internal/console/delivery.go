@@ -80,6 +80,9 @@ func (c *Console) deliveryStreams(ctx context.Context, source string) ([]deliver
 		if source != "" && row.Source != source {
 			continue
 		}
+		if c.opts.DeliveryRates != nil {
+			row.Samples = c.opts.DeliveryRates.DeliveryRates(n)
+		}
 		rows = append(rows, row)
 	}
 	return rows, nil
@@ -122,11 +125,6 @@ func (c *Console) deliveryIndex(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		c.render(w, r, http.StatusInternalServerError, "error", &page{Title: "Error", Err: deliveryErrText(err)})
 		return
-	}
-	if c.opts.DeliveryRates != nil {
-		for i := range rows {
-			rows[i].Samples = c.opts.DeliveryRates.DeliveryRates(rows[i].Name)
-		}
 	}
 	c.render(w, r, http.StatusOK, "deliveries", &page{Title: "Delivery streams", Data: rows})
 }
