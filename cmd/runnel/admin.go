@@ -12,6 +12,7 @@ import (
 
 	"github.com/runnel/runnel/internal/auth"
 	"github.com/runnel/runnel/internal/console"
+	"github.com/runnel/runnel/internal/delivery"
 	"github.com/runnel/runnel/internal/engine"
 	"github.com/runnel/runnel/internal/leases"
 	"github.com/runnel/runnel/internal/metrics"
@@ -167,7 +168,7 @@ func (a *adminServer) close() {
 
 // addConsole registers the web console on the admin routes when
 // cfg.console is set; the returned function stops its background work.
-func addConsole(mux *http.ServeMux, cfg serveConfig, reg *metrics.Registry, svc *streams.Service, lsvc *leases.Service, v *auth.Verifier, log *slog.Logger) (stop func(), err error) {
+func addConsole(mux *http.ServeMux, cfg serveConfig, reg *metrics.Registry, svc *streams.Service, lsvc *leases.Service, dsvc *delivery.Service, v *auth.Verifier, log *slog.Logger) (stop func(), err error) {
 	if !cfg.console {
 		return func() {}, nil
 	}
@@ -175,7 +176,9 @@ func addConsole(mux *http.ServeMux, cfg serveConfig, reg *metrics.Registry, svc 
 	if reg != nil {
 		// The charts show the numbers /metrics exports.
 		opts.Rates = metricsRates{reg}
+		opts.DeliveryRates = metricsRates{reg}
 	}
+	opts.Delivery = dsvc
 	opts.Streams = svc
 	opts.Leases = lsvc
 	opts.AllowedHosts = splitList(cfg.allowedHosts)
@@ -223,6 +226,15 @@ func (m metricsRates) StreamRates(stream string) []console.Sample {
 	for i, r := range rs {
 		out[i] = console.Sample{Time: r.Time, IncomingRecords: r.IncomingRecords, IncomingBytes: r.IncomingBytes,
 			IteratorAgeMillis: max(r.IteratorAgeMilliseconds, r.MillisBehindLatest)}
+	}
+	return out
+}
+
+func (m metricsRates) DeliveryRates(name string) []console.DeliverySample {
+	rs := m.reg.DeliveryRates(name)
+	out := make([]console.DeliverySample, len(rs))
+	for i, r := range rs {
+		out[i] = console.DeliverySample{Time: r.Time, IncomingRecords: r.IncomingRecords, DeliveredRecords: r.DeliveredRecords, FreshnessMillis: r.FreshnessMillis}
 	}
 	return out
 }

@@ -577,6 +577,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 	dopts.Region, dopts.AccountID = cfg.region, cfg.accountID
 	dopts.TransitionDelay = cfg.transitionDelay
 	dopts.Logger = log
+	dopts.Metrics = reg
 	dopts.RetryMax = max(cfg.deliveryRetryMax, dopts.RetryMin)
 	if conf != nil || cfg.bucketsDir != "" {
 		dopts.Resolver = config.NewResolver(conf, cfg.bucketsDir)
@@ -617,7 +618,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 		return err
 	}
 	handler.h = h
-	stopConsole, err := addConsole(amux, cfg, reg, svc, lsvc, verifier, log)
+	stopConsole, err := addConsole(amux, cfg, reg, svc, lsvc, dsvc, verifier, log)
 	if err != nil {
 		return err
 	}

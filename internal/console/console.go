@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/runnel/runnel/internal/delivery"
 	"github.com/runnel/runnel/internal/leases"
 	"github.com/runnel/runnel/internal/streams"
 )
@@ -31,6 +32,11 @@ type Options struct {
 	Streams *streams.Service
 	// Leases, when set, lists consumer applications and their lag.
 	Leases *leases.Service
+	// Delivery, when set, adds the delivery streams: their page, and on
+	// a stream's page the delivery streams that read it.
+	Delivery *delivery.Service
+	// DeliveryRates, when set, gives the delivery streams' charts.
+	DeliveryRates DeliveryRates
 	// Rates gives write rates and iterator age. Nil: a Sampler of Streams
 	// (with a LeaseLag of Leases), run by the console every SampleEvery.
 	Rates Rates

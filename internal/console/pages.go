@@ -24,6 +24,10 @@ func (c *Console) routes() {
 	m.HandleFunc("POST /console/streams/{name}/delete", c.delete)
 	m.HandleFunc("POST /console/streams/{name}/shards", c.updateShards)
 	m.HandleFunc("POST /console/streams/{name}/retention", c.retention)
+	if c.opts.Delivery != nil {
+		m.HandleFunc("GET /console/delivery-streams/{$}", c.deliveryIndex)
+		m.HandleFunc("GET /console/delivery-streams/{name}", c.deliveryPage)
+	}
 	m.HandleFunc("GET /console/api/streams", c.apiStreams)
 	m.HandleFunc("GET /console/api/streams/{name}/records", c.apiRecords)
 	m.Handle("GET /console/static/", c.static)
@@ -40,6 +44,8 @@ type page struct {
 	// Msg and Err are the outcome of the last form, shown once.
 	Msg, Err string
 	Data     any
+	// Delivery says whether the delivery streams' pages are served.
+	Delivery bool
 }
 
 func (c *Console) parseTemplates() error {
@@ -53,14 +59,15 @@ func (c *Console) parseTemplates() error {
 			}
 			return t.UTC().Format("2006-01-02 15:04:05.000Z")
 		},
-		"join": strings.Join,
+		"join":   strings.Join,
+		"dspark": deliverySpark,
 	}
-	base, err := template.New("base").Funcs(funcs).ParseFS(assets, "assets/templates/base.html")
+	base, err := template.New("base").Funcs(funcs).ParseFS(assets, "assets/templates/base.html", "assets/templates/parts.html")
 	if err != nil {
 		return err
 	}
 	c.pages = make(map[string]*template.Template)
-	for _, name := range []string{"index", "stream", "error"} {
+	for _, name := range []string{"index", "stream", "error", "deliveries", "delivery"} {
 		t, err := template.Must(base.Clone()).ParseFS(assets, "assets/templates/"+name+".html")
 		if err != nil {
 			return err
@@ -72,6 +79,7 @@ func (c *Console) parseTemplates() error {
 
 func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, name string, p *page) {
 	p.Token = c.token(c.session(w, r))
+	p.Delivery = c.opts.Delivery != nil
 	if p.Msg == "" && p.Err == "" {
 		p.Msg, p.Err = takeFlash(w, r)
 	}
@@ -278,9 +286,13 @@ type streamView struct {
 	Consumers []streams.Consumer
 	Apps      []AppLag
 	LagErr    string
-	HashMap   template.HTML
-	Lineage   template.HTML
-	Charts    []template.HTML
+	// Deliveries are the delivery streams reading the stream; DeliveryErr
+	// says why they could not be listed.
+	Deliveries  []deliveryRow
+	DeliveryErr string
+	HashMap     template.HTML
+	Lineage     template.HTML
+	Charts      []template.HTML
 }
 
 func (c *Console) streamPage(w http.ResponseWriter, r *http.Request) {
@@ -335,6 +347,12 @@ func (c *Console) streamPage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	sort.Slice(v.Apps, func(i, j int) bool { return v.Apps[i].Application < v.Apps[j].Application })
+	if c.opts.Delivery != nil {
+		v.Deliveries, err = c.deliveryStreams(ctx, name)
+		if err != nil {
+			v.DeliveryErr = deliveryErrText(err)
+		}
+	}
 	v.HashMap = hashKeyMap(stats)
 	v.Lineage = lineageGraph(stats)
 	samples := c.rates.StreamRates(name)

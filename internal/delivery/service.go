@@ -10,10 +10,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/runnel/runnel/internal/engine"
 	"github.com/runnel/runnel/internal/leases"
+	"github.com/runnel/runnel/internal/metrics"
 	"github.com/runnel/runnel/internal/streams"
 )
 
@@ -46,6 +48,9 @@ type Options struct {
 	MaxDeliveryStreams int
 	// Logger receives delivery's reports; nil discards them.
 	Logger *slog.Logger
+	// Metrics receives the delivery streams' CloudWatch-named counters;
+	// nil counts nothing.
+	Metrics *metrics.Registry
 	// CrashPoint, when set, is called at the named steps of a delivery
 	// (the Crash* constants), so crash tests can kill the process there.
 	CrashPoint func(point string)
@@ -127,10 +132,58 @@ type Service struct {
 	// run's goroutine touches it.
 	lastSweep time.Time
 
+	// lastID is the last creation id given (Unix ms, base 36 when
+	// written): ids are unique among delivery streams, also for two
+	// created in the same millisecond.
+	lastID atomic.Int64
+
+	// counters caches each delivery stream's metrics by id, so that a
+	// request finds them without a lock.
+	counters sync.Map // id -> *metrics.DeliveryStream
+
 	mu struct {
 		sync.Mutex
 		workers map[string]*worker // by delivery stream id
 	}
+}
+
+// newID returns a creation id: the time now, or later when an id of that
+// time was given already or is used by a delivery stream of used.
+func (s *Service) newID(now int64, used map[string]bool) string {
+	for {
+		last := s.lastID.Load()
+		id := max(now, last+1)
+		if !s.lastID.CompareAndSwap(last, id) {
+			continue
+		}
+		if v := strconv.FormatInt(id, 36); !used[v] {
+			return v
+		}
+		now = id + 1
+	}
+}
+
+// counted returns the metrics of delivery stream name of creation id, nil
+// without metrics.
+func (s *Service) counted(name, id string) *metrics.DeliveryStream {
+	if s.opts.Metrics == nil {
+		return nil
+	}
+	if v, ok := s.counters.Load(id); ok {
+		return v.(*metrics.DeliveryStream)
+	}
+	d := s.opts.Metrics.DeliveryStream(name, id)
+	s.counters.Store(id, d)
+	return d
+}
+
+// forgetCounted drops the metrics of a delivery stream being deleted.
+func (s *Service) forgetCounted(name, id string) {
+	if s.opts.Metrics == nil {
+		return
+	}
+	s.counters.Delete(id)
+	s.opts.Metrics.ForgetDeliveryStream(name, id)
 }
 
 // New starts a service on the engine's metadata, the streams service that
@@ -462,7 +515,11 @@ func (s *Service) CreateDeliveryStream(ctx context.Context, in *CreateDeliverySt
 		return nil, err
 	}
 
-	m.ID = strconv.FormatInt(now, 36)
+	used := make(map[string]bool, len(all))
+	for _, o := range all {
+		used[o.ID] = true
+	}
+	m.ID = s.newID(now, used)
 	m.Created = now
 	m.Status, m.Until = StatusCreating, now+s.opts.TransitionDelay.Milliseconds()
 	if s.opts.TransitionDelay == 0 {
@@ -524,6 +581,7 @@ func (s *Service) DeleteDeliveryStream(ctx context.Context, in *NameInput) error
 	})
 	if err == nil {
 		s.log.Info("delivery stream deleting", slog.String("delivery_stream", *in.DeliveryStreamName))
+		s.poke() // its worker and series go at once
 	}
 	return err
 }
@@ -974,7 +1032,7 @@ func (s *Service) PutRecord(ctx context.Context, in *PutRecordInput) (*PutRecord
 	if len(in.Record.Data) > maxRecordBytes {
 		return nil, validation("java.nio.HeapByteBuffer[pos=0 lim="+strconv.Itoa(len(in.Record.Data))+"]", "record.data", "Member must have length less than or equal to 1024000")
 	}
-	out, err := s.PutRecordBatch(ctx, &PutRecordBatchInput{DeliveryStreamName: in.DeliveryStreamName, Records: []Record{*in.Record}})
+	out, err := s.putBatch(ctx, &PutRecordBatchInput{DeliveryStreamName: in.DeliveryStreamName, Records: []Record{*in.Record}}, false)
 	if err != nil {
 		return nil, err
 	}
@@ -989,6 +1047,13 @@ func (s *Service) PutRecord(ctx context.Context, in *PutRecordInput) (*PutRecord
 // record succeeds or fails on its own; RecordId is the record's sequence
 // number in the hidden stream.
 func (s *Service) PutRecordBatch(ctx context.Context, in *PutRecordBatchInput) (*PutRecordBatchOutput, error) {
+	return s.putBatch(ctx, in, true)
+}
+
+// putBatch is PutRecordBatch, counted as PutRecordBatch (batch) or
+// PutRecord.
+func (s *Service) putBatch(ctx context.Context, in *PutRecordBatchInput, batch bool) (*PutRecordBatchOutput, error) {
+	start := time.Now()
 	if err := checkName(in.DeliveryStreamName, "deliveryStreamName"); err != nil {
 		return nil, err
 	}
@@ -1022,6 +1087,14 @@ func (s *Service) PutRecordBatch(ctx context.Context, in *PutRecordBatchInput) (
 	if st := m.settled(s.now().UnixMilli()); st != StatusActive {
 		return nil, errorf(CodeResourceNotFound, "Firehose %s under account %s is not ACTIVE, instead in state %s.", name, s.opts.AccountID, st)
 	}
+	dm := s.counted(m.Name, m.ID)
+	if dm != nil {
+		op := metrics.OpFirehosePutRecord
+		if batch {
+			op = metrics.OpFirehosePutRecordBatch
+		}
+		defer func() { dm.ObserveLatency(op, time.Since(start)) }()
+	}
 	hidden := hiddenStream(m.Name, m.ID)
 	entries := make([]streams.PutRecordsRequestEntry, len(in.Records))
 	for i, r := range in.Records {
@@ -1035,6 +1108,7 @@ func (s *Service) PutRecordBatch(ctx context.Context, in *PutRecordBatchInput) (
 			case streams.CodeResourceNotFound, streams.CodeResourceInUse:
 				return nil, errorf(CodeServiceUnavailable, "Firehose %s under account %s cannot accept records yet; retry later.", name, s.opts.AccountID)
 			case streams.CodeProvisionedThroughputExceeded, streams.CodeLimitExceeded:
+				dm.Throttled(len(in.Records))
 				return nil, errorf(CodeServiceUnavailable, "Slow down.")
 			}
 		}
@@ -1049,6 +1123,18 @@ func (s *Service) PutRecordBatch(ctx context.Context, in *PutRecordBatchInput) (
 			continue
 		}
 		out.RequestResponses[i] = PutRecordBatchResponseEntry{RecordId: r.SequenceNumber}
+	}
+	if dm != nil {
+		accepted := total
+		if out.FailedPutCount > 0 {
+			accepted = 0
+			for i, r := range res.Records {
+				if r.ErrorCode == nil {
+					accepted += len(in.Records[i].Data)
+				}
+			}
+		}
+		dm.Put(batch, len(in.Records)-int(out.FailedPutCount), accepted, int(out.FailedPutCount))
 	}
 	return out, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/runnel/runnel/internal/delivery/file"
 	"github.com/runnel/runnel/internal/engine/mem"
 	"github.com/runnel/runnel/internal/leases"
+	"github.com/runnel/runnel/internal/metrics"
 	"github.com/runnel/runnel/internal/streams"
 )
 
@@ -142,5 +144,85 @@ func TestReconcile(t *testing.T) {
 	}
 	if _, err := svc.Reconcile(ctx, other); err == nil || !strings.Contains(err.Error(), "exists with another source") {
 		t.Fatalf("a declaration with another source: %v", err)
+	}
+}
+
+// TestSameMillisecondCreations creates two delivery streams at the same
+// instant (a clock that stands still): each keeps its own worker, progress
+// and counters, and delivers its own records only.
+func TestSameMillisecondCreations(t *testing.T) {
+	ctx := context.Background()
+	eng := mem.New(mem.DefaultOptions())
+	defer eng.Close()
+	sopts := streams.DefaultOptions()
+	sopts.TransitionDelay = 0
+	st, err := streams.New(ctx, eng, sopts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	dir := t.TempDir()
+	reg, err := metrics.New(metrics.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	opts := delivery.DefaultOptions()
+	opts.TransitionDelay = 0
+	opts.Resolver = file.NewBuckets(dir)
+	opts.Metrics = reg
+	at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	opts.Now = func() time.Time { return at }
+	svc, err := delivery.New(eng.Meta(), st, leases.New(eng.Meta(), leases.OnStreams(st), leases.Options{}), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	for _, name := range []string{"a", "b"} {
+		_, err = svc.CreateDeliveryStream(ctx, &delivery.CreateDeliveryStreamInput{
+			DeliveryStreamName: ptr(name),
+			ExtendedS3DestinationConfiguration: &delivery.ExtendedS3DestinationConfiguration{
+				RoleARN: ptr("arn:aws:iam::000000000000:role/r"), BucketARN: ptr("arn:aws:s3:::bucket-" + name),
+				BufferingHints: &delivery.BufferingHints{IntervalInSeconds: ptr(int32(0))},
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, name := range []string{"a", "b", "b"} {
+		if _, err := svc.PutRecordBatch(ctx, &delivery.PutRecordBatchInput{DeliveryStreamName: ptr(name), Records: []delivery.Record{{Data: []byte(name + strconv.Itoa(i))}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := map[string]int{"a": 1, "b": 2}
+	deadline := time.Now().Add(20 * time.Second)
+	for name, n := range want {
+		for {
+			c, ok := reg.DeliveryCounts(name)
+			if ok && c.DeliveredRecords == uint64(n) {
+				if c.IncomingRecords != uint64(n) || c.IncomingPutRequests != uint64(n) {
+					t.Errorf("%s: counts %+v, want %d records put in %d requests", name, c, n, n)
+				}
+				break
+			}
+			if time.Now().After(deadline) || c.DeliveredRecords > uint64(n) {
+				t.Fatalf("%s: counts %+v (%v), want %d delivered", name, c, ok, n)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		var found []string
+		_ = filepath.WalkDir(filepath.Join(dir, "bucket-"+name), func(p string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && !strings.HasPrefix(d.Name(), ".") {
+				b, _ := os.ReadFile(p)
+				found = append(found, string(b))
+			}
+			return nil
+		})
+		for _, body := range found {
+			if !strings.HasPrefix(body, name) {
+				t.Errorf("bucket %s holds %q, a record of another delivery stream", name, body)
+			}
+		}
 	}
 }

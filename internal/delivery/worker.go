@@ -17,6 +17,7 @@ import (
 
 	"github.com/runnel/runnel/internal/engine"
 	"github.com/runnel/runnel/internal/leases"
+	"github.com/runnel/runnel/internal/metrics"
 	"github.com/runnel/runnel/internal/streams"
 )
 
@@ -68,15 +69,21 @@ func (s *Service) reconcile(ctx context.Context) error {
 		case StatusActive:
 			active[m.ID] = &m
 			known[hiddenStream(m.Name, m.ID)] = true
+			if dm := s.counted(m.Name, m.ID); m.Type == TypeKinesis {
+				dm.SetKinesisSource()
+			}
 		case StatusCreating:
 			known[hiddenStream(m.Name, m.ID)] = true
+			s.counted(m.Name, m.ID)
 		case "":
 			s.stopWorker(m.ID)
+			s.forgetCounted(m.Name, m.ID)
 			if err := s.finishDelete(ctx, &m, e.Version); err != nil {
 				return err
 			}
 		default: // DELETING
 			s.stopWorker(m.ID)
+			s.forgetCounted(m.Name, m.ID)
 		}
 	}
 	s.mu.Lock()
@@ -208,6 +215,7 @@ type worker struct {
 	done   chan struct{}
 
 	records, bytes, objects atomic.Int64
+	counted                 *metrics.DeliveryStream // nil without metrics
 
 	mu struct {
 		sync.Mutex
@@ -218,10 +226,11 @@ type worker struct {
 
 func (s *Service) startWorkerLocked(m *streamMeta) *worker {
 	ctx, cancel := context.WithCancel(s.ctx)
-	w := &worker{s: s, name: m.Name, id: m.ID, cancel: cancel, done: make(chan struct{})}
+	w := &worker{s: s, name: m.Name, id: m.ID, cancel: cancel, done: make(chan struct{}), counted: s.counted(m.Name, m.ID)}
 	w.meta.Store(m)
 	w.mu.pending = map[string]int64{}
 	w.mu.behind = map[string]int64{}
+	w.counted.SetFreshness(func() int64 { return w.snapshot(s.now()).FreshnessMillis })
 	s.mu.workers[m.ID] = w
 	go func() {
 		defer close(w.done)
@@ -233,6 +242,7 @@ func (s *Service) startWorkerLocked(m *streamMeta) *worker {
 func (w *worker) stop() {
 	w.cancel()
 	<-w.done
+	w.counted.SetFreshness(nil)
 }
 
 func (w *worker) snapshot(now time.Time) *DeliveryStats {
@@ -609,10 +619,15 @@ func (r *shardRunner) loop(ctx context.Context) error {
 			if len(r.buf) == 0 && len(out.Records) > 0 {
 				r.since = s.now()
 			}
+			read := 0
 			for _, rec := range out.Records {
 				r.buf = append(r.buf, record{seq: rec.SequenceNumber, arrival: rec.ApproximateArrivalTimestamp.Millis(), data: rec.Data})
-				r.bytes += len(rec.Data)
+				read += len(rec.Data)
 				r.last = rec.SequenceNumber
+			}
+			r.bytes += read
+			if got > 0 && r.w.counted != nil && r.w.meta.Load().Type == TypeKinesis {
+				r.w.counted.ReadFromKinesis(got, read)
 			}
 			if out.NextShardIterator == nil {
 				r.ended = true
@@ -759,6 +774,15 @@ func (r *shardRunner) deliverPlan(ctx context.Context, p plan, recs []record, ve
 	r.w.records.Add(int64(len(recs)))
 	r.w.bytes.Add(int64(size))
 	r.w.objects.Add(int64(len(objs)))
+	if r.w.counted != nil {
+		// Records as the objects hold them: user records after
+		// de-aggregation, and error documents.
+		inObjects := 0
+		for _, o := range objs {
+			inObjects += o.Records
+		}
+		r.w.counted.Delivered(inObjects, size, len(objs))
+	}
 	return nil
 }
 
@@ -772,6 +796,9 @@ func (r *shardRunner) deliver(ctx context.Context, p plan, obj Object) error {
 		dest, err := s.opts.Resolver.Resolve(ctx, *p.Dest.BucketARN)
 		if err == nil {
 			err = dest.Deliver(ctx, obj)
+		}
+		if err == nil || ctx.Err() == nil {
+			r.w.counted.ObjectWritten(err == nil)
 		}
 		if err == nil {
 			if failed {

@@ -183,9 +183,12 @@ func (r *Registry) sampler() {
 	}
 }
 
-// sampleAll takes one sample of every stream.
+// sampleAll takes one sample of every stream and delivery stream.
 func (r *Registry) sampleAll(now time.Time) {
 	for _, s := range r.streamList() {
 		s.sample(now)
+	}
+	for _, d := range r.deliveryList() {
+		d.sample(now)
 	}
 }

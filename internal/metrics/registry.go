@@ -80,7 +80,8 @@ type Registry struct {
 
 	mu struct {
 		sync.Mutex
-		streams map[string]*Stream // by name
+		streams    map[string]*Stream         // by name
+		deliveries map[string]*DeliveryStream // by name
 	}
 
 	capped atomic.Bool // MaxSeries was reached at the last scrape
@@ -109,6 +110,7 @@ func New(opts Options) (*Registry, error) {
 		r.log = slog.New(slog.DiscardHandler)
 	}
 	r.mu.streams = make(map[string]*Stream)
+	r.mu.deliveries = make(map[string]*DeliveryStream)
 	r.engine = newEngineMetrics()
 	for _, c := range []prometheus.Collector{
 		collectors.NewGoCollector(),
@@ -341,7 +343,11 @@ func (c *streamCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 
-	// Consumer applications' lag, before the shard-level series.
+	// Delivery streams, then consumer applications' lag, before the
+	// shard-level series.
+	var deliveryDropped int
+	budget, deliveryDropped = r.collectDeliveries(ch, budget)
+	dropped += deliveryDropped
 	var lagDropped int
 	budget, lagDropped = r.collectLag(ch, budget)
 	dropped += lagDropped
