@@ -62,6 +62,7 @@ type serveConfig struct {
 	natsURLs          string // jetstream engine: the NATS servers; empty: embedded
 	natsReplicas      int    // jetstream engine: copies of each log; 0: 1 embedded, else 3
 	clusterDev        bool   // jetstream engine on an embedded 3-node cluster
+	natsSync          string // embedded NATS nodes: auto, always or interval
 	adminListen       string // the admin listener's address, "api" or "" (off)
 	adminExplicit     bool   // adminListen was given, not the default
 	console           bool   // serve the web console on the admin listener
@@ -113,6 +114,14 @@ func parseServe(args []string, getenv env) (serveConfig, error) {
 		if err := natsURLsValid(c.natsURLs); err != nil {
 			return c, err
 		}
+	}
+	switch c.natsSync {
+	case "auto", "always", "interval":
+	default:
+		return c, fmt.Errorf("--nats-sync %q: use auto, always or interval", c.natsSync)
+	}
+	if c.natsSync != "auto" && (c.engine != "jetstream" || c.natsURLs != "") {
+		return c, errors.New("--nats-sync applies to embedded NATS nodes; servers given with --nats sync as their configuration says (sync_interval, docs/CLUSTER.md)")
 	}
 	if c.natsReplicas < 0 || c.natsReplicas > 5 {
 		return c, fmt.Errorf("--nats-replicas %d: use 1 to 5 (0 for the default)", c.natsReplicas)
@@ -224,6 +233,7 @@ func serveFlags(c *serveConfig, getenv env) (fs *flag.FlagSet, logLevel *string,
 	fs.StringVar(&c.engine, "engine", envOr("RUNNEL_ENGINE", "disk"), "storage engine: disk (durable), memory (lost on exit) or jetstream (NATS JetStream; see --nats) (env RUNNEL_ENGINE)")
 	fs.StringVar(&c.natsURLs, "nats", envOr("RUNNEL_NATS", ""), "jetstream engine: comma-separated NATS server `URLs`; empty: one NATS node embedded, its files under --data-dir (env RUNNEL_NATS)")
 	fs.IntVar(&c.natsReplicas, "nats-replicas", intEnv("RUNNEL_NATS_REPLICAS", 0), "jetstream engine: copies JetStream keeps of each shard; 0: 1 on the embedded node, 3 on a cluster (env RUNNEL_NATS_REPLICAS)")
+	fs.StringVar(&c.natsSync, "nats-sync", envOr("RUNNEL_NATS_SYNC", "auto"), "embedded NATS nodes: always (fsync before every acknowledgement), interval (JetStream's default: every 2 minutes) or auto (always on one node, interval with --cluster-dev) (env RUNNEL_NATS_SYNC)")
 	fs.BoolVar(&c.clusterDev, "cluster-dev", boolEnv("RUNNEL_CLUSTER_DEV", false), "jetstream engine on a 3-node NATS cluster embedded on loopback ports, its files under --data-dir: for trying cluster mode on one machine (env RUNNEL_CLUSTER_DEV)")
 	fs.StringVar(&c.region, "region", envOr("RUNNEL_REGION", sdef.Region), "AWS region shown in ARNs (env RUNNEL_REGION)")
 	fs.StringVar(&c.accountID, "account-id", envOr("RUNNEL_ACCOUNT_ID", sdef.AccountID), "12-digit account id shown in ARNs and messages (env RUNNEL_ACCOUNT_ID)")
