@@ -8,6 +8,7 @@
 #
 #   bench/cluster.sh                                   # every target and workload, 10 s each
 #   bench/cluster.sh --duration 20s --targets disk,r3-1gw --workloads t
+#   bench/cluster.sh --out DIR --pprof     # keep reports and logs in DIR, with a CPU profile and a goroutine dump of the first gateway per run
 #
 # Targets (--targets, default all):
 #   disk            runnel serve (disk engine, fsync before every acknowledgement)
@@ -34,18 +35,22 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DURATION=10s
 TARGETS=disk,r1,r1-interval,r3-1gw,r3-2gw,r3-always-1gw,r3-always-2gw
 WORKLOADS=t,l
+KEEP=
+PPROF=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--duration) DURATION=$2; shift 2 ;;
 	--targets) TARGETS=$2; shift 2 ;;
 	--workloads) WORKLOADS=$2; shift 2 ;;
+	--out) KEEP=$2; shift 2 ;;
+	--pprof) PPROF=1; shift ;;
 	-h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
 	*) echo "cluster.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/runnel-cluster.XXXXXX")
-OUT=$WORK/results
+OUT=${KEEP:-$WORK/results}
 mkdir -p "$OUT"
 PIDS=()
 stop_all() {
@@ -106,12 +111,18 @@ start_nats() {
 	NATS_URLS=$(IFS=,; echo "${urls[*]}")
 }
 
-# start_gateway ARGS... starts `runnel serve` on a free port; GW_URL is set.
+# start_gateway ARGS... starts `runnel serve` on a free port; GW_URL is set,
+# and with --pprof PPROF_URL for the first gateway of a target.
 start_gateway() {
-	local port
+	local port pport extra=()
 	port=$(freeport)
-	"$WORK/runnel" serve --listen "127.0.0.1:$port" --admin-listen off --transition-delay 0s --log-level warn "$@" \
-		>>"$WORK/gateway.log" 2>&1 &
+	if [ "$PPROF" = 1 ] && [ -z "${PPROF_URL:-}" ]; then
+		pport=$(freeport)
+		extra=(--pprof "127.0.0.1:$pport")
+		PPROF_URL=http://127.0.0.1:$pport
+	fi
+	"$WORK/runnel" serve --listen "127.0.0.1:$port" --admin-listen off --transition-delay 0s --log-level warn "${extra[@]}" "$@" \
+		>>"$OUT/gateway.log" 2>&1 &
 	PIDS+=($!)
 	waitport "$port"
 	GW_URL=http://127.0.0.1:$port
@@ -122,6 +133,7 @@ setup() {
 	rm -rf "$WORK/data" "$WORK/nats"
 	mkdir -p "$WORK/data" "$WORK/nats"
 	SPREAD=()
+	PPROF_URL=
 	case $1 in
 	disk) start_gateway --data-dir "$WORK/data/gw1" ;;
 	r1) start_gateway --engine jetstream --data-dir "$WORK/data/gw1" ;;
@@ -167,6 +179,12 @@ for target in "${TL[@]}"; do
 			printf '{"error":"%s failed to start"}\n' "$target" >"$OUT/$wl.$target.json"
 			stop_all
 			continue
+		fi
+		echo "== $target, workload $wl" >>"$OUT/gateway.log"
+		if [ -n "$PPROF_URL" ]; then
+			secs=$(("$("$WORK/table" -seconds "$DURATION")" - 1))
+			(sleep 2; curl -s -o "$OUT/$wl.$target.pprof" "$PPROF_URL/debug/pprof/profile?seconds=$secs") &
+			(sleep $((secs / 2 + 2)); curl -s -o "$OUT/$wl.$target.goroutines" "$PPROF_URL/debug/pprof/goroutine?debug=1") &
 		fi
 		# shellcheck disable=SC2046
 		"$WORK/runnel" bench --endpoint "$ENDPOINT" "${SPREAD[@]}" --duration "$DURATION" \
