@@ -92,6 +92,7 @@ start_nats() {
 			server_name: n$i
 			listen: 127.0.0.1:${p[$i]}
 			max_payload: 16MB
+			max_pending: 256MB
 			jetstream {
 			  store_dir: "$WORK/nats/n$i"
 			  $( [ "$sync" = always ] && echo "sync_interval: always" )
@@ -103,7 +104,7 @@ start_nats() {
 			  routes: [$routes]
 			}
 		EOF
-		"$WORK/nats-server" -c "$WORK/nats/n$i.conf" >"$WORK/nats/n$i.log" 2>&1 &
+		"$WORK/nats-server" -c "$WORK/nats/n$i.conf" >>"$OUT/nats.n$i.log" 2>&1 &
 		PIDS+=($!)
 		urls+=("nats://127.0.0.1:${p[$i]}")
 	done

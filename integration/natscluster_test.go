@@ -67,13 +67,14 @@ type natsCluster struct {
 	nodes []*natsNode
 }
 
-// natsConfig is the configuration file of one node: the payload and batch
-// limits the jetstream engine needs, routes to every node, and the
+// natsConfig is the configuration file of one node: the payload, pending
+// and batch limits the jetstream engine needs, routes to every node, and the
 // monitoring port whose /healthz says when the node caught up.
 const natsConfig = `server_name: %s
 listen: 127.0.0.1:%d
 http: 127.0.0.1:%d
 max_payload: %d
+max_pending: 256MB
 jetstream {
   store_dir: %q
   %s
