@@ -84,6 +84,7 @@ func openJetStream(ctx context.Context, cfg serveConfig, log *slog.Logger) (eng 
 	stops = append(stops, nc.Close)
 	opts := jetstream.DefaultOptions()
 	opts.Replicas = replicas
+	opts.RequestTimeout = cfg.natsTimeout
 	if err := jetstream.WaitReady(ctx, urls); err != nil {
 		return nil, stop, err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestNATSSyncFlag(t *testing.T) {
@@ -22,6 +23,17 @@ func TestNATSSyncFlag(t *testing.T) {
 		{name: "disk engine", args: []string{"--nats-sync", "always"}, want: "--nats-sync applies to embedded NATS nodes", err: true},
 	}
 	for _, tt := range tests {
+		if tt.err {
+			continue
+		}
+		t.Run(tt.name+", default request timeout", func(t *testing.T) {
+			cfg, err := parseServe(tt.args, mapEnv(tt.env))
+			if err != nil || cfg.natsTimeout != 10*time.Second {
+				t.Errorf("natsTimeout %s, error %v; want 10s", cfg.natsTimeout, err)
+			}
+		})
+	}
+	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg, err := parseServe(tt.args, mapEnv(tt.env))
 			switch {
@@ -33,5 +45,19 @@ func TestNATSSyncFlag(t *testing.T) {
 				t.Errorf("natsSync %q, want %q", cfg.natsSync, tt.want)
 			}
 		})
+	}
+}
+
+func TestNATSTimeoutFlag(t *testing.T) {
+	cfg, err := parseServe([]string{"--engine", "jetstream", "--nats-timeout", "3s"}, mapEnv(nil))
+	if err != nil || cfg.natsTimeout != 3*time.Second {
+		t.Errorf("--nats-timeout 3s: %s, %v", cfg.natsTimeout, err)
+	}
+	cfg, err = parseServe([]string{"--engine", "jetstream"}, mapEnv(map[string]string{"RUNNEL_NATS_TIMEOUT": "2500ms"}))
+	if err != nil || cfg.natsTimeout != 2500*time.Millisecond {
+		t.Errorf("RUNNEL_NATS_TIMEOUT=2500ms: %s, %v", cfg.natsTimeout, err)
+	}
+	if _, err := parseServe([]string{"--engine", "jetstream", "--nats-timeout", "10ms"}, mapEnv(nil)); err == nil || !strings.Contains(err.Error(), "use 100ms or more") {
+		t.Errorf("--nats-timeout 10ms: error %v", err)
 	}
 }
