@@ -424,7 +424,7 @@ func TestClusterRollingRestart(t *testing.T) {
 		l.waitAcks(500, 60*time.Second)
 	}
 	gap := l.finish(gws[0].client())
-	checkGap(t, gap, time.Second, 15*time.Second)
+	checkGap(t, gap, time.Second, 25*time.Second)
 }
 
 // TestClusterSplitDuringNodeLoss kills a node, doubles the shard count of
