@@ -50,7 +50,7 @@ func TestBadFlag(t *testing.T) {
 	}{
 		{[]string{"serve", "--bogus"}, "flag provided but not defined: -bogus", `"runnel serve --help"`},
 		{[]string{"serve", "--shard-limit", "many"}, "invalid value", `"runnel serve --help"`},
-		{[]string{"serve", "--engine", "tape"}, "use disk or memory", `"runnel serve --help"`},
+		{[]string{"serve", "--engine", "tape"}, "use disk, memory or jetstream", `"runnel serve --help"`},
 		{[]string{"bench", "--bogus"}, "flag provided but not defined: -bogus", `"runnel bench --help"`},
 		{[]string{"bench", "--shards", "0"}, "shards 0 out of range", `"runnel bench --help"`},
 		{[]string{"nope"}, `unknown command "nope"`, `"runnel help"`},

@@ -40,7 +40,7 @@ func TestDispatch(t *testing.T) {
 		{[]string{"-h"}, exitOK, "serve", ""},
 		{[]string{"help", "serve"}, exitOK, "-listen address", ""},
 		{[]string{"serve", "-h"}, exitOK, "RUNNEL_DATA_DIR", ""},
-		{[]string{"serve", "--engine", "tape"}, exitUsage, "", "use disk or memory"},
+		{[]string{"serve", "--engine", "tape"}, exitUsage, "", "use disk, memory or jetstream"},
 		{[]string{"serve", "--log-level", "loud"}, exitUsage, "", "--log-level"},
 		{[]string{"serve", "extra"}, exitUsage, "", "unexpected argument"},
 		{[]string{"serve", "--tls-cert", "c.pem"}, exitUsage, "", "both a cert file and a key file"},
