@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/big"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -424,6 +425,15 @@ func TestClusterRollingRestart(t *testing.T) {
 		l.waitAcks(500, 60*time.Second)
 	}
 	gap := l.finish(gws[0].client())
+	// When a gateway lost and regained its NATS connection tells whether a
+	// long gap is a wait on a connection that closed.
+	for i, g := range gws {
+		for line := range strings.SplitSeq(g.log.String(), "\n") {
+			if strings.Contains(line, "NATS") {
+				t.Logf("gateway %d: %s", i, line)
+			}
+		}
+	}
 	checkGap(t, gap, time.Second, 25*time.Second)
 }
 
