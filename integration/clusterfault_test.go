@@ -51,6 +51,7 @@ type faultLoad struct {
 	ackTimes []time.Time
 	writer   map[string]string         // acked data -> its writer and key, for order checks
 	failed   int                       // PutRecords calls that failed after the SDK's retries
+	refused  map[string]int            // records refused in successful calls, by ErrorCode
 	seen     map[string][]types.Record // shard -> records readers saw, in order
 
 	stop chan struct{}
@@ -67,7 +68,7 @@ const (
 // failed, and one reader per shard on each gateway.
 func startFaultLoad(t *testing.T, gws []*server, stream string, shards int) *faultLoad {
 	l := &faultLoad{t: t, stream: stream, gws: gws, down: make([]time.Time, len(gws)),
-		writer: map[string]string{}, seen: map[string][]types.Record{}, stop: make(chan struct{})}
+		writer: map[string]string{}, refused: map[string]int{}, seen: map[string][]types.Record{}, stop: make(chan struct{})}
 	for w := range faultWriters {
 		l.wg.Add(1)
 		go l.write(w)
@@ -154,6 +155,7 @@ func (l *faultLoad) write(w int) {
 		l.mu.Lock()
 		for i, r := range out.Records {
 			if r.ErrorCode != nil {
+				l.refused[*r.ErrorCode]++
 				continue
 			}
 			data := string(entries[i].Data)
@@ -325,8 +327,8 @@ func (l *faultLoad) finish(c *kinesis.Client) time.Duration {
 			}
 		}
 	}
-	t.Logf("%d records acknowledged in %d calls (%d calls failed after the SDK's retries), %d stored, %d lost, %d acknowledged records stored twice by retried calls; longest gap between acknowledgements %s (at %s)",
-		len(l.acked), len(l.ackTimes), l.failed, total, lost, dups, gap.Round(time.Millisecond), at.Format("15:04:05.000"))
+	t.Logf("%d records acknowledged in %d calls (%d calls failed after the SDK's retries, records refused in the others: %v), %d stored, %d lost, %d acknowledged records stored twice by retried calls; longest gap between acknowledgements %s (at %s)",
+		len(l.acked), len(l.ackTimes), l.failed, l.refused, total, lost, dups, gap.Round(time.Millisecond), at.Format("15:04:05.000"))
 	if len(l.acked) == 0 {
 		t.Fatal("no record acknowledged")
 	}
