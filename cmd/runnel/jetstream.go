@@ -41,7 +41,10 @@ func openJetStream(ctx context.Context, cfg serveConfig, log *slog.Logger) (eng 
 		if perr != nil {
 			return nil, stop, perr
 		}
-		log.Info("starting an embedded 3-node NATS cluster (--cluster-dev)", slog.String("dir", filepath.Join(cfg.dataDir, "cluster-dev")))
+		for i := range plan {
+			plan[i].SyncAlways = cfg.natsSync == "always"
+		}
+		log.Info("starting an embedded 3-node NATS cluster (--cluster-dev)", slog.String("dir", filepath.Join(cfg.dataDir, "cluster-dev")), slog.Bool("sync_always", cfg.natsSync == "always"))
 		c, cerr := jetstream.StartCluster(ctx, plan)
 		if cerr != nil {
 			return nil, stop, fmt.Errorf("--cluster-dev: %w", cerr)
@@ -53,7 +56,7 @@ func openJetStream(ctx context.Context, cfg serveConfig, log *slog.Logger) (eng 
 		}
 		log.Info("NATS cluster ready", slog.String("urls", urls))
 	case urls == "":
-		s, serr := jetstream.StartNode(jetstream.NodeOptions{Name: "runnel", Dir: filepath.Join(cfg.dataDir, "nats"), SyncAlways: true})
+		s, serr := jetstream.StartNode(jetstream.NodeOptions{Name: "runnel", Dir: filepath.Join(cfg.dataDir, "nats"), SyncAlways: cfg.natsSync != "interval"})
 		if serr != nil {
 			return nil, stop, serr
 		}
@@ -81,6 +84,7 @@ func openJetStream(ctx context.Context, cfg serveConfig, log *slog.Logger) (eng 
 	stops = append(stops, nc.Close)
 	opts := jetstream.DefaultOptions()
 	opts.Replicas = replicas
+	opts.RequestTimeout = cfg.natsTimeout
 	if err := jetstream.WaitReady(ctx, urls); err != nil {
 		return nil, stop, err
 	}

@@ -62,17 +62,19 @@ type serveConfig struct {
 	subscribeTimeout  time.Duration
 	maxHeaderBytes    int
 	h2MaxStreams      int
-	allowedHosts      string // comma-separated
-	corsOrigins       string // comma-separated
-	gcPercent         int    // GOGC with the disk engine
-	memoryLimit       int64  // soft memory limit with the disk engine, bytes; 0: none
-	natsURLs          string // jetstream engine: the NATS servers; empty: embedded
-	natsReplicas      int    // jetstream engine: copies of each log; 0: 1 embedded, else 3
-	clusterDev        bool   // jetstream engine on an embedded 3-node cluster
-	adminListen       string // the admin listener's address, "api" or "" (off)
-	adminExplicit     bool   // adminListen was given, not the default
-	console           bool   // serve the web console on the admin listener
-	metrics           bool   // count and serve /metrics
+	allowedHosts      string        // comma-separated
+	corsOrigins       string        // comma-separated
+	gcPercent         int           // GOGC with the disk engine
+	memoryLimit       int64         // soft memory limit with the disk engine, bytes; 0: none
+	natsURLs          string        // jetstream engine: the NATS servers; empty: embedded
+	natsReplicas      int           // jetstream engine: copies of each log; 0: 1 embedded, else 3
+	clusterDev        bool          // jetstream engine on an embedded 3-node cluster
+	natsSync          string        // embedded NATS nodes: auto, always or interval
+	natsTimeout       time.Duration // jetstream engine: bound of each request to JetStream
+	adminListen       string        // the admin listener's address, "api" or "" (off)
+	adminExplicit     bool          // adminListen was given, not the default
+	console           bool          // serve the web console on the admin listener
+	metrics           bool          // count and serve /metrics
 	metricsMaxSeries  int
 	keyFile           string // the key store's file; empty: the default (keyFilePath)
 	masterKeys        [][]byte
@@ -128,6 +130,17 @@ func parseServe(args []string, getenv env) (serveConfig, error) {
 		if err := natsURLsValid(c.natsURLs); err != nil {
 			return c, err
 		}
+	}
+	switch c.natsSync {
+	case "auto", "always", "interval":
+	default:
+		return c, fmt.Errorf("--nats-sync %q: use auto, always or interval", c.natsSync)
+	}
+	if c.natsSync != "auto" && (c.engine != "jetstream" || c.natsURLs != "") {
+		return c, errors.New("--nats-sync applies to embedded NATS nodes; servers given with --nats sync as their configuration says (sync_interval, docs/CLUSTER.md)")
+	}
+	if c.natsTimeout < 100*time.Millisecond {
+		return c, fmt.Errorf("--nats-timeout %s: use 100ms or more (default 10s)", c.natsTimeout)
 	}
 	if c.natsReplicas < 0 || c.natsReplicas > 5 {
 		return c, fmt.Errorf("--nats-replicas %d: use 1 to 5 (0 for the default)", c.natsReplicas)
@@ -267,6 +280,8 @@ func serveFlags(c *serveConfig, getenv env) (fs *flag.FlagSet, logLevel *string,
 	fs.StringVar(&c.engine, "engine", envOr("RUNNEL_ENGINE", "disk"), "storage engine: disk (durable), memory (lost on exit) or jetstream (NATS JetStream; see --nats) (env RUNNEL_ENGINE)")
 	fs.StringVar(&c.natsURLs, "nats", envOr("RUNNEL_NATS", ""), "jetstream engine: comma-separated NATS server `URLs`; empty: one NATS node embedded, its files under --data-dir (env RUNNEL_NATS)")
 	fs.IntVar(&c.natsReplicas, "nats-replicas", intEnv("RUNNEL_NATS_REPLICAS", 0), "jetstream engine: copies JetStream keeps of each shard; 0: 1 on the embedded node, 3 on a cluster (env RUNNEL_NATS_REPLICAS)")
+	fs.StringVar(&c.natsSync, "nats-sync", envOr("RUNNEL_NATS_SYNC", "auto"), "embedded NATS nodes: always (fsync before every acknowledgement), interval (JetStream's default: every 2 minutes) or auto (always on one node, interval with --cluster-dev) (env RUNNEL_NATS_SYNC)")
+	fs.DurationVar(&c.natsTimeout, "nats-timeout", durationEnv("RUNNEL_NATS_TIMEOUT", 10*time.Second), "jetstream engine: how long a request to JetStream (an append, a read) may wait for its answer; an append sent to a node that died fails after it (env RUNNEL_NATS_TIMEOUT)")
 	fs.BoolVar(&c.clusterDev, "cluster-dev", boolEnv("RUNNEL_CLUSTER_DEV", false), "jetstream engine on a 3-node NATS cluster embedded on loopback ports, its files under --data-dir: for trying cluster mode on one machine (env RUNNEL_CLUSTER_DEV)")
 	fs.StringVar(&c.region, "region", envOr("RUNNEL_REGION", sdef.Region), "AWS region shown in ARNs (env RUNNEL_REGION)")
 	fs.StringVar(&c.accountID, "account-id", envOr("RUNNEL_ACCOUNT_ID", sdef.AccountID), "12-digit account id shown in ARNs and messages (env RUNNEL_ACCOUNT_ID)")

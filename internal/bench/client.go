@@ -63,9 +63,30 @@ type clients struct {
 	// producers' PutRecords or the consumers' GetRecords calls without the
 	// SDK, on the same HTTP client.
 	raw *rawClient
+	// spread and spreadRaw are data and raw for the endpoints of
+	// Options.Spread, in order.
+	spread    []*kinesis.Client
+	spreadRaw []*rawClient
 	// transport is closed at the end of the run, so that no connection
 	// goroutine outlives it.
 	transport *http.Transport
+}
+
+// dataFor returns the data client of the i-th producer or consumer: the
+// endpoints take them in turn.
+func (c *clients) dataFor(i int) *kinesis.Client {
+	if n := len(c.spread) + 1; i%n != 0 {
+		return c.spread[i%n-1]
+	}
+	return c.data
+}
+
+// rawFor is dataFor for the raw client.
+func (c *clients) rawFor(i int) *rawClient {
+	if n := len(c.spreadRaw) + 1; i%n != 0 {
+		return c.spreadRaw[i%n-1]
+	}
+	return c.raw
 }
 
 // close releases the idle connections.
@@ -101,27 +122,37 @@ func newClients(ctx context.Context, o *Options) (*clients, error) {
 			return nil, fmt.Errorf("load AWS config: %w", err)
 		}
 	}
-	var raw *rawClient
-	if o.producerClient() == ClientRaw || o.consumerClient() == ClientRaw {
+	newRaw := func(endpoint string) *rawClient {
+		if o.producerClient() != ClientRaw && o.consumerClient() != ClientRaw {
+			return nil
+		}
 		// The raw client closes no request body early: it needs no guard.
-		raw = &rawClient{
+		return &rawClient{
 			http:   cfg.HTTPClient,
-			url:    endpointURL(o.Endpoint, o.Region),
+			url:    endpointURL(endpoint, o.Region),
 			region: o.Region,
 			creds:  cmp.Or[aws.CredentialsProvider](cfg.Credentials, aws.AnonymousCredentials{}),
 			signer: v4.NewSigner(),
 		}
 	}
+	raw := newRaw(o.Endpoint)
 	cfg.HTTPClient = sdkclient.Guard(cfg.HTTPClient) // see package sdkclient
 	endpoint := func(k *kinesis.Options) {
 		if o.Endpoint != "" {
 			k.BaseEndpoint = aws.String(o.Endpoint)
 		}
 	}
+	noRetry := func(k *kinesis.Options) { k.Retryer = aws.NopRetryer{} }
+	var spread []*kinesis.Client
+	var spreadRaw []*rawClient
+	for _, e := range o.Spread {
+		spread = append(spread, kinesis.NewFromConfig(cfg, func(k *kinesis.Options) { k.BaseEndpoint = aws.String(e) }, noRetry))
+		spreadRaw = append(spreadRaw, newRaw(e))
+	}
 	return &clients{
-		data: kinesis.NewFromConfig(cfg, endpoint, func(k *kinesis.Options) {
-			k.Retryer = aws.NopRetryer{}
-		}),
+		spread:    spread,
+		spreadRaw: spreadRaw,
+		data:      kinesis.NewFromConfig(cfg, endpoint, noRetry),
 		control: kinesis.NewFromConfig(cfg, endpoint, func(k *kinesis.Options) {
 			k.Retryer = retry.NewStandard(func(s *retry.StandardOptions) {
 				s.MaxAttempts = 8

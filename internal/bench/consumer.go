@@ -116,6 +116,8 @@ type pollConsumer struct {
 	r      *runner
 	shards []*shardReader
 	rng    *rand.Rand
+	// idx is the consumer's number, which picks its endpoint.
+	idx int
 	// raw sends the GetRecords calls with --consumer-client raw; nil
 	// means the SDK.
 	raw *rawGetter
@@ -186,7 +188,7 @@ func (c *pollConsumer) get(ctx context.Context, s *shardReader) (int, *string, e
 		c.r.deliverRaw(s, recs)
 		return len(recs), next, nil
 	}
-	out, err := c.r.c.data.GetRecords(ctx, &kinesis.GetRecordsInput{
+	out, err := c.r.c.dataFor(c.idx).GetRecords(ctx, &kinesis.GetRecordsInput{
 		ShardIterator: s.iter,
 		Limit:         aws.Int32(int32(c.r.o.GetLimit)),
 	})

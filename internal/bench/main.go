@@ -81,6 +81,15 @@ func (b burstFlag) Set(s string) error {
 // defaults.
 func bindFlags(fs *flag.FlagSet, o *Options) {
 	fs.StringVar(&o.Endpoint, "endpoint", o.Endpoint, "Kinesis endpoint `URL`; empty for AWS itself (credentials and region from the environment)")
+	fs.Func("spread", "more endpoint `URLs` of the same service, comma-separated (a cluster's other gateways): producers and polling consumers take --endpoint and these in turn", func(s string) error {
+		o.Spread = nil
+		for _, e := range strings.Split(s, ",") {
+			if e = strings.TrimSpace(e); e != "" {
+				o.Spread = append(o.Spread, e)
+			}
+		}
+		return nil
+	})
 	fs.StringVar(&o.Region, "region", o.Region, "signing region")
 	fs.BoolVar(&o.AWSCredentials, "aws-credentials", o.AWSCredentials, "use the SDK's credential chain even with --endpoint (otherwise dummy credentials)")
 	fs.StringVar(&o.Stream, "stream", o.Stream, "stream `name` (default runnel-bench-<random>)")

@@ -8,10 +8,16 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
+	"reflect"
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,10 +41,24 @@ func TestParseArgs(t *testing.T) {
 			name: "defaults",
 			check: func(t *testing.T, o Options) {
 				want := DefaultOptions()
-				if o != want {
+				if !reflect.DeepEqual(o, want) {
 					t.Errorf("options = %+v, want defaults", o)
 				}
 			},
+		},
+		{
+			name: "spread over endpoints",
+			args: []string{"--endpoint", "http://a:1", "--spread", "http://b:2, http://c:3"},
+			check: func(t *testing.T, o Options) {
+				if o.Endpoint != "http://a:1" || !reflect.DeepEqual(o.Spread, []string{"http://b:2", "http://c:3"}) {
+					t.Errorf("endpoint %q, spread %q", o.Endpoint, o.Spread)
+				}
+			},
+		},
+		{
+			name: "spread endpoint not a URL",
+			args: []string{"--spread", "b:2"},
+			err:  true,
 		},
 		{
 			name: "profile values",
@@ -691,5 +711,44 @@ func TestMissingStream(t *testing.T) {
 	code := Main(context.Background(), []string{"--endpoint", srv.Endpoint(), "--create=false", "--stream", "absent"}, &stdout, &stderr)
 	if out := stdout.String(); code != exitFailed || !strings.Contains(out, "stream absent (4 shards, not set up)") || !strings.Contains(out, "ResourceNotFoundException") {
 		t.Errorf("exit %d, stdout:\n%s\nstderr:\n%s", code, out, stderr.String())
+	}
+}
+
+// TestMainSpread runs the tool over two endpoints of one server, the second
+// a proxy that counts the calls it passes on: producers and consumers take
+// the endpoints in turn, and the run still reads back every record.
+func TestMainSpread(t *testing.T) {
+	srv := runneltest.NewServer(t, runneltest.WithTransitionDelay(0))
+	target, err := url.Parse(srv.Endpoint())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	calls := map[string]int{}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		calls[strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "Kinesis_20131202.")]++
+		mu.Unlock()
+		rp.ServeHTTP(w, r)
+	}))
+	defer proxy.Close()
+	defer proxy.CloseClientConnections()
+	for _, client := range []string{"sdk", "raw"} {
+		t.Run(client, func(t *testing.T) {
+			mu.Lock()
+			clear(calls)
+			mu.Unlock()
+			code, rep, stderr := runMain(t, srv.Endpoint(), "--spread", proxy.URL, "--duration", "500ms", "--producers", "2", "--shards", "2",
+				"--batch", "50", "--poll-interval", "20ms", "--producer-client", client, "--consumer-client", client)
+			if code != exitOK || rep.Written.Records == 0 || !rep.Verification.OK || rep.Verification.ReadOnce != rep.Written.Records {
+				t.Errorf("exit %d, written %d, verification %+v, error %q\nstderr: %s", code, rep.Written.Records, rep.Verification, rep.Error, stderr)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if calls["PutRecords"] == 0 || calls["GetRecords"] == 0 {
+				t.Errorf("calls through the second endpoint: %v, want PutRecords and GetRecords", calls)
+			}
+		})
 	}
 }

@@ -57,6 +57,11 @@ type Options struct {
 	// Endpoint is the Kinesis endpoint URL; empty means AWS itself, found
 	// from the region like any SDK client.
 	Endpoint string
+	// Spread lists more endpoints of the same service, such as the other
+	// gateways of a runnel cluster: producers and polling consumers take
+	// Endpoint and these in turn. Stream setup, shard iterators and
+	// SubscribeToShard go to Endpoint.
+	Spread []string
 	// Region is the signing region.
 	Region string
 	// AWSCredentials selects the SDK's default credential chain even with
@@ -281,11 +286,18 @@ func (o *Options) Validate() error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrInvalidOptions, fmt.Sprintf(format, args...))
 	}
+	for _, e := range o.Spread {
+		if !strings.HasPrefix(e, "http://") && !strings.HasPrefix(e, "https://") {
+			return bad("spread endpoint %q is not an http:// or https:// URL", e)
+		}
+	}
 	switch {
 	case o.Endpoint != "" && !strings.HasPrefix(o.Endpoint, "http://") && !strings.HasPrefix(o.Endpoint, "https://"):
 		return bad("endpoint %q is not an http:// or https:// URL", o.Endpoint)
 	case o.Region == "":
 		return bad("region is empty")
+	case len(o.Spread) > 0 && o.Endpoint == "":
+		return bad("spread needs an endpoint")
 	case !o.Create && o.Stream == "":
 		return bad("using an existing stream (create=false) needs a stream name")
 	case o.Create && (o.Shards < 1 || o.Shards > 10000):

@@ -88,7 +88,7 @@ func newProducer(r *runner, id uint32) *producer {
 	body := newBodyWriter(r.o.Shape, rng)
 	var raw *rawPutter
 	if r.c != nil && r.c.raw != nil {
-		raw = &rawPutter{c: r.c.raw, stream: r.stream.name, bodies: body, shards: map[string]string{}}
+		raw = &rawPutter{c: r.c.rawFor(int(id)), stream: r.stream.name, bodies: body, shards: map[string]string{}}
 	}
 	return &producer{
 		raw:    raw,
@@ -244,7 +244,7 @@ func (p *producer) send(ctx context.Context, entries []types.PutRecordsRequestEn
 		}
 		return res, err
 	}
-	out, err := p.r.c.data.PutRecords(ctx, &kinesis.PutRecordsInput{
+	out, err := p.r.c.dataFor(int(p.id)).PutRecords(ctx, &kinesis.PutRecordsInput{
 		StreamName: aws.String(p.r.stream.name),
 		Records:    entries,
 	})
@@ -280,7 +280,7 @@ func (p *producer) putRecord(ctx context.Context) error {
 		}
 		cctx, cancel := context.WithTimeout(ctx, p.r.o.RequestTimeout)
 		t0 := time.Now()
-		out, err := p.r.c.data.PutRecord(cctx, &kinesis.PutRecordInput{
+		out, err := p.r.c.dataFor(int(p.id)).PutRecord(cctx, &kinesis.PutRecordInput{
 			StreamName:   aws.String(p.r.stream.name),
 			Data:         e.Data,
 			PartitionKey: e.PartitionKey,

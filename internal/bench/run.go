@@ -272,9 +272,9 @@ func Run(ctx context.Context, o Options, progress func(Progress)) (*Report, erro
 			n = len(readers)
 		}
 		for i := range n {
-			pc := &pollConsumer{r: r, rng: rand.New(rand.NewPCG(r.seed, uint64(1000000+i)))}
+			pc := &pollConsumer{r: r, idx: i, rng: rand.New(rand.NewPCG(r.seed, uint64(1000000+i)))}
 			if r.c != nil && r.c.raw != nil && r.o.consumerClient() == ClientRaw {
-				pc.raw = &rawGetter{c: r.c.raw}
+				pc.raw = &rawGetter{c: r.c.rawFor(i)}
 			}
 			for j := i; j < len(readers); j += n {
 				pc.shards = append(pc.shards, readers[j])
