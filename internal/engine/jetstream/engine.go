@@ -120,6 +120,13 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Engine, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("jetstream: the log bucket %s_LOGS: %w", opts.Prefix, err)
 	}
+	// A bucket just created by another gateway may not have elected its
+	// leader yet: wait until both answer a read.
+	for _, kv := range []jetstream.KeyValue{kv, e.logs} {
+		if err := waitAnswers(octx, kv); err != nil {
+			return nil, fmt.Errorf("jetstream: the bucket %s does not answer: %w", kv.Bucket(), err)
+		}
+	}
 	if e.replies, err = newReplies(nc); err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
@@ -144,6 +151,24 @@ func ensureBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.Key
 		case <-ctx.Done():
 			return nil, errors.Join(err, ctx.Err())
 		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// waitAnswers waits until the bucket answers a read (of a key that need
+// not exist), retrying while its stream has no leader.
+func waitAnswers(ctx context.Context, kv jetstream.KeyValue) error {
+	for {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := kv.Get(actx, "runnel-probe")
+		cancel()
+		if err == nil || errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }

@@ -61,7 +61,9 @@ func StartNode(o NodeOptions) (*server.Server, error) {
 		JetStream:  true,
 		StoreDir:   o.Dir,
 		MaxPayload: MaxPayload,
-		MaxPending: 4 * MaxPayload,
+		// A busy gateway reads many shards at once: below this much
+		// unsent data the node does not cut it off as a slow consumer.
+		MaxPending: 256 << 20,
 		SyncAlways: o.SyncAlways,
 		NoSigs:     true,
 		NoLog:      true,
