@@ -84,18 +84,12 @@ func agentFlags(c *agentConfig, getenv env) (fs *flag.FlagSet, logLevel *string,
 func agentUsage(w io.Writer) {
 	var c agentConfig
 	fs, _, _ := agentFlags(&c, func(string) string { return "" })
-	fs.SetOutput(w)
-	fmt.Fprintln(w, "Usage: runnel agent --config agent.json [flags]")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Tails log files into Kinesis streams until SIGINT or SIGTERM, configured by a")
-	fmt.Fprintln(w, "file in the Kinesis Agent's format (docs/AGENT.md). Each file's progress is saved")
-	fmt.Fprintln(w, "in the configuration's checkpointFile once its records are acknowledged, so a")
-	fmt.Fprintln(w, "restart continues where the last run stopped, across rotations.")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Every flag can also be set by the environment variable named after it.")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Flags:")
-	fs.PrintDefaults()
+	printUsage(w, fs, "Usage: runnel agent --config agent.json [flags]",
+		"Tails log files into Kinesis streams until SIGINT or SIGTERM, configured by a",
+		"file in the Kinesis Agent's format (docs/AGENT.md). Each file's progress is saved",
+		"in the configuration's checkpointFile once its records are acknowledged, so a",
+		"restart continues where the last run stopped, across rotations.",
+	)
 }
 
 func parseAgent(args []string, getenv env) (agentConfig, error) {

@@ -78,19 +78,13 @@ func consumeFlags(c *consumeConfig, getenv env) (fs *flag.FlagSet, logLevel *str
 func consumeUsage(w io.Writer) {
 	var c consumeConfig
 	fs, _, _ := consumeFlags(&c, func(string) string { return "" })
-	fs.SetOutput(w)
-	fmt.Fprintln(w, "Usage: runnel consume --stream NAME --app NAME [flags]")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Runs one worker of a consumer application (the Go library in package consumer)")
-	fmt.Fprintln(w, "until SIGINT or SIGTERM: it takes its share of the stream's shards, prints each")
-	fmt.Fprintln(w, "record with its shard and sequence number on stdout, and checkpoints after each")
-	fmt.Fprintln(w, "batch. Start more workers with the same --app and they share the shards; stop")
-	fmt.Fprintln(w, "one and the others take over.")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Every flag can also be set by the environment variable named after it.")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Flags:")
-	fs.PrintDefaults()
+	printUsage(w, fs, "Usage: runnel consume --stream NAME --app NAME [flags]",
+		"Runs one worker of a consumer application (the Go library in package consumer)",
+		"until SIGINT or SIGTERM: it takes its share of the stream's shards, prints each",
+		"record with its shard and sequence number on stdout, and checkpoints after each",
+		"batch. Start more workers with the same --app and they share the shards; stop",
+		"one and the others take over.",
+	)
 }
 
 func parseConsume(args []string, getenv env) (consumeConfig, error) {

@@ -197,3 +197,22 @@ func versionString() string {
 	}
 	return strings.Join([]string{version, rev + dirty}, "-")
 }
+
+// printUsage writes a command's help: its usage line, the lines that
+// describe it (an empty string for a blank line), and its flags with their
+// environment variables.
+func printUsage(w io.Writer, fs *flag.FlagSet, usage string, about ...string) {
+	fs.SetOutput(w)
+	fmt.Fprintln(w, usage)
+	fmt.Fprintln(w)
+	for _, l := range about {
+		fmt.Fprintln(w, l)
+	}
+	if len(about) > 0 {
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w, "Every flag can also be set by the environment variable named after it.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Flags:")
+	fs.PrintDefaults()
+}

@@ -198,18 +198,12 @@ func isLoopback(addr string) bool {
 func serveUsage(w io.Writer) {
 	var c serveConfig
 	fs, _, _ := serveFlags(&c, func(string) string { return "" })
-	fs.SetOutput(w)
-	fmt.Fprintln(w, "Usage: runnel serve [flags]")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Runs the Kinesis-compatible server in the foreground until SIGINT or SIGTERM")
-	fmt.Fprintln(w, "(Ctrl-C); SIGHUP reloads the TLS certificate files. Point any AWS SDK or the")
-	fmt.Fprintln(w, "AWS CLI at it:")
-	fmt.Fprintln(w, "  aws --endpoint-url http://127.0.0.1:4567 kinesis list-streams")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Every flag can also be set by the environment variable named after it.")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Flags:")
-	fs.PrintDefaults()
+	printUsage(w, fs, "Usage: runnel serve [flags]",
+		"Runs the Kinesis-compatible server in the foreground until SIGINT or SIGTERM",
+		"(Ctrl-C); SIGHUP reloads the TLS certificate files and the credentials file.",
+		"Point any AWS SDK or the AWS CLI at it:",
+		"  aws --endpoint-url http://127.0.0.1:4567 kinesis list-streams",
+	)
 }
 
 // serveFlags defines the flags of `runnel serve` on c, with defaults from

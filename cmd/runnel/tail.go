@@ -67,22 +67,16 @@ func tailFlags(c *tailConfig, getenv env) (fs *flag.FlagSet, envErr *error) {
 func tailUsage(w io.Writer) {
 	var c tailConfig
 	fs, _ := tailFlags(&c, func(string) string { return "" })
-	fs.SetOutput(w)
-	fmt.Fprintln(w, "Usage: runnel tail [flags] STREAM")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Prints a stream's records as they arrive, from every shard, until Ctrl-C. When")
-	fmt.Fprintln(w, "shards are split or merged it goes on with the children once their parents")
-	fmt.Fprintln(w, "are read to their end. It reads with GetRecords through the Kinesis API, so it")
-	fmt.Fprintln(w, "works against any Kinesis endpoint. One line per record on stdout:")
-	fmt.Fprintln(w, "  text: arrival time, shard, sequence number, quoted partition key, quoted data")
-	fmt.Fprintln(w, "  hex:  the same with the data in hex")
-	fmt.Fprintln(w, "  json: one object per record, Data in base64")
-	fmt.Fprintln(w, "Notices (shards ending, children followed) go to stderr.")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Every flag can also be set by the environment variable named after it.")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Flags:")
-	fs.PrintDefaults()
+	printUsage(w, fs, "Usage: runnel tail [flags] STREAM",
+		"Prints a stream's records as they arrive, from every shard, until Ctrl-C. When",
+		"shards are split or merged it goes on with the children once their parents",
+		"are read to their end. It reads with GetRecords through the Kinesis API, so it",
+		"works against any Kinesis endpoint. One line per record on stdout:",
+		"  text: arrival time, shard, sequence number, quoted partition key, quoted data",
+		"  hex:  the same with the data in hex",
+		"  json: one object per record, Data in base64",
+		"Notices (shards ending, children followed) go to stderr.",
+	)
 }
 
 // parseTail reads the stream name and the flags, which may come before or

@@ -58,19 +58,13 @@ func topFlags(c *topConfig, getenv env) (fs *flag.FlagSet, envErr *error) {
 func topUsage(w io.Writer) {
 	var c topConfig
 	fs, _ := topFlags(&c, func(string) string { return "" })
-	fs.SetOutput(w)
-	fmt.Fprintln(w, "Usage: runnel top [flags]")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Shows every stream with its status, mode and open shards (from the Kinesis API)")
-	fmt.Fprintln(w, "and its incoming records and bytes per second, iterator age and consumer")
-	fmt.Fprintln(w, "applications' lag (from the admin listener of a server run with --console),")
-	fmt.Fprintln(w, "refreshed in place. q or Ctrl-C quits. When stdout is not a terminal it prints")
-	fmt.Fprintln(w, "one table per refresh instead.")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Every flag can also be set by the environment variable named after it.")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Flags:")
-	fs.PrintDefaults()
+	printUsage(w, fs, "Usage: runnel top [flags]",
+		"Shows every stream with its status, mode and open shards (from the Kinesis API)",
+		"and its incoming records and bytes per second, iterator age and consumer",
+		"applications' lag (from the admin listener of a server run with --console),",
+		"refreshed in place. q or Ctrl-C quits. When stdout is not a terminal it prints",
+		"one table per refresh instead.",
+	)
 }
 
 func parseTop(args []string, getenv env) (topConfig, error) {
