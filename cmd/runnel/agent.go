@@ -44,23 +44,8 @@ func agentFlags(c *agentConfig, getenv env) (fs *flag.FlagSet, logLevel *string,
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	envErr = new(error)
-	envOr := func(key, def string) string {
-		if v := getenv(key); v != "" {
-			return v
-		}
-		return def
-	}
-	dur := func(key string, def time.Duration) time.Duration {
-		if v := getenv(key); v != "" {
-			d, err := time.ParseDuration(v)
-			if err != nil {
-				*envErr = fmt.Errorf("%s=%q: %w", key, v, err)
-				return def
-			}
-			return d
-		}
-		return def
-	}
+	d := envDefaults{getenv, envErr}
+	envOr, dur := d.str, d.duration
 	progress := false
 	if v := getenv("RUNNEL_PROGRESS"); v != "" {
 		switch v {

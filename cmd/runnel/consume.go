@@ -46,21 +46,9 @@ func consumeFlags(c *consumeConfig, getenv env) (fs *flag.FlagSet, logLevel *str
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	envErr = new(error)
-	envOr := func(key, def string) string {
-		if v := getenv(key); v != "" {
-			return v
-		}
-		return def
-	}
-	leaseDef := 10 * time.Second
-	if v := getenv("RUNNEL_LEASE_DURATION"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			*envErr = fmt.Errorf("RUNNEL_LEASE_DURATION=%q: %w", v, err)
-		} else {
-			leaseDef = d
-		}
-	}
+	d := envDefaults{getenv, envErr}
+	envOr := d.str
+	leaseDef := d.duration("RUNNEL_LEASE_DURATION", 10*time.Second)
 	fs.StringVar(&c.stream, "stream", getenv("RUNNEL_STREAM"), "`name` of the stream to read; required (env RUNNEL_STREAM)")
 	fs.StringVar(&c.app, "app", getenv("RUNNEL_APP"), "application `name`: workers of one application share its shards and checkpoints; required (env RUNNEL_APP)")
 	fs.StringVar(&c.endpoint, "endpoint", envOr("RUNNEL_ENDPOINT", "http://127.0.0.1:4567"), "runnel's `URL` (env RUNNEL_ENDPOINT)")

@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -214,60 +213,8 @@ func serveFlags(c *serveConfig, getenv env) (fs *flag.FlagSet, logLevel *string,
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	envErr = new(error)
-	envOr := func(key, def string) string {
-		if v := getenv(key); v != "" {
-			return v
-		}
-		return def
-	}
-	durationEnv := func(key string, def time.Duration) time.Duration {
-		v := getenv(key)
-		if v == "" {
-			return def
-		}
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			*envErr = errors.Join(*envErr, fmt.Errorf("%s=%q: %w", key, v, err))
-			return def
-		}
-		return d
-	}
-	intEnv := func(key string, def int) int {
-		v := getenv(key)
-		if v == "" {
-			return def
-		}
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			*envErr = errors.Join(*envErr, fmt.Errorf("%s=%q: not a number", key, v))
-			return def
-		}
-		return n
-	}
-	int64Env := func(key string, def int64) int64 {
-		v := getenv(key)
-		if v == "" {
-			return def
-		}
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			*envErr = errors.Join(*envErr, fmt.Errorf("%s=%q: not a number", key, v))
-			return def
-		}
-		return n
-	}
-	boolEnv := func(key string, def bool) bool {
-		v := getenv(key)
-		if v == "" {
-			return def
-		}
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			*envErr = errors.Join(*envErr, fmt.Errorf("%s=%q: not a boolean", key, v))
-			return def
-		}
-		return b
-	}
+	d := envDefaults{getenv, envErr}
+	envOr, durationEnv, intEnv, int64Env, boolEnv := d.str, d.duration, d.integer, d.int64, d.boolean
 	sdef := streams.DefaultOptions()
 	fs.StringVar(&c.listen, "listen", envOr("RUNNEL_LISTEN", "127.0.0.1:4567"), "`address` to listen on (env RUNNEL_LISTEN); 0.0.0.0:4567 for all interfaces")
 	fs.StringVar(&c.dataDir, "data-dir", envOr("RUNNEL_DATA_DIR", "./runnel-data"), "`directory` for the disk engine's data (env RUNNEL_DATA_DIR)")

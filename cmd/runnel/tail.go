@@ -41,21 +41,9 @@ func tailFlags(c *tailConfig, getenv env) (fs *flag.FlagSet, envErr *error) {
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	envErr = new(error)
-	envOr := func(key, def string) string {
-		if v := getenv(key); v != "" {
-			return v
-		}
-		return def
-	}
-	poll := time.Second
-	if v := getenv("RUNNEL_POLL_INTERVAL"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			*envErr = fmt.Errorf("RUNNEL_POLL_INTERVAL=%q: %w", v, err)
-		} else {
-			poll = d
-		}
-	}
+	d := envDefaults{getenv, envErr}
+	envOr := d.str
+	poll := d.duration("RUNNEL_POLL_INTERVAL", time.Second)
 	fs.StringVar(&c.from, "from", envOr("RUNNEL_FROM", "latest"), "where to start: trim-horizon, latest, a sequence number or an RFC 3339 time (env RUNNEL_FROM)")
 	fs.StringVar(&c.format, "format", envOr("RUNNEL_FORMAT", "text"), "how records are printed: text, json or hex (env RUNNEL_FORMAT)")
 	fs.StringVar(&c.endpoint, "endpoint", envOr("RUNNEL_ENDPOINT", "http://127.0.0.1:4567"), "runnel's `URL` (env RUNNEL_ENDPOINT)")

@@ -33,21 +33,9 @@ func topFlags(c *topConfig, getenv env) (fs *flag.FlagSet, envErr *error) {
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	envErr = new(error)
-	envOr := func(key, def string) string {
-		if v := getenv(key); v != "" {
-			return v
-		}
-		return def
-	}
-	interval := 2 * time.Second
-	if v := getenv("RUNNEL_INTERVAL"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			*envErr = fmt.Errorf("RUNNEL_INTERVAL=%q: %w", v, err)
-		} else {
-			interval = d
-		}
-	}
+	d := envDefaults{getenv, envErr}
+	envOr := d.str
+	interval := d.duration("RUNNEL_INTERVAL", 2*time.Second)
 	fs.StringVar(&c.endpoint, "endpoint", envOr("RUNNEL_ENDPOINT", "http://127.0.0.1:4567"), "runnel's `URL` (env RUNNEL_ENDPOINT)")
 	fs.StringVar(&c.region, "region", envOr("RUNNEL_REGION", "us-east-1"), "signing region (env RUNNEL_REGION)")
 	fs.StringVar(&c.admin, "admin", envOr("RUNNEL_ADMIN", "http://"+defaultAdminListen), "`URL` of runnel's admin listener, for rates and consumers' lag (needs serve --console); empty for none (env RUNNEL_ADMIN)")
