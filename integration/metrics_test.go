@@ -18,8 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
+
+	"github.com/runnel/runnel/internal/metrics/metricstest"
 )
 
 // cloudWatchStreamMetrics are the stream-level metrics of Kinesis Data
@@ -70,6 +70,9 @@ var cloudWatchShardMetrics = []string{
 // promName is a CloudWatch metric's name on /metrics.
 func promName(prefix, cw string) string { return prefix + strings.ReplaceAll(cw, ".", "_") }
 
+// metricValue is the value of a scraped series (metricstest.Value).
+var metricValue = metricstest.Value
+
 // scrapeMetrics fetches and parses base+"/metrics" with Prometheus' parser.
 func scrapeMetrics(t *testing.T, base string) map[string]*dto.MetricFamily {
 	t.Helper()
@@ -82,42 +85,11 @@ func scrapeMetrics(t *testing.T, base string) map[string]*dto.MetricFamily {
 		b, _ := io.ReadAll(resp.Body)
 		t.Fatalf("/metrics: %d %s", resp.StatusCode, b)
 	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(resp.Body)
+	fams, err := metricstest.Parse(resp.Body)
 	if err != nil {
 		t.Fatalf("parse /metrics: %v", err)
 	}
 	return fams
-}
-
-// metricValue is the value of family name's series with the given labels
-// (name, value pairs); a histogram's is its count.
-func metricValue(fams map[string]*dto.MetricFamily, name string, labels ...string) (float64, bool) {
-	f := fams[name]
-	if f == nil {
-		return 0, false
-	}
-next:
-	for _, m := range f.Metric {
-		have := map[string]string{}
-		for _, l := range m.Label {
-			have[l.GetName()] = l.GetValue()
-		}
-		for i := 0; i+1 < len(labels); i += 2 {
-			if have[labels[i]] != labels[i+1] {
-				continue next
-			}
-		}
-		switch {
-		case m.Counter != nil:
-			return m.Counter.GetValue(), true
-		case m.Gauge != nil:
-			return m.Gauge.GetValue(), true
-		case m.Histogram != nil:
-			return float64(m.Histogram.GetSampleCount()), true
-		}
-	}
-	return 0, false
 }
 
 // shardFamilies lists the kinesis_shard_ families with a series of stream.

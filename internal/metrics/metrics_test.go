@@ -11,9 +11,9 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"go.uber.org/goleak"
+
+	"github.com/runnel/runnel/internal/metrics/metricstest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -32,6 +32,9 @@ func newRegistry(t *testing.T, mod func(*Options)) *Registry {
 	return r
 }
 
+// value is the value of a scraped series (metricstest.Value).
+var value = metricstest.Value
+
 // scrape serves /metrics once and parses it with Prometheus' own parser.
 func scrape(t *testing.T, r *Registry) map[string]*dto.MetricFamily {
 	t.Helper()
@@ -40,42 +43,11 @@ func scrape(t *testing.T, r *Registry) map[string]*dto.MetricFamily {
 	if rec.Code != 200 {
 		t.Fatalf("/metrics: %d %s", rec.Code, rec.Body)
 	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(rec.Body)
+	fams, err := metricstest.Parse(rec.Body)
 	if err != nil {
 		t.Fatalf("parse /metrics: %v", err)
 	}
 	return fams
-}
-
-// value returns the value of the series of family name with the given
-// labels (name=value pairs), and whether it exists.
-func value(fams map[string]*dto.MetricFamily, name string, labels ...string) (float64, bool) {
-	f := fams[name]
-	if f == nil {
-		return 0, false
-	}
-next:
-	for _, m := range f.Metric {
-		have := map[string]string{}
-		for _, l := range m.Label {
-			have[l.GetName()] = l.GetValue()
-		}
-		for i := 0; i+1 < len(labels); i += 2 {
-			if have[labels[i]] != labels[i+1] {
-				continue next
-			}
-		}
-		switch {
-		case m.Counter != nil:
-			return m.Counter.GetValue(), true
-		case m.Gauge != nil:
-			return m.Gauge.GetValue(), true
-		case m.Histogram != nil:
-			return float64(m.Histogram.GetSampleCount()), true
-		}
-	}
-	return 0, false
 }
 
 func TestStreamCounters(t *testing.T) {
