@@ -28,6 +28,8 @@ const (
 // updates and deletion.
 type notifier struct {
 	name string
+
+	// subs, like the fields below, is guarded by mu.
 	subs []*nats.Subscription
 
 	mu       sync.Mutex
@@ -37,6 +39,12 @@ type notifier struct {
 	refs     int
 	lastUsed time.Time
 	fresh    bool // no backstop look done yet since the subscriptions began
+	stopped  bool
+
+	// ready is closed once the first waiter started the notifier, with
+	// startErr set if that failed.
+	ready    chan struct{}
+	startErr error
 }
 
 func (w *notifier) snapshot() (<-chan struct{}, uint64, string) {
@@ -116,8 +124,13 @@ func (w *notifier) handle(m *nats.Msg) {
 	}
 }
 
+// stop ends the subscriptions, those a start still makes included.
 func (w *notifier) stop() {
-	for _, s := range w.subs {
+	w.mu.Lock()
+	subs := w.subs
+	w.subs, w.stopped = nil, true
+	w.mu.Unlock()
+	for _, s := range subs {
 		_ = s.Unsubscribe()
 	}
 	w.notify(0, "")
@@ -127,53 +140,86 @@ func (w *notifier) stop() {
 // that a reader that waits again and again does not subscribe each time.
 const notifierIdle = 30 * time.Second
 
-// acquire returns the log's notifier, listening, for one more waiter.
+// acquire returns the log's notifier, listening, for one more waiter. The
+// first waiter of a log starts its notifier (subscriptions, a flush, a look
+// at the log's state: round trips) without holding the engine's lock, so
+// that waiters of other logs are not held up; later ones wait for it.
 func (e *Engine) acquire(ctx context.Context, l *log) (*notifier, error) {
+	key := l.n.stream
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	if e.waiters == nil {
+		e.mu.Unlock()
 		return nil, fmt.Errorf("jetstream: %w", engine.ErrClosed)
 	}
-	key := l.n.stream
-	w := e.waiters[key]
-	if w == nil {
-		w = &notifier{name: key, wake: make(chan struct{}), fresh: true}
-		for _, subj := range []string{l.n.notify, "$JS.EVENT.ADVISORY.STREAM.UPDATED." + l.n.stream, "$JS.EVENT.ADVISORY.STREAM.DELETED." + l.n.stream} {
-			handler := w.handle
-			switch {
-			case subj == l.n.notify:
-			case subj[len("$JS.EVENT.ADVISORY.STREAM."):][:7] == "UPDATED":
-				handler = func(*nats.Msg) { w.notify(0, evCheck) }
-			default:
-				handler = func(*nats.Msg) { w.notify(0, evDeleted) }
-			}
-			sub, err := e.nc.Subscribe(subj, handler)
-			if err != nil {
-				w.stop()
-				return nil, e.wrap("wait on "+l.name, err)
-			}
-			w.subs = append(w.subs, sub)
+	if w := e.waiters[key]; w != nil {
+		w.mu.Lock()
+		w.refs++
+		w.mu.Unlock()
+		e.mu.Unlock()
+		select {
+		case <-w.ready:
+		case <-ctx.Done():
+			e.release(w)
+			return nil, ctx.Err()
 		}
-		// The server has the subscriptions before the first look at the log.
-		if err := e.nc.FlushWithContext(ctx); err != nil {
-			w.stop()
-			return nil, e.wrap("wait on "+l.name, err)
+		if w.startErr != nil {
+			e.release(w)
+			return nil, w.startErr
 		}
-		// Learn whether the log is sealed already; from now on the
-		// notices tell.
-		if err := w.refresh(ctx, l); err != nil {
-			w.stop()
-			return nil, err
+		return w, nil
+	}
+	w := &notifier{name: key, wake: make(chan struct{}), fresh: true, refs: 1, ready: make(chan struct{})}
+	e.waiters[key] = w
+	if e.janitor == nil {
+		e.janitor = time.AfterFunc(notifierIdle, e.sweepNotifiers)
+	}
+	e.mu.Unlock()
+	if err := w.start(ctx, e, l); err != nil {
+		w.startErr = err
+		e.mu.Lock()
+		if e.waiters != nil && e.waiters[key] == w {
+			delete(e.waiters, key)
 		}
-		e.waiters[key] = w
-		if e.janitor == nil {
-			e.janitor = time.AfterFunc(notifierIdle, e.sweepNotifiers)
+		e.mu.Unlock()
+		w.stop()
+		close(w.ready)
+		return nil, err
+	}
+	close(w.ready)
+	return w, nil
+}
+
+// start subscribes to the log's notices, makes sure the server has the
+// subscriptions, and learns whether the log is sealed already; from then
+// on the notices tell.
+func (w *notifier) start(ctx context.Context, e *Engine, l *log) error {
+	for _, sub := range []struct {
+		subject string
+		handle  nats.MsgHandler
+	}{
+		{l.n.notify, w.handle},
+		{"$JS.EVENT.ADVISORY.STREAM.UPDATED." + l.n.stream, func(*nats.Msg) { w.notify(0, evCheck) }},
+		{"$JS.EVENT.ADVISORY.STREAM.DELETED." + l.n.stream, func(*nats.Msg) { w.notify(0, evDeleted) }},
+	} {
+		s, err := e.nc.Subscribe(sub.subject, sub.handle)
+		if err != nil {
+			return e.wrap("wait on "+l.name, err)
+		}
+		w.mu.Lock()
+		stopped := w.stopped
+		if !stopped {
+			w.subs = append(w.subs, s)
+		}
+		w.mu.Unlock()
+		if stopped { // the engine closed meanwhile
+			_ = s.Unsubscribe()
+			return fmt.Errorf("jetstream: %w", engine.ErrClosed)
 		}
 	}
-	w.mu.Lock()
-	w.refs++
-	w.mu.Unlock()
-	return w, nil
+	if err := e.nc.FlushWithContext(ctx); err != nil {
+		return e.wrap("wait on "+l.name, err)
+	}
+	return w.refresh(ctx, l)
 }
 
 func (e *Engine) release(w *notifier) {
