@@ -82,6 +82,11 @@ func readAll(t testing.TB, c *kinesis.Client, stream string) []stored {
 		iter := it.ShardIterator
 		for iter != nil {
 			out, err := c.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(10000)})
+			var throttled *types.ProvisionedThroughputExceededException
+			if errors.As(err, &throttled) {
+				time.Sleep(200 * time.Millisecond) // a server enforcing read limits
+				continue
+			}
 			if err != nil {
 				t.Fatalf("get records: %v", err)
 			}
@@ -433,19 +438,27 @@ func TestReshardFollowed(t *testing.T) {
 	}
 }
 
-// TestMillion puts a million 100-byte records from 16 goroutines and
-// reads them back; a hundred thousand with -short or under the race
-// detector, which makes a million take over a minute on two cores.
+// TestMillion puts a million 100-byte records from 16 goroutines into a
+// server enforcing Kinesis' throughput limits, so that records are
+// throttled and retried, and reads them back: each acknowledged once, in
+// order per key, with the buffer under its bound. A hundred thousand with
+// -short or under the race detector, which makes a million take over a
+// minute on two cores.
 func TestMillion(t *testing.T) {
 	const writers, keys = 16, 25
-	perKey := 2500
+	perKey, shards := 2500, int32(8)
 	if testing.Short() || raceEnabled {
-		perKey = 250
+		// A tenth of the records on a quarter of the shards: still more
+		// than the shards take per second, so they throttle.
+		perKey, shards = 250, 2
 	}
-	srv := runneltest.NewServer(t)
+	// The server enforces Kinesis' per-shard limits and the producer does
+	// not pace itself, so shards throttle and records are retried.
+	srv := runneltest.NewServer(t, runneltest.WithThroughputLimits())
 	c := srv.Client(t)
-	createStream(t, c, "s", 4)
-	p, err := producer.New(c, "s", producer.RateLimit(false))
+	createStream(t, c, "s", shards)
+	const bound = 16 << 20
+	p, err := producer.New(c, "s", producer.RateLimit(false), producer.MaxBufferedBytes(bound))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -459,6 +472,12 @@ func TestMillion(t *testing.T) {
 	t.Logf("%d records in %v (%.0f/s): %+v", m.RecordsPut, el, float64(m.RecordsPut)/el.Seconds(), m)
 	if m.RecordsPut != writers*keys*int64(perKey) {
 		t.Fatalf("%d records put, want %d", m.RecordsPut, writers*keys*perKey)
+	}
+	if m.Throttled == 0 || m.RecordsRetried == 0 {
+		t.Fatalf("no throttling to retry (%d throttled, %d retried): the test proves less than it says", m.Throttled, m.RecordsRetried)
+	}
+	if m.PeakBufferedBytes > bound {
+		t.Fatalf("buffered %d bytes, bound %d", m.PeakBufferedBytes, bound)
 	}
 	checkStream(t, readAll(t, c, "s"), acks, true, true)
 	t.Logf("read back and checked after %v", time.Since(t0))
