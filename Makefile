@@ -17,7 +17,7 @@ test: setup vet
 # Then the integration tests of the data plane, resharding, enhanced fan-out
 # and the AWS CLI against a server on an embedded 3-node cluster.
 test-cluster:
-	$(GO) test -count=1 -timeout 10m -run 'TestConformanceCluster' ./internal/engine/jetstream/
+	$(GO) test -count=1 -timeout 10m -run 'TestConformanceCluster|TestAppendThroughLeaderChanges' ./internal/engine/jetstream/
 	RUNNEL_TEST_ENGINE=cluster $(GO) test -count=1 -timeout 15m -run '$(CLUSTER_TESTS)' ./integration/
 
 CLUSTER_TESTS = TestPutAndGetRecords|TestShardIteratorTypes|TestListShardsFilters|TestAWSCLIRoundTrip|TestFanout|TestReshard|TestAtTrimHorizonAfterSplitAndMerge|TestConsumerWorkers$$|TestDurabilityKill9|TestStreamLifecycle

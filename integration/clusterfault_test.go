@@ -321,8 +321,12 @@ func (l *faultLoad) finish(c *kinesis.Client) time.Duration {
 	for key, recs := range l.seen {
 		shard := key[:len("shardId-000000000000")]
 		for i, r := range recs {
-			if i >= len(stored[shard]) || *stored[shard][i].SequenceNumber != *r.SequenceNumber || string(stored[shard][i].Data) != string(r.Data) {
-				t.Errorf("reader %s: record %d is %s, stored differently", key, i, *r.SequenceNumber)
+			if i >= len(stored[shard]) {
+				t.Errorf("reader %s: record %d is %s %q, past the %d stored", key, i, *r.SequenceNumber, r.Data, len(stored[shard]))
+				break
+			}
+			if s := stored[shard][i]; *s.SequenceNumber != *r.SequenceNumber || string(s.Data) != string(r.Data) {
+				t.Errorf("reader %s: record %d is %s %q, stored as %s %q", key, i, *r.SequenceNumber, r.Data, *s.SequenceNumber, s.Data)
 				break
 			}
 		}

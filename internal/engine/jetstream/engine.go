@@ -34,6 +34,13 @@ type Options struct {
 	// RequestTimeout bounds each request to JetStream when the caller's
 	// context has no earlier deadline. Default 10 s.
 	RequestTimeout time.Duration
+	// ResendAfter is how long an append waits for JetStream's answer
+	// before it sends its batch again (a leader change drops publishes
+	// without an answer), plus 100 ns per byte of the batch; each resend
+	// waits twice as long as the one before, up to 1 s (or the first wait,
+	// if longer). A new leader for the stream makes it resend at once.
+	// Resends cannot store a batch twice. Default 500 ms.
+	ResendAfter time.Duration
 	// Now is the clock that gives records their arrival time. Default
 	// time.Now.
 	Now func() time.Time
@@ -41,7 +48,7 @@ type Options struct {
 
 // DefaultOptions returns the defaults described on each Options field.
 func DefaultOptions() Options {
-	return Options{Prefix: "RUNNEL", Replicas: 3, RequestTimeout: 10 * time.Second, Now: time.Now}
+	return Options{Prefix: "RUNNEL", Replicas: 3, RequestTimeout: 10 * time.Second, ResendAfter: 500 * time.Millisecond, Now: time.Now}
 }
 
 // Engine is the engine contract on a NATS JetStream cluster (or a single
@@ -62,8 +69,15 @@ type Engine struct {
 	waiters map[string]*notifier // by stream: the logs someone waits on
 	janitor *time.Timer          // sweeps idle notifiers
 
-	stamps  sync.Map // log name -> *atomic.Int64: the last arrival time given
-	crypts  sync.Map // stream -> *cryptLog: keys and nonces of encrypted logs
+	stamps sync.Map // log name -> *atomic.Int64: the last arrival time given
+	acked  sync.Map // stream -> *atomic.Uint64: the highest sequence acknowledged to this engine
+
+	leaders sync.Map           // stream -> *epoch: ends when the stream elects a leader
+	elected *nats.Subscription // JetStream's leader-elected advisories
+
+	resent  atomic.Int64 // batches sent again
+	located atomic.Int64 // batches found by their message id
+	crypts  sync.Map     // stream -> *cryptLog: keys and nonces of encrypted logs
 	locks   logLocks
 	replies *replies
 }
@@ -85,6 +99,9 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Engine, error) {
 	}
 	if opts.RequestTimeout <= 0 {
 		opts.RequestTimeout = 10 * time.Second
+	}
+	if opts.ResendAfter <= 0 {
+		opts.ResendAfter = 500 * time.Millisecond
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -128,6 +145,10 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Engine, error) {
 		}
 	}
 	if e.replies, err = newReplies(nc); err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	if e.elected, err = nc.Subscribe("$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.*", e.leaderElected); err != nil {
+		e.replies.stop()
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	return e, nil
@@ -224,6 +245,7 @@ func (e *Engine) streamConfig(name string, n logNames, retention time.Duration, 
 		MaxAge:             maxAge(retention),
 		AllowDirect:        true,
 		AllowAtomicPublish: true,
+		Duplicates:         duplicates(retention),
 		DenyDelete:         true,
 		RePublish:          &jetstream.RePublish{Source: n.subject, Destination: n.notify, HeadersOnly: true},
 		Metadata: map[string]string{
@@ -240,6 +262,15 @@ func (e *Engine) streamConfig(name string, n logNames, retention time.Duration, 
 		cfg.Metadata[mdSealed] = "true"
 	}
 	return cfg
+}
+
+// duplicates is the window in which the stream stores a message id once:
+// dupWindow, or the retention if shorter (JetStream requires it).
+func duplicates(retention time.Duration) time.Duration {
+	if a := maxAge(retention); a > 0 && a < dupWindow {
+		return a
+	}
+	return dupWindow
 }
 
 func maxAge(retention time.Duration) time.Duration {
@@ -293,18 +324,18 @@ func (e *Engine) CreateLog(ctx context.Context, name string, opts engine.LogOpti
 // the entry names a stream that does not exist (its creator or deleter
 // stopped half-way), or fails with ErrLogExists.
 func (e *Engine) replaceOrphan(ctx context.Context, name, id string) error {
-	ent, err := e.logs.Get(ctx, encodeSegment(name))
+	id0, rev, err := e.kvGet(ctx, e.logs, encodeSegment(name))
 	if err != nil {
 		return err
 	}
-	old := e.names(name, string(ent.Value()))
+	old := e.names(name, string(id0))
 	if _, err := e.js.Stream(ctx, old.stream); !errors.Is(err, jetstream.ErrStreamNotFound) {
 		if err != nil {
 			return err
 		}
 		return engine.ErrLogExists
 	}
-	_, err = e.logs.Update(ctx, encodeSegment(name), []byte(id), ent.Revision())
+	_, err = e.logs.Update(ctx, encodeSegment(name), []byte(id), rev)
 	return err
 }
 
@@ -313,14 +344,14 @@ func (e *Engine) lookup(ctx context.Context, name string) (logNames, uint64, err
 	if !engine.ValidLogName(name) {
 		return logNames{}, 0, fmt.Errorf("jetstream: log %q: %w", name, engine.ErrLogNotFound)
 	}
-	ent, err := e.logs.Get(ctx, encodeSegment(name))
+	id, rev, err := e.kvGet(ctx, e.logs, encodeSegment(name))
 	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
 		return logNames{}, 0, fmt.Errorf("jetstream: log %q: %w", name, engine.ErrLogNotFound)
 	}
 	if err != nil {
 		return logNames{}, 0, e.wrap("log "+name, err)
 	}
-	return e.names(name, string(ent.Value())), ent.Revision(), nil
+	return e.names(name, string(id)), rev, nil
 }
 
 func (e *Engine) Log(ctx context.Context, name string) (engine.Log, error) {
@@ -353,6 +384,8 @@ func (e *Engine) DeleteLog(ctx context.Context, name string) error {
 		return err
 	}
 	err = e.js.DeleteStream(ctx, n.stream)
+	e.acked.Delete(n.stream)
+	e.leaders.Delete(n.stream)
 	if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 		return e.wrap("delete log "+name, err)
 	}
@@ -404,6 +437,7 @@ func (e *Engine) Close() error {
 	}
 	close(e.done)
 	e.replies.stop()
+	_ = e.elected.Unsubscribe()
 	e.mu.Lock()
 	if e.janitor != nil {
 		e.janitor.Stop()

@@ -36,6 +36,7 @@ const (
 	hdrBatchSeq    = "Nats-Batch-Sequence"
 	hdrBatchCommit = "Nats-Batch-Commit"
 	hdrSequence    = "Nats-Sequence"
+	hdrMsgID       = "Nats-Msg-Id"
 	hdrEvent       = "Runnel-Event" // on the notify subject: "sealed" or "deleted"
 )
 
@@ -102,9 +103,10 @@ func (l *log) stamp() int64 {
 
 // pubAck is JetStream's answer to a publish.
 type pubAck struct {
-	Stream string    `json:"stream"`
-	Seq    uint64    `json:"seq"`
-	Error  *apiError `json:"error"`
+	Stream    string    `json:"stream"`
+	Seq       uint64    `json:"seq"`
+	Duplicate bool      `json:"duplicate"`
+	Error     *apiError `json:"error"`
 }
 
 type apiError struct {
@@ -137,7 +139,6 @@ func (l *log) Append(ctx context.Context, recs []engine.Record) (engine.AppendRe
 		return engine.AppendResult{}, fmt.Errorf("jetstream: %d records: %w", len(recs), engine.ErrTooLarge)
 	}
 	size := 0
-	var appendTime int64
 	for _, r := range recs {
 		size += len(r.Key) + len(r.Value)
 	}
@@ -147,62 +148,246 @@ func (l *log) Append(ctx context.Context, recs []engine.Record) (engine.AppendRe
 	// A batch is given a minute more per 16 MiB to reach a quorum.
 	ctx, cancel := context.WithTimeout(ctx, l.e.opts.RequestTimeout+time.Duration(size>>24)*time.Minute)
 	defer cancel()
-	var resp *nats.Msg
-	for attempt := 0; ; attempt++ {
-		reply, answer := l.e.replies.open()
-		t, err := l.publish(ctx, recs, reply)
-		if err != nil {
-			l.e.replies.close(reply)
-			return engine.AppendResult{}, err
-		}
+	a := &appendCall{l: l, recs: recs, id: nuid.Next(), floor: l.e.ackedSeq(l.n.stream), answers: make(chan *nats.Msg, 16), sent: make(map[string]int64)}
+	defer a.close()
+	seq, t, err := a.run(ctx, l.e.opts.ResendAfter+time.Duration(size)*resendPerByte)
+	if err != nil {
+		return engine.AppendResult{}, err
+	}
+	l.e.appended(l.n.stream, seq)
+	return engine.AppendResult{FirstOffset: seq - uint64(len(recs)), Time: t}, nil
+}
+
+// An append survives a change of its stream's leader without waiting out
+// its timeout, and without storing a batch twice:
+//
+//   - Every batch carries a message id (Nats-Msg-Id, on its last message),
+//     and JetStream stores a message id once within the stream's
+//     duplicates window (dupWindow).
+//   - A leader that steps down or dies, or a server that loses interest on
+//     the way, drops a publish without an answer. So a batch is sent again,
+//     under a new batch id and the same message id, when JetStream reports
+//     a new leader for its stream, and when it had no answer after
+//     ResendAfter (plus a little per byte), then after twice as long, up to
+//     a second between resends (or the first wait, if longer). The answers
+//     of every attempt are awaited together: the first acknowledgement ends
+//     the append.
+//   - A resend of a batch JetStream already holds is refused as a
+//     duplicate. Then the batch is stored, or about to be: the append waits
+//     a moment for an earlier attempt's acknowledgement, and failing that
+//     finds the batch by its message id, reading forward from the last
+//     sequence this engine saw acknowledged on the stream before the first
+//     attempt (floor), which the batch must follow.
+//
+// Resends stop at half the duplicates window after the first attempt; from
+// then on only answers are awaited.
+const (
+	dupWindow     = time.Minute
+	resendPerByte = 100 * time.Nanosecond // 10 MB/s on top of ResendAfter
+	maxResendWait = time.Second
+	dupGrace      = 250 * time.Millisecond // how long a duplicate waits for an earlier attempt's answer
+)
+
+// JetStream error codes an append retries on or reads as "stored already".
+const (
+	errCodeClusterNotAvail = 10008
+	errCodeDupConflict     = 10158 // the message id is being stored
+	errCodeDupInBatch      = 10201 // an atomic batch holds a stored message id
+)
+
+// appendCall is one Append's attempts.
+type appendCall struct {
+	l       *log
+	recs    []engine.Record
+	id      string // the batch's message id, the same in every attempt
+	floor   uint64 // the batch follows this stream sequence
+	answers chan *nats.Msg
+	sent    map[string]int64 // reply subject -> the arrival time that attempt stamped
+}
+
+func (a *appendCall) close() {
+	for reply := range a.sent {
+		a.l.e.replies.close(reply)
+	}
+}
+
+// send publishes one attempt.
+func (a *appendCall) send(ctx context.Context) error {
+	reply := a.l.e.replies.open(a.answers)
+	t, err := a.l.publish(ctx, a.recs, reply, a.id)
+	if err != nil {
+		a.l.e.replies.close(reply)
+		return err
+	}
+	if len(a.sent) > 0 {
+		a.l.e.resent.Add(1)
+	}
+	a.sent[reply] = t
+	return nil
+}
+
+// run sends the batch until JetStream acknowledges it, and returns the
+// stream sequence of its last record and its arrival time.
+func (a *appendCall) run(ctx context.Context, wait time.Duration) (uint64, int64, error) {
+	l := a.l
+	first := time.Now()
+	longest := max(wait, maxResendWait)
+	elected := l.e.leaderEpoch(l.n.stream)
+	if err := a.send(ctx); err != nil {
+		return 0, 0, err
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	stored := false // JetStream reported the message id stored
+	retries := 0
+	for {
 		select {
-		case resp = <-answer:
+		case m := <-a.answers:
+			seq, dup, retry, err := a.answer(ctx, m)
+			switch {
+			case err != nil:
+				return 0, 0, err
+			case seq > 0 && !dup:
+				return seq, a.sent[m.Subject], nil
+			case seq > 0:
+				t, err := l.timeAt(ctx, seq)
+				return seq, t, err
+			case dup:
+				if !stored {
+					stored = true
+					timer.Reset(dupGrace)
+				}
+			case retry && !stored:
+				// Nothing was stored by that attempt: send again soon.
+				retries++
+				timer.Reset(time.Duration(min(retries, 10)) * 20 * time.Millisecond)
+			}
+		case <-elected:
+			// A new leader: what the old one dropped will not be answered.
+			elected = l.e.leaderEpoch(l.n.stream)
+			if !stored {
+				timer.Reset(0)
+			}
+		case <-timer.C:
+			if stored {
+				return a.locate(ctx)
+			}
+			if time.Since(first) < dupWindow/2 {
+				if err := a.send(ctx); err != nil {
+					return 0, 0, err
+				}
+				wait = min(2*wait, longest)
+				timer.Reset(wait)
+			}
 		case <-ctx.Done():
-			l.e.replies.close(reply)
-			return engine.AppendResult{}, l.e.wrap("append to "+l.name, ctx.Err())
+			return 0, 0, l.e.wrap("append to "+l.name, ctx.Err())
 		case <-l.e.done:
-			l.e.replies.close(reply)
-			return engine.AppendResult{}, fmt.Errorf("jetstream: %w", engine.ErrClosed)
-		}
-		if resp.Header.Get("Status") != "503" {
-			appendTime = t
-			break
-		}
-		// Nobody received the batch: the log is sealed or gone, or its
-		// stream is new (or between leaders) and its server not yet known
-		// to ours. Nothing was stored, so it can be sent again.
-		if err := l.whyNoStream(ctx); !errors.Is(err, errNotYet) {
-			return engine.AppendResult{}, err
-		}
-		select {
-		case <-time.After(time.Duration(min(attempt+1, 10)) * 20 * time.Millisecond):
-		case <-ctx.Done():
-			return engine.AppendResult{}, l.e.wrap("append to "+l.name, errors.Join(errors.New("no JetStream server answered"), ctx.Err()))
+			return 0, 0, fmt.Errorf("jetstream: %w", engine.ErrClosed)
 		}
 	}
+}
+
+// answer reads one attempt's answer: the acknowledged sequence (dup if
+// JetStream held the batch already), or dup alone if the batch is stored or
+// being stored elsewhere, or retry if this attempt stored nothing and
+// another may succeed.
+func (a *appendCall) answer(ctx context.Context, m *nats.Msg) (seq uint64, dup, retry bool, err error) {
+	l := a.l
+	if m.Header.Get("Status") == "503" {
+		// Nobody received the attempt: the log is sealed or gone, or its
+		// stream is new (or between leaders) and its server not yet known
+		// to ours.
+		if err := l.whyNoStream(ctx); !errors.Is(err, errNotYet) {
+			return 0, false, false, err
+		}
+		return 0, false, true, nil
+	}
 	var ack pubAck
-	if err := json.Unmarshal(resp.Data, &ack); err != nil {
-		return engine.AppendResult{}, fmt.Errorf("jetstream: append to %s: bad acknowledgement %q", l.name, resp.Data)
+	if err := json.Unmarshal(m.Data, &ack); err != nil {
+		return 0, false, false, fmt.Errorf("jetstream: append to %s: bad acknowledgement %q", l.name, m.Data)
 	}
 	if ack.Error != nil {
 		switch ack.Error.ErrCode {
 		case errCodeMsgTooLarge, errCodeBatchTooLarge:
-			return engine.AppendResult{}, fmt.Errorf("jetstream: append to %s: %v: %w", l.name, ack.Error, engine.ErrTooLarge)
+			return 0, false, false, fmt.Errorf("jetstream: append to %s: %v: %w", l.name, ack.Error, engine.ErrTooLarge)
+		case errCodeDupConflict, errCodeDupInBatch:
+			return 0, true, false, nil
+		case errCodeAtomicIncomplete, errCodeClusterNotAvail:
+			return 0, false, true, nil
 		}
-		return engine.AppendResult{}, fmt.Errorf("jetstream: append to %s: %w", l.name, ack.Error)
+		return 0, false, false, fmt.Errorf("jetstream: append to %s: %w", l.name, ack.Error)
 	}
-	if ack.Seq < uint64(len(recs)) {
-		return engine.AppendResult{}, fmt.Errorf("jetstream: append to %s: acknowledged at sequence %d for %d records", l.name, ack.Seq, len(recs))
+	if ack.Seq < uint64(len(a.recs)) {
+		return 0, false, false, fmt.Errorf("jetstream: append to %s: acknowledged at sequence %d for %d records", l.name, ack.Seq, len(a.recs))
 	}
-	l.e.appended(l.n.stream, ack.Seq)
-	return engine.AppendResult{FirstOffset: ack.Seq - uint64(len(recs)), Time: appendTime}, nil
+	return ack.Seq, ack.Duplicate, false, nil
 }
 
-// publish stamps the batch and publishes its records, the last one asking
-// for JetStream's answer on reply. It holds the log's lock so that batches
-// stamped in one order reach the stream in that order.
-func (l *log) publish(ctx context.Context, recs []engine.Record, reply string) (int64, error) {
-	id, aead, c, err := l.sealer(ctx)
+// locate finds the batch JetStream reported stored: the message after
+// floor that carries its message id is its last record.
+func (a *appendCall) locate(ctx context.Context) (uint64, int64, error) {
+	l := a.l
+	from := a.floor
+	for {
+		var found uint64
+		var t int64
+		last := from
+		_, err := l.directBatch(ctx, from, 1000, 64<<20, func(seq uint64, m *nats.Msg) (bool, error) {
+			last = seq
+			if m.Header.Get(hdrMsgID) != a.id {
+				return true, nil
+			}
+			r, err := peek(seq-1, m.Data)
+			found, t = seq, r.Time
+			return false, err
+		})
+		if err != nil {
+			return 0, 0, err
+		}
+		if found > 0 {
+			if found < uint64(len(a.recs)) {
+				return 0, 0, fmt.Errorf("jetstream: append to %s: batch found at sequence %d for %d records", l.name, found, len(a.recs))
+			}
+			l.e.located.Add(1)
+			return found, t, nil
+		}
+		if last == from {
+			// Not there yet: the batch is still on its way to the replicas.
+			select {
+			case <-time.After(20 * time.Millisecond):
+			case <-ctx.Done():
+				return 0, 0, l.e.wrap("append to "+l.name, errors.Join(errors.New("batch reported stored but not found"), ctx.Err()))
+			}
+		}
+		from = last
+	}
+}
+
+// timeAt returns the arrival time of the record at stream sequence seq,
+// acknowledged, so present on a replica soon if not yet.
+func (l *log) timeAt(ctx context.Context, seq uint64) (int64, error) {
+	for {
+		page, _, err := l.directGet(ctx, seq-1, 1, 1, nil)
+		if err != nil {
+			return 0, err
+		}
+		if len(page) > 0 && page[0].Offset == seq-1 {
+			return page[0].Time, nil
+		}
+		select {
+		case <-time.After(20 * time.Millisecond):
+		case <-ctx.Done():
+			return 0, l.e.wrap("append to "+l.name, errors.Join(fmt.Errorf("acknowledged record %d not found", seq), ctx.Err()))
+		}
+	}
+}
+
+// publish stamps the batch and publishes its records, the last one with
+// the message id and asking for JetStream's answer on reply. It holds the
+// log's lock so that batches stamped in one order reach the stream in that
+// order.
+func (l *log) publish(ctx context.Context, recs []engine.Record, reply, id string) (int64, error) {
+	sid, aead, c, err := l.sealer(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -214,14 +399,14 @@ func (l *log) publish(ctx context.Context, recs []engine.Record, reply string) (
 		if aead == nil {
 			return encodeRecord(t, r), nil
 		}
-		return l.encryptRecord(t, id, aead, c, r)
+		return l.encryptRecord(t, sid, aead, c, r)
 	}
 	if len(recs) == 1 {
 		data, err := payload(recs[0])
 		if err != nil {
 			return 0, err
 		}
-		m := &nats.Msg{Subject: l.n.subject, Reply: reply, Data: data}
+		m := &nats.Msg{Subject: l.n.subject, Reply: reply, Data: data, Header: nats.Header{hdrMsgID: {id}}}
 		return t, l.publishErr(l.e.nc.PublishMsg(m))
 	}
 	// An atomic batch: JetStream stages the messages and stores all of
@@ -239,6 +424,7 @@ func (l *log) publish(ctx context.Context, recs []engine.Record, reply string) (
 		m.Header[hdrBatchSeq] = []string{strconv.Itoa(i + 1)}
 		if i == len(recs)-1 {
 			m.Header[hdrBatchCommit] = []string{"1"}
+			m.Header[hdrMsgID] = []string{id}
 			m.Reply = reply
 		}
 		if err := l.e.nc.PublishMsg(m); err != nil {
@@ -261,9 +447,15 @@ func (l *log) publishErr(err error) error {
 // whyNoStream explains a publish nobody received: the log is sealed (its
 // stream listens elsewhere) or gone.
 func (l *log) whyNoStream(ctx context.Context) error {
-	st, err := l.e.js.Stream(ctx, l.n.stream)
+	// Between leaders, nobody may answer: that is "not yet" too.
+	ictx, cancel := context.WithTimeout(ctx, l.e.opts.ResendAfter)
+	defer cancel()
+	st, err := l.e.js.Stream(ictx, l.n.stream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return fmt.Errorf("jetstream: log %q: %w", l.name, engine.ErrLogNotFound)
+	}
+	if err != nil && ctx.Err() == nil && ictx.Err() != nil {
+		return errNotYet
 	}
 	if err != nil {
 		return l.e.wrap("append to "+l.name, err)
@@ -431,61 +623,106 @@ func (l *log) directRead(ctx context.Context, from uint64, maxRecords, maxBytes 
 // directGet asks a replica for up to n records from offset from, and about
 // maxBytes of keys and values. pending is how many more the replica holds.
 func (l *log) directGet(ctx context.Context, from uint64, n, maxBytes int, o *opener) (recs []engine.StoredRecord, pending uint64, err error) {
-	inbox := l.e.nc.NewRespInbox()
-	sub, err := l.e.nc.SubscribeSync(inbox)
-	if err != nil {
-		return nil, 0, l.e.wrap("read "+l.name, err)
-	}
-	defer sub.Unsubscribe()
 	// The replica counts subjects and headers too: leave room for them.
 	serverBytes := min(max(maxBytes, 1)+n*(len(l.n.subject)+256), 64<<20)
-	req, _ := json.Marshal(directGetRequest{Seq: from + 1, Batch: n, MaxBytes: serverBytes})
-	if err := l.e.nc.PublishRequest("$JS.API.DIRECT.GET."+l.n.stream, inbox, req); err != nil {
-		return nil, 0, l.e.wrap("read "+l.name, err)
-	}
-	for {
-		m, err := sub.NextMsgWithContext(ctx)
-		if errors.Is(err, nats.ErrNoResponders) {
-			return nil, 0, l.noReplica(ctx)
-		}
-		if err != nil {
-			return nil, 0, l.e.wrap("read "+l.name, err)
-		}
-		switch m.Header.Get("Status") {
-		case "":
-		case "204": // end of the batch
-			pending, _ = strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64)
-			return recs, pending, nil
-		case "404": // nothing at or after from
-			return recs, 0, nil
-		case "503":
-			return nil, 0, l.noReplica(ctx)
-		default:
-			return nil, 0, l.e.wrap("read "+l.name, fmt.Errorf("status %s %s", m.Header.Get("Status"), m.Header.Get("Description")))
-		}
-		seq, err := strconv.ParseUint(m.Header.Get(hdrSequence), 10, 64)
-		if err != nil || seq == 0 {
-			return nil, 0, fmt.Errorf("jetstream: read %s: message without a sequence", l.name)
-		}
+	pending, err = l.directBatch(ctx, from, n, serverBytes, func(seq uint64, m *nats.Msg) (bool, error) {
 		var r engine.StoredRecord
+		var err error
 		if o == nil {
 			r, err = peek(seq-1, m.Data)
 		} else {
 			r, err = o.decode(seq-1, m.Data)
 		}
-		if err != nil {
-			return nil, 0, err
-		}
 		recs = append(recs, r)
+		return true, err
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return recs, pending, nil
+}
+
+// directBatch asks a replica for up to n messages after stream sequence
+// after, and at most maxBytes of them as the replica counts (subjects and
+// headers included), and gives each to fn until fn says stop. pending is
+// how many more the replica holds past the batch.
+func (l *log) directBatch(ctx context.Context, after uint64, n, maxBytes int, fn func(seq uint64, m *nats.Msg) (more bool, err error)) (pending uint64, err error) {
+	for attempt := 1; ; attempt++ {
+		pending, answered, err := l.directBatchOnce(ctx, after, n, maxBytes, fn)
+		if answered || err != nil {
+			return pending, err
+		}
+		// Nobody answered: the log is gone, or its replicas (of a stream
+		// just made, or between leaders) do not take direct gets yet.
+		if err := l.noReplica(ctx); err != nil {
+			return 0, err
+		}
+		select {
+		case <-time.After(time.Duration(min(attempt, 10)) * 10 * time.Millisecond):
+		case <-ctx.Done():
+			return 0, l.e.wrap("read "+l.name, errors.Join(errors.New("no replica answered the read"), ctx.Err()))
+		}
 	}
 }
 
-// noReplica explains a read nobody answered.
+// directBatchOnce is one request of directBatch; answered is false if no
+// replica answered it.
+func (l *log) directBatchOnce(ctx context.Context, after uint64, n, maxBytes int, fn func(seq uint64, m *nats.Msg) (bool, error)) (pending uint64, answered bool, err error) {
+	inbox := l.e.nc.NewRespInbox()
+	sub, err := l.e.nc.SubscribeSync(inbox)
+	if err != nil {
+		return 0, false, l.e.wrap("read "+l.name, err)
+	}
+	defer sub.Unsubscribe()
+	req, _ := json.Marshal(directGetRequest{Seq: after + 1, Batch: n, MaxBytes: maxBytes})
+	if err := l.e.nc.PublishRequest("$JS.API.DIRECT.GET."+l.n.stream, inbox, req); err != nil {
+		return 0, false, l.e.wrap("read "+l.name, err)
+	}
+	for {
+		m, err := sub.NextMsgWithContext(ctx)
+		if errors.Is(err, nats.ErrNoResponders) {
+			return 0, false, nil
+		}
+		if err != nil {
+			return 0, false, l.e.wrap("read "+l.name, err)
+		}
+		switch m.Header.Get("Status") {
+		case "":
+		case "204": // end of the batch
+			pending, _ = strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64)
+			return pending, true, nil
+		case "404": // nothing at or after from
+			return 0, true, nil
+		case "503":
+			return 0, false, nil
+		default:
+			return 0, false, l.e.wrap("read "+l.name, fmt.Errorf("status %s %s", m.Header.Get("Status"), m.Header.Get("Description")))
+		}
+		seq, err := strconv.ParseUint(m.Header.Get(hdrSequence), 10, 64)
+		if err != nil || seq == 0 {
+			return 0, false, fmt.Errorf("jetstream: read %s: message without a sequence", l.name)
+		}
+		more, err := fn(seq, m)
+		if err != nil {
+			return 0, false, err
+		}
+		if !more {
+			return 0, true, nil
+		}
+	}
+}
+
+// noReplica explains a read nobody answered: the log is gone, or the
+// context ended; nil if the log's stream exists.
 func (l *log) noReplica(ctx context.Context) error {
-	if _, err := l.e.js.Stream(ctx, l.n.stream); errors.Is(err, jetstream.ErrStreamNotFound) {
+	_, err := l.e.js.Stream(ctx, l.n.stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return fmt.Errorf("jetstream: log %q: %w", l.name, engine.ErrLogNotFound)
 	}
-	return l.e.wrap("read "+l.name, errors.New("no replica answered the read"))
+	if ctx.Err() != nil {
+		return l.e.wrap("read "+l.name, errors.Join(errors.New("no replica answered the read"), ctx.Err()))
+	}
+	return nil
 }
 
 // storedMsg is a message as JetStream's message get answers it.
@@ -776,12 +1013,14 @@ func (l *log) Next(ctx context.Context) (uint64, error) {
 	req, _ := json.Marshal(map[string]string{"last_by_subj": l.n.subject})
 	resp, err := l.e.nc.RequestWithContext(ctx, "$JS.API.DIRECT.GET."+l.n.stream, req)
 	if errors.Is(err, nats.ErrNoResponders) {
-		return 0, l.noReplica(ctx)
-	}
-	if err != nil {
+		// No replica takes direct gets yet: ask the leader below.
+		if err := l.noReplica(ctx); err != nil {
+			return 0, err
+		}
+	} else if err != nil {
 		return 0, l.e.wrap("next of "+l.name, err)
 	}
-	if resp.Header.Get("Status") == "" {
+	if err == nil && resp.Header.Get("Status") == "" {
 		if seq, err := strconv.ParseUint(resp.Header.Get(hdrSequence), 10, 64); err == nil {
 			return seq, nil
 		}

@@ -47,18 +47,18 @@ func (m *meta) current(ctx context.Context, key string) (uint64, []byte, uint64,
 	if err := m.e.check(); err != nil {
 		return 0, nil, 0, err
 	}
-	ent, err := m.kv.Get(ctx, encodeKey(key))
+	b, rev, err := m.e.kvGet(ctx, m.kv, encodeKey(key))
 	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
 		return 0, nil, 0, fmt.Errorf("jetstream: meta %q: %w", key, engine.ErrKeyNotFound)
 	}
 	if err != nil {
 		return 0, nil, 0, m.e.wrap("meta get", err)
 	}
-	v, val, err := decodeValue(ent.Value())
+	v, val, err := decodeValue(b)
 	if err != nil {
 		return 0, nil, 0, err
 	}
-	return v, val, ent.Revision(), nil
+	return v, val, rev, nil
 }
 
 func (m *meta) Get(ctx context.Context, key string) ([]byte, uint64, error) {

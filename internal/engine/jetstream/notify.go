@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -252,10 +253,26 @@ func (e *Engine) sweepNotifiers() {
 // sequence seq (Next offset seq), without waiting for the republished
 // notice.
 func (e *Engine) appended(stream string, seq uint64) {
+	v, _ := e.acked.LoadOrStore(stream, new(atomic.Uint64))
+	for last := v.(*atomic.Uint64); ; {
+		old := last.Load()
+		if old >= seq || last.CompareAndSwap(old, seq) {
+			break
+		}
+	}
 	e.mu.Lock()
 	w := e.waiters[stream]
 	e.mu.Unlock()
 	if w != nil {
 		w.notify(seq, "")
 	}
+}
+
+// ackedSeq returns the highest stream sequence acknowledged to this engine
+// on the stream, 0 if none.
+func (e *Engine) ackedSeq(stream string) uint64 {
+	if v, ok := e.acked.Load(stream); ok {
+		return v.(*atomic.Uint64).Load()
+	}
+	return 0
 }

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/nats-io/nats.go"
 )
@@ -16,6 +17,9 @@ import (
 type replies struct {
 	prefix string
 	sub    *nats.Subscription
+
+	// drop, when set (tests), loses the answers it returns true for.
+	drop func() bool
 
 	mu   sync.Mutex
 	next uint64
@@ -32,15 +36,15 @@ func newReplies(nc *nats.Conn) (*replies, error) {
 	return r, nil
 }
 
-// open returns a reply subject and the channel its answer will arrive on.
-func (r *replies) open() (string, chan *nats.Msg) {
-	ch := make(chan *nats.Msg, 1)
+// open returns a reply subject whose answer will arrive on ch. Several
+// subjects may share a channel; an answer that finds it full is dropped.
+func (r *replies) open(ch chan *nats.Msg) string {
 	r.mu.Lock()
 	r.next++
 	tok := strconv.FormatUint(r.next, 36)
 	r.wait[tok] = ch
 	r.mu.Unlock()
-	return r.prefix + tok, ch
+	return r.prefix + tok
 }
 
 // close forgets a reply subject whose answer is no longer awaited.
@@ -51,13 +55,19 @@ func (r *replies) close(subject string) {
 }
 
 func (r *replies) handle(m *nats.Msg) {
+	if r.drop != nil && r.drop() {
+		return
+	}
 	tok := strings.TrimPrefix(m.Subject, r.prefix)
 	r.mu.Lock()
 	ch := r.wait[tok]
 	delete(r.wait, tok)
 	r.mu.Unlock()
 	if ch != nil {
-		ch <- m
+		select {
+		case ch <- m:
+		default:
+		}
 	}
 }
 
@@ -81,4 +91,36 @@ func (l *logLocks) get(name string) *sync.Mutex {
 		l.m[name] = mu
 	}
 	return mu
+}
+
+// epoch is the time between two leader elections of a stream: done is
+// closed when the next is reported.
+type epoch struct{ done chan struct{} }
+
+// leaderEpoch returns the channel closed at the stream's next leader
+// election. Appends waiting for an answer send again then: the old leader
+// may have dropped their batch without one.
+func (e *Engine) leaderEpoch(stream string) <-chan struct{} {
+	v, ok := e.leaders.Load(stream)
+	if !ok {
+		v, _ = e.leaders.LoadOrStore(stream, &atomic.Pointer[epoch]{})
+	}
+	p := v.(*atomic.Pointer[epoch])
+	for {
+		if ep := p.Load(); ep != nil {
+			return ep.done
+		}
+		p.CompareAndSwap(nil, &epoch{done: make(chan struct{})})
+	}
+}
+
+// leaderElected ends the current epoch of the stream a leader-elected
+// advisory names.
+func (e *Engine) leaderElected(m *nats.Msg) {
+	stream := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
+	if v, ok := e.leaders.Load(stream); ok {
+		if ep := v.(*atomic.Pointer[epoch]).Swap(nil); ep != nil {
+			close(ep.done)
+		}
+	}
 }

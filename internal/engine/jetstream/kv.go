@@ -1,0 +1,62 @@
+package jetstream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// kvGet returns key's value in kv and its revision, or ErrKeyNotFound.
+//
+// A bucket's gets are answered by any replica, and one that has not yet
+// applied the newest writes may not know a key another gateway just created.
+// So "not found" is asked again of the bucket's leader, which knows every
+// acknowledged write: a key created through one gateway is found at once
+// through every other. (A key found is at most as stale as the replica; the
+// callers compare-and-set on the revision, and the watch refreshes caches.)
+func (e *Engine) kvGet(ctx context.Context, kv jetstream.KeyValue, key string) ([]byte, uint64, error) {
+	ent, err := kv.Get(ctx, key)
+	if err == nil {
+		return ent.Value(), ent.Revision(), nil
+	}
+	if e.opts.Replicas == 1 || !errors.Is(err, jetstream.ErrKeyNotFound) && !errors.Is(err, jetstream.ErrKeyDeleted) {
+		return nil, 0, err
+	}
+	bucket := kv.Bucket()
+	req, _ := json.Marshal(map[string]string{"last_by_subj": "$KV." + bucket + "." + key})
+	resp, err := e.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET.KV_"+bucket, req)
+	if err != nil {
+		return nil, 0, err
+	}
+	var ans struct {
+		Message *struct {
+			Seq  uint64 `json:"seq"`
+			Hdrs []byte `json:"hdrs"`
+			Data []byte `json:"data"`
+		} `json:"message"`
+		Error *apiError `json:"error"`
+	}
+	if err := json.Unmarshal(resp.Data, &ans); err != nil {
+		return nil, 0, fmt.Errorf("jetstream: bucket %s: bad answer %q", bucket, resp.Data)
+	}
+	if ans.Error != nil {
+		if ans.Error.ErrCode == errCodeNoMessageFound {
+			return nil, 0, jetstream.ErrKeyNotFound
+		}
+		return nil, 0, fmt.Errorf("jetstream: bucket %s: %w", bucket, ans.Error)
+	}
+	if len(ans.Message.Hdrs) > 0 {
+		h, err := nats.DecodeHeadersMsg(ans.Message.Hdrs)
+		if err != nil {
+			return nil, 0, fmt.Errorf("jetstream: bucket %s: %v", bucket, err)
+		}
+		if op := h.Get("KV-Operation"); op == "DEL" || op == "PURGE" {
+			return nil, 0, jetstream.ErrKeyDeleted
+		}
+	}
+	return ans.Message.Data, ans.Message.Seq, nil
+}
