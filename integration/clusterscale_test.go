@@ -267,7 +267,8 @@ func leaseOwner(ctx context.Context, js njs.JetStream) (string, error) {
 // bucket (the lease's renewal, the write counts each gateway publishes, the
 // reading of the streams' metadata, the compare-and-set of a reshard),
 // while a shard's leader holds up the writes of that shard only. The test
-// logs how many shards' streams the node led as well.
+// logs how many JetStream streams the node led in all: when they include a
+// shard's, the writers also wait out the request timeout.
 func TestClusterOnDemandNodeLoss(t *testing.T) {
 	c, gws, l := onDemandCluster(t)
 	l.waitAcks(500, 60*time.Second)
