@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,17 +25,24 @@ import (
 // shard, that what readers saw during the fault is what is stored, and
 // measures the longest time without any acknowledgement.
 
-// faultGateways starts two gateways on the cluster.
-func faultGateways(t *testing.T, c *natsCluster) []*server {
+// faultGateways starts two gateways on the cluster, with extra flags.
+func faultGateways(t *testing.T, c *natsCluster, extra ...string) []*server {
 	t.Helper()
 	var gws []*server
 	for range 2 {
-		gws = append(gws, startServer(t, t.TempDir(), "--engine", "jetstream", "--nats", c.urls(), "--transition-delay", "0s"))
+		gws = append(gws, faultGateway(t, c, extra...))
 		// The first gateway creates the metadata buckets; a gateway started
 		// before they have leaders fails to start.
 		c.waitLeaders(30 * time.Second)
 	}
 	return gws
+}
+
+// faultGateway starts one gateway on the cluster, with extra flags.
+func faultGateway(t *testing.T, c *natsCluster, extra ...string) *server {
+	t.Helper()
+	args := append([]string{"--engine", "jetstream", "--nats", c.urls(), "--transition-delay", "0s"}, extra...)
+	return startServer(t, t.TempDir(), args...)
 }
 
 // faultLoad is the writers and readers of one run.
@@ -46,13 +54,19 @@ type faultLoad struct {
 	gws  []*server
 	down []time.Time // gateway i is avoided until down[i]
 
+	// pause is how long each writer waits between two calls, in
+	// nanoseconds: 0 (the default) writes as fast as the gateways answer.
+	pause atomic.Int64
+
 	mu       sync.Mutex
 	acked    []ackedRecord
 	ackTimes []time.Time
 	writer   map[string]string         // acked data -> its writer and key, for order checks
 	failed   int                       // PutRecords calls that failed after the SDK's retries
 	refused  map[string]int            // records refused in successful calls, by ErrorCode
-	seen     map[string][]types.Record // shard -> records readers saw, in order
+	seen     map[string][]types.Record // shard@gateway -> records readers saw, in order
+	follow   map[string]bool           // shard@gateway -> a reader was started
+	ended    map[string]bool           // shard@gateway -> its reader reached the closed shard's end
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -65,21 +79,43 @@ const (
 
 // startFaultLoad starts the writers, each sending PutRecords calls
 // alternately to the gateways and avoiding for a second a gateway whose call
-// failed, and one reader per shard on each gateway.
+// failed, and one reader per shard on each gateway. A reader that reaches
+// the end of a closed shard starts readers of its children on its gateway,
+// each once all of the child's parents were read to their ends there.
 func startFaultLoad(t *testing.T, gws []*server, stream string, shards int) *faultLoad {
+	return startPacedLoad(t, gws, stream, shards, 0)
+}
+
+// startPacedLoad is startFaultLoad with writers pausing between calls
+// until pause is changed.
+func startPacedLoad(t *testing.T, gws []*server, stream string, shards int, pause time.Duration) *faultLoad {
 	l := &faultLoad{t: t, stream: stream, gws: gws, down: make([]time.Time, len(gws)),
-		writer: map[string]string{}, refused: map[string]int{}, seen: map[string][]types.Record{}, stop: make(chan struct{})}
+		writer: map[string]string{}, refused: map[string]int{}, seen: map[string][]types.Record{},
+		follow: map[string]bool{}, ended: map[string]bool{}, stop: make(chan struct{})}
+	l.pause.Store(int64(pause))
 	for w := range faultWriters {
 		l.wg.Add(1)
 		go l.write(w)
 	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	for i := range shards {
 		for g := range gws {
-			l.wg.Add(1)
-			go l.read(fmt.Sprintf("shardId-%012d", i), g)
+			l.followLocked(fmt.Sprintf("shardId-%012d", i), g)
 		}
 	}
 	return l
+}
+
+// followLocked starts a reader of shard on gateway g unless one was started.
+func (l *faultLoad) followLocked(shard string, g int) {
+	key := fmt.Sprintf("%s@%d", shard, g)
+	if l.follow[key] || l.stopped() {
+		return
+	}
+	l.follow[key] = true
+	l.wg.Add(1)
+	go l.read(shard, g)
 }
 
 // gateway returns the gateway a call should go to: the preferred one unless
@@ -133,6 +169,13 @@ func (l *faultLoad) write(w int) {
 		if c == nil {
 			c = s.client()
 			clients[s] = c
+		}
+		if p := time.Duration(l.pause.Load()); p > 0 {
+			select {
+			case <-l.stop:
+				return
+			case <-time.After(p):
+			}
 		}
 		entries := make([]types.PutRecordsRequestEntry, faultBatch)
 		for i := range entries {
@@ -214,7 +257,21 @@ func (l *faultLoad) read(shard string, g int) {
 		}
 		iter = out.NextShardIterator
 		if iter == nil {
-			return // the shard closed and was read to its end
+			// The shard closed and was read to its end: its children
+			// whose parents were all read here are next.
+			l.mu.Lock()
+			l.ended[fmt.Sprintf("%s@%d", shard, g)] = true
+			for _, ch := range out.ChildShards {
+				ready := true
+				for _, p := range ch.ParentShards {
+					ready = ready && l.ended[fmt.Sprintf("%s@%d", p, g)]
+				}
+				if ready {
+					l.followLocked(*ch.ShardId, g)
+				}
+			}
+			l.mu.Unlock()
+			return
 		}
 		if len(out.Records) == 0 {
 			time.Sleep(50 * time.Millisecond)
@@ -317,7 +374,8 @@ func (l *faultLoad) finish(c *kinesis.Client) time.Duration {
 		last[key] = place{a.shard, pos[a.data]}
 	}
 	// Readers saw a prefix of what is stored: nothing they read vanished
-	// or changed, and nothing was skipped.
+	// or changed, and nothing was skipped. A reader told that its closed
+	// shard ended saw all of it.
 	for key, recs := range l.seen {
 		shard := key[:len("shardId-000000000000")]
 		for i, r := range recs {
@@ -329,6 +387,12 @@ func (l *faultLoad) finish(c *kinesis.Client) time.Duration {
 				t.Errorf("reader %s: record %d is %s %q, stored as %s %q", key, i, *r.SequenceNumber, r.Data, *s.SequenceNumber, s.Data)
 				break
 			}
+		}
+	}
+	for key := range l.ended {
+		shard := key[:len("shardId-000000000000")]
+		if len(l.seen[key]) != len(stored[shard]) {
+			t.Errorf("reader %s reached the end of the closed shard after %d of its %d records", key, len(l.seen[key]), len(stored[shard]))
 		}
 	}
 	t.Logf("%d records acknowledged in %d calls (%d calls failed after the SDK's retries, records refused in the others: %v), %d stored, %d lost, %d acknowledged records stored twice by retried calls; longest gap between acknowledgements %s (at %s)",
@@ -408,7 +472,7 @@ func TestClusterKillGateway(t *testing.T) {
 	gws[1].kill()
 	l.waitAcks(2000, 60*time.Second)
 	time.Sleep(2 * time.Second)
-	l.replaceGateway(1, startServer(t, t.TempDir(), "--engine", "jetstream", "--nats", c.urls(), "--transition-delay", "0s"))
+	l.replaceGateway(1, faultGateway(t, c))
 	l.waitAcks(1000, 60*time.Second)
 	gap := l.finish(gws[0].client())
 	checkGap(t, gap, time.Second, 10*time.Second)

@@ -332,3 +332,32 @@ func (c *natsCluster) shardPeers(i int) (leader, follower string) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// streamLeader returns the server name of the leader of the named JetStream
+// stream, waiting until it has one.
+func (c *natsCluster) streamLeader(name string) string {
+	c.t.Helper()
+	nc, err := nats.Connect(c.urls())
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := njs.New(nc)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		st, err := js.Stream(ctx, name)
+		if err == nil {
+			if info := st.CachedInfo(); info.Cluster != nil && info.Cluster.Leader != "" {
+				return info.Cluster.Leader
+			}
+		}
+		if ctx.Err() != nil {
+			c.t.Fatalf("no leader found for the stream %s: %v", name, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/runnel/runnel/internal/engine"
 )
 
@@ -20,8 +22,8 @@ import (
 // the same plan. As on Kinesis a plan takes effect when the stream leaves
 // UPDATING (pending.go):
 //
-//  1. create the new shards' logs (idempotently: a log left over by an
-//     attempt that never reached step 2 is reused), then one
+//  1. create the new shards' logs (together, and idempotently: a log left
+//     over by an attempt that never reached step 2 is reused), then one
 //     compare-and-set of the stream's metadata stores the plan as its
 //     pending change and puts the stream in UPDATING;
 //  2. at the deadline, one compare-and-set closes the parents (Closed,
@@ -245,11 +247,8 @@ func (s *Service) reshard(ctx context.Context, name string, check func(m *stream
 		}
 		first := len(m.Shards)
 		retention := time.Duration(m.RetentionHours) * time.Hour
-		for i := range ops {
-			err := s.eng.CreateLog(ctx, logName(m.ID, first+i), engine.LogOptions{Retention: retention})
-			if err != nil && !errors.Is(err, engine.ErrLogExists) {
-				return err
-			}
+		if err := s.createLogs(ctx, m.ID, first, len(ops), retention); err != nil {
+			return err
 		}
 		s.crash(CrashReshardBeforeCAS)
 		s.beginPending(m, now, &pendingChange{First: first, Shards: storePlan(ops)})
@@ -261,6 +260,31 @@ func (s *Service) reshard(ctx context.Context, name string, check func(m *stream
 	}
 	s.crash(CrashReshardPending)
 	return s.settlePending(ctx, name, st)
+}
+
+// createLogsAtOnce is how many new shards' logs one reshard creates at the
+// same time.
+const createLogsAtOnce = 16
+
+// createLogs creates the logs of n new shards from index first, reusing
+// those that exist. It creates them concurrently: on a cluster with a node
+// down, a new JetStream stream whose first leader was to be the lost node
+// answers only after a Raft election timeout (seconds), and the waits of a
+// reshard's new shards then overlap instead of adding up. Every creation
+// runs to its end, so that none is cut off half-way by another's failure.
+func (s *Service) createLogs(ctx context.Context, id string, first, n int, retention time.Duration) error {
+	var g errgroup.Group
+	g.SetLimit(createLogsAtOnce)
+	for i := first; i < first+n; i++ {
+		g.Go(func() error {
+			err := s.eng.CreateLog(ctx, logName(id, i), engine.LogOptions{Retention: retention})
+			if err != nil && !errors.Is(err, engine.ErrLogExists) {
+				return err
+			}
+			return nil
+		})
+	}
+	return g.Wait()
 }
 
 // runtimeShards returns the runtime shard objects of m's shards, shared with

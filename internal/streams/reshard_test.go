@@ -12,6 +12,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/runnel/runnel/internal/engine"
+	"github.com/runnel/runnel/internal/engine/mem"
 )
 
 // metaWith returns stream metadata with n even open shards created at t0.
@@ -855,4 +858,93 @@ func TestAppendToClosedShardRefused(t *testing.T) {
 	if !errors.Is(err, errShardClosed) {
 		t.Fatalf("append to closed parent: %v", err)
 	}
+}
+
+// slowCreates is an engine whose CreateLog takes a while, as a JetStream
+// stream's creation does when the node chosen to lead it first is down, and
+// fails once for the log named failOnce.
+type slowCreates struct {
+	engine.Engine
+	delay    time.Duration
+	failOnce string
+
+	mu      sync.Mutex
+	running int
+	most    int // the most CreateLog calls running at once
+	failed  bool
+}
+
+var errCreate = errors.New("test: create log failed")
+
+func (e *slowCreates) CreateLog(ctx context.Context, name string, opts engine.LogOptions) error {
+	e.mu.Lock()
+	e.running++
+	e.most = max(e.most, e.running)
+	fail := name == e.failOnce && !e.failed
+	e.failed = e.failed || fail
+	e.mu.Unlock()
+	time.Sleep(e.delay)
+	e.mu.Lock()
+	e.running--
+	e.mu.Unlock()
+	if fail {
+		return errCreate
+	}
+	return e.Engine.CreateLog(ctx, name, opts)
+}
+
+// TestReshardCreatesLogsAtOnce checks that a reshard creates its new
+// shards' logs concurrently, and that when one creation fails the stream
+// keeps its shards and a second attempt reuses the logs created by the
+// first.
+func TestReshardCreatesLogsAtOnce(t *testing.T) {
+	c := newClock()
+	eo := mem.DefaultOptions()
+	eo.Now = c.Now
+	base := mem.New(eo)
+	eng := &slowCreates{Engine: base, delay: 200 * time.Millisecond}
+	opts := DefaultOptions()
+	opts.Now = c.Now
+	opts.TransitionDelay = 0
+	opts.IteratorKey = []byte("test-key")
+	svc, err := New(context.Background(), eng, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		svc.Close()
+		base.Close()
+	})
+	e := &env{t: t, svc: svc, clock: c, opts: opts}
+	e.create("s", 2)
+	id := e.meta("s").ID
+
+	// 2 -> 4 makes four new shards, 2 to 5; the log of shard 4 fails once.
+	eng.mu.Lock()
+	eng.most, eng.failOnce = 0, logName(id, 4)
+	eng.mu.Unlock()
+	if err := e.scaleTo("s", 4); !errors.Is(err, errCreate) {
+		t.Fatalf("UpdateShardCount with a failing log creation: %v", err)
+	}
+	if m := e.meta("s"); len(m.Shards) != 2 || m.Pending != nil {
+		t.Fatalf("after a failed reshard: %d shards, pending %v", len(m.Shards), m.Pending)
+	}
+	for _, i := range []int{2, 3, 5} {
+		if _, err := base.Log(context.Background(), logName(id, i)); err != nil {
+			t.Errorf("log of shard %d not created by the failed attempt: %v", i, err)
+		}
+	}
+	if err := e.scaleTo("s", 4); err != nil {
+		t.Fatal(err)
+	}
+	eng.mu.Lock()
+	most := eng.most
+	eng.mu.Unlock()
+	if most < 4 {
+		t.Errorf("at most %d logs created at once, want the 4 new shards' at least", most)
+	}
+	if open := openRanges(e.meta("s")); len(open) != 4 {
+		t.Fatalf("%d open shards after UpdateShardCount to 4", len(open))
+	}
+	e.put("s", "k", "after")
 }

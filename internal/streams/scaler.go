@@ -32,7 +32,8 @@ import (
 // A stream is judged only on windows measured entirely after its last
 // rescaling. Each decision is one reshard (reshard.go) and is logged. The
 // counters are per process: with several services on one engine, each
-// judges the writes it served.
+// publishes its counts every window and the one holding the leader's lease,
+// the only one that rescales, adds them up (cluster.go).
 
 // ScalerOptions configure how ON_DEMAND streams scale. A zero field takes
 // its default.
