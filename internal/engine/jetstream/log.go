@@ -185,7 +185,7 @@ const (
 	dupWindow     = time.Minute
 	resendPerByte = 100 * time.Nanosecond // 10 MB/s on top of ResendAfter
 	maxResendWait = time.Second
-	dupGrace      = 250 * time.Millisecond // how long a duplicate waits for an earlier attempt's answer
+	dupGrace      = 20 * time.Millisecond // how long a duplicate waits for an earlier attempt's answer
 )
 
 // JetStream error codes an append retries on or reads as "stored already".
