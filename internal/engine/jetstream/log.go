@@ -203,6 +203,7 @@ type appendCall struct {
 	floor   uint64 // the batch follows this stream sequence
 	answers chan *nats.Msg
 	sent    map[string]int64 // reply subject -> the arrival time that attempt stamped
+	unheard int              // attempts nobody received
 }
 
 func (a *appendCall) close() {
@@ -296,9 +297,12 @@ func (a *appendCall) answer(ctx context.Context, m *nats.Msg) (seq uint64, dup, 
 	if m.Header.Get("Status") == "503" {
 		// Nobody received the attempt: the log is sealed or gone, or its
 		// stream is new (or between leaders) and its server not yet known
-		// to ours.
-		if err := l.whyNoStream(ctx); !errors.Is(err, errNotYet) {
-			return 0, false, false, err
+		// to ours. Asking which can take as long as an election, so it is
+		// asked at every third such answer only, and sent again between.
+		if a.unheard++; a.unheard%3 == 0 {
+			if err := l.whyNoStream(ctx); !errors.Is(err, errNotYet) {
+				return 0, false, false, err
+			}
 		}
 		return 0, false, true, nil
 	}
