@@ -1,9 +1,14 @@
 package disk
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"io/fs"
+	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -92,4 +97,107 @@ func TestConcurrentAppendTailTrim(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Wait not woken by Close")
 	}
+}
+
+// slowSyncFS is the OS filesystem with every file sync taking at least
+// delay, counting the syncs of segment files.
+type slowSyncFS struct {
+	OSFS
+	delay time.Duration
+	syncs atomic.Int64
+}
+
+func (f *slowSyncFS) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
+	file, err := f.OSFS.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return &slowSyncFile{File: file, fs: f, seg: strings.HasSuffix(name, segmentExt)}, nil
+}
+
+type slowSyncFile struct {
+	File
+	fs  *slowSyncFS
+	seg bool
+}
+
+func (f *slowSyncFile) Sync() error {
+	time.Sleep(f.fs.delay)
+	if f.seg {
+		f.fs.syncs.Add(1)
+	}
+	return f.File.Sync()
+}
+
+// TestGroupCommitShared has many appenders on one log whose syncs are slow,
+// so that appends queue behind the round in progress and commit in groups.
+// Every append must return, with its own offsets, the offsets must be
+// dense, and the appends must have shared syncs.
+func TestGroupCommitShared(t *testing.T) {
+	ctx := context.Background()
+	fsys := &slowSyncFS{delay: 3 * time.Millisecond}
+	opts := DefaultOptions()
+	opts.FS = fsys
+	e, err := Open(t.TempDir(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := mustLog(t, e, "g")
+	const appenders, batches = 16, 20
+	type got struct{ first, n uint64 }
+	var mu sync.Mutex
+	var results []got
+	var wg sync.WaitGroup
+	before := fsys.syncs.Load()
+	for a := range appenders {
+		wg.Go(func() {
+			for b := range batches {
+				n := 1 + (a+b)%5
+				recs := make([]engine.Record, n)
+				for i := range recs {
+					recs[i] = engine.Record{Value: []byte("value")}
+				}
+				res, err := l.Append(ctx, recs)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				results = append(results, got{res.FirstOffset, uint64(n)})
+				mu.Unlock()
+			}
+		})
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		// Not closing the engine: Close would wait for the stuck appends.
+		t.Fatal("appends did not all return")
+	}
+	defer e.Close()
+	if t.Failed() {
+		return
+	}
+	slices.SortFunc(results, func(a, b got) int { return cmp.Compare(a.first, b.first) })
+	var next uint64
+	for _, r := range results {
+		if r.first != next {
+			t.Fatalf("an append got offset %d, want %d", r.first, next)
+		}
+		next += r.n
+	}
+	info, err := l.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Next != next {
+		t.Fatalf("Next = %d, want %d", info.Next, next)
+	}
+	syncs := fsys.syncs.Load() - before
+	if syncs >= appenders*batches {
+		t.Fatalf("%d syncs for %d appends: no group shared a sync", syncs, appenders*batches)
+	}
+	t.Logf("%d appends, %d syncs", appenders*batches, syncs)
 }
