@@ -237,7 +237,7 @@ func (e *Engine) streamConfig(name string, n logNames, retention time.Duration, 
 	cfg := jetstream.StreamConfig{
 		Name:               n.stream,
 		Description:        "runnel log " + name,
-		Subjects:           []string{n.subject},
+		Subjects:           n.subjects(),
 		Storage:            storage,
 		Replicas:           e.opts.Replicas,
 		Retention:          jetstream.LimitsPolicy,
@@ -299,7 +299,7 @@ func (e *Engine) CreateLog(ctx context.Context, name string, opts engine.LogOpti
 			return fmt.Errorf("jetstream: log %q: %w", name, engine.ErrLogExists)
 		}
 	}
-	n := e.names(name, nuid.Next())
+	n := e.names(name, nuid.Next()+batchEnds)
 	if _, err := e.js.CreateStream(ctx, e.streamConfig(name, n, opts.Retention, false)); err != nil {
 		return e.wrap("create log "+name, err)
 	}

@@ -19,7 +19,8 @@ import (
 	"github.com/runnel/runnel/internal/engine"
 )
 
-// A record is one JetStream message on its log's subject. Its payload is
+// A record is one JetStream message: the last of a batch on its log's
+// subject, the others on the log's body subject (logNames). Its payload is
 //
 //	time  int64, big-endian: the batch's arrival time in Unix milliseconds
 //	klen  uvarint: the key's length
@@ -426,6 +427,9 @@ func (l *log) publish(ctx context.Context, recs []engine.Record, reply, id strin
 		m := &nats.Msg{Subject: l.n.subject, Data: data, Header: nats.Header{}}
 		m.Header[hdrBatchID] = []string{batch}
 		m.Header[hdrBatchSeq] = []string{strconv.Itoa(i + 1)}
+		if i < len(recs)-1 && l.n.body != "" {
+			m.Subject = l.n.body
+		}
 		if i == len(recs)-1 {
 			m.Header[hdrBatchCommit] = []string{"1"}
 			m.Header[hdrMsgID] = []string{id}

@@ -36,7 +36,8 @@ func escapeToken(s string) string {
 type logNames struct {
 	id      string // the incarnation: a random id given by CreateLog
 	stream  string // the JetStream stream
-	subject string // the subject appends are published on while the log is open
+	subject string // the subject of each batch's last record while the log is open
+	body    string // the subject of the other records of a batch ("" for subject)
 	sealed  string // the subject the stream listens on once sealed (nobody publishes there)
 	notify  string // the subject the stream republishes each stored message's headers to
 }
@@ -50,14 +51,26 @@ func (e *Engine) names(log, id string) logNames {
 		stream = e.opts.Prefix + "_L_" + tok + "_" + id
 	}
 	subj := strings.ToLower(e.opts.Prefix)
-	return logNames{
+	n := logNames{
 		id:      id,
 		stream:  stream,
 		subject: subj + ".log." + tok + "." + id,
 		sealed:  subj + ".sealed." + tok + "." + id,
 		notify:  subj + ".notify." + tok + "." + id,
 	}
+	if strings.HasSuffix(id, batchEnds) {
+		n.body = n.subject + ".b"
+	}
+	return n
 }
+
+// batchEnds ends the incarnation id of a log whose batches end on its
+// subject: their other records go to a subject of their own (body), so that
+// the stream republishes one notice per batch rather than one per record,
+// and the last message on subject is still the stream's last message (a
+// batch is stored whole). Logs made before have every record on subject.
+const batchEnds = "-e"
+
 
 // Metadata keys are a path ("streams/orders", "leases/<id>/<app>/<shard>").
 // In the KV bucket each '/' becomes a '.' so that a key's path segments are
@@ -116,4 +129,12 @@ func decodeKey(k string) (string, error) {
 		segs[i] = b.String()
 	}
 	return strings.Join(segs, "/"), nil
+}
+
+// subjects are the subjects the open log's stream listens on.
+func (n logNames) subjects() []string {
+	if n.body == "" {
+		return []string{n.subject}
+	}
+	return []string{n.subject, n.body}
 }
