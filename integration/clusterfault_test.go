@@ -504,7 +504,7 @@ func TestClusterRollingRestart(t *testing.T) {
 			}
 		}
 	}
-	checkGap(t, gap, time.Second, 25*time.Second)
+	checkGap(t, gap, time.Second, 8*time.Second)
 }
 
 // TestClusterSplitDuringNodeLoss kills a node, doubles the shard count of
