@@ -297,21 +297,29 @@ func (c *natsCluster) waitHealthy(nd *natsNode, within time.Duration) {
 	}
 }
 
+// jetStream connects to the cluster; done closes the connection.
+func (c *natsCluster) jetStream() (js njs.JetStream, done func()) {
+	c.t.Helper()
+	nc, err := nats.Connect(c.urls())
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	js, err = njs.New(nc)
+	if err != nil {
+		nc.Close()
+		c.t.Fatal(err)
+	}
+	return js, nc.Close
+}
+
 // shardPeers returns the server names of the leader and of a follower of
 // the JetStream stream holding shard index i of some Kinesis stream (the
 // tests' clusters hold one Kinesis stream). The log of shard i is named
 // "<stream id>.<i>", escaped in the JetStream name as "_2E<i>_".
 func (c *natsCluster) shardPeers(i int) (leader, follower string) {
 	c.t.Helper()
-	nc, err := nats.Connect(c.urls())
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := njs.New(nc)
-	if err != nil {
-		c.t.Fatal(err)
-	}
+	js, done := c.jetStream()
+	defer done()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	mark := "_2E" + strconv.Itoa(i) + "_"
@@ -337,15 +345,8 @@ func (c *natsCluster) shardPeers(i int) (leader, follower string) {
 // stream, waiting until it has one.
 func (c *natsCluster) streamLeader(name string) string {
 	c.t.Helper()
-	nc, err := nats.Connect(c.urls())
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := njs.New(nc)
-	if err != nil {
-		c.t.Fatal(err)
-	}
+	js, done := c.jetStream()
+	defer done()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for {

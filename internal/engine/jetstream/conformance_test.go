@@ -69,11 +69,19 @@ func TestConformanceCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a 3-node cluster: not in -short")
 	}
+	c := startCluster(t)
+	enginetest.Run(t, harness(t, c.URLs(), 3))
+}
+
+// startCluster starts a 3-node cluster in-process, stopped when the test
+// ends. Such tests run without -race: three NATS servers built with the
+// race detector move a 64 MiB batch through Raft too slowly for the
+// conformance suite's 20 s per call (`make test` runs them without -race
+// too).
+func startCluster(t *testing.T) *jetstream.Cluster {
+	t.Helper()
 	if raceEnabled {
-		// Three NATS servers built with the race detector move a 64 MiB
-		// batch through Raft too slowly for the suite's 20 s per call;
-		// `make test` runs this test without -race too.
-		t.Skip("the 3-node cluster suite runs without -race (make test-cluster)")
+		t.Skip("the 3-node cluster tests run without -race (make test-cluster)")
 	}
 	plan, err := jetstream.ClusterPlan(t.TempDir(), 3, false)
 	if err != nil {
@@ -83,6 +91,6 @@ func TestConformanceCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Shutdown()
-	enginetest.Run(t, harness(t, c.URLs(), 3))
+	t.Cleanup(c.Shutdown)
+	return c
 }

@@ -178,18 +178,7 @@ func TestAppendThroughLeaderChanges(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a 3-node cluster: not in -short")
 	}
-	if raceEnabled {
-		t.Skip("the 3-node cluster tests run without -race (make test-cluster)")
-	}
-	plan, err := jetstream.ClusterPlan(t.TempDir(), 3, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := jetstream.StartCluster(context.Background(), plan)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Shutdown()
+	c := startCluster(t)
 	opts := jetstream.DefaultOptions()
 	opts.Replicas = 3
 	opts.RequestTimeout = 30 * time.Second
