@@ -686,23 +686,27 @@ func (l *log) directBatchOnce(ctx context.Context, after uint64, n, maxBytes int
 	if err := l.e.nc.PublishRequest("$JS.API.DIRECT.GET."+l.n.stream, inbox, req); err != nil {
 		return 0, false, l.e.wrap("read "+l.name, err)
 	}
+	got := false // some message came: the request is not to be sent again
 	for {
 		m, err := sub.NextMsgWithContext(ctx)
 		if errors.Is(err, nats.ErrNoResponders) {
-			return 0, false, nil
+			return 0, got, nil
 		}
 		if err != nil {
 			return 0, false, l.e.wrap("read "+l.name, err)
 		}
 		switch m.Header.Get("Status") {
 		case "":
+			got = true
 		case "204": // end of the batch
 			pending, _ = strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64)
 			return pending, true, nil
 		case "404": // nothing at or after from
 			return 0, true, nil
 		case "503":
-			return 0, false, nil
+			// Cut off after some messages: they stand, and the caller
+			// asks again for the rest.
+			return 0, got, nil
 		default:
 			return 0, false, l.e.wrap("read "+l.name, fmt.Errorf("status %s %s", m.Header.Get("Status"), m.Header.Get("Description")))
 		}
