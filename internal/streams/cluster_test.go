@@ -169,3 +169,45 @@ func TestSharedEngineRatesAddUp(t *testing.T) {
 		t.Fatalf("a sees %d records written through b, want 5", got)
 	}
 }
+
+// A deletion asked of a service that is not the leader is finished by the
+// leader's reaper, the only one that reaps.
+func TestSharedEngineLeaderReaps(t *testing.T) {
+	svcs := sharedServices(t, 2, nil)
+	ctx := context.Background()
+	var leader, other *Service
+	deadline := time.Now().Add(30 * time.Second)
+	for leader == nil {
+		for i, s := range svcs {
+			if s.isLeader() {
+				leader, other = s, svcs[1-i]
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no leader elected within 30 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	name := "reaped"
+	if err := other.CreateStream(ctx, &CreateStreamInput{StreamName: &name, ShardCount: ptr(int32(2))}); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.DeleteStream(ctx, &DeleteStreamInput{StreamName: &name}); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		logs, err := other.eng.ListLogs(ctx, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = leader.DescribeStreamSummary(ctx, &DescribeStreamSummaryInput{StreamName: &name})
+		if len(logs) == 0 && err != nil {
+			return // gone, logs and all
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("20 s after DeleteStream: logs %v, describe error %v", logs, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

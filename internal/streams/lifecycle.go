@@ -295,7 +295,10 @@ func (s *Service) deleteLogs(ctx context.Context, id string) error {
 }
 
 // reaper finishes deletions and applies due pending changes in the
-// background, including ones a restart interrupted, and removes orphan logs.
+// background, including ones a restart interrupted, and removes orphan logs
+// (at start, then every orphanAge). Services sharing an engine leave this
+// work to their leader (cluster.go): the others' ticks do nothing, and a
+// deletion or change asked of them is finished by the leader's next tick.
 func (s *Service) reaper() {
 	defer s.wg.Done()
 	ctx := s.ctx
@@ -305,9 +308,16 @@ func (s *Service) reaper() {
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	_ = s.sweepOrphans(ctx)
+	var swept time.Time
 	for {
-		_ = s.reap(ctx)
+		if s.isLeader() {
+			if time.Since(swept) >= orphanAge {
+				if s.sweepOrphans(ctx) == nil {
+					swept = time.Now()
+				}
+			}
+			_ = s.reap(ctx)
+		}
 		select {
 		case <-s.stop:
 			return
