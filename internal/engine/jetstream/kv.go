@@ -26,11 +26,33 @@ func (e *Engine) kvGet(ctx context.Context, kv jetstream.KeyValue, key string) (
 	if e.opts.Replicas == 1 || !errors.Is(err, jetstream.ErrKeyNotFound) && !errors.Is(err, jetstream.ErrKeyDeleted) {
 		return nil, 0, err
 	}
-	bucket := kv.Bucket()
-	req, _ := json.Marshal(map[string]string{"last_by_subj": "$KV." + bucket + "." + key})
-	resp, err := e.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET.KV_"+bucket, req)
+	seq, hdrs, data, err := e.leaderLastMsg(ctx, kv.Bucket(), key)
 	if err != nil {
 		return nil, 0, err
+	}
+	if seq == 0 {
+		return nil, 0, jetstream.ErrKeyNotFound
+	}
+	if len(hdrs) > 0 {
+		h, err := nats.DecodeHeadersMsg(hdrs)
+		if err != nil {
+			return nil, 0, fmt.Errorf("jetstream: bucket %s: %v", kv.Bucket(), err)
+		}
+		if op := h.Get("KV-Operation"); op == "DEL" || op == "PURGE" {
+			return nil, 0, jetstream.ErrKeyDeleted
+		}
+	}
+	return data, seq, nil
+}
+
+// leaderLastMsg returns the last message of the bucket's stream whose key
+// matches filter (a key or a pattern of keys), as the stream's leader knows
+// it: its revision (0 for none), headers and value.
+func (e *Engine) leaderLastMsg(ctx context.Context, bucket, filter string) (uint64, []byte, []byte, error) {
+	req, _ := json.Marshal(map[string]string{"last_by_subj": "$KV." + bucket + "." + filter})
+	resp, err := e.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET.KV_"+bucket, req)
+	if err != nil {
+		return 0, nil, nil, err
 	}
 	var ans struct {
 		Message *struct {
@@ -41,22 +63,13 @@ func (e *Engine) kvGet(ctx context.Context, kv jetstream.KeyValue, key string) (
 		Error *apiError `json:"error"`
 	}
 	if err := json.Unmarshal(resp.Data, &ans); err != nil {
-		return nil, 0, fmt.Errorf("jetstream: bucket %s: bad answer %q", bucket, resp.Data)
+		return 0, nil, nil, fmt.Errorf("jetstream: bucket %s: bad answer %q", bucket, resp.Data)
 	}
 	if ans.Error != nil {
 		if ans.Error.ErrCode == errCodeNoMessageFound {
-			return nil, 0, jetstream.ErrKeyNotFound
+			return 0, nil, nil, nil
 		}
-		return nil, 0, fmt.Errorf("jetstream: bucket %s: %w", bucket, ans.Error)
+		return 0, nil, nil, fmt.Errorf("jetstream: bucket %s: %w", bucket, ans.Error)
 	}
-	if len(ans.Message.Hdrs) > 0 {
-		h, err := nats.DecodeHeadersMsg(ans.Message.Hdrs)
-		if err != nil {
-			return nil, 0, fmt.Errorf("jetstream: bucket %s: %v", bucket, err)
-		}
-		if op := h.Get("KV-Operation"); op == "DEL" || op == "PURGE" {
-			return nil, 0, jetstream.ErrKeyDeleted
-		}
-	}
-	return ans.Message.Data, ans.Message.Seq, nil
+	return ans.Message.Seq, ans.Message.Hdrs, ans.Message.Data, nil
 }

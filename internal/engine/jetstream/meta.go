@@ -135,33 +135,17 @@ func (m *meta) List(ctx context.Context, prefix string) ([]engine.Entry, error) 
 	if i := strings.LastIndexByte(prefix, '/'); i >= 0 {
 		filter = encodeKey(prefix[:i]) + ".>"
 	}
-	w, err := m.kv.Watch(ctx, filter, jetstream.IgnoreDeletes())
-	if err != nil {
-		return nil, m.e.wrap("meta list", err)
-	}
-	defer w.Stop()
-	var out []engine.Entry
 	for {
+		out, complete, err := m.list(ctx, prefix, filter)
+		if err != nil || complete {
+			return out, err
+		}
+		// The replica that answered had not applied the newest writes
+		// yet: ask again.
 		select {
+		case <-time.After(10 * time.Millisecond):
 		case <-ctx.Done():
-			return nil, ctx.Err()
-		case ent, ok := <-w.Updates():
-			if !ok {
-				return nil, m.e.wrap("meta list", errors.New("watch ended"))
-			}
-			if ent == nil {
-				sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
-				return out, nil
-			}
-			key, err := decodeKey(ent.Key())
-			if err != nil || !strings.HasPrefix(key, prefix) {
-				continue
-			}
-			v, val, err := decodeValue(ent.Value())
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, engine.Entry{Key: key, Value: val, Version: v})
+			return nil, m.e.wrap("meta list", ctx.Err())
 		}
 	}
 }
@@ -231,4 +215,50 @@ func (e *Engine) WatchMeta(ctx context.Context, prefix string, fn func(key strin
 		}
 	}()
 	return nil
+}
+
+// list reads the keys under filter that start with prefix, through a watch
+// of their latest values. The watch may be served by a replica that lags:
+// complete reports whether it reached the last write under filter that the
+// bucket's leader knows of (in a cluster; on one node always).
+func (m *meta) list(ctx context.Context, prefix, filter string) (out []engine.Entry, complete bool, err error) {
+	var last uint64
+	if m.e.opts.Replicas > 1 {
+		if last, _, _, err = m.e.leaderLastMsg(ctx, m.kv.Bucket(), filter); err != nil {
+			return nil, false, m.e.wrap("meta list", err)
+		}
+	}
+	w, err := m.kv.Watch(ctx, filter)
+	if err != nil {
+		return nil, false, m.e.wrap("meta list", err)
+	}
+	defer w.Stop()
+	var seen uint64 // the newest revision the watch gave, deletions included
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		case ent, ok := <-w.Updates():
+			if !ok {
+				return nil, false, m.e.wrap("meta list", errors.New("watch ended"))
+			}
+			if ent == nil {
+				sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+				return out, seen >= last, nil
+			}
+			seen = max(seen, ent.Revision())
+			if ent.Operation() != jetstream.KeyValuePut {
+				continue
+			}
+			key, err := decodeKey(ent.Key())
+			if err != nil || !strings.HasPrefix(key, prefix) {
+				continue
+			}
+			v, val, err := decodeValue(ent.Value())
+			if err != nil {
+				return nil, false, err
+			}
+			out = append(out, engine.Entry{Key: key, Value: val, Version: v})
+		}
+	}
 }

@@ -71,7 +71,6 @@ func (e *Engine) names(log, id string) logNames {
 // batch is stored whole). Logs made before have every record on subject.
 const batchEnds = "-e"
 
-
 // Metadata keys are a path ("streams/orders", "leases/<id>/<app>/<shard>").
 // In the KV bucket each '/' becomes a '.' so that a key's path segments are
 // subject tokens (List filters by them); every other byte outside
