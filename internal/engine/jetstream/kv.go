@@ -5,10 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
+
+// leaderAsk bounds a question to a bucket's leader that only confirms a
+// replica's answer.
+const leaderAsk = 2 * time.Second
 
 // kvGet returns key's value in kv and its revision, or ErrKeyNotFound.
 //
@@ -28,7 +33,8 @@ func (e *Engine) kvGet(ctx context.Context, kv jetstream.KeyValue, key string) (
 	}
 	seq, hdrs, data, err := e.leaderLastMsg(ctx, kv.Bucket(), key)
 	if err != nil {
-		return nil, 0, err
+		// No leader to ask (an election): the replica's answer stands.
+		return nil, 0, jetstream.ErrKeyNotFound
 	}
 	if seq == 0 {
 		return nil, 0, jetstream.ErrKeyNotFound
@@ -47,8 +53,11 @@ func (e *Engine) kvGet(ctx context.Context, kv jetstream.KeyValue, key string) (
 
 // leaderLastMsg returns the last message of the bucket's stream whose key
 // matches filter (a key or a pattern of keys), as the stream's leader knows
-// it: its revision (0 for none), headers and value.
+// it: its revision (0 for none), headers and value. Between leaders nobody
+// answers: it waits at most leaderAsk.
 func (e *Engine) leaderLastMsg(ctx context.Context, bucket, filter string) (uint64, []byte, []byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, min(leaderAsk, e.opts.RequestTimeout))
+	defer cancel()
 	req, _ := json.Marshal(map[string]string{"last_by_subj": "$KV." + bucket + "." + filter})
 	resp, err := e.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET.KV_"+bucket, req)
 	if err != nil {

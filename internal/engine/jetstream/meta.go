@@ -135,13 +135,14 @@ func (m *meta) List(ctx context.Context, prefix string) ([]engine.Entry, error) 
 	if i := strings.LastIndexByte(prefix, '/'); i >= 0 {
 		filter = encodeKey(prefix[:i]) + ".>"
 	}
-	for {
+	for attempt := 1; ; attempt++ {
 		out, complete, err := m.list(ctx, prefix, filter)
-		if err != nil || complete {
+		if err != nil || complete || attempt == listAttempts {
 			return out, err
 		}
 		// The replica that answered had not applied the newest writes
-		// yet: ask again.
+		// yet: ask again, a few times (a replica catches up within
+		// milliseconds; one that does not is no worse than one list).
 		select {
 		case <-time.After(10 * time.Millisecond):
 		case <-ctx.Done():
@@ -217,16 +218,18 @@ func (e *Engine) WatchMeta(ctx context.Context, prefix string, fn func(key strin
 	return nil
 }
 
+// listAttempts bounds how often List reads again a list that missed the
+// leader's last write.
+const listAttempts = 10
+
 // list reads the keys under filter that start with prefix, through a watch
 // of their latest values. The watch may be served by a replica that lags:
 // complete reports whether it reached the last write under filter that the
 // bucket's leader knows of (in a cluster; on one node always).
 func (m *meta) list(ctx context.Context, prefix, filter string) (out []engine.Entry, complete bool, err error) {
-	var last uint64
+	var last uint64 // 0 when there is no leader to ask: the watch's answer stands
 	if m.e.opts.Replicas > 1 {
-		if last, _, _, err = m.e.leaderLastMsg(ctx, m.kv.Bucket(), filter); err != nil {
-			return nil, false, m.e.wrap("meta list", err)
-		}
+		last, _, _, _ = m.e.leaderLastMsg(ctx, m.kv.Bucket(), filter)
 	}
 	w, err := m.kv.Watch(ctx, filter)
 	if err != nil {
