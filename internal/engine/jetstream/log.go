@@ -522,19 +522,22 @@ func (l *log) Read(ctx context.Context, from uint64, maxRecords, maxBytes int) (
 		}
 		return from
 	}
-	add := func(page []engine.StoredRecord) (full bool) {
+	add := func(page []engine.StoredRecord) (full, gap bool) {
 		for _, r := range page {
 			if r.Offset < next() {
 				continue
 			}
+			if len(out) > 0 && r.Offset > next() {
+				return false, true // a replica without some records: see directRead
+			}
 			size := len(r.Key) + len(r.Value)
 			if len(out) >= maxRecords || len(out) > 0 && bytes+size > maxBytes {
-				return true
+				return true, false
 			}
 			bytes += size
 			out = append(out, r)
 		}
-		return len(out) >= maxRecords
+		return len(out) >= maxRecords, false
 	}
 	// A lagging follower catches up within milliseconds: ask the replicas
 	// again a few times before reading the gap from the leader.
@@ -553,8 +556,12 @@ func (l *log) Read(ctx context.Context, from uint64, maxRecords, maxBytes int) (
 		if err != nil {
 			return nil, err
 		}
-		if add(page) {
+		full, gap := add(page)
+		if full {
 			return out, nil
+		}
+		if gap {
+			break
 		}
 	}
 	// Still short: the gap, and only the gap, from the leader.
@@ -563,7 +570,10 @@ func (l *log) Read(ctx context.Context, from uint64, maxRecords, maxBytes int) (
 		if err != nil {
 			return nil, err
 		}
-		if !ok || add([]engine.StoredRecord{r}) {
+		if !ok {
+			break
+		}
+		if full, _ := add([]engine.StoredRecord{r}); full {
 			break
 		}
 	}
@@ -600,14 +610,37 @@ func (l *log) leaderLast(ctx context.Context) (uint64, error) {
 
 // directRead reads with batched direct gets. full reports whether it
 // stopped at a limit rather than at the end of the answering replica's log.
+//
+// A replica that is catching up may hold later records without some
+// earlier ones, and a direct get steps over what it lacks. So the records
+// read are dense from from: a record past the next offset ends the read
+// short before it (the caller reads on, from other replicas or the
+// leader), except as the very first record, which is past from when from is
+// below the log's trim horizon; there the leader is asked whether the
+// record at from exists, and gives it if so.
 func (l *log) directRead(ctx context.Context, from uint64, maxRecords, maxBytes int, o *opener) (recs []engine.StoredRecord, full bool, err error) {
 	bytes := 0
+	want := from // the offset the next record must have
 	for from < math.MaxUint64 {
 		page, pending, err := l.directGet(ctx, from, maxRecords-len(recs), maxBytes-bytes, o)
 		if err != nil {
 			return nil, false, err
 		}
 		for _, r := range page {
+			if r.Offset > want && l.e.opts.Replicas > 1 {
+				if len(recs) > 0 {
+					return recs, false, nil
+				}
+				lr, ok, err := l.leaderGet(ctx, want+1, o)
+				if err != nil {
+					return nil, false, err
+				}
+				if ok {
+					return []engine.StoredRecord{lr}, false, nil
+				}
+				// Trimmed: the log starts later.
+			}
+			want = r.Offset + 1
 			size := len(r.Key) + len(r.Value)
 			if len(recs) > 0 && bytes+size > maxBytes {
 				return recs, true, nil
