@@ -151,6 +151,15 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Engine, error) {
 		e.replies.stop()
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
+	// Appends in flight resend when the connection comes back; the
+	// owner's own handler still runs.
+	prev := nc.Opts.ReconnectedCB
+	nc.SetReconnectHandler(func(c *nats.Conn) {
+		e.endEpoch(reconnects)
+		if prev != nil {
+			prev(c)
+		}
+	})
 	return e, nil
 }
 

@@ -165,10 +165,11 @@ func (l *log) Append(ctx context.Context, recs []engine.Record) (engine.AppendRe
 //   - Every batch carries a message id (Nats-Msg-Id, on its last message),
 //     and JetStream stores a message id once within the stream's
 //     duplicates window (dupWindow).
-//   - A leader that steps down or dies, or a server that loses interest on
-//     the way, drops a publish without an answer. So a batch is sent again,
-//     under a new batch id and the same message id, when JetStream reports
-//     a new leader for its stream, and when it had no answer after
+//   - A leader that steps down or dies, a server that loses interest on
+//     the way, or a connection that breaks drops a publish without an
+//     answer. So a batch is sent again, under a new batch id and the same
+//     message id, when JetStream reports a new leader for its stream, when
+//     the engine's connection comes back, and when it had no answer after
 //     ResendAfter (plus a little per byte), then after twice as long, up to
 //     a second between resends (or the first wait, if longer). The answers
 //     of every attempt are awaited together: the first acknowledgement ends
@@ -235,6 +236,7 @@ func (a *appendCall) run(ctx context.Context, wait time.Duration) (uint64, int64
 	first := time.Now()
 	longest := max(wait, maxResendWait)
 	elected := l.e.leaderEpoch(l.n.stream)
+	reconnected := l.e.leaderEpoch(reconnects)
 	if err := a.send(ctx); err != nil {
 		return 0, 0, err
 	}
@@ -267,6 +269,12 @@ func (a *appendCall) run(ctx context.Context, wait time.Duration) (uint64, int64
 		case <-elected:
 			// A new leader: what the old one dropped will not be answered.
 			elected = l.e.leaderEpoch(l.n.stream)
+			if !stored {
+				timer.Reset(0)
+			}
+		case <-reconnected:
+			// What was on its way through the lost connection is lost.
+			reconnected = l.e.leaderEpoch(reconnects)
 			if !stored {
 				timer.Reset(0)
 			}
@@ -338,6 +346,11 @@ func (a *appendCall) locate(ctx context.Context) (uint64, int64, error) {
 		var t int64
 		last := from
 		_, err := l.directBatch(ctx, from, 1000, 64<<20, func(seq uint64, m *nats.Msg) (bool, error) {
+			if seq != last+1 && last != a.floor {
+				// Messages went missing on the way (a reconnection):
+				// read on from the last one seen in order.
+				return false, nil
+			}
 			last = seq
 			if m.Header.Get(hdrMsgID) != a.id {
 				return true, nil

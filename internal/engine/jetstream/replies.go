@@ -117,8 +117,15 @@ func (e *Engine) leaderEpoch(stream string) <-chan struct{} {
 // leaderElected ends the current epoch of the stream a leader-elected
 // advisory names.
 func (e *Engine) leaderElected(m *nats.Msg) {
-	stream := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
-	if v, ok := e.leaders.Load(stream); ok {
+	e.endEpoch(m.Subject[strings.LastIndexByte(m.Subject, '.')+1:])
+}
+
+// reconnects is the epoch key that ends when the engine's connection to
+// NATS comes back (no stream is named so).
+const reconnects = ""
+
+func (e *Engine) endEpoch(key string) {
+	if v, ok := e.leaders.Load(key); ok {
 		if ep := v.(*atomic.Pointer[epoch]).Swap(nil); ep != nil {
 			close(ep.done)
 		}
