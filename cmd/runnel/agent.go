@@ -80,14 +80,8 @@ func agentUsage(w io.Writer) {
 func parseAgent(args []string, getenv env) (agentConfig, error) {
 	var c agentConfig
 	fs, logLevel, envErr := agentFlags(&c, getenv)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, *envErr); err != nil {
 		return c, err
-	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
-	}
-	if *envErr != nil {
-		return c, fmt.Errorf("bad environment: %w", *envErr)
 	}
 	if c.statusInterval < 0 || c.checkpointInterval <= 0 {
 		return c, errors.New("--status-interval must be 0 or more and --checkpoint-interval more than 0")

@@ -78,14 +78,8 @@ func consumeUsage(w io.Writer) {
 func parseConsume(args []string, getenv env) (consumeConfig, error) {
 	var c consumeConfig
 	fs, logLevel, envErr := consumeFlags(&c, getenv)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, *envErr); err != nil {
 		return c, err
-	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
-	}
-	if *envErr != nil {
-		return c, fmt.Errorf("bad environment: %w", *envErr)
 	}
 	if c.stream == "" || c.app == "" {
 		return c, errors.New("--stream and --app are required")

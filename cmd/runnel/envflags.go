@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"strconv"
 	"time"
@@ -77,4 +78,20 @@ func (e envDefaults) boolean(key string, def bool) bool {
 		return def
 	}
 	return b
+}
+
+// parseFlags parses a command's flags, which take no positional arguments,
+// and reports a bad environment default (envErr) after the flags, so that
+// a flag's own error comes first.
+func parseFlags(fs *flag.FlagSet, args []string, envErr error) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
+	}
+	if envErr != nil {
+		return fmt.Errorf("bad environment: %w", envErr)
+	}
+	return nil
 }

@@ -91,14 +91,8 @@ type serveConfig struct {
 func parseServe(args []string, getenv env) (serveConfig, error) {
 	var c serveConfig
 	fs, logLevel, envErr := serveFlags(&c, getenv)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, *envErr); err != nil {
 		return c, err
-	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
-	}
-	if *envErr != nil {
-		return c, fmt.Errorf("bad environment: %w", *envErr)
 	}
 	fs.Visit(func(f *flag.Flag) { c.adminExplicit = c.adminExplicit || f.Name == "admin-listen" })
 	c.adminExplicit = c.adminExplicit || getenv("RUNNEL_ADMIN_LISTEN") != ""

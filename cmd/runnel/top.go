@@ -58,14 +58,8 @@ func topUsage(w io.Writer) {
 func parseTop(args []string, getenv env) (topConfig, error) {
 	var c topConfig
 	fs, envErr := topFlags(&c, getenv)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, *envErr); err != nil {
 		return c, err
-	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
-	}
-	if *envErr != nil {
-		return c, fmt.Errorf("bad environment: %w", *envErr)
 	}
 	if c.interval < 100*time.Millisecond {
 		return c, fmt.Errorf("--interval %s: use at least 100ms", c.interval)
