@@ -1,8 +1,6 @@
 package metrics
 
 import (
-	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -122,13 +120,8 @@ func (r *Registry) ForgetDeliveryStream(name, id string) {
 // sorted by name.
 func (r *Registry) deliveryList() []*DeliveryStream {
 	r.mu.Lock()
-	out := make([]*DeliveryStream, 0, len(r.mu.deliveries))
-	for _, d := range r.mu.deliveries {
-		out = append(out, d)
-	}
-	r.mu.Unlock()
-	slices.SortFunc(out, func(a, b *DeliveryStream) int { return strings.Compare(a.name, b.name) })
-	return out
+	defer r.mu.Unlock()
+	return byName(r.mu.deliveries)
 }
 
 // Put counts one successful PutRecord (batch false) or PutRecordBatch

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -189,12 +190,16 @@ func (r *Registry) Forget(name, id string) {
 // streamList returns the streams known, sorted by name.
 func (r *Registry) streamList() []*Stream {
 	r.mu.Lock()
-	out := make([]*Stream, 0, len(r.mu.streams))
-	for _, s := range r.mu.streams {
-		out = append(out, s)
+	defer r.mu.Unlock()
+	return byName(r.mu.streams)
+}
+
+// byName returns the values of m, which is keyed by name, sorted by name.
+func byName[V any](m map[string]V) []V {
+	out := make([]V, 0, len(m))
+	for _, name := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, m[name])
 	}
-	r.mu.Unlock()
-	slices.SortFunc(out, func(a, b *Stream) int { return strings.Compare(a.name, b.name) })
 	return out
 }
 
