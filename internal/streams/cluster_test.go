@@ -2,11 +2,15 @@ package streams
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/runnel/runnel/internal/engine"
 	"github.com/runnel/runnel/internal/engine/jetstream"
 )
 
@@ -209,5 +213,142 @@ func TestSharedEngineLeaderReaps(t *testing.T) {
 			t.Fatalf("20 s after DeleteStream: logs %v, describe error %v", logs, err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestSharedEngineLateAppendNotSkipped: a gateway that has not yet seen a
+// shard close may append to it after the closing compare-and-set read its
+// end, until the log is sealed. A reader on another gateway that reaches
+// the end in between must not be told the shard ended before such records.
+func TestSharedEngineLateAppendNotSkipped(t *testing.T) {
+	var (
+		late  func()
+		armed atomic.Bool
+	)
+	svcs := sharedServices(t, 2, func(o *Options) {
+		o.CrashPoint = func(p string) {
+			if p == CrashReshardAfterCAS && armed.CompareAndSwap(true, false) {
+				late()
+			}
+		}
+	})
+	a, b := svcs[0], svcs[1]
+	ctx := context.Background()
+	name := "late"
+	if err := a.CreateStream(ctx, &CreateStreamInput{StreamName: &name, ShardCount: ptr(int32(1))}); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, a, name, statusActive)
+	waitStatus(t, b, name, statusActive)
+	for i := range 5 {
+		if _, err := b.PutRecord(ctx, &PutRecordInput{StreamName: &name, PartitionKey: ptr(fmt.Sprint(i)), Data: []byte("before")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sid := shardID(0)
+	it, err := b.GetShardIterator(ctx, &GetShardIteratorInput{StreamName: &name, ShardId: &sid, ShardIteratorType: ptr("TRIM_HORIZON")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	iter := it.ShardIterator
+	var got []string
+	var ended []ChildShard
+	read := func() { // until the records run out or the shard ends
+		t.Helper()
+		for iter != nil {
+			out, err := b.GetRecords(ctx, &GetRecordsInput{ShardIterator: iter})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range out.Records {
+				got = append(got, string(r.Data))
+			}
+			iter = out.NextShardIterator
+			if iter == nil {
+				ended = out.ChildShards
+			}
+			if len(out.Records) == 0 {
+				return
+			}
+		}
+	}
+	read()
+	if len(got) != 5 {
+		t.Fatalf("read %d records before the split, want 5", len(got))
+	}
+	var parent engine.Log
+	late = func() {
+		// The shard is closed in the metadata, its log not yet sealed. b
+		// learns of it and its reader reaches the end; then a gateway with
+		// an older view appends (here, straight to the log).
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			st, _, err := b.live(ctx, name)
+			if err == nil && st.meta.Shards[0].Closed != 0 {
+				parent, err = b.eng.Log(ctx, st.shards[0].logName)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Error("b did not see the shard close within 20 s")
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		read()
+		_, err := parent.Append(ctx, []engine.Record{{Key: []byte("k"), Value: []byte("late")}})
+		if err != nil && !errors.Is(err, engine.ErrSealed) {
+			t.Error(err)
+		}
+	}
+	armed.Store(true)
+	if _, err := a.UpdateShardCount(ctx, &UpdateShardCountInput{StreamName: &name, TargetShardCount: ptr(int32(2)), ScalingType: ptr("UNIFORM_SCALING")}); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, a, name, statusActive)
+	for deadline := time.Now().Add(20 * time.Second); iter != nil; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the reader did not reach the closed shard's end within 20 s")
+		}
+		read()
+	}
+	stored, err := parent.Read(ctx, 0, 100, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(stored) {
+		t.Fatalf("the reader was told the shard ended after %d records %q; it holds %d", len(got), got, len(stored))
+	}
+	if len(ended) != 2 {
+		t.Fatalf("the shard ended with children %v, want 2", ended)
+	}
+	// Every gateway's metadata ends the shard after its last record.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		st, _, err := b.live(ctx, name)
+		if err == nil && st.meta.Shards[0].EndOffset == uint64(len(stored)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("b's metadata ends the closed shard at %d, want %d", st.meta.Shards[0].EndOffset, len(stored))
+		}
+	}
+}
+
+// waitStatus waits until s describes stream name with status.
+func waitStatus(t *testing.T, s *Service, name, status string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out, err := s.DescribeStreamSummary(context.Background(), &DescribeStreamSummaryInput{StreamName: &name})
+		if err == nil && out.StreamDescriptionSummary.StreamStatus == status {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stream %s not %s within 20 s (%v)", name, status, err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -612,6 +612,12 @@ func (s *Service) GetRecords(ctx context.Context, in *GetRecordsInput) (*GetReco
 	if err != nil {
 		return nil, s.mapLogErr(err, sid, name)
 	}
+	var end uint64 // of a closed shard, known before reading its last records
+	if sm.Closed != 0 {
+		if end, err = s.sealedEnd(ctx, st, idx); err != nil {
+			return nil, s.mapLogErr(err, sid, name)
+		}
+	}
 	stored, err := l.Read(ctx, it.offset, limit, maxGetRecordsBytes)
 	if err != nil {
 		return nil, s.mapLogErr(err, sid, name)
@@ -625,10 +631,10 @@ func (s *Service) GetRecords(ctx context.Context, in *GetRecordsInput) (*GetReco
 	next := it.offset
 	if n := len(stored); n > 0 {
 		next = stored[n-1].Offset + 1
-	} else if sm.Closed != 0 && next < sm.EndOffset {
+	} else if sm.Closed != 0 && next < end {
 		// Nothing readable is left before the end of a closed shard (its log
-		// takes no more appends): what remains was lost. The shard is drained.
-		next = sm.EndOffset
+		// is sealed): what remains was lost. The shard is drained.
+		next = end
 	}
 	sh.limits.chargeRead(bytes)
 	if st.metrics != nil {
@@ -640,7 +646,7 @@ func (s *Service) GetRecords(ctx context.Context, in *GetRecordsInput) (*GetReco
 		st.metrics.GetRecords(sh.metrics, len(stored), max(0, bytes-len(stored)), age)
 	}
 
-	if sm.Closed != 0 && next >= sm.EndOffset {
+	if sm.Closed != 0 && next >= end {
 		// The closed shard is drained: no next iterator, the children instead.
 		out.ChildShards = s.childShards(st, idx)
 		return out, nil
@@ -715,7 +721,11 @@ func (s *Service) positionOffset(ctx context.Context, op, name string, st *strea
 		return offset, nil
 	case "LATEST":
 		if sm.Closed != 0 {
-			return sm.EndOffset, nil
+			end, err := s.sealedEnd(ctx, st, idx)
+			if err != nil {
+				return 0, s.mapLogErr(err, sid, name)
+			}
+			return end, nil
 		}
 		l, err := sh.handle(ctx, s.eng)
 		if err != nil {

@@ -211,6 +211,8 @@ type shard struct {
 	gate   sync.RWMutex
 	closed atomic.Bool // closed by resharding
 	sealed atomic.Bool // closed and its log known to be sealed
+	// sealedNext is the log's Next once sealed (see sealedEnd).
+	sealedNext atomic.Uint64
 
 	// Bytes and records appended since the scaler last looked (scaler.go).
 	inBytes, inRecords atomic.Int64

@@ -315,29 +315,16 @@ func (s *Service) sealClosed(ctx context.Context, st *stream) error {
 		if sm.Closed == 0 {
 			continue
 		}
-		sh := st.shards[i]
-		if sh.sealed.Load() {
-			continue
-		}
-		sh.closed.Store(true)
-		l, err := sh.handle(ctx, s.eng)
+		end, err := s.sealedEnd(ctx, st, i)
 		if errors.Is(err, engine.ErrLogNotFound) {
 			continue // expired and deleted with its stream
 		}
 		if err != nil {
 			return err
 		}
-		if err := l.Seal(ctx); err != nil {
-			return err
+		if end > sm.EndOffset {
+			fix[i] = end
 		}
-		info, err := l.Info(ctx)
-		if err != nil {
-			return err
-		}
-		if info.Next > sm.EndOffset {
-			fix[i] = info.Next
-		}
-		sh.sealed.Store(true)
 	}
 	if len(fix) == 0 {
 		return nil
@@ -354,6 +341,36 @@ func (s *Service) sealClosed(ctx context.Context, st *stream) error {
 		return nil
 	})
 	return err
+}
+
+// sealedEnd seals the log of closed shard idx, unless this process knows it
+// sealed, and returns where the shard ends: its EndOffset, or the sealed
+// log's Next if larger. Until the log is sealed a gateway that has not yet
+// seen the shard close may still append to it, after the closing
+// compare-and-set read EndOffset (sealClosed then corrects the metadata);
+// so readers learn the end of a closed shard from here, never from
+// EndOffset alone, and are not told it is drained before its last record.
+// Sealing is idempotent: whichever gateway reads the end first seals.
+func (s *Service) sealedEnd(ctx context.Context, st *stream, idx int) (uint64, error) {
+	sh, sm := st.shards[idx], &st.meta.Shards[idx]
+	if sh.sealed.Load() {
+		return max(sm.EndOffset, sh.sealedNext.Load()), nil
+	}
+	sh.closed.Store(true)
+	l, err := sh.handle(ctx, s.eng)
+	if err != nil {
+		return 0, err
+	}
+	if err := l.Seal(ctx); err != nil {
+		return 0, err
+	}
+	info, err := l.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	sh.sealedNext.Store(info.Next)
+	sh.sealed.Store(true)
+	return max(sm.EndOffset, info.Next), nil
 }
 
 // resealAll seals every closed shard's log and gives every shard log its

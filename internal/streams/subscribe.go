@@ -310,6 +310,16 @@ func (sub *Subscription) Next(ctx context.Context) (*SubscribeToShardEvent, erro
 		if err := sub.throttle(ctx); err != nil {
 			return nil, err
 		}
+		var end uint64 // of a closed shard, known before reading its last records
+		if sm.Closed != 0 {
+			if end, err = s.sealedEnd(ctx, st, sub.idx); err != nil {
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				sub.done = true
+				return nil, s.mapLogErr(err, sub.sh.id, sub.stream)
+			}
+		}
 		recs, err := sub.log.Read(ctx, sub.next, maxEventRecords, maxEventBytes)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -324,7 +334,7 @@ func (sub *Subscription) Next(ctx context.Context) (*SubscribeToShardEvent, erro
 		}
 		// Nothing readable before the end of a closed shard: the rest was
 		// lost to damage on disk, and the shard is drained (see GetRecords).
-		closedEnd := sm.Closed != 0 && (after >= sm.EndOffset || len(recs) == 0)
+		closedEnd := sm.Closed != 0 && (after >= end || len(recs) == 0)
 		if len(recs) > 0 || closedEnd || !sub.sentFirst || time.Since(sub.lastEvent) >= heartbeat {
 			return sub.event(ctx, st, recs, closedEnd)
 		}
