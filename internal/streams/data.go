@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/runnel/runnel/internal/engine"
@@ -87,6 +88,9 @@ func (s *Service) checkRecordSize(name, member string, data, pk int, maxKiB int3
 	return nil
 }
 
+// slowAppend is how long an append may take before it is logged.
+const slowAppend = time.Second
+
 // appendLog appends to a shard's log, mapping engine failures, and returns
 // the bytes appended (data plus partition keys). It returns errShardClosed
 // if resharding closed the shard since the records were routed.
@@ -100,7 +104,13 @@ func (s *Service) appendLog(ctx context.Context, sh *shard, recs []engine.Record
 	if err != nil {
 		return engine.AppendResult{}, 0, err
 	}
+	start := time.Now()
 	res, err := l.Append(ctx, recs)
+	if d := time.Since(start); d >= slowAppend {
+		// Operators see where a stall of the writes came from: a shard's
+		// log (a leader election in a cluster, a slow disk) or not.
+		s.logger().Warn("slow append", "stream_log", sh.logName, "shard", sh.id, "records", len(recs), "took", d.Round(time.Millisecond), "error", err)
+	}
 	if errors.Is(err, engine.ErrSealed) {
 		return res, 0, errShardClosed
 	}
