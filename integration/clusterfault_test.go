@@ -492,6 +492,8 @@ func TestClusterRollingRestart(t *testing.T) {
 		l.waitAcks(500, 60*time.Second)
 		c.start(nd)
 		c.waitHealthy(nd, 60*time.Second)
+		c.waitCurrent(60 * time.Second)
+		t.Logf("%s: %s back, every stream's replicas current", time.Now().Format("15:04:05.000"), nd.name)
 		l.waitAcks(500, 60*time.Second)
 	}
 	gap := l.finish(gws[0].client())

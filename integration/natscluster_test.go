@@ -312,6 +312,44 @@ func (c *natsCluster) jetStream() (js njs.JetStream, done func()) {
 	return js, nc.Close
 }
 
+// waitCurrent waits until every JetStream stream (shards' and metadata's)
+// has a leader and all its replicas online and current as the leader sees
+// them: what `nats stream report` shows before an operator takes the next
+// node of a rolling restart down. A node's /healthz may say ok while the
+// leaders still count it behind; taking a second node down then leaves
+// such a stream without a quorum until the first catches up.
+func (c *natsCluster) waitCurrent(within time.Duration) {
+	c.t.Helper()
+	js, done := c.jetStream()
+	defer done()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	for {
+		behind := ""
+		lister := js.ListStreams(ctx)
+		for info := range lister.Info() {
+			ci := info.Cluster
+			switch {
+			case ci == nil || ci.Leader == "":
+				behind = info.Config.Name + " has no leader"
+			default:
+				for _, p := range ci.Replicas {
+					if !p.Current || p.Offline {
+						behind = fmt.Sprintf("%s: replica %s not current", info.Config.Name, p.Name)
+					}
+				}
+			}
+		}
+		if behind == "" && lister.Err() == nil {
+			return
+		}
+		if ctx.Err() != nil {
+			c.t.Fatalf("streams not current within %s: %s (%v)", within, behind, lister.Err())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // shardPeers returns the server names of the leader and of a follower of
 // the JetStream stream holding shard index i of some Kinesis stream (the
 // tests' clusters hold one Kinesis stream). The log of shard i is named
