@@ -93,7 +93,13 @@ func commands() []command {
 	}
 }
 
+// processMain is true when the program runs as the runnel command (not in
+// a test that calls run): only then may runnel serve execute itself again
+// (raiseTimerSlack).
+var processMain bool
+
 func main() {
+	processMain = true
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr, os.Getenv))
 }
 

@@ -42,6 +42,7 @@ func TestDispatch(t *testing.T) {
 		{[]string{"serve", "-h"}, exitOK, "RUNNEL_DATA_DIR", ""},
 		{[]string{"serve", "--engine", "tape"}, exitUsage, "", "use disk, memory or jetstream"},
 		{[]string{"serve", "--log-level", "loud"}, exitUsage, "", "--log-level"},
+		{[]string{"serve", "--timer-slack", "-1ms"}, exitUsage, "", "--timer-slack -1ms"},
 		{[]string{"serve", "extra"}, exitUsage, "", "unexpected argument"},
 		{[]string{"serve", "--tls-cert", "c.pem"}, exitUsage, "", "both a cert file and a key file"},
 		{[]string{"serve", "--listen", "localhost"}, exitUsage, "", "listen address"},

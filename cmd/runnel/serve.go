@@ -65,6 +65,7 @@ type serveConfig struct {
 	corsOrigins       string        // comma-separated
 	gcPercent         int           // GOGC with the disk engine
 	memoryLimit       int64         // soft memory limit with the disk engine, bytes; 0: none
+	timerSlack        time.Duration // the process's timer slack (Linux); 0: as inherited
 	natsURLs          string        // jetstream engine: the NATS servers; empty: embedded
 	natsReplicas      int           // jetstream engine: copies of each log; 0: 1 embedded, else 3
 	clusterDev        bool          // jetstream engine on an embedded 3-node cluster
@@ -107,6 +108,9 @@ func parseServe(args []string, getenv env) (serveConfig, error) {
 	}
 	if c.clusterDev && c.engine == "disk" {
 		c.engine = "jetstream"
+	}
+	if c.timerSlack < 0 {
+		return c, fmt.Errorf("--timer-slack %v: use a duration of 0 or more (0 leaves the slack as inherited)", c.timerSlack)
 	}
 	switch c.engine {
 	case "disk", "memory", "jetstream":
@@ -273,6 +277,7 @@ func serveFlags(c *serveConfig, getenv env) (fs *flag.FlagSet, logLevel *string,
 	fs.BoolVar(&c.auditControlPlane, "audit-control-plane", boolEnv("RUNNEL_AUDIT_CONTROL_PLANE", false), "log every control-plane call (all but record and lease traffic) with its principal (env RUNNEL_AUDIT_CONTROL_PLANE)")
 	fs.BoolVar(&c.metrics, "metrics", boolEnv("RUNNEL_METRICS", true), "count the streams' CloudWatch-named metrics and serve them at /metrics on the admin listener (env RUNNEL_METRICS)")
 	fs.IntVar(&c.metricsMaxSeries, "metrics-max-series", intEnv("RUNNEL_METRICS_MAX_SERIES", metrics.DefaultOptions().MaxSeries), "most stream and shard time series /metrics exports; past it shard series go first, with a warning in the log (env RUNNEL_METRICS_MAX_SERIES)")
+	fs.DurationVar(&c.timerSlack, "timer-slack", durationEnv("RUNNEL_TIMER_SLACK", defaultTimerSlack), "how late the process's timers may fire (Linux), so that the Go runtime's monitor thread wakes less often; 0 leaves it as inherited (env RUNNEL_TIMER_SLACK)")
 	fs.Var(bytesFlag{&c.memoryLimit}, "memory-limit", "with the disk engine: the garbage collector's soft memory `limit` (e.g. 512MiB, 2GiB, off); the GOMEMLIMIT environment variable wins (env RUNNEL_MEMORY_LIMIT)")
 	return fs, logLevel, envErr
 }
@@ -336,9 +341,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err != nil {
 		return usageError(stderr, "serve", err)
 	}
+	var slackErr error
+	if processMain && cfg.timerSlack > 0 {
+		// Before anything is started or logged: on success it does not
+		// return, and the process starts again.
+		slackErr = raiseTimerSlack(cfg.timerSlack, getenv)
+	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	if slackErr != nil {
+		log.Warn("timer slack not applied; set --timer-slack 0 to skip it", slog.Any("error", slackErr))
+	}
 	if n := schedulerProcs(cfg.engine, getenv, runtime.GOMAXPROCS(0)); n != runtime.GOMAXPROCS(0) {
 		runtime.GOMAXPROCS(n)
 		log.Debug("scheduler", slog.Int("gomaxprocs", n))
