@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/runnel/runnel/internal/netconn"
 	"io"
 	"log/slog"
 	"net/http"
@@ -347,10 +348,17 @@ func (h *Handler) serve(x *exchange) {
 		x.setDeadline(x.rc.SetReadDeadline, time.Now().Add(h.opts.BodyReadTimeout))
 	}
 	var src io.Reader = r.Body
+	lowatDone := func() {}
+	if r.ProtoMajor == 1 && r.ContentLength > 0 {
+		// Woken once most of a large body is in, not per piece the client
+		// writes.
+		src, lowatDone = netconn.BodyReader(netconn.From(r.Context()), src, r.ContentLength)
+	}
 	if check != nil {
 		src = check.Body(src) // hashed as it is read, for the signature
 	}
 	bd, err := readBody(src, r.ContentLength, h.opts.MaxBodyBytes, h.budget)
+	lowatDone()
 	defer bd.release()
 	if err != nil {
 		// The deadline stays: net/http then gives up at once on the rest

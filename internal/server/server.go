@@ -13,6 +13,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/runnel/runnel/internal/netconn"
 	"log/slog"
 	"net"
 	"net/http"
@@ -158,6 +159,7 @@ func Listen(ctx context.Context, h http.Handler, opts Options) (*Server, error) 
 			MaxHeaderBytes:    opts.MaxHeaderBytes,
 			HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: opts.MaxConcurrentStreams},
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+			ConnContext:       netconn.With,
 		},
 	}
 	if src != nil {
