@@ -43,6 +43,10 @@ type jsonWriter struct {
 	count bool
 	n     int   // bytes counted, or written to w
 	err   error // the first error from w
+	// ts is the text of the last timestamp written, tsMs its time: the
+	// records of a batch share theirs, and a body is walked twice.
+	ts   []byte
+	tsMs int64
 }
 
 // raw writes s, which is already JSON text.
@@ -135,21 +139,33 @@ func (j *jsonWriter) blob(b []byte) {
 // fraction digits reads back as the same float64.
 func (j *jsonWriter) timestamp(t streams.Timestamp) {
 	ms := t.UnixMilli()
-	if ms < 0 || ms >= 1e15 {
-		j.buf = strconv.AppendFloat(j.buf, float64(ms)/1000, 'f', -1, 64)
-		j.settle()
+	if j.ts == nil || ms != j.tsMs {
+		j.ts, j.tsMs = appendTimestamp(j.ts[:0], ms), ms
+	}
+	if j.count {
+		j.n += len(j.ts)
 		return
 	}
-	j.buf = strconv.AppendUint(j.buf, uint64(ms/1000), 10)
+	j.buf = append(j.buf, j.ts...)
+	j.settle()
+}
+
+// appendTimestamp appends the text of a timestamp of ms Unix milliseconds
+// (jsonWriter.timestamp).
+func appendTimestamp(b []byte, ms int64) []byte {
+	if ms < 0 || ms >= 1e15 {
+		return strconv.AppendFloat(b, float64(ms)/1000, 'f', -1, 64)
+	}
+	b = strconv.AppendUint(b, uint64(ms/1000), 10)
 	if f := ms % 1000; f != 0 {
 		d := [4]byte{'.', byte('0' + f/100), byte('0' + f/10%10), byte('0' + f%10)}
 		n := 4
 		for d[n-1] == '0' {
 			n--
 		}
-		j.buf = append(j.buf, d[:n]...)
+		b = append(b, d[:n]...)
 	}
-	j.settle()
+	return b
 }
 
 func (j *jsonWriter) records(recs []streams.Record) {

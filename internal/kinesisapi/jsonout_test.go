@@ -180,6 +180,10 @@ func TestGetRecordsJSONMatchesEncodingJSON(t *testing.T) {
 // the range it covers and at its edges.
 func TestTimestampJSON(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
+	// One writer and one counter through every check, each time written
+	// twice: the last timestamp's text is kept and reused.
+	var shared, counter jsonWriter
+	counter.count = true
 	check := func(ms int64) {
 		ts := streams.TimestampMillis(ms)
 		want, _ := ts.MarshalJSON()
@@ -187,6 +191,15 @@ func TestTimestampJSON(t *testing.T) {
 		j.timestamp(ts)
 		if !bytes.Equal(j.buf, want) {
 			t.Fatalf("ms %d: got %s, want %s", ms, j.buf, want)
+		}
+		for range 2 {
+			shared.buf = shared.buf[:0]
+			shared.timestamp(ts)
+			n := counter.n
+			counter.timestamp(ts)
+			if !bytes.Equal(shared.buf, want) || counter.n-n != len(want) {
+				t.Fatalf("ms %d after others: got %s (counted %d), want %s", ms, shared.buf, counter.n-n, want)
+			}
 		}
 	}
 	for _, ms := range []int64{0, 1, 9, 10, 100, 999, 1000, 1001, 1010, 1100, 1e15 - 1, 1e15, 1e15 + 1, -1, -1000, -62135596800000, 1<<53 - 1} {
