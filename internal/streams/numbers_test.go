@@ -2,6 +2,7 @@ package streams
 
 import (
 	"crypto/md5"
+	"encoding/binary"
 	"fmt"
 	"math"
 	"math/big"
@@ -222,5 +223,26 @@ func BenchmarkAppendNextSeq(b *testing.B) {
 	for b.Loop() {
 		buf = appendNextSeq(buf, buf)
 		buf = append(buf[:0], buf[seqNumDigits:]...)
+	}
+}
+
+// TestParseFormat8 checks the eight-digit conversions of appendNextSeq
+// against strconv, at the edges and at random.
+func TestParseFormat8(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	vals := []uint32{0, 1, 9, 10, 99, 100, 9999, 10000, 99999999, 12345678, 87654321, 10000000, 99990000, 9999}
+	for range 100000 {
+		vals = append(vals, r.Uint32N(1e8))
+	}
+	for _, v := range vals {
+		want := fmt.Sprintf("%08d", v)
+		var g [8]byte
+		binary.LittleEndian.PutUint64(g[:], format8(v))
+		if string(g[:]) != want {
+			t.Fatalf("format8(%d) = %q, want %q", v, g[:], want)
+		}
+		if got := parse8([]byte(want)); got != v {
+			t.Fatalf("parse8(%q) = %d", want, got)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package streams
 
 import (
+	"encoding/binary"
 	"math/bits"
 	"strconv"
 )
@@ -123,10 +124,14 @@ const nextSeqStep = "1208925819614629174706176"
 
 // appendNextSeq appends the decimal form of the number that follows prev,
 // the decimal form of a number, in its shard: the same fields with the
-// record index one higher. It adds 2^80 to prev's digits, a few times
+// record index one higher. It adds 2^80 to prev's digits, several times
 // faster than appendTo's divisions, for the runs of consecutive records in
 // GetRecords and PutRecords answers. prev may alias b. The record index
 // must not be 2^64-1 (engine offsets stay far below).
+//
+// The 25 digits of 2^80 are added eight at a time: each group of eight
+// digits is read into an integer, the step's group and the carry added,
+// and the group written back, all within one 64-bit word (parse8, format8).
 func appendNextSeq(b, prev []byte) []byte {
 	k := len(b)
 	b = append(b, prev...)
@@ -134,21 +139,48 @@ func appendNextSeq(b, prev []byte) []byte {
 	if len(d) != seqNumDigits {
 		panic("streams: appendNextSeq of a number that is not 56 digits")
 	}
-	// Digit by digit from the right, without branches: the carry of a
-	// digit sum v (0 to 19) is (v+6)>>4.
-	var carry uint32
-	const off = seqNumDigits - len(nextSeqStep)
-	for j := len(nextSeqStep) - 1; j >= 0; j-- {
-		v := uint32(d[off+j]-'0') + uint32(nextSeqStep[j]-'0') + carry
-		carry = (v + 6) >> 4
-		d[off+j] = byte('0' + v - 10*carry)
+	carry := uint32(0)
+	for i, step := range [3]uint32{74706176, 96146291, 20892581} {
+		g := d[seqNumDigits-8*(i+1) : seqNumDigits-8*i]
+		v := parse8(g) + step + carry
+		carry = b2u32(v >= 1e8)
+		v -= carry * 1e8
+		binary.LittleEndian.PutUint64(g, format8(v))
 	}
-	for i := off - 1; carry != 0 && i >= 0; i-- {
+	// The step's leading 1, then the carry on to the left.
+	carry++
+	for i := seqNumDigits - 25; carry != 0 && i >= 0; i-- {
 		v := uint32(d[i]-'0') + carry
 		carry = (v + 6) >> 4
 		d[i] = byte('0' + v - 10*carry)
 	}
 	return b
+}
+
+func b2u32(c bool) uint32 {
+	if c {
+		return 1
+	}
+	return 0
+}
+
+// parse8 reads eight ASCII digits, the first the most significant.
+func parse8(g []byte) uint32 {
+	x := binary.LittleEndian.Uint64(g) - 0x3030303030303030
+	x = x*10 + x>>8 // each 16-bit lane: two digits' value in its low byte
+	x = ((x&0x000000FF000000FF)*(100+1000000<<32) + (x>>16&0x000000FF000000FF)*(1+10000<<32)) >> 32
+	return uint32(x)
+}
+
+// format8 returns v (below 10^8) as eight ASCII digits in a little-endian
+// word: its first byte is the most significant digit.
+func format8(v uint32) uint64 {
+	x := uint64(v/10000) | uint64(v%10000)<<32  // 32-bit lanes of 4 digits
+	q := (x * 10486 >> 20) & 0x0000007F0000007F // each lane / 100
+	x = q | (x-q*100)<<16                       // 16-bit lanes of 2 digits
+	t := (x * 103 >> 10) & 0x000F000F000F000F   // each lane / 10
+	x = t | (x-t*10)<<8                         // bytes of 1 digit
+	return x + 0x3030303030303030
 }
 
 // digitPairs holds the two decimal digits of 0 to 99.
