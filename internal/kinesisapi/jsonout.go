@@ -45,8 +45,9 @@ type jsonWriter struct {
 	err   error // the first error from w
 	// ts is the text of the last timestamp written, tsMs its time: the
 	// records of a batch share theirs, and a body is walked twice.
-	ts   []byte
-	tsMs int64
+	ts    [24]byte
+	tsLen int // 0: none yet
+	tsMs  int64
 }
 
 // raw writes s, which is already JSON text.
@@ -139,14 +140,21 @@ func (j *jsonWriter) blob(b []byte) {
 // fraction digits reads back as the same float64.
 func (j *jsonWriter) timestamp(t streams.Timestamp) {
 	ms := t.UnixMilli()
-	if j.ts == nil || ms != j.tsMs {
-		j.ts, j.tsMs = appendTimestamp(j.ts[:0], ms), ms
+	if j.tsLen == 0 || ms != j.tsMs {
+		j.tsLen, j.tsMs = 0, ms
+		if b := appendTimestamp(j.ts[:0], ms); len(b) <= len(j.ts) {
+			j.tsLen = len(b)
+		} else { // longer than any time it is given in practice
+			j.buf = append(j.buf, b...)
+			j.settle()
+			return
+		}
 	}
 	if j.count {
-		j.n += len(j.ts)
+		j.n += j.tsLen
 		return
 	}
-	j.buf = append(j.buf, j.ts...)
+	j.buf = append(j.buf, j.ts[:j.tsLen]...)
 	j.settle()
 }
 
