@@ -337,6 +337,78 @@ func TestSharedEngineLateAppendNotSkipped(t *testing.T) {
 	}
 }
 
+// TestSharedEngineChildAfterParentSealed: a gateway that writes to a
+// child shard first seals its parent's log, so that a gateway with an older
+// view of the shards can no longer store a record in the parent after one
+// stored in a child: a writer whose calls go to both would otherwise see a
+// later record of a key read (parent first) before an earlier one.
+func TestSharedEngineChildAfterParentSealed(t *testing.T) {
+	var (
+		during func()
+		armed  atomic.Bool
+	)
+	svcs := sharedServices(t, 2, func(o *Options) {
+		o.CrashPoint = func(p string) {
+			if p == CrashReshardAfterCAS && armed.CompareAndSwap(true, false) {
+				during()
+			}
+		}
+	})
+	a, b := svcs[0], svcs[1]
+	ctx := context.Background()
+	name := "order"
+	if err := a.CreateStream(ctx, &CreateStreamInput{StreamName: &name, ShardCount: ptr(int32(1))}); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, a, name, statusActive)
+	waitStatus(t, b, name, statusActive)
+	if _, err := b.PutRecord(ctx, &PutRecordInput{StreamName: &name, PartitionKey: ptr("k"), Data: []byte("first")}); err != nil {
+		t.Fatal(err)
+	}
+	var lateErr error
+	var childShard string
+	during = func() {
+		// The shards are switched in the metadata; the resharding gateway
+		// has not sealed the parent yet. b, which sees the switch, writes
+		// to a child; then a gateway with the older view writes to the
+		// parent (here, straight to its log).
+		deadline := time.Now().Add(20 * time.Second)
+		var parent engine.Log
+		for {
+			st, _, err := b.live(ctx, name)
+			if err == nil && st.meta.Shards[0].Closed != 0 {
+				if parent, err = b.eng.Log(ctx, st.shards[0].logName); err != nil {
+					t.Error(err)
+					return
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Error("b did not see the shard close within 20 s")
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		out, err := b.PutRecord(ctx, &PutRecordInput{StreamName: &name, PartitionKey: ptr("k"), Data: []byte("second")})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		childShard = out.ShardId
+		_, lateErr = parent.Append(ctx, []engine.Record{{Key: []byte("\x00k"), Value: []byte("third")}})
+	}
+	armed.Store(true)
+	if _, err := a.UpdateShardCount(ctx, &UpdateShardCountInput{StreamName: &name, TargetShardCount: ptr(int32(2)), ScalingType: ptr("UNIFORM_SCALING")}); err != nil {
+		t.Fatal(err)
+	}
+	if childShard == "" || childShard == shardID(0) {
+		t.Fatalf("the write after the switch went to %q, want a child", childShard)
+	}
+	if !errors.Is(lateErr, engine.ErrSealed) {
+		t.Fatalf("a write to the parent after a child's was answered %v, want the log sealed", lateErr)
+	}
+}
+
 // waitStatus waits until s describes stream name with status.
 func waitStatus(t *testing.T, s *Service, name, status string) {
 	t.Helper()

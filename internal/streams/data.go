@@ -95,6 +95,11 @@ const slowAppend = time.Second
 // the bytes appended (data plus partition keys). It returns errShardClosed
 // if resharding closed the shard since the records were routed.
 func (s *Service) appendLog(ctx context.Context, sh *shard, recs []engine.Record) (engine.AppendResult, int, error) {
+	if len(sh.parents) > 0 && !sh.parentsSealed.Load() {
+		if err := s.sealParents(ctx, sh); err != nil {
+			return engine.AppendResult{}, 0, err
+		}
+	}
 	sh.gate.RLock()
 	defer sh.gate.RUnlock()
 	if sh.closed.Load() {

@@ -213,6 +213,10 @@ type shard struct {
 	sealed atomic.Bool // closed and its log known to be sealed
 	// sealedNext is the log's Next once sealed (see sealedEnd).
 	sealedNext atomic.Uint64
+	// parents are the shards this one was split or merged from; a child's
+	// first append waits until their logs are sealed (sealParents).
+	parents       []*shard
+	parentsSealed atomic.Bool
 
 	// Bytes and records appended since the scaler last looked (scaler.go).
 	inBytes, inRecords atomic.Int64
@@ -292,6 +296,15 @@ func (s *Service) build(m *streamMeta, raw []byte, version uint64, prev *stream)
 		}
 		if sm.Closed != 0 {
 			st.shards[i].closed.Store(true)
+		}
+		if st.shards[i].parents == nil && len(sm.Parents) > 0 {
+			ps := make([]*shard, 0, len(sm.Parents))
+			for _, p := range sm.Parents {
+				if p >= 0 && p < i {
+					ps = append(ps, st.shards[p])
+				}
+			}
+			st.shards[i].parents = ps
 		}
 		if sm.Closed == 0 {
 			sh := st.shards[i]

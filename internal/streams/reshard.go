@@ -353,24 +353,51 @@ func (s *Service) sealClosed(ctx context.Context, st *stream) error {
 // Sealing is idempotent: whichever gateway reads the end first seals.
 func (s *Service) sealedEnd(ctx context.Context, st *stream, idx int) (uint64, error) {
 	sh, sm := st.shards[idx], &st.meta.Shards[idx]
+	if err := s.sealShard(ctx, sh); err != nil {
+		return 0, err
+	}
+	return max(sm.EndOffset, sh.sealedNext.Load()), nil
+}
+
+// sealShard seals a closed shard's log (idempotent) and notes its end, once
+// per shard in this process.
+func (s *Service) sealShard(ctx context.Context, sh *shard) error {
 	if sh.sealed.Load() {
-		return max(sm.EndOffset, sh.sealedNext.Load()), nil
+		return nil
 	}
 	sh.closed.Store(true)
 	l, err := sh.handle(ctx, s.eng)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	if err := l.Seal(ctx); err != nil {
-		return 0, err
+		return err
 	}
 	info, err := l.Info(ctx)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	sh.sealedNext.Store(info.Next)
 	sh.sealed.Store(true)
-	return max(sm.EndOffset, info.Next), nil
+	return nil
+}
+
+// sealParents seals the logs of a child shard's parents before its first
+// append in this process. With several gateways, one that has not yet seen
+// a reshard's switch may still append to a parent until its log is sealed
+// (see sealedEnd); were a child written first, a writer whose calls go to
+// both gateways could have a later record of a key stored in the parent,
+// read before an earlier one stored in the child. A child written only
+// after its parents are sealed keeps every key's records in order across
+// the reshard. A parent whose log is gone (expired) takes nothing.
+func (s *Service) sealParents(ctx context.Context, child *shard) error {
+	for _, p := range child.parents {
+		if err := s.sealShard(ctx, p); err != nil && !errors.Is(err, engine.ErrLogNotFound) {
+			return fmt.Errorf("streams: seal %s, parent of %s, before writing to it: %w", p.logName, child.logName, err)
+		}
+	}
+	child.parentsSealed.Store(true)
+	return nil
 }
 
 // resealAll seals every closed shard's log and gives every shard log its
