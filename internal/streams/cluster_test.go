@@ -220,26 +220,57 @@ func TestSharedEngineLeaderReaps(t *testing.T) {
 // shard close may append to it after the closing compare-and-set read its
 // end, until the log is sealed. A reader on another gateway that reaches
 // the end in between must not be told the shard ended before such records.
-func TestSharedEngineLateAppendNotSkipped(t *testing.T) {
+// heldReshard returns two services sharing one engine and a one-shard
+// stream name created through a; hold(f) makes the next reshard run f
+// after its switch is stored and before the parent's log is sealed.
+func heldReshard(t *testing.T, name string) (a, b *Service, hold func(f func())) {
+	t.Helper()
 	var (
-		late  func()
-		armed atomic.Bool
+		during func()
+		armed  atomic.Bool
 	)
 	svcs := sharedServices(t, 2, func(o *Options) {
 		o.CrashPoint = func(p string) {
 			if p == CrashReshardAfterCAS && armed.CompareAndSwap(true, false) {
-				late()
+				during()
 			}
 		}
 	})
-	a, b := svcs[0], svcs[1]
-	ctx := context.Background()
-	name := "late"
-	if err := a.CreateStream(ctx, &CreateStreamInput{StreamName: &name, ShardCount: ptr(int32(1))}); err != nil {
+	a, b = svcs[0], svcs[1]
+	if err := a.CreateStream(context.Background(), &CreateStreamInput{StreamName: &name, ShardCount: ptr(int32(1))}); err != nil {
 		t.Fatal(err)
 	}
 	waitStatus(t, a, name, statusActive)
 	waitStatus(t, b, name, statusActive)
+	return a, b, func(f func()) { during = f; armed.Store(true) }
+}
+
+// closedParent waits until s sees shard 0 of stream name closed and
+// returns its log; nil (with the test failed) if it does not within 20 s.
+func closedParent(t *testing.T, s *Service, name string) engine.Log {
+	ctx := context.Background()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st, _, err := s.live(ctx, name)
+		if err == nil && st.meta.Shards[0].Closed != 0 {
+			l, err := s.eng.Log(ctx, st.shards[0].logName)
+			if err != nil {
+				t.Error(err)
+			}
+			return l
+		}
+		if time.Now().After(deadline) {
+			t.Error("the shard was not seen closed within 20 s")
+			return nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestSharedEngineLateAppendNotSkipped(t *testing.T) {
+	name := "late"
+	a, b, hold := heldReshard(t, name)
+	ctx := context.Background()
 	for i := range 5 {
 		if _, err := b.PutRecord(ctx, &PutRecordInput{StreamName: &name, PartitionKey: ptr(fmt.Sprint(i)), Data: []byte("before")}); err != nil {
 			t.Fatal(err)
@@ -277,34 +308,19 @@ func TestSharedEngineLateAppendNotSkipped(t *testing.T) {
 		t.Fatalf("read %d records before the split, want 5", len(got))
 	}
 	var parent engine.Log
-	late = func() {
+	hold(func() {
 		// The shard is closed in the metadata, its log not yet sealed. b
 		// learns of it and its reader reaches the end; then a gateway with
 		// an older view appends (here, straight to the log).
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			st, _, err := b.live(ctx, name)
-			if err == nil && st.meta.Shards[0].Closed != 0 {
-				parent, err = b.eng.Log(ctx, st.shards[0].logName)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Error("b did not see the shard close within 20 s")
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
+		if parent = closedParent(t, b, name); parent == nil {
+			return
 		}
 		read()
 		_, err := parent.Append(ctx, []engine.Record{{Key: []byte("k"), Value: []byte("late")}})
 		if err != nil && !errors.Is(err, engine.ErrSealed) {
 			t.Error(err)
 		}
-	}
-	armed.Store(true)
+	})
 	if _, err := a.UpdateShardCount(ctx, &UpdateShardCountInput{StreamName: &name, TargetShardCount: ptr(int32(2)), ScalingType: ptr("UNIFORM_SCALING")}); err != nil {
 		t.Fatal(err)
 	}
@@ -343,51 +359,22 @@ func TestSharedEngineLateAppendNotSkipped(t *testing.T) {
 // stored in a child: a writer whose calls go to both would otherwise see a
 // later record of a key read (parent first) before an earlier one.
 func TestSharedEngineChildAfterParentSealed(t *testing.T) {
-	var (
-		during func()
-		armed  atomic.Bool
-	)
-	svcs := sharedServices(t, 2, func(o *Options) {
-		o.CrashPoint = func(p string) {
-			if p == CrashReshardAfterCAS && armed.CompareAndSwap(true, false) {
-				during()
-			}
-		}
-	})
-	a, b := svcs[0], svcs[1]
-	ctx := context.Background()
 	name := "order"
-	if err := a.CreateStream(ctx, &CreateStreamInput{StreamName: &name, ShardCount: ptr(int32(1))}); err != nil {
-		t.Fatal(err)
-	}
-	waitStatus(t, a, name, statusActive)
-	waitStatus(t, b, name, statusActive)
+	a, b, hold := heldReshard(t, name)
+	ctx := context.Background()
 	if _, err := b.PutRecord(ctx, &PutRecordInput{StreamName: &name, PartitionKey: ptr("k"), Data: []byte("first")}); err != nil {
 		t.Fatal(err)
 	}
 	var lateErr error
 	var childShard string
-	during = func() {
+	hold(func() {
 		// The shards are switched in the metadata; the resharding gateway
 		// has not sealed the parent yet. b, which sees the switch, writes
 		// to a child; then a gateway with the older view writes to the
 		// parent (here, straight to its log).
-		deadline := time.Now().Add(20 * time.Second)
-		var parent engine.Log
-		for {
-			st, _, err := b.live(ctx, name)
-			if err == nil && st.meta.Shards[0].Closed != 0 {
-				if parent, err = b.eng.Log(ctx, st.shards[0].logName); err != nil {
-					t.Error(err)
-					return
-				}
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Error("b did not see the shard close within 20 s")
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
+		parent := closedParent(t, b, name)
+		if parent == nil {
+			return
 		}
 		out, err := b.PutRecord(ctx, &PutRecordInput{StreamName: &name, PartitionKey: ptr("k"), Data: []byte("second")})
 		if err != nil {
@@ -396,8 +383,7 @@ func TestSharedEngineChildAfterParentSealed(t *testing.T) {
 		}
 		childShard = out.ShardId
 		_, lateErr = parent.Append(ctx, []engine.Record{{Key: []byte("\x00k"), Value: []byte("third")}})
-	}
-	armed.Store(true)
+	})
 	if _, err := a.UpdateShardCount(ctx, &UpdateShardCountInput{StreamName: &name, TargetShardCount: ptr(int32(2)), ScalingType: ptr("UNIFORM_SCALING")}); err != nil {
 		t.Fatal(err)
 	}
