@@ -397,11 +397,26 @@ func (s *Service) fetch(ctx context.Context, name string) (*stream, error) {
 func (s *Service) store(name string, st *stream) *stream {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if cur := s.mu.cache[name]; cur != nil && cur.version > st.version && cur.meta.ID == st.meta.ID {
-		return cur
+	if cur := s.mu.cache[name]; cur != nil && cur.meta.ID == st.meta.ID {
+		if cur.version > st.version {
+			return cur
+		}
+		if cur.version == st.version && !sameShards(cur, st) {
+			// The same metadata built twice, by a caller that found no
+			// entry to build from (a background list racing the stream's
+			// creation): keep the entry callers already use, so that its
+			// shards' state (throughput buckets, sealing, counters) is
+			// not lost.
+			return cur
+		}
 	}
 	s.mu.cache[name] = st
 	return st
+}
+
+// sameShards reports whether a and b share their shards' runtime state.
+func sameShards(a, b *stream) bool {
+	return len(a.shards) == 0 || len(b.shards) == 0 || a.shards[0] == b.shards[0]
 }
 
 // cached returns the stream from the cache when fresh enough, else from the
