@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -97,11 +98,59 @@ cluster {
 func startNATSCluster(t *testing.T, n int, syncAlways bool) *natsCluster {
 	t.Helper()
 	c := &natsCluster{t: t, bin: natsServerBin(t)}
-	dir := t.TempDir()
+	t.Cleanup(func() {
+		for _, nd := range c.nodes {
+			c.kill(nd)
+		}
+		if t.Failed() {
+			for _, nd := range c.nodes {
+				if nd.log != nil {
+					t.Logf("nats-server %s log (last 4 KiB):\n%s", nd.name, tail(nd.log.String(), 4096))
+				}
+			}
+		}
+	})
+	// A port free a moment ago can be taken before the node binds it
+	// (other tests' connections take ports from the same range): then the
+	// cluster starts again on new ports.
+	for attempt := 1; ; attempt++ {
+		err := c.configure(t.TempDir(), n, syncAlways)
+		for _, nd := range c.nodes {
+			if err == nil {
+				err = c.launch(nd)
+			}
+		}
+		if err == nil {
+			break
+		}
+		for _, nd := range c.nodes {
+			c.kill(nd)
+		}
+		if attempt == 3 || !errors.Is(err, errPortTaken) {
+			t.Fatal(err)
+		}
+		t.Logf("starting the NATS cluster again on other ports: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := jetstream.WaitReady(ctx, c.urls()); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// errPortTaken is a node's failure to bind a port another process took.
+var errPortTaken = errors.New("a port was taken")
+
+// configure writes the configuration files of n nodes on fresh ports under
+// dir and sets c.nodes to them (not started).
+func (c *natsCluster) configure(dir string, n int, syncAlways bool) error {
+	t := c.t
 	ports := make([]int, 3*n)
 	for i := range ports {
 		ports[i] = freePort(t)
 	}
+	c.nodes = nil
 	var routes []string
 	for i := range n {
 		routes = append(routes, "nats://127.0.0.1:"+strconv.Itoa(ports[2*n+i]))
@@ -116,31 +165,11 @@ func startNATSCluster(t *testing.T, n int, syncAlways bool) *natsCluster {
 		text := fmt.Sprintf(natsConfig, name, ports[i], ports[n+i], jetstream.MaxPayload,
 			filepath.Join(dir, name), sync, engine.MaxBatchRecords, ports[2*n+i], strings.Join(routes, ", "))
 		if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
-			t.Fatal(err)
+			return err
 		}
 		c.nodes = append(c.nodes, &natsNode{name: name, conf: conf, clientPort: ports[i], httpPort: ports[n+i]})
 	}
-	t.Cleanup(func() {
-		for _, nd := range c.nodes {
-			c.kill(nd)
-		}
-		if t.Failed() {
-			for _, nd := range c.nodes {
-				if nd.log != nil {
-					t.Logf("nats-server %s log (last 4 KiB):\n%s", nd.name, tail(nd.log.String(), 4096))
-				}
-			}
-		}
-	})
-	for _, nd := range c.nodes {
-		c.start(nd)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := jetstream.WaitReady(ctx, c.urls()); err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return nil
 }
 
 func tail(s string, n int) string {
@@ -172,11 +201,19 @@ func (c *natsCluster) node(name string) *natsNode {
 // start runs the node's process and waits until it accepts clients.
 func (c *natsCluster) start(nd *natsNode) {
 	c.t.Helper()
+	if err := c.launch(nd); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// launch runs the node's process and waits until it accepts clients; an
+// error wrapping errPortTaken says that a port it was given is in use.
+func (c *natsCluster) launch(nd *natsNode) error {
 	nd.log = &logBuffer{}
 	nd.cmd = exec.Command(c.bin, "-c", nd.conf)
 	nd.cmd.Stdout, nd.cmd.Stderr = nd.log, nd.log
 	if err := nd.cmd.Start(); err != nil {
-		c.t.Fatal(err)
+		return err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(nd.clientPort)
 	deadline := time.Now().Add(30 * time.Second)
@@ -184,10 +221,13 @@ func (c *natsCluster) start(nd *natsNode) {
 		conn, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
 		if err == nil {
 			conn.Close()
-			return
+			return nil
 		}
-		if nd.cmd.ProcessState != nil || time.Now().After(deadline) {
-			c.t.Fatalf("nats-server %s did not listen on %s; log:\n%s", nd.name, addr, nd.log.String())
+		if strings.Contains(nd.log.String(), "address already in use") {
+			return fmt.Errorf("nats-server %s: %w; log:\n%s", nd.name, errPortTaken, nd.log.String())
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("nats-server %s did not listen on %s; log:\n%s", nd.name, addr, nd.log.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
