@@ -33,6 +33,21 @@ var chunkPool = sync.Pool{New: func() any {
 	return &b
 }}
 
+// An answer of jsonBigAnswer bytes or more is written in chunks of
+// jsonBigChunk: a quarter of the socket writes, whose cost in the kernel is
+// largely per write, for a buffer that stays small next to the answer (and
+// to the records read for it). Measured in docs/BENCHMARKS.md.
+const (
+	jsonBigChunk  = 512 << 10
+	jsonBigAnswer = 1 << 20
+)
+
+// bigChunkPool holds the chunk buffers of large answers.
+var bigChunkPool = sync.Pool{New: func() any {
+	b := make([]byte, 0, 2*jsonBigChunk)
+	return &b
+}}
+
 // jsonWriter writes JSON text in one of three modes: counting (count set:
 // only n is kept), streaming (w set: buf is written to w whenever it holds
 // chunk bytes or more) or buffering (neither: everything stays in buf).
@@ -297,14 +312,18 @@ func (x *exchange) writeGetRecordsJSON(out *streams.GetRecordsOutput) {
 	hdr.Set("Content-Length", strconv.Itoa(n))
 	x.status = http.StatusOK
 	x.w.WriteHeader(http.StatusOK)
-	bp := chunkPool.Get().(*[]byte)
-	j := jsonWriter{buf: (*bp)[:0], w: x.w, chunk: jsonChunk}
+	pool, chunk := &chunkPool, jsonChunk
+	if n >= jsonBigAnswer {
+		pool, chunk = &bigChunkPool, jsonBigChunk
+	}
+	bp := pool.Get().(*[]byte)
+	j := jsonWriter{buf: (*bp)[:0], w: x.w, chunk: chunk}
 	j.getRecords(out)
 	j.flush()
 	// A write error means the client went away; nothing more can be sent.
-	if cap(j.buf) <= 4*jsonChunk {
+	if cap(j.buf) <= 4*chunk {
 		*bp = j.buf[:0]
-		chunkPool.Put(bp)
+		pool.Put(bp)
 	}
 }
 

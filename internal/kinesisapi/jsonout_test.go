@@ -214,23 +214,29 @@ func TestTimestampJSON(t *testing.T) {
 // TestHandlerGetRecordsJSON checks the streamed response's headers and body
 // through the handler.
 func TestHandlerGetRecordsJSON(t *testing.T) {
-	f := newFake()
-	out := getRecordsOutput(300, 1024) // several chunks
-	f.outputs["GetRecords"] = out
-	h := newTestHandler(t, f)
-	w := sendJSON(h, "GetRecords", `{"ShardIterator":"AAAA"}`)
-	if w.Code != http.StatusOK {
-		t.Fatalf("status %d: %s", w.Code, w.Body)
-	}
-	want := stdJSON(t, out)
-	if !bytes.Equal(w.Body.Bytes(), want) {
-		t.Fatal("body differs from encoding/json")
-	}
-	if cl := w.Header().Get("Content-Length"); cl != strconv.Itoa(len(want)) {
-		t.Fatalf("Content-Length %s, body %d bytes", cl, len(want))
-	}
-	if ct := w.Header().Get("Content-Type"); ct != contentTypeJSON {
-		t.Fatalf("Content-Type %q", ct)
+	// Several chunks of either size: under jsonBigAnswer and over it.
+	for _, n := range []int{300, 3000} {
+		f := newFake()
+		out := getRecordsOutput(n, 1024)
+		f.outputs["GetRecords"] = out
+		h := newTestHandler(t, f)
+		w := sendJSON(h, "GetRecords", `{"ShardIterator":"AAAA"}`)
+		if w.Code != http.StatusOK {
+			t.Fatalf("status %d: %s", w.Code, w.Body)
+		}
+		want := stdJSON(t, out)
+		if (len(want) >= jsonBigAnswer) != (n == 3000) {
+			t.Fatalf("%d records make %d bytes: not the chunk size meant", n, len(want))
+		}
+		if !bytes.Equal(w.Body.Bytes(), want) {
+			t.Fatalf("%d records: body differs from encoding/json", n)
+		}
+		if cl := w.Header().Get("Content-Length"); cl != strconv.Itoa(len(want)) {
+			t.Fatalf("Content-Length %s, body %d bytes", cl, len(want))
+		}
+		if ct := w.Header().Get("Content-Type"); ct != contentTypeJSON {
+			t.Fatalf("Content-Type %q", ct)
+		}
 	}
 }
 
