@@ -417,22 +417,29 @@ func (e *Engine) ListLogs(ctx context.Context, prefix string) ([]string, error) 
 	}
 	ctx, cancel := e.ctx(ctx)
 	defer cancel()
-	lister, err := e.logs.ListKeys(ctx)
-	if err != nil {
-		return nil, e.wrap("list logs", err)
-	}
-	var out []string
-	for k := range lister.Keys() {
-		name, err := decodeKey(k)
+	for attempt := 1; ; attempt++ {
+		var out []string
+		complete, err := e.listKV(ctx, e.logs, ">", func(ent jetstream.KeyValueEntry) error {
+			if name, err := decodeKey(ent.Key()); err == nil && strings.HasPrefix(name, prefix) {
+				out = append(out, name)
+			}
+			return nil
+		})
 		if err != nil {
-			continue
+			return nil, e.wrap("list logs", err)
 		}
-		if strings.HasPrefix(name, prefix) {
-			out = append(out, name)
+		if complete || attempt == listAttempts {
+			sort.Strings(out)
+			return slices.Compact(out), nil
+		}
+		// A replica that had not applied the newest creations and
+		// deletions answered (as for Meta().List): ask again.
+		select {
+		case <-time.After(10 * time.Millisecond):
+		case <-ctx.Done():
+			return nil, e.wrap("list logs", ctx.Err())
 		}
 	}
-	sort.Strings(out)
-	return slices.Compact(out), nil
 }
 
 func (e *Engine) Meta() engine.Meta { return e.meta }

@@ -227,41 +227,59 @@ const listAttempts = 10
 // complete reports whether it reached the last write under filter that the
 // bucket's leader knows of (in a cluster; on one node always).
 func (m *meta) list(ctx context.Context, prefix, filter string) (out []engine.Entry, complete bool, err error) {
-	var last uint64 // 0 when there is no leader to ask: the watch's answer stands
-	if m.e.opts.Replicas > 1 {
-		last, _, _, _ = m.e.leaderLastMsg(ctx, m.kv.Bucket(), filter)
-	}
-	w, err := m.kv.Watch(ctx, filter)
+	complete, err = m.e.listKV(ctx, m.kv, filter, func(ent jetstream.KeyValueEntry) error {
+		key, err := decodeKey(ent.Key())
+		if err != nil || !strings.HasPrefix(key, prefix) {
+			return nil
+		}
+		v, val, err := decodeValue(ent.Value())
+		if err != nil {
+			return err
+		}
+		out = append(out, engine.Entry{Key: key, Value: val, Version: v})
+		return nil
+	})
 	if err != nil {
 		return nil, false, m.e.wrap("meta list", err)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out, complete, nil
+}
+
+// listKV calls fn with the present entry of every key of a bucket under
+// filter, as a watch of the bucket gives them, and reports whether the
+// list is complete: whether it reached the bucket leader's last write (a
+// replica may answer before it has applied the newest writes; the caller
+// then lists again). Without replicas every list is complete.
+func (e *Engine) listKV(ctx context.Context, kv jetstream.KeyValue, filter string, fn func(jetstream.KeyValueEntry) error) (complete bool, err error) {
+	var last uint64 // 0 when there is no leader to ask: the watch's answer stands
+	if e.opts.Replicas > 1 {
+		last, _, _, _ = e.leaderLastMsg(ctx, kv.Bucket(), filter)
+	}
+	w, err := kv.Watch(ctx, filter)
+	if err != nil {
+		return false, err
 	}
 	defer w.Stop()
 	var seen uint64 // the newest revision the watch gave, deletions included
 	for {
 		select {
 		case <-ctx.Done():
-			return nil, false, ctx.Err()
+			return false, ctx.Err()
 		case ent, ok := <-w.Updates():
 			if !ok {
-				return nil, false, m.e.wrap("meta list", errors.New("watch ended"))
+				return false, errors.New("watch ended")
 			}
 			if ent == nil {
-				sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
-				return out, seen >= last, nil
+				return seen >= last, nil
 			}
 			seen = max(seen, ent.Revision())
 			if ent.Operation() != jetstream.KeyValuePut {
 				continue
 			}
-			key, err := decodeKey(ent.Key())
-			if err != nil || !strings.HasPrefix(key, prefix) {
-				continue
+			if err := fn(ent); err != nil {
+				return false, err
 			}
-			v, val, err := decodeValue(ent.Value())
-			if err != nil {
-				return nil, false, err
-			}
-			out = append(out, engine.Entry{Key: key, Value: val, Version: v})
 		}
 	}
 }
