@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/runnel/runnel/internal/netconn"
 	"io"
 	"log/slog"
 	"net/http"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/runnel/runnel/internal/auth"
 	"github.com/runnel/runnel/internal/metrics"
+	"github.com/runnel/runnel/internal/netconn"
 	"github.com/runnel/runnel/internal/streams"
 )
 
@@ -442,11 +442,9 @@ func (h *Handler) serve(x *exchange) {
 		return
 	}
 	h.noteResource(x, in)
-	if pr, ok := in.(*streams.PutRecordsInput); !ok || !validPutRecords(pr) {
-		if aerr := validate(&op.input, in); aerr != nil {
-			x.writeError(aerr)
-			return
-		}
+	if aerr := validate(&op.input, in); aerr != nil {
+		x.writeError(aerr)
+		return
 	}
 	if aerr := h.authorize(x, nil, in); aerr != nil {
 		x.writeError(aerr)

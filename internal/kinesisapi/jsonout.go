@@ -2,13 +2,13 @@ package kinesisapi
 
 import (
 	"encoding/base64"
-	"github.com/runnel/runnel/internal/jsonstr"
 	"io"
 	"net/http"
 	"strconv"
 	"sync"
 
 	"github.com/runnel/runnel/internal/b64"
+	"github.com/runnel/runnel/internal/jsonstr"
 	"github.com/runnel/runnel/internal/streams"
 )
 
