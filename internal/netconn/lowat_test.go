@@ -3,6 +3,7 @@
 package netconn
 
 import (
+	"bufio"
 	"bytes"
 	"io"
 	"net"
@@ -85,8 +86,9 @@ func TestBodyReaderWakesOnce(t *testing.T) {
 		c, s := pair(t)
 		next := []byte("GET / HTTP/1.1\r\n\r\n")
 		go send(c, body, next)
-		// net/http reads through a 4 KiB buffer first.
-		br := bufioLike(s, 4096)
+		// net/http reads through a 4 KiB buffer first: reads of at least
+		// its size go straight to the connection, smaller ones through it.
+		br := bufio.NewReaderSize(s, 4096)
 		cr := &countReader{r: io.LimitReader(br, int64(len(body)))}
 		var r io.Reader = cr
 		done := func() {}
@@ -155,8 +157,3 @@ func TestBodyReaderOthers(t *testing.T) {
 		t.Error("a pipe was wrapped")
 	}
 }
-
-// bufioLike is a minimal stand-in for net/http's buffered reader: reads of
-// at least its size go straight to the connection, smaller ones through
-// the buffer.
-func bufioLike(r io.Reader, size int) io.Reader { return bufioReader(r, size) }
