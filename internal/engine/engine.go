@@ -83,8 +83,10 @@ type Record struct {
 	Value []byte
 }
 
-// StoredRecord is a record read back from a log. Key and Value are owned by
-// the caller: the engine never modifies them after returning them.
+// StoredRecord is a record read back from a log. Key and Value are
+// read-only: they may share memory with the engine's caches and with other
+// readers, so the caller must not modify them (the engine never does while
+// they are the caller's).
 type StoredRecord struct {
 	// Offset is the record's position in its log.
 	Offset uint64
@@ -223,6 +225,25 @@ type Log interface {
 	// (so next means "the offset the caller wants to read"). It returns
 	// ErrClosed if the log is deleted or the engine closed.
 	Wait(ctx context.Context, next uint64) (uint64, error)
+}
+
+// Lender is implemented by logs that can lend a read's records from memory
+// they reuse afterwards. ReadLent reads as Read does, and returns with the
+// records a release function: the records stay valid until it is called,
+// and not after. It must be called exactly once. Callers use the package
+// function ReadLent.
+type Lender interface {
+	ReadLent(ctx context.Context, from uint64, maxRecords, maxBytes int) ([]StoredRecord, func(), error)
+}
+
+// ReadLent reads from l with Lender when l implements it, else with Read
+// (whose records stay valid for good; the release function does nothing).
+func ReadLent(ctx context.Context, l Log, from uint64, maxRecords, maxBytes int) ([]StoredRecord, func(), error) {
+	if ln, ok := l.(Lender); ok {
+		return ln.ReadLent(ctx, from, maxRecords, maxBytes)
+	}
+	recs, err := l.Read(ctx, from, maxRecords, maxBytes)
+	return recs, func() {}, err
 }
 
 // NextReader is implemented by logs that can tell their Next offset more

@@ -564,9 +564,13 @@ func (x *exchange) writeOutput(h *Handler, op *operation, out any) {
 		x.writeRaw(http.StatusOK, x.proto.contentType(), nil)
 		return
 	}
-	if gr, ok := out.(*streams.GetRecordsOutput); ok && gr != nil && x.proto == protoJSON {
-		x.writeGetRecordsJSON(gr) // jsonout.go
-		return
+	if gr, ok := out.(*streams.GetRecordsOutput); ok && gr != nil {
+		// Written out, the records' memory can go back to the engine.
+		defer gr.Release()
+		if x.proto == protoJSON {
+			x.writeGetRecordsJSON(gr) // jsonout.go
+			return
+		}
 	}
 	if pr, ok := out.(*streams.PutRecordsOutput); ok && pr != nil && x.proto == protoJSON {
 		x.writePutRecordsJSON(pr) // jsonout.go

@@ -230,6 +230,57 @@ func TestSuccessJSON(t *testing.T) {
 	}
 }
 
+// TestGetRecordsReleased checks that a GetRecords answer's records are
+// given back once written, in JSON and in CBOR, and only then.
+func TestGetRecordsReleased(t *testing.T) {
+	for _, proto := range []string{"json", "cbor"} {
+		t.Run(proto, func(t *testing.T) {
+			f := newFake()
+			data := []byte("lent-bytes")
+			released := 0
+			out := &streams.GetRecordsOutput{Records: []streams.Record{{
+				SequenceNumber: "1", ApproximateArrivalTimestamp: streams.TimestampMillis(1), Data: data, PartitionKey: "k",
+			}}}
+			out.OnRelease(func() {
+				released++
+				copy(data, "reused-now") // what a lender may do once released
+			})
+			f.outputs["GetRecords"] = out
+			h := newTestHandler(t, f)
+			var w *httptest.ResponseRecorder
+			if proto == "json" {
+				w = sendJSON(h, "GetRecords", `{"ShardIterator":"abc"}`)
+			} else {
+				body, _ := cbor.Marshal(map[string]any{"ShardIterator": "abc"})
+				w = send(h, contentTypeCBOR, TargetPrefix+".GetRecords", body)
+			}
+			if w.Code != 200 {
+				t.Fatalf("status %d: %q", w.Code, w.Body)
+			}
+			if released != 1 {
+				t.Fatalf("released %d times, want 1", released)
+			}
+			var got []byte
+			if proto == "json" {
+				var o struct{ Records []struct{ Data []byte } }
+				if err := json.Unmarshal(w.Body.Bytes(), &o); err != nil || len(o.Records) != 1 {
+					t.Fatalf("%v: %q", err, w.Body)
+				}
+				got = o.Records[0].Data
+			} else {
+				var o struct{ Records []struct{ Data []byte } }
+				if err := cbor.Unmarshal(w.Body.Bytes(), &o); err != nil || len(o.Records) != 1 {
+					t.Fatalf("%v: %x", err, w.Body.Bytes())
+				}
+				got = o.Records[0].Data
+			}
+			if string(got) != "lent-bytes" {
+				t.Fatalf("answer carries %q: released before it was written", got)
+			}
+		})
+	}
+}
+
 func TestSuccessCBOR(t *testing.T) {
 	f := newFake()
 	f.outputs["GetRecords"] = &streams.GetRecordsOutput{

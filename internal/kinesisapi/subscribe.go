@@ -124,7 +124,8 @@ func (h *Handler) serveSubscription(x *exchange, in *streams.SubscribeToShardInp
 			return
 		}
 		err = es.event(eventstream.EventTypeSubscribeToShardEvent, ev)
-		ev = nil // not kept while the loop waits for the next event
+		ev.Release() // written out: the records' memory can go back
+		ev = nil     // not kept while the loop waits for the next event
 		if err != nil {
 			h.log.LogAttrs(ctx, slog.LevelDebug, "subscription write failed; consumer cut off",
 				slog.String("request_id", x.requestID), slog.String("shard", sub.ShardID()), slog.Any("error", err))

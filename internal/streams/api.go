@@ -281,6 +281,24 @@ type GetRecordsOutput struct {
 	NextShardIterator  *string      `json:"NextShardIterator,omitempty"`
 	MillisBehindLatest int64        `json:"MillisBehindLatest"`
 	ChildShards        []ChildShard `json:"ChildShards,omitempty"`
+
+	release func()
+}
+
+// OnRelease sets the function Release calls: a backend that lends the
+// records' memory sets it.
+func (o *GetRecordsOutput) OnRelease(fn func()) { o.release = fn }
+
+// Release gives the memory of the records' Data back to the engine, which
+// may reuse it: a caller that has sent the answer on calls it, and must not
+// touch the records afterwards. Callers that keep the records simply do not
+// call it. It is safe to call more than once.
+func (o *GetRecordsOutput) Release() {
+	if o != nil && o.release != nil {
+		r := o.release
+		o.release = nil
+		r()
+	}
 }
 
 type GetResourcePolicyInput struct {
@@ -449,6 +467,18 @@ type SubscribeToShardEvent struct {
 	ContinuationSequenceNumber *string      `json:"ContinuationSequenceNumber,omitempty"`
 	MillisBehindLatest         int64        `json:"MillisBehindLatest"`
 	ChildShards                []ChildShard `json:"ChildShards,omitempty"`
+
+	release func()
+}
+
+// Release gives the memory of the records' Data back to the engine, as
+// GetRecordsOutput.Release does.
+func (ev *SubscribeToShardEvent) Release() {
+	if ev != nil && ev.release != nil {
+		r := ev.release
+		ev.release = nil
+		r()
+	}
 }
 
 type TagResourceInput struct {

@@ -633,11 +633,11 @@ func (s *Service) GetRecords(ctx context.Context, in *GetRecordsInput) (*GetReco
 			return nil, s.mapLogErr(err, sid, name)
 		}
 	}
-	stored, err := l.Read(ctx, it.offset, limit, maxGetRecordsBytes)
+	stored, release, err := engine.ReadLent(ctx, l, it.offset, limit, maxGetRecordsBytes)
 	if err != nil {
 		return nil, s.mapLogErr(err, sid, name)
 	}
-	out := &GetRecordsOutput{}
+	out := &GetRecordsOutput{release: release}
 	var bytes int
 	out.Records, bytes = toRecords(sh, stored)
 	// Records lost to damage on disk are skipped as expired ones are: the
@@ -669,6 +669,7 @@ func (s *Service) GetRecords(ctx context.Context, in *GetRecordsInput) (*GetReco
 	if len(stored) > 0 {
 		tail, err := engine.Next(ctx, l)
 		if err != nil {
+			out.Release()
 			return nil, s.mapLogErr(err, sid, name)
 		}
 		if next < tail {

@@ -320,7 +320,7 @@ func (sub *Subscription) Next(ctx context.Context) (*SubscribeToShardEvent, erro
 				return nil, s.mapLogErr(err, sub.sh.id, sub.stream)
 			}
 		}
-		recs, err := sub.log.Read(ctx, sub.next, maxEventRecords, maxEventBytes)
+		recs, release, err := engine.ReadLent(ctx, sub.log, sub.next, maxEventRecords, maxEventBytes)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
@@ -336,8 +336,15 @@ func (sub *Subscription) Next(ctx context.Context) (*SubscribeToShardEvent, erro
 		// lost to damage on disk, and the shard is drained (see GetRecords).
 		closedEnd := sm.Closed != 0 && (after >= end || len(recs) == 0)
 		if len(recs) > 0 || closedEnd || !sub.sentFirst || time.Since(sub.lastEvent) >= heartbeat {
-			return sub.event(ctx, st, recs, closedEnd)
+			ev, err := sub.event(ctx, st, recs, closedEnd)
+			if err != nil {
+				release()
+				return nil, err
+			}
+			ev.release = release
+			return ev, nil
 		}
+		release()
 
 		// Nothing to send yet: wait for a record, the heartbeat, the end of
 		// the lifetime, or the subscription being ended.

@@ -72,14 +72,7 @@ func encodeBody(dst []byte, recs []engine.Record, encrypt bool) ([]byte, uint32)
 	if encrypt {
 		start += cryptoHeaderSize
 	}
-	n := start
-	for _, r := range recs {
-		n += uvarintLen(uint64(len(r.Key))) + uvarintLen(uint64(len(r.Value))) + len(r.Key) + len(r.Value)
-	}
-	total := n
-	if encrypt {
-		total += tagSize
-	}
+	n, total := frameSize(recs, encrypt)
 	if cap(dst) < total {
 		dst = make([]byte, total)
 	}
@@ -100,6 +93,23 @@ func encodeBody(dst []byte, recs []engine.Record, encrypt bool) ([]byte, uint32)
 	}
 	binary.LittleEndian.PutUint32(b[0:], uint32(n))
 	return b, crc32.Checksum(b[batchHeaderSize:], crcTable)
+}
+
+// frameSize returns the size of recs' frame as encodeBody builds it (n)
+// and once sealed (total: an encrypted frame's tag added).
+func frameSize(recs []engine.Record, encrypt bool) (n, total int) {
+	n = batchHeaderSize
+	if encrypt {
+		n += cryptoHeaderSize
+	}
+	for _, r := range recs {
+		n += uvarintLen(uint64(len(r.Key))) + uvarintLen(uint64(len(r.Value))) + len(r.Key) + len(r.Value)
+	}
+	total = n
+	if encrypt {
+		total += tagSize
+	}
+	return n, total
 }
 
 // sealEncryptedFrame fills in an encrypted frame's header (see

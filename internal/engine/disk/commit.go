@@ -31,6 +31,9 @@ type appendOp struct {
 	aead  cipher.AEAD
 	keyID uint32
 	pool  *[]byte // frame's buffer, from framePool
+	// tb, when not nil, is frame's buffer, which the tail cache may take
+	// (it then sets tb to nil).
+	tb *tailBuf
 
 	res  engine.AppendResult
 	err  error
@@ -46,6 +49,14 @@ var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return
 
 func newAppendOp(l *log, recs []engine.Record, keyID uint32, aead cipher.AEAD) *appendOp {
 	op := &appendOp{l: l, count: len(recs), aead: aead, keyID: keyID, done: make(chan struct{})}
+	if aead == nil && l.e.opts.TailCache > 0 {
+		// The tail cache may keep the frame: encode it into a buffer that
+		// can be shared.
+		_, total := frameSize(recs, false)
+		op.tb = getTailBuf(total)
+		op.frame, op.crc = encodeBody(op.tb.b[:0], recs, false)
+		return op
+	}
 	var dst []byte
 	bp := framePool.Get().(*[]byte)
 	dst = (*bp)[:0]
@@ -62,6 +73,10 @@ func newAppendOp(l *log, recs []engine.Record, keyID uint32, aead cipher.AEAD) *
 }
 
 func (op *appendOp) free() {
+	if op.tb != nil { // not taken by the tail cache
+		putTailBuf(op.tb)
+		op.tb, op.frame = nil, nil
+	}
 	if op.pool != nil {
 		*op.pool = op.frame[:0]
 		framePool.Put(op.pool)
@@ -249,7 +264,7 @@ func (c *committer) commit(l *log, ops []*appendOp) {
 		}
 	}
 	if err == nil {
-		c.publish(l)
+		c.publish(l, ops)
 		if l.w.failing {
 			l.w.failing = false
 			c.e.faults.recovered(c.e, l.name)
@@ -633,11 +648,15 @@ func parallel(n int, fn func(i int)) {
 	wg.Wait()
 }
 
-// publish makes a round's records visible and wakes waiters.
-func (c *committer) publish(l *log) {
+// publish makes a round's records visible, caches their frames and wakes
+// waiters.
+func (c *committer) publish(l *log, ops []*appendOp) {
 	w := &l.w
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if limit := c.e.tailShare(); limit > 0 {
+		l.tail.add(ops, limit)
+	}
 	for _, r := range w.rolled {
 		s := r.seg
 		s.closed, s.next, s.size, s.firstTime, s.lastTime, s.known = true, r.next, r.size, r.first, r.last, true

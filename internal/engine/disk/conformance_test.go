@@ -20,10 +20,19 @@ func testOptions() Options {
 }
 
 func TestConformance(t *testing.T) {
-	for _, d := range []Durability{SyncAlways, SyncInterval} {
-		t.Run(d.String(), func(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		d         Durability
+		tailCache int64
+	}{
+		{"always", SyncAlways, DefaultOptions().TailCache},
+		{"interval", SyncInterval, DefaultOptions().TailCache},
+		{"always/no tail cache", SyncAlways, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			opts := testOptions()
-			opts.Durability = d
+			opts.Durability = tc.d
+			opts.TailCache = tc.tailCache
 			dirs := map[engine.Engine]string{}
 			enginetest.Run(t, enginetest.Harness{
 				New: func(t *testing.T) engine.Engine {
@@ -49,10 +58,23 @@ func TestConformance(t *testing.T) {
 				},
 				Damage: func(t *testing.T, e engine.Engine, name string, from, to uint64) {
 					damageRecords(t, filepath.Join(dirs[e], "logs", name), from, to)
+					dropTailCache(e, name) // the damaged records are read from disk
 				},
 			})
 		})
 	}
+}
+
+// dropTailCache empties the tail cache of log name, so that its records
+// are read from the segments: damage done to them there shows.
+func dropTailCache(e engine.Engine, name string) {
+	d := e.(*Engine)
+	d.mu.Lock()
+	l := d.mu.logs[name]
+	d.mu.Unlock()
+	l.mu.Lock()
+	l.tail.reset()
+	l.mu.Unlock()
 }
 
 // damageRecords flips a byte in every frame of a log directory that holds

@@ -184,6 +184,9 @@ func TestDamage(t *testing.T) {
 						e.Close()
 					}
 					ranges := tt.damage(t, d)
+					if when == "running" {
+						dropTailCache(e, "d")
+					}
 					var lost []uint64
 					for _, f := range d.frames {
 						for _, r := range ranges {
@@ -345,6 +348,7 @@ func TestWaitSkipsHole(t *testing.T) {
 	seg := filepath.Join(dir, "logs", "d", segmentName(0)+segmentExt)
 	frames := segFrames(t, seg)
 	truncateFile(t, seg, frames[18].pos+3) // records 90..99 lost
+	dropTailCache(e, "d")
 	recs, err := l.Read(ctx, 85, 100, 1<<20)
 	if err != nil || len(recs) != 5 || recs[4].Offset != 89 {
 		t.Fatalf("Read: %v, %v", recs, err)

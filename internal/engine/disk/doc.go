@@ -130,12 +130,26 @@
 // is part of a commit group and cannot be withdrawn, so Append waits for the
 // group's outcome whatever the context. Read returns at most maxRecords
 // records (no limit when maxRecords <= 0) and, beyond the first, at most
-// maxBytes of keys and values; the records' Key and Value slices share one
-// buffer per Read and belong to the caller. Memory does not grow with the
-// data stored: the engine keeps, per log, a small record per segment and the
-// sparse index of the active segment (SegmentSize/IndexInterval entries of 24
-// bytes); indexes of older segments are read from disk when needed; at most
-// MaxOpenFiles files stay open.
+// maxBytes of keys and values; the records' Key and Value slices are
+// read-only (engine.StoredRecord): they share one buffer per Read, or the
+// tail cache's frames. Memory does not grow with the data stored: the engine
+// keeps, per log, a small record per segment and the sparse index of the
+// active segment (SegmentSize/IndexInterval entries of 24 bytes), and the
+// logs' newest frames up to Options.TailCache bytes in all; indexes of older
+// segments are read from disk when needed; at most MaxOpenFiles files stay
+// open.
+//
+// # Tail cache
+//
+// Each log keeps its newest frames in memory, as the committer wrote them
+// (plain frames only, contiguous, ending at the log's end), and Read serves
+// the offsets they cover from there without touching the segment; see
+// tail.go. A reader that follows the writers closely, as most stream
+// consumers do, then costs no system call, copy or checksum. ReadLent
+// (engine.Lender) lends such records until the caller releases them, and
+// their buffers are then reused for new frames; Read's records stay valid
+// for good. Damage on disk to records still in the cache shows only once
+// they have left it (or after a restart).
 //
 // # Errors
 //

@@ -47,6 +47,7 @@ type Engine struct {
 		sync.Mutex
 		logs map[string]*log
 	}
+	nlogs atomic.Int64 // len(mu.logs), for the tail cache's shares
 }
 
 var _ engine.Engine = (*Engine)(nil)
@@ -134,6 +135,7 @@ func (e *Engine) recover() error {
 			}
 			mu.Lock()
 			e.mu.logs[name] = l
+			e.nlogs.Store(int64(len(e.mu.logs)))
 			mu.Unlock()
 			return nil
 		})
@@ -191,6 +193,7 @@ func (e *Engine) CreateLog(ctx context.Context, name string, opts engine.LogOpti
 		return fmt.Errorf("disk: create log %s: %w", name, err)
 	}
 	e.mu.logs[name] = e.newLog(name, rec, []*segment{emptySegment(dir, segmentHeader{Base: 0})})
+	e.nlogs.Store(int64(len(e.mu.logs)))
 	return nil
 }
 
@@ -252,8 +255,10 @@ func (e *Engine) DeleteLog(ctx context.Context, name string) error {
 		return fmt.Errorf("disk: delete log %s: %w", name, err)
 	}
 	delete(e.mu.logs, name)
+	e.nlogs.Store(int64(len(e.mu.logs)))
 	l.mu.Lock()
 	l.deleted = true
+	l.tail.reset()
 	close(l.notify)
 	l.mu.Unlock()
 	// The registry entry is gone, so the log is deleted even if removing its

@@ -46,6 +46,7 @@ type log struct {
 	hints     [8]readHint
 	avgRecord atomic.Int64 // encoded size of a record, seen by the last Read   // where recent reads stopped, for sequential readers
 	hintNext  int
+	tail      tailCache
 
 	// keys are the log's encryption keys (engine.Keys in a keysBox), nil
 	// when it has none.
@@ -298,6 +299,7 @@ func (l *log) Seal(ctx context.Context) error {
 	}
 	l.mu.Lock()
 	l.sealed = true
+	l.tail.reset() // a sealed log is read to its end once, then idles: free its share
 	l.wakeLocked()
 	l.mu.Unlock()
 	return nil
@@ -503,28 +505,58 @@ func (l *log) Read(ctx context.Context, from uint64, maxRecords, maxBytes int) (
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	// Records from the tail cache keep their buffers' references: those
+	// buffers are never pooled again, and the garbage collector frees them.
+	recs, _, err := l.readRetry(ctx, from, maxRecords, maxBytes)
+	return recs, err
+}
+
+// ReadLent implements engine.Lender.
+func (l *log) ReadLent(ctx context.Context, from uint64, maxRecords, maxBytes int) ([]engine.StoredRecord, func(), error) {
+	if !l.e.enter() {
+		return nil, nil, engine.ErrClosed
+	}
+	defer l.e.leave()
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	recs, frames, err := l.readRetry(ctx, from, maxRecords, maxBytes)
+	if err != nil {
+		return nil, nil, err
+	}
+	return recs, func() {
+		for _, f := range frames {
+			f.buf.unref()
+		}
+		frames = nil
+	}, nil
+}
+
+// readRetry reads as Read does. It returns the cached frames the records
+// come from, whose references the caller now holds.
+func (l *log) readRetry(ctx context.Context, from uint64, maxRecords, maxBytes int) ([]engine.StoredRecord, []tailFrame, error) {
 	if maxRecords <= 0 { // no record limit, as the contract's other engines
 		maxRecords = math.MaxInt
 	}
 	maxBytes = max(maxBytes, 0)
 	open := l.opener(ctx)
 	for attempt := 0; ; attempt++ {
-		recs, err := l.read(from, maxRecords, maxBytes, open)
+		recs, frames, err := l.read(from, maxRecords, maxBytes, open)
 		if err != nil && isNotExist(err) && attempt < 3 {
 			continue // a segment was trimmed under us: start again at the new first
 		}
-		return recs, err
+		return recs, frames, err
 	}
 }
 
-func (l *log) read(from uint64, maxRecords, maxBytes int, open func(uint32) (cipher.AEAD, error)) ([]engine.StoredRecord, error) {
+func (l *log) read(from uint64, maxRecords, maxBytes int, open func(uint32) (cipher.AEAD, error)) ([]engine.StoredRecord, []tailFrame, error) {
 	var out []engine.StoredRecord
 	bytes := 0
 	for {
 		l.mu.RLock()
 		if err := l.checkLocked(); err != nil {
 			l.mu.RUnlock()
-			return nil, err
+			return nil, nil, err
 		}
 		next := l.next
 		if first := l.segs[0].base; from < first {
@@ -532,7 +564,12 @@ func (l *log) read(from uint64, maxRecords, maxBytes int, open func(uint32) (cip
 		}
 		if from >= next {
 			l.mu.RUnlock()
-			return out, nil
+			return out, nil, nil
+		}
+		if l.tail.covers(from) {
+			frames := l.tail.pick(nil, from, maxRecords-len(out), maxBytes-bytes)
+			l.mu.RUnlock()
+			return readTail(frames, out, from, maxRecords, maxBytes, bytes), frames, nil
 		}
 		i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].base > from }) - 1
 		s := l.segs[i]
@@ -548,7 +585,7 @@ func (l *log) read(from uint64, maxRecords, maxBytes int, open func(uint32) (cip
 		} else {
 			entries, e, n, err := l.segIndex(s)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			end, limit = e, n
 			if ie, ok := seekEntry(entries, from); ok {
@@ -557,7 +594,7 @@ func (l *log) read(from uint64, maxRecords, maxBytes int, open func(uint32) (cip
 		}
 		h, err := l.e.files.acquire(s.path, false)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		want := min(maxBytes-bytes, 16<<20) + min(maxBytes, 16<<20)/8 + l.e.opts.IndexInterval + 4096
 		want = min(max(want, 64<<10), 16<<20)
@@ -582,7 +619,7 @@ func (l *log) read(from uint64, maxRecords, maxBytes int, open func(uint32) (cip
 					break
 				}
 				l.e.files.release(h)
-				return nil, err
+				return nil, nil, err
 			}
 			if hl != nil {
 				// Damaged records: step over them, as over expired ones.
@@ -607,9 +644,9 @@ func (l *log) read(from uint64, maxRecords, maxBytes int, open func(uint32) (cip
 			if kerr != nil {
 				l.e.files.release(h)
 				if errors.Is(kerr, engine.ErrDecrypt) {
-					return nil, fmt.Errorf("disk: %s at byte %d: %w", s.path, fpos, kerr)
+					return nil, nil, fmt.Errorf("disk: %s at byte %d: %w", s.path, fpos, kerr)
 				}
-				return nil, fmt.Errorf("disk: read %s at offset %d: %w", l.name, bh.FirstOffset, kerr)
+				return nil, nil, fmt.Errorf("disk: read %s at offset %d: %w", l.name, bh.FirstOffset, kerr)
 			}
 			keyID := frameKeyID(frame, bh)
 			werr := walkRecords(body, int(bh.Count), func(i int, k, v []byte) {
@@ -628,7 +665,7 @@ func (l *log) read(from uint64, maxRecords, maxBytes int, open func(uint32) (cip
 			})
 			if werr != nil {
 				l.e.files.release(h)
-				return nil, &CorruptionError{Path: s.path, Pos: fpos, Reason: werr.Error()}
+				return nil, nil, &CorruptionError{Path: s.path, Pos: fpos, Reason: werr.Error()}
 			}
 			if len(out) >= maxRecords {
 				full = true
@@ -644,10 +681,10 @@ func (l *log) read(from uint64, maxRecords, maxBytes int, open func(uint32) (cip
 			if out == nil {
 				out = []engine.StoredRecord{}
 			}
-			return out, nil
+			return out, nil, nil
 		}
 		if from < segNext {
-			return nil, &CorruptionError{Path: s.path, Pos: end, Reason: fmt.Sprintf("segment ends before offset %d", segNext)}
+			return nil, nil, &CorruptionError{Path: s.path, Pos: end, Reason: fmt.Sprintf("segment ends before offset %d", segNext)}
 		}
 	}
 }

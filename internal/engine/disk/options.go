@@ -58,6 +58,13 @@ type Options struct {
 	// MaxOpenFiles bounds the segment file handles kept open (an LRU). It may
 	// be exceeded briefly while more files than this are in use at once.
 	MaxOpenFiles int
+	// TailCache is about how many bytes of the logs' newest frames the
+	// engine keeps in memory for readers that follow the writers: each log
+	// that appends may keep an equal share of it among the open logs, at
+	// most 16 MiB (a log keeps its frames until it appends again, is sealed,
+	// trimmed or deleted, so shares that shrank as logs were added are
+	// given back at their next append). 0 turns the cache off.
+	TailCache int64
 	// RetentionCheckInterval is how often the background janitor deletes
 	// segments past their log's retention.
 	RetentionCheckInterval time.Duration
@@ -95,6 +102,7 @@ func DefaultOptions() Options {
 		SegmentSize:            64 << 20,
 		SegmentMaxAge:          time.Hour,
 		IndexInterval:          64 << 10,
+		TailCache:              64 << 20,
 		MaxOpenFiles:           1024,
 		RetentionCheckInterval: 30 * time.Second,
 	}

@@ -30,6 +30,7 @@ func (l *log) trim(before int64) error {
 			return nil
 		}
 		l.segs = l.segs[1:]
+		l.tail.dropBelow(l.segs[0].base)
 		l.mu.Unlock()
 		if err := l.removeSegment(s); err != nil {
 			return err
@@ -59,6 +60,7 @@ func (l *log) trim(before int64) error {
 	s.next = w.next
 	l.mu.Lock()
 	l.segs = []*segment{s}
+	l.tail.reset()
 	l.lastTime = 0
 	l.mu.Unlock()
 	*w = writeState{seg: s, size: segmentHeaderSize, next: w.next, maxTime: w.maxTime, idxSize: indexHeaderSize}
