@@ -185,4 +185,50 @@ func BenchmarkRead(b *testing.B) {
 	}
 }
 
+// BenchmarkReadNewest reads the newest 1,000 records of a log (1 KiB
+// each, appended 125 to a batch), as a consumer that follows the writers
+// does, with the tail cache and without it.
+func BenchmarkReadNewest(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		cache int64
+	}{{"tailcache", DefaultOptions().TailCache}, {"segment", 0}} {
+		b.Run(tc.name, func(b *testing.B) {
+			opts := DefaultOptions()
+			opts.Durability = SyncInterval
+			opts.TailCache = tc.cache
+			e, err := Open(b.TempDir(), opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer e.Close()
+			ctx := context.Background()
+			e.CreateLog(ctx, "r", engine.LogOptions{})
+			l, _ := e.Log(ctx, "r")
+			batch := make([]engine.Record, 125)
+			for i := range batch {
+				batch[i] = engine.Record{Key: []byte("partition-key"), Value: make([]byte, 1024)}
+			}
+			for range 64 { // 8 MiB
+				if _, err := l.Append(ctx, batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			info, _ := l.Info(ctx)
+			from := info.Next - 1000
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				rs, release, err := engine.ReadLent(ctx, l, from, 1000, 10<<20)
+				if err != nil || len(rs) != 1000 {
+					b.Fatal(len(rs), err)
+				}
+				release()
+			}
+			b.SetBytes(1000 * (1024 + 13))
+			b.ReportMetric(float64(b.N)*1000/b.Elapsed().Seconds(), "records/s")
+		})
+	}
+}
+
 var _ = time.Second
