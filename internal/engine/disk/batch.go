@@ -259,6 +259,41 @@ func decodeFrame(b []byte, open func(id uint32) (cipher.AEAD, error), fn func(i 
 // walkRecords walks a checksummed records section. A section that does not
 // hold exactly count records is an error (it can only come from a bug or a
 // CRC collision, but the decoder must not trust it).
+// collector gathers a Read's records within its limits.
+type collector struct {
+	out        []engine.StoredRecord
+	from       uint64 // the next offset wanted
+	bytes      int    // of keys and values in out
+	maxRecords int
+	maxBytes   int  // beyond the first record
+	full       bool // a limit is reached
+}
+
+// add appends the records from offset c.from on of a frame's records
+// section (count records, the first at offset first, all of arrival time t
+// and stored under key keyID) until a limit is reached. It returns
+// walkRecords' error.
+func (c *collector) add(body []byte, count int, first uint64, t int64, keyID uint32) error {
+	err := walkRecords(body, count, func(i int, k, v []byte) {
+		off := first + uint64(i)
+		if off < c.from || c.full {
+			return
+		}
+		sz := len(k) + len(v)
+		if len(c.out) >= c.maxRecords || (len(c.out) > 0 && c.bytes+sz > c.maxBytes) {
+			c.full = true
+			return
+		}
+		c.bytes += sz
+		c.out = append(c.out, engine.StoredRecord{Offset: off, Time: t, KeyID: keyID, Key: k, Value: v})
+		c.from = off + 1
+	})
+	if len(c.out) >= c.maxRecords {
+		c.full = true
+	}
+	return err
+}
+
 func walkRecords(body []byte, count int, fn func(i int, key, value []byte)) error {
 	p := 0
 	for i := 0; i < count; i++ {

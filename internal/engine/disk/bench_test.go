@@ -140,14 +140,8 @@ func BenchmarkRead(b *testing.B) {
 		b.Run(sizeName(size), func(b *testing.B) {
 			opts := DefaultOptions()
 			opts.Durability = SyncInterval
-			e, err := Open(b.TempDir(), opts)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer e.Close()
 			ctx := context.Background()
-			e.CreateLog(ctx, "r", engine.LogOptions{})
-			l, _ := e.Log(ctx, "r")
+			l := benchLog(b, opts)
 			per := batchFor(size)
 			batch := make([]engine.Record, per)
 			for i := range batch {
@@ -197,14 +191,8 @@ func BenchmarkReadNewest(b *testing.B) {
 			opts := DefaultOptions()
 			opts.Durability = SyncInterval
 			opts.TailCache = tc.cache
-			e, err := Open(b.TempDir(), opts)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer e.Close()
 			ctx := context.Background()
-			e.CreateLog(ctx, "r", engine.LogOptions{})
-			l, _ := e.Log(ctx, "r")
+			l := benchLog(b, opts)
 			batch := make([]engine.Record, 125)
 			for i := range batch {
 				batch[i] = engine.Record{Key: []byte("partition-key"), Value: make([]byte, 1024)}
@@ -229,6 +217,25 @@ func BenchmarkReadNewest(b *testing.B) {
 			b.ReportMetric(float64(b.N)*1000/b.Elapsed().Seconds(), "records/s")
 		})
 	}
+}
+
+// benchLog opens an engine with opts, closed when the benchmark ends,
+// and returns a new log of it.
+func benchLog(b *testing.B, opts Options) engine.Log {
+	e, err := Open(b.TempDir(), opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { e.Close() })
+	ctx := context.Background()
+	if err := e.CreateLog(ctx, "r", engine.LogOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	l, err := e.Log(ctx, "r")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return l
 }
 
 var _ = time.Second

@@ -550,8 +550,7 @@ func (l *log) readRetry(ctx context.Context, from uint64, maxRecords, maxBytes i
 }
 
 func (l *log) read(from uint64, maxRecords, maxBytes int, open func(uint32) (cipher.AEAD, error)) ([]engine.StoredRecord, []tailFrame, error) {
-	var out []engine.StoredRecord
-	bytes := 0
+	c := &collector{from: from, maxRecords: maxRecords, maxBytes: maxBytes}
 	for {
 		l.mu.RLock()
 		if err := l.checkLocked(); err != nil {
@@ -559,22 +558,23 @@ func (l *log) read(from uint64, maxRecords, maxBytes int, open func(uint32) (cip
 			return nil, nil, err
 		}
 		next := l.next
-		if first := l.segs[0].base; from < first {
-			from = first
+		if first := l.segs[0].base; c.from < first {
+			c.from = first
 		}
-		if from >= next {
+		if c.from >= next {
 			l.mu.RUnlock()
-			return out, nil, nil
+			return c.out, nil, nil
 		}
-		if l.tail.covers(from) {
-			frames := l.tail.pick(nil, from, maxRecords-len(out), maxBytes-bytes)
+		if l.tail.covers(c.from) {
+			frames := l.tail.pick(nil, c.from, maxRecords-len(c.out), maxBytes-c.bytes)
 			l.mu.RUnlock()
-			return readTail(frames, out, from, maxRecords, maxBytes, bytes), frames, nil
+			c.addFrames(frames)
+			return c.out, frames, nil
 		}
-		i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].base > from }) - 1
+		i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].base > c.from }) - 1
 		s := l.segs[i]
 		segNext, closed, size := s.next, s.closed, s.size
-		hint, hasHint := l.hintLocked(s, from)
+		hint, hasHint := l.hintLocked(s, c.from)
 		l.mu.RUnlock()
 
 		var pos int64 = segmentHeaderSize
@@ -588,7 +588,7 @@ func (l *log) read(from uint64, maxRecords, maxBytes int, open func(uint32) (cip
 				return nil, nil, err
 			}
 			end, limit = e, n
-			if ie, ok := seekEntry(entries, from); ok {
+			if ie, ok := seekEntry(entries, c.from); ok {
 				pos, expect = ie.Pos, ie.Offset
 			}
 		}
@@ -596,13 +596,13 @@ func (l *log) read(from uint64, maxRecords, maxBytes int, open func(uint32) (cip
 		if err != nil {
 			return nil, nil, err
 		}
-		want := min(maxBytes-bytes, 16<<20) + min(maxBytes, 16<<20)/8 + l.e.opts.IndexInterval + 4096
+		want := min(maxBytes-c.bytes, 16<<20) + min(maxBytes, 16<<20)/8 + l.e.opts.IndexInterval + 4096
 		want = min(max(want, 64<<10), 16<<20)
 		// Start with what the record limit allows at the log's recent
 		// average record size, and grow if that was too little.
 		first := want
 		if avg := l.avgRecord.Load(); avg > 0 {
-			recs := min(maxRecords-len(out), want/int(avg)+1)
+			recs := min(maxRecords-len(c.out), want/int(avg)+1)
 			first = min(want, max(64<<10, recs*int(avg)*9/8+l.e.opts.IndexInterval))
 		} else {
 			first = min(want, 1<<20)
@@ -611,8 +611,7 @@ func (l *log) read(from uint64, maxRecords, maxBytes int, open func(uint32) (cip
 			sc: scanner{f: h.f, path: s.path, pos: pos, end: end, chunk: first, maxChunk: want, fresh: true}}
 		var lastPos int64
 		var lastOff uint64
-		full := false
-		for !full {
+		for !c.full {
 			fpos, bh, frame, hl, err := it.next()
 			if err != nil {
 				if errors.Is(err, io.EOF) {
@@ -623,22 +622,22 @@ func (l *log) read(from uint64, maxRecords, maxBytes int, open func(uint32) (cip
 			}
 			if hl != nil {
 				// Damaged records: step over them, as over expired ones.
-				if from < hl.to {
-					from = hl.to
+				if c.from < hl.to {
+					c.from = hl.to
 				}
 				continue
 			}
-			if bh.FirstOffset+uint64(bh.Count) <= from {
+			if bh.FirstOffset+uint64(bh.Count) <= c.from {
 				continue
 			}
 			lastPos, lastOff = fpos, bh.FirstOffset
-			if out == nil {
+			if c.out == nil {
 				// Size the result once, from the records left and the
 				// first batch's average record size.
 				avg := max(1, (len(frame)-batchHeaderSize-int(bh.overhead()))/int(bh.Count))
 				l.avgRecord.Store(int64(avg))
-				n := min(uint64(maxRecords), next-min(from, next), uint64(maxBytes/avg+2), 1<<16)
-				out = make([]engine.StoredRecord, 0, n)
+				n := min(uint64(maxRecords), next-min(c.from, next), uint64(maxBytes/avg+2), 1<<16)
+				c.out = make([]engine.StoredRecord, 0, n)
 			}
 			body, kerr := recordsSection(frame, bh, open)
 			if kerr != nil {
@@ -648,42 +647,24 @@ func (l *log) read(from uint64, maxRecords, maxBytes int, open func(uint32) (cip
 				}
 				return nil, nil, fmt.Errorf("disk: read %s at offset %d: %w", l.name, bh.FirstOffset, kerr)
 			}
-			keyID := frameKeyID(frame, bh)
-			werr := walkRecords(body, int(bh.Count), func(i int, k, v []byte) {
-				off := bh.FirstOffset + uint64(i)
-				if off < from || full {
-					return
-				}
-				sz := len(k) + len(v)
-				if len(out) >= maxRecords || (len(out) > 0 && bytes+sz > maxBytes) {
-					full = true
-					return
-				}
-				bytes += sz
-				out = append(out, engine.StoredRecord{Offset: off, Time: bh.Time, KeyID: keyID, Key: k, Value: v})
-				from = off + 1
-			})
-			if werr != nil {
+			if werr := c.add(body, int(bh.Count), bh.FirstOffset, bh.Time, frameKeyID(frame, bh)); werr != nil {
 				l.e.files.release(h)
 				return nil, nil, &CorruptionError{Path: s.path, Pos: fpos, Reason: werr.Error()}
-			}
-			if len(out) >= maxRecords {
-				full = true
 			}
 		}
 		l.e.files.release(h)
 		if lastPos > 0 {
 			l.mu.Lock()
-			l.addHintLocked(readHint{seg: s, next: from, batchOff: lastOff, batchPos: lastPos})
+			l.addHintLocked(readHint{seg: s, next: c.from, batchOff: lastOff, batchPos: lastPos})
 			l.mu.Unlock()
 		}
-		if full || from >= next || from < segNext && !closed {
-			if out == nil {
-				out = []engine.StoredRecord{}
+		if c.full || c.from >= next || c.from < segNext && !closed {
+			if c.out == nil {
+				c.out = []engine.StoredRecord{}
 			}
-			return out, nil, nil
+			return c.out, nil, nil
 		}
-		if from < segNext {
+		if c.from < segNext {
 			return nil, nil, &CorruptionError{Path: s.path, Pos: end, Reason: fmt.Sprintf("segment ends before offset %d", segNext)}
 		}
 	}

@@ -219,38 +219,21 @@ func (c *tailCache) pick(dst []tailFrame, from uint64, maxRecords, maxBytes int)
 	return dst
 }
 
-// readTail appends to out the records of frames from offset from on, within
-// maxRecords records and (beyond the first record of the whole read)
-// maxBytes bytes, counting bytes already read.
-func readTail(frames []tailFrame, out []engine.StoredRecord, from uint64, maxRecords, maxBytes, bytes int) []engine.StoredRecord {
-	if out == nil {
+// addFrames adds the records of cached frames.
+func (c *collector) addFrames(frames []tailFrame) {
+	if c.out == nil {
 		n := 0
 		for i := range frames {
 			n += frames[i].count
 		}
-		out = make([]engine.StoredRecord, 0, min(n, maxRecords))
+		c.out = make([]engine.StoredRecord, 0, min(n, c.maxRecords))
 	}
-	full := false
 	for i := range frames {
 		f := &frames[i]
 		// The body was built by encodeBody in this process: it parses.
-		walkRecords(f.body, f.count, func(j int, k, v []byte) {
-			off := f.first + uint64(j)
-			if off < from || full {
-				return
-			}
-			sz := len(k) + len(v)
-			if len(out) >= maxRecords || (len(out) > 0 && bytes+sz > maxBytes) {
-				full = true
-				return
-			}
-			bytes += sz
-			out = append(out, engine.StoredRecord{Offset: off, Time: f.time, Key: k, Value: v})
-			from = off + 1
-		})
-		if full || len(out) >= maxRecords {
-			break
+		c.add(f.body, f.count, f.first, f.time, 0)
+		if c.full {
+			return
 		}
 	}
-	return out
 }

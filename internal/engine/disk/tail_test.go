@@ -107,6 +107,28 @@ func checkValues(t *testing.T, recs []engine.StoredRecord, from uint64, size int
 	}
 }
 
+// readCounted reads up to max records of l from offset from, checks that
+// they are the want records appended there, of size bytes each, and
+// returns how many times the read read a segment.
+func readCounted(t *testing.T, l engine.Log, fsys *readCountFS, from uint64, max, want, size int) int64 {
+	t.Helper()
+	before := fsys.reads.Load()
+	recs, err := l.Read(context.Background(), from, max, 1<<20)
+	if err != nil || len(recs) != want {
+		t.Fatalf("Read(%d, %d): %d records, want %d; %v", from, max, len(recs), want, err)
+	}
+	checkValues(t, recs, from, size)
+	return fsys.reads.Load() - before
+}
+
+// tailState returns what l's tail cache holds: frames and bytes.
+func tailState(l engine.Log) (int, int64) {
+	lf := l.(*log)
+	lf.mu.RLock()
+	defer lf.mu.RUnlock()
+	return len(lf.tail.frames), lf.tail.bytes
+}
+
 // TestTailCacheServesNewest checks that the newest records are read from
 // memory, older ones from the segments, and that both read the same.
 func TestTailCacheServesNewest(t *testing.T) {
@@ -116,31 +138,18 @@ func TestTailCacheServesNewest(t *testing.T) {
 	l := mustLog(t, e, "a")
 	appendSized(t, l, 1000, 10, 1000) // ~10 MB in frames of ~10 KB
 
-	fsys.reads.Store(0)
-	recs, err := l.Read(ctx, 995, 100, 1<<20)
-	if err != nil || len(recs) != 5 {
-		t.Fatalf("Read of the newest: %d records, %v", len(recs), err)
-	}
-	checkValues(t, recs, 995, 1000)
-	if n := fsys.reads.Load(); n != 0 {
+	if n := readCounted(t, l, fsys, 995, 100, 5, 1000); n != 0 {
 		t.Fatalf("reading the newest records read the segment %d times, want 0", n)
 	}
-
-	recs, err = l.Read(ctx, 0, 100, 1<<20)
-	if err != nil || len(recs) != 100 {
-		t.Fatalf("Read of the oldest: %d records, %v", len(recs), err)
-	}
-	checkValues(t, recs, 0, 1000)
-	if fsys.reads.Load() == 0 {
+	if readCounted(t, l, fsys, 0, 100, 100, 1000) == 0 {
 		t.Fatal("the oldest records did not come from the segment")
 	}
 
 	// Across the cache's first frame, and with every limit.
 	l.(*log).mu.RLock()
 	first := l.(*log).tail.frames[0].first
-	cached := l.(*log).tail.bytes
 	l.(*log).mu.RUnlock()
-	if cached > 64<<10 {
+	if _, cached := tailState(l); cached > 64<<10 {
 		t.Fatalf("the cache holds %d bytes, more than its share", cached)
 	}
 	for _, from := range []uint64{first - 7, first, first + 3} {
@@ -161,15 +170,20 @@ func TestTailCacheServesNewest(t *testing.T) {
 	}
 }
 
+// lenderLog returns a new log of an engine whose tail cache is cache
+// bytes, and the log as an engine.Lender.
+func lenderLog(t *testing.T, cache int64) (engine.Log, engine.Lender) {
+	opts, _ := tailOptions(cache)
+	l := mustLog(t, openTest(t, t.TempDir(), opts), "a")
+	return l, l.(engine.Lender)
+}
+
 // TestTailCacheLentRecords checks that records lent by ReadLent stay intact
 // until released, however much is appended and evicted meanwhile, and that
 // Read's records stay intact for good.
 func TestTailCacheLentRecords(t *testing.T) {
 	ctx := context.Background()
-	opts, _ := tailOptions(256 << 10)
-	e := openTest(t, t.TempDir(), opts)
-	l := mustLog(t, e, "a")
-	ln := l.(engine.Lender)
+	l, ln := lenderLog(t, 256 << 10)
 	appendSized(t, l, 20, 10, 1000)
 	lent, release, err := ln.ReadLent(ctx, 0, 20, 1<<20)
 	if err != nil || len(lent) != 20 {
@@ -220,10 +234,7 @@ func TestTailCacheLentRecords(t *testing.T) {
 // checks every record read (run it with -race).
 func TestTailCacheLentConcurrent(t *testing.T) {
 	ctx := context.Background()
-	opts, _ := tailOptions(128 << 10)
-	e := openTest(t, t.TempDir(), opts)
-	l := mustLog(t, e, "a")
-	ln := l.(engine.Lender)
+	l, ln := lenderLog(t, 128 << 10)
 	const total = 3000
 	done := make(chan error, 1)
 	go func() {
@@ -269,33 +280,20 @@ func TestTailCacheEncryptedAndTrimmed(t *testing.T) {
 	if err := l.Trim(ctx, now.UnixMilli()); err != nil {
 		t.Fatal(err)
 	}
-	lf := l.(*log)
-	lf.mu.RLock()
-	n, b := len(lf.tail.frames), lf.tail.bytes
-	lf.mu.RUnlock()
-	if n != 0 || b != 0 {
+	if n, b := tailState(l); n != 0 || b != 0 {
 		t.Fatalf("after trimming everything the cache holds %d frames, %d bytes", n, b)
 	}
-	if recs, err := l.Read(ctx, 0, 10, 1<<20); err != nil || len(recs) != 0 {
-		t.Fatalf("Read after trim: %d records, %v", len(recs), err)
-	}
+	readCounted(t, l, fsys, 0, 10, 0, 100)
 	appendSized(t, l, 10, 10, 100)
-	recs, err := l.Read(ctx, 50, 10, 1<<20)
-	if err != nil || len(recs) != 10 {
-		t.Fatalf("Read after trim and append: %d records, %v", len(recs), err)
-	}
-	checkValues(t, recs, 50, 100)
+	readCounted(t, l, fsys, 50, 10, 10, 100)
 	if err := l.Seal(ctx); err != nil {
 		t.Fatal(err)
 	}
-	lf.mu.RLock()
-	n, b = len(lf.tail.frames), lf.tail.bytes
-	lf.mu.RUnlock()
-	if n != 0 || b != 0 {
+	if n, b := tailState(l); n != 0 || b != 0 {
 		t.Fatalf("a sealed log's cache holds %d frames, %d bytes", n, b)
 	}
-	if recs, err := l.Read(ctx, 55, 10, 1<<20); err != nil || len(recs) != 5 {
-		t.Fatalf("Read of the sealed log: %d records, %v", len(recs), err)
+	if readCounted(t, l, fsys, 55, 10, 5, 100) == 0 {
+		t.Fatal("the sealed log's records did not come from its segment")
 	}
 
 	el := mustLog(t, e, "secret")
@@ -303,20 +301,10 @@ func TestTailCacheEncryptedAndTrimmed(t *testing.T) {
 	keys.Use(1)
 	el.SetKeys(keys)
 	appendSized(t, el, 30, 10, 100)
-	elf := el.(*log)
-	elf.mu.RLock()
-	n = len(elf.tail.frames)
-	elf.mu.RUnlock()
-	if n != 0 {
+	if n, _ := tailState(el); n != 0 {
 		t.Fatalf("an encrypted log caches %d frames", n)
 	}
-	fsys.reads.Store(0)
-	recs, err = el.Read(ctx, 0, 100, 1<<20)
-	if err != nil || len(recs) != 30 {
-		t.Fatalf("Read of the encrypted log: %d records, %v", len(recs), err)
-	}
-	checkValues(t, recs, 0, 100)
-	if fsys.reads.Load() == 0 {
+	if readCounted(t, el, fsys, 0, 100, 30, 100) == 0 {
 		t.Fatal("the encrypted log's records did not come from its segment")
 	}
 }
