@@ -84,3 +84,27 @@ func TestParseServeGC(t *testing.T) {
 		t.Error("bad --memory-limit accepted")
 	}
 }
+
+func TestParseServeTailCache(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		env  map[string]string
+		want int64
+	}{
+		{nil, nil, 64 << 20},
+		{nil, map[string]string{"RUNNEL_TAIL_CACHE": "8MiB"}, 8 << 20},
+		{[]string{"--tail-cache", "off"}, map[string]string{"RUNNEL_TAIL_CACHE": "8MiB"}, 0},
+		{[]string{"--tail-cache", "1GiB"}, nil, 1 << 30},
+	} {
+		cfg, err := parseServe(tt.args, mapEnv(tt.env))
+		if err != nil || cfg.tailCache != tt.want {
+			t.Errorf("%v %v: tail cache %d, %v; want %d", tt.args, tt.env, cfg.tailCache, err, tt.want)
+		}
+	}
+	if _, err := parseServe(nil, mapEnv(map[string]string{"RUNNEL_TAIL_CACHE": "lots"})); err == nil {
+		t.Error("bad RUNNEL_TAIL_CACHE accepted")
+	}
+	if _, err := parseServe([]string{"--tail-cache", "-1MiB"}, mapEnv(nil)); err == nil {
+		t.Error("negative --tail-cache accepted")
+	}
+}

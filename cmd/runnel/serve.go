@@ -65,6 +65,7 @@ type serveConfig struct {
 	corsOrigins       string        // comma-separated
 	gcPercent         int           // GOGC with the disk engine
 	memoryLimit       int64         // soft memory limit with the disk engine, bytes; 0: none
+	tailCache         int64         // the disk engine's tail cache, bytes; 0: none
 	timerSlack        time.Duration // the process's timer slack (Linux); 0: as inherited
 	natsURLs          string        // jetstream engine: the NATS servers; empty: embedded
 	natsReplicas      int           // jetstream engine: copies of each log; 0: 1 embedded, else 3
@@ -261,14 +262,19 @@ func serveFlags(c *serveConfig, getenv env) (fs *flag.FlagSet, logLevel *string,
 	fs.StringVar(&c.corsOrigins, "cors-origins", envOr("RUNNEL_CORS_ORIGINS", ""), "comma-separated web `origins` (http://localhost:3000; * for any) allowed to call the API from a browser; empty: CORS off (env RUNNEL_CORS_ORIGINS)")
 	fs.StringVar(&c.pprofAddr, "pprof", envOr("RUNNEL_PPROF", ""), "serve Go profiling endpoints (/debug/pprof/) on this `address`, e.g. 127.0.0.1:6060; off when empty (env RUNNEL_PPROF)")
 	fs.IntVar(&c.gcPercent, "gc-percent", intEnv("RUNNEL_GC_PERCENT", defaultGCPercent), "with the disk engine: the garbage collector's GOGC; the GOGC environment variable wins (env RUNNEL_GC_PERCENT)")
-	c.memoryLimit = defaultMemoryLimit
-	if v := getenv("RUNNEL_MEMORY_LIMIT"); v != "" {
+	bytesEnv := func(name string, def int64) int64 {
+		v := getenv(name)
+		if v == "" {
+			return def
+		}
 		n, err := parseBytes(v)
 		if err != nil {
-			*envErr = errors.Join(*envErr, fmt.Errorf("RUNNEL_MEMORY_LIMIT: %w", err))
+			*envErr = errors.Join(*envErr, fmt.Errorf("%s: %w", name, err))
 		}
-		c.memoryLimit = n
+		return n
 	}
+	c.memoryLimit = bytesEnv("RUNNEL_MEMORY_LIMIT", defaultMemoryLimit)
+	c.tailCache = bytesEnv("RUNNEL_TAIL_CACHE", disk.DefaultOptions().TailCache)
 	fs.StringVar(&c.adminListen, "admin-listen", envOr("RUNNEL_ADMIN_LISTEN", defaultAdminListen), "`address` of the admin listener (console, metrics, health); \"api\" for the API port, \"\" or off for none (env RUNNEL_ADMIN_LISTEN)")
 	fs.BoolVar(&c.console, "console", boolEnv("RUNNEL_CONSOLE", false), "serve the web console at /console/ on the admin listener (env RUNNEL_CONSOLE)")
 	fs.StringVar(&c.keyFile, "key-file", envOr("RUNNEL_KEY_FILE", ""), "the key store's `file` (master keys and KMS keys for encryption at rest), created on first use; default: <data-dir>.keys with the disk engine, none (keys in memory) with the memory engine (env RUNNEL_KEY_FILE)")
@@ -279,6 +285,7 @@ func serveFlags(c *serveConfig, getenv env) (fs *flag.FlagSet, logLevel *string,
 	fs.IntVar(&c.metricsMaxSeries, "metrics-max-series", intEnv("RUNNEL_METRICS_MAX_SERIES", metrics.DefaultOptions().MaxSeries), "most stream and shard time series /metrics exports; past it shard series go first, with a warning in the log (env RUNNEL_METRICS_MAX_SERIES)")
 	fs.DurationVar(&c.timerSlack, "timer-slack", durationEnv("RUNNEL_TIMER_SLACK", defaultTimerSlack), "how late the process's timers may fire (Linux), so that the Go runtime's monitor thread wakes less often; 0 leaves it as inherited (env RUNNEL_TIMER_SLACK)")
 	fs.Var(bytesFlag{&c.memoryLimit}, "memory-limit", "with the disk engine: the garbage collector's soft memory `limit` (e.g. 512MiB, 2GiB, off); the GOMEMLIMIT environment variable wins (env RUNNEL_MEMORY_LIMIT)")
+	fs.Var(bytesFlag{&c.tailCache}, "tail-cache", "with the disk engine: `bytes` of the shards' newest records kept in memory for consumers that follow the producers (at most 16MiB a shard; off for none) (env RUNNEL_TAIL_CACHE)")
 	return fs, logLevel, envErr
 }
 
@@ -460,6 +467,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 	default:
 		dopts := disk.DefaultOptions()
 		dopts.Logger = log
+		dopts.TailCache = cfg.tailCache
 		if reg != nil {
 			dopts.Observer = reg.EngineObserver()
 		}
