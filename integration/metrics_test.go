@@ -237,7 +237,7 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	if v, _ := metricValue(fams, "runnel_engine_append_seconds"); v < 5 {
 		t.Errorf("runnel_engine_append_seconds count %v, want at least 5 appends", v)
 	}
-	for _, f := range []string{"runnel_engine_sync_seconds", "runnel_engine_segments", "runnel_engine_open_files", "go_goroutines", "process_resident_memory_bytes"} {
+	for _, f := range []string{"runnel_engine_sync_seconds", "runnel_engine_segments", "runnel_engine_open_files", "runnel_engine_tail_cache_bytes", "runnel_engine_reads_total", "go_goroutines", "process_resident_memory_bytes"} {
 		if fams[f] == nil {
 			t.Errorf("%s missing", f)
 		}

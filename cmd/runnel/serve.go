@@ -682,7 +682,8 @@ func consumerLag(ctx context.Context, lsvc *leases.Service, svc *streams.Service
 
 // engineStats converts the disk engine's statistics for the metrics.
 func engineStats(st disk.Stats) metrics.EngineStats {
-	out := metrics.EngineStats{OpenFiles: st.OpenFiles, Logs: make([]metrics.LogStats, len(st.Logs))}
+	out := metrics.EngineStats{OpenFiles: st.OpenFiles, TailCacheBytes: st.TailCacheBytes,
+		ReadsFromCache: st.ReadsFromCache, ReadsFromSegments: st.ReadsFromSegments, Logs: make([]metrics.LogStats, len(st.Logs))}
 	for i, l := range st.Logs {
 		out.Logs[i] = metrics.LogStats{Name: l.Name, Segments: l.Segments, Bytes: l.Bytes}
 	}

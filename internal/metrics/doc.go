@@ -23,8 +23,9 @@
 // runnel's own metrics follow Prometheus' conventions instead:
 // runnel_engine_append_seconds and runnel_engine_sync_seconds (histograms in
 // seconds), runnel_engine_bytes, runnel_engine_segments,
-// runnel_engine_open_files and, per stream, runnel_engine_stream_bytes and
-// runnel_engine_stream_segments.
+// runnel_engine_open_files, runnel_engine_tail_cache_bytes,
+// runnel_engine_reads_total{source} and, per stream,
+// runnel_engine_stream_bytes and runnel_engine_stream_segments.
 //
 // # Counting
 //

@@ -273,7 +273,7 @@ func TestEngineStats(t *testing.T) {
 	r := newRegistry(t, nil)
 	r.Stream("s", "abc")
 	r.SetEngineStats(func() EngineStats {
-		return EngineStats{OpenFiles: 3, Logs: []LogStats{
+		return EngineStats{OpenFiles: 3, TailCacheBytes: 4096, ReadsFromCache: 7, ReadsFromSegments: 2, Logs: []LogStats{
 			{Name: "abc.0", Segments: 2, Bytes: 1000},
 			{Name: "abc.1", Segments: 1, Bytes: 500},
 			{Name: "gone.0", Segments: 1, Bytes: 7},
@@ -291,6 +291,9 @@ func TestEngineStats(t *testing.T) {
 		{"runnel_engine_bytes", nil, 1507},
 		{"runnel_engine_segments", nil, 4},
 		{"runnel_engine_open_files", nil, 3},
+		{"runnel_engine_tail_cache_bytes", nil, 4096},
+		{"runnel_engine_reads_total", []string{"source", "tail_cache"}, 7},
+		{"runnel_engine_reads_total", []string{"source", "segment"}, 2},
 		{"runnel_engine_stream_bytes", []string{"stream", "s"}, 1500},
 		{"runnel_engine_stream_segments", []string{"stream", "s"}, 3},
 		{"runnel_engine_append_seconds", nil, 1},

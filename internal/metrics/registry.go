@@ -57,6 +57,12 @@ func (o Options) Validate() error {
 type EngineStats struct {
 	// OpenFiles is the number of segment files the engine holds open.
 	OpenFiles int
+	// TailCacheBytes is what the engine's tail cache of the newest records
+	// holds now.
+	TailCacheBytes int64
+	// ReadsFromCache and ReadsFromSegments count reads served from the
+	// tail cache and segments read (docs/METRICS.md).
+	ReadsFromCache, ReadsFromSegments uint64
 	// Logs lists the engine's logs.
 	Logs []LogStats
 }
@@ -280,6 +286,8 @@ var (
 	descEngineBytes        = prometheus.NewDesc("runnel_engine_bytes", "Bytes of segment and index files of all logs on disk.", nil, nil)
 	descEngineSegments     = prometheus.NewDesc("runnel_engine_segments", "Segment files of all logs.", nil, nil)
 	descEngineOpenFiles    = prometheus.NewDesc("runnel_engine_open_files", "Segment and index files the engine holds open.", nil, nil)
+	descEngineTailBytes    = prometheus.NewDesc("runnel_engine_tail_cache_bytes", "Bytes of the shards' newest records the engine keeps in memory for readers (--tail-cache).", nil, nil)
+	descEngineReads        = prometheus.NewDesc("runnel_engine_reads_total", "Reads of records by where they came from: source=tail_cache (memory) or segment (one per segment file a read visits).", []string{"source"}, nil)
 	descEngineStreamBytes  = prometheus.NewDesc("runnel_engine_stream_bytes", "Bytes of segment and index files of the stream's shards on disk.", []string{"stream"}, nil)
 	descEngineStreamSegs   = prometheus.NewDesc("runnel_engine_stream_segments", "Segment files of the stream's shards.", []string{"stream"}, nil)
 	descSeriesDropped      = prometheus.NewDesc("runnel_metrics_series_dropped", "Series left out of this scrape because the series cap (--metrics-max-series) was reached.", nil, nil)
@@ -320,6 +328,9 @@ func (c *streamCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descEngineBytes, prometheus.GaugeValue, float64(bytes))
 		ch <- prometheus.MustNewConstMetric(descEngineSegments, prometheus.GaugeValue, float64(segs))
 		ch <- prometheus.MustNewConstMetric(descEngineOpenFiles, prometheus.GaugeValue, float64(es.OpenFiles))
+		ch <- prometheus.MustNewConstMetric(descEngineTailBytes, prometheus.GaugeValue, float64(es.TailCacheBytes))
+		ch <- prometheus.MustNewConstMetric(descEngineReads, prometheus.CounterValue, float64(es.ReadsFromCache), "tail_cache")
+		ch <- prometheus.MustNewConstMetric(descEngineReads, prometheus.CounterValue, float64(es.ReadsFromSegments), "segment")
 	}
 
 	// Stream level first: every stream's before any shard's.

@@ -48,6 +48,9 @@ type Engine struct {
 		logs map[string]*log
 	}
 	nlogs atomic.Int64 // len(mu.logs), for the tail cache's shares
+	// tailReads counts the reads served by the tail cache (hits) and by
+	// the segments (misses).
+	tailReads struct{ hits, misses atomic.Uint64 }
 }
 
 var _ engine.Engine = (*Engine)(nil)

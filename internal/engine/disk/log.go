@@ -569,8 +569,10 @@ func (l *log) read(from uint64, maxRecords, maxBytes int, open func(uint32) (cip
 			frames := l.tail.pick(nil, c.from, maxRecords-len(c.out), maxBytes-c.bytes)
 			l.mu.RUnlock()
 			c.addFrames(frames)
+			l.e.tailReads.hits.Add(1)
 			return c.out, frames, nil
 		}
+		l.e.tailReads.misses.Add(1)
 		i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].base > c.from }) - 1
 		s := l.segs[i]
 		segNext, closed, size := s.next, s.closed, s.size

@@ -141,8 +141,17 @@ func TestTailCacheServesNewest(t *testing.T) {
 	if n := readCounted(t, l, fsys, 995, 100, 5, 1000); n != 0 {
 		t.Fatalf("reading the newest records read the segment %d times, want 0", n)
 	}
+	if st := e.Stats(); st.ReadsFromCache != 1 || st.ReadsFromSegments != 0 {
+		t.Fatalf("stats after a read of the newest: %d from the cache, %d segments; want 1, 0", st.ReadsFromCache, st.ReadsFromSegments)
+	}
 	if readCounted(t, l, fsys, 0, 100, 100, 1000) == 0 {
 		t.Fatal("the oldest records did not come from the segment")
+	}
+	if st := e.Stats(); st.ReadsFromCache != 1 || st.ReadsFromSegments != 1 {
+		t.Fatalf("stats after a read of the oldest: %d from the cache, %d segments; want 1, 1", st.ReadsFromCache, st.ReadsFromSegments)
+	}
+	if _, b := tailState(l); e.Stats().TailCacheBytes != b || b == 0 {
+		t.Fatalf("stats: tail cache %d bytes, want %d (not 0)", e.Stats().TailCacheBytes, b)
 	}
 
 	// Across the cache's first frame, and with every limit.
