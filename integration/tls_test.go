@@ -4,8 +4,11 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -120,6 +123,54 @@ func TestTLSServeFlags(t *testing.T) {
 	}
 	if err := post(&tls.Config{RootCAs: ca.Pool(), Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11}); err == nil {
 		t.Fatal("TLS 1.1 was accepted")
+	}
+}
+
+// TestSIGHUPDuringStart sends SIGHUP the moment the port first answers,
+// while the disk engine is still being opened (the port is bound first):
+// a reload sent during start must not end the process.
+func TestSIGHUPDuringStart(t *testing.T) {
+	for i := range 5 {
+		addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+		cmd := exec.Command(runnelBin, "serve", "--listen", addr, "--data-dir", t.TempDir(), "--admin-listen", "off")
+		var log logBuffer
+		cmd.Stdout, cmd.Stderr = &log, &log
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		stop := func() { cmd.Process.Kill(); <-exited }
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(500 * time.Microsecond) {
+			if c, err := net.Dial("tcp", addr); err == nil {
+				c.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				stop()
+				t.Fatalf("no listener on %s within 20s; log:\n%s", addr, log.String())
+			}
+		}
+		if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(20 * time.Second); !strings.Contains(log.String(), "SIGHUP: nothing to reload"); time.Sleep(10 * time.Millisecond) {
+			select {
+			case err := <-exited:
+				t.Fatalf("start %d: a SIGHUP during start ended the server (%v); log:\n%s", i, err, log.String())
+			default:
+			}
+			if time.Now().After(deadline) {
+				stop()
+				t.Fatalf("start %d: no log of the SIGHUP within 20s; log:\n%s", i, log.String())
+			}
+		}
+		s := &server{cmd: cmd, addr: addr, log: &log}
+		_, err := s.client().ListStreams(context.Background(), &kinesis.ListStreamsInput{})
+		stop()
+		if err != nil {
+			t.Fatalf("start %d: after a SIGHUP during start: %v; log:\n%s", i, err, log.String())
+		}
 	}
 }
 

@@ -391,6 +391,12 @@ func schedulerProcs(engineName string, getenv env, procs int) int {
 // accepting, finish in-flight requests, close the service, close the engine.
 // ready, when not nil, receives the server once it listens.
 func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- *server.Server) (err error) {
+	// Catch SIGHUP before the port answers: one sent as soon as it does
+	// (a reload during start) then waits for the server to be up instead
+	// of ending the process, as an uncaught SIGHUP would.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	// Bind the ports first, so that a port in use is reported before
 	// anything is created on disk. The handler is set before Serve.
 	var handler lateHandler
@@ -614,7 +620,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 	served = true
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve() }()
-	stopReload := reloadOnHangup(srv, cfg, verifier, log)
+	stopReload := reloadOnHangup(hup, srv, cfg, verifier, log)
 	defer stopReload()
 	select {
 	case err := <-serveErr:
@@ -718,13 +724,11 @@ func newVerifier(cfg serveConfig, log *slog.Logger) (*auth.Verifier, error) {
 	return auth.New(opts)
 }
 
-// reloadOnHangup reloads, on each SIGHUP until the returned function is
-// called, the server's TLS files and the credentials file. A reload that
-// fails keeps what is in use and logs why. SIGHUP is caught even with
-// nothing to reload, so that it never ends the process.
-func reloadOnHangup(srv *server.Server, cfg serveConfig, v *auth.Verifier, log *slog.Logger) (stop func()) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
+// reloadOnHangup reloads, on each SIGHUP received on hup until the
+// returned function is called, the server's TLS files and the credentials
+// file. A reload that fails keeps what is in use and logs why. SIGHUP is
+// caught even with nothing to reload, so that it never ends the process.
+func reloadOnHangup(hup <-chan os.Signal, srv *server.Server, cfg serveConfig, v *auth.Verifier, log *slog.Logger) (stop func()) {
 	done, ended := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(ended)
@@ -764,7 +768,6 @@ func reloadOnHangup(srv *server.Server, cfg serveConfig, v *auth.Verifier, log *
 		}
 	}()
 	return func() {
-		signal.Stop(hup)
 		close(done)
 		<-ended
 	}
