@@ -279,14 +279,15 @@ func TestTailCacheLentConcurrent(t *testing.T) {
 func TestTailCacheEncryptedAndTrimmed(t *testing.T) {
 	ctx := context.Background()
 	opts, fsys := tailOptions(1 << 20)
-	now := time.Now()
-	opts.Clock = func() time.Time { return now }
+	var now atomic.Int64 // Unix ns; the janitor reads the clock too
+	now.Store(time.Now().UnixNano())
+	opts.Clock = func() time.Time { return time.Unix(0, now.Load()) }
 	e := openTest(t, t.TempDir(), opts)
 
 	l := mustLog(t, e, "plain")
 	appendSized(t, l, 50, 10, 100)
-	now = now.Add(time.Hour)
-	if err := l.Trim(ctx, now.UnixMilli()); err != nil {
+	later := now.Add(int64(time.Hour))
+	if err := l.Trim(ctx, later/int64(time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
 	if n, b := tailState(l); n != 0 || b != 0 {
