@@ -30,57 +30,31 @@ type appendOp struct {
 	// aead, when not nil, encrypts the frame at commit (keyID names it).
 	aead  cipher.AEAD
 	keyID uint32
-	pool  *[]byte // frame's buffer, from framePool
-	// tb, when not nil, is frame's buffer, which the tail cache may take
-	// (it then sets tb to nil).
-	tb *tailBuf
+	// buf holds frame until free, unless the tail cache takes it (and sets
+	// buf to nil).
+	buf *frameBuf
 
 	res  engine.AppendResult
 	err  error
 	done chan struct{}
 }
 
-const maxPooledFrame = 2 << 20
-
 // writeBufs hold the frames of one log's round, written with one call.
 var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1<<20); return &b }}
 
-var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
-
 func newAppendOp(l *log, recs []engine.Record, keyID uint32, aead cipher.AEAD) *appendOp {
 	op := &appendOp{l: l, count: len(recs), aead: aead, keyID: keyID, done: make(chan struct{})}
-	if aead == nil && l.e.opts.TailCache > 0 {
-		// The tail cache may keep the frame: encode it into a buffer that
-		// can be shared.
-		_, total := frameSize(recs, false)
-		op.tb = getTailBuf(total)
-		op.frame, op.crc = encodeBody(op.tb.b[:0], recs, false)
-		return op
-	}
-	var dst []byte
-	bp := framePool.Get().(*[]byte)
-	dst = (*bp)[:0]
-	op.frame, op.crc = encodeBody(dst, recs, aead != nil)
-	if cap(op.frame) <= maxPooledFrame && cap(op.frame) == cap(dst) {
-		op.pool = bp
-	} else if cap(op.frame) <= maxPooledFrame {
-		*bp = op.frame[:0]
-		op.pool = bp
-	} else {
-		framePool.Put(bp)
-	}
+	_, total := frameSize(recs, aead != nil)
+	op.buf = getFrameBuf(total)
+	op.frame, op.crc = encodeBody(op.buf.b[:0], recs, aead != nil)
 	return op
 }
 
+// free pools the frame's buffer unless the tail cache took it.
 func (op *appendOp) free() {
-	if op.tb != nil { // not taken by the tail cache
-		putTailBuf(op.tb)
-		op.tb, op.frame = nil, nil
-	}
-	if op.pool != nil {
-		*op.pool = op.frame[:0]
-		framePool.Put(op.pool)
-		op.pool, op.frame = nil, nil
+	if op.buf != nil {
+		putFrameBuf(op.buf)
+		op.buf, op.frame = nil, nil
 	}
 }
 

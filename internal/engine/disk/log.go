@@ -496,22 +496,16 @@ func (l *log) segIndex(s *segment) ([]indexEntry, int64, uint64, error) {
 	return ci.entries, ci.footer.Size, ci.footer.Next, nil
 }
 
-// Read implements engine.Log.
+// Read implements engine.Log. It is ReadLent with the records never
+// released: buffers of the tail cache they come from are not pooled again,
+// and the garbage collector frees them once the caller drops the records.
 func (l *log) Read(ctx context.Context, from uint64, maxRecords, maxBytes int) ([]engine.StoredRecord, error) {
-	if !l.e.enter() {
-		return nil, engine.ErrClosed
-	}
-	defer l.e.leave()
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	// Records from the tail cache keep their buffers' references: those
-	// buffers are never pooled again, and the garbage collector frees them.
-	recs, _, err := l.readRetry(ctx, from, maxRecords, maxBytes)
+	recs, _, err := l.ReadLent(ctx, from, maxRecords, maxBytes)
 	return recs, err
 }
 
-// ReadLent implements engine.Lender.
+// ReadLent implements engine.Lender. The records' references to the tail
+// cache's frames are given back by the release function.
 func (l *log) ReadLent(ctx context.Context, from uint64, maxRecords, maxBytes int) ([]engine.StoredRecord, func(), error) {
 	if !l.e.enter() {
 		return nil, nil, engine.ErrClosed
@@ -520,21 +514,6 @@ func (l *log) ReadLent(ctx context.Context, from uint64, maxRecords, maxBytes in
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}
-	recs, frames, err := l.readRetry(ctx, from, maxRecords, maxBytes)
-	if err != nil {
-		return nil, nil, err
-	}
-	return recs, func() {
-		for _, f := range frames {
-			f.buf.unref()
-		}
-		frames = nil
-	}, nil
-}
-
-// readRetry reads as Read does. It returns the cached frames the records
-// come from, whose references the caller now holds.
-func (l *log) readRetry(ctx context.Context, from uint64, maxRecords, maxBytes int) ([]engine.StoredRecord, []tailFrame, error) {
 	if maxRecords <= 0 { // no record limit, as the contract's other engines
 		maxRecords = math.MaxInt
 	}
@@ -545,10 +524,20 @@ func (l *log) readRetry(ctx context.Context, from uint64, maxRecords, maxBytes i
 		if err != nil && isNotExist(err) && attempt < 3 {
 			continue // a segment was trimmed under us: start again at the new first
 		}
-		return recs, frames, err
+		if err != nil {
+			return nil, nil, err
+		}
+		return recs, func() {
+			for _, f := range frames {
+				f.buf.unref()
+			}
+			frames = nil
+		}, nil
 	}
 }
 
+// read reads as Read does, and returns the cached frames the records come
+// from, whose references the caller now holds.
 func (l *log) read(from uint64, maxRecords, maxBytes int, open func(uint32) (cipher.AEAD, error)) ([]engine.StoredRecord, []tailFrame, error) {
 	c := &collector{from: from, maxRecords: maxRecords, maxBytes: maxBytes}
 	for {

@@ -23,7 +23,8 @@ import (
 // the next round. Records read from it share their bytes with the cache and
 // with other readers (engine.StoredRecord: the caller must not modify them).
 //
-// Frame buffers are counted references (tailBuf): the cache holds one, and
+// Frame buffers (every append's, cached or not) are counted references
+// (frameBuf), pooled by size: the cache holds one reference, and
 // every read that returns records from a frame takes one. ReadLent gives its
 // references back when the caller releases the records; a buffer whose last
 // reference is gone goes back to a pool for the next append. Read keeps its
@@ -43,8 +44,8 @@ func (e *Engine) tailShare() int64 {
 	return min(e.opts.TailCache/max(1, e.nlogs.Load()), maxTailPerLog)
 }
 
-// tailBuf is a frame buffer with a count of the references to it.
-type tailBuf struct {
+// frameBuf is a frame buffer with a count of the references to it.
+type frameBuf struct {
 	b    []byte
 	refs atomic.Int32
 }
@@ -59,7 +60,7 @@ const (
 	bufClasses  = (maxBufShift - minBufShift + 1) * 4
 )
 
-var tailBufPools [bufClasses]sync.Pool
+var frameBufPools [bufClasses]sync.Pool
 
 // bufClass returns the smallest class whose size is at least n, and that
 // size; class -1 when n is beyond the largest class.
@@ -84,33 +85,33 @@ func bufClass(n int) (int, int) {
 	return -1, n // not reached
 }
 
-// getTailBuf returns a buffer with capacity for n bytes, empty, and with
+// getFrameBuf returns a buffer with capacity for n bytes, empty, and with
 // no reference counted yet.
-func getTailBuf(n int) *tailBuf {
+func getFrameBuf(n int) *frameBuf {
 	c, size := bufClass(n)
 	if c >= 0 {
-		if tb, ok := tailBufPools[c].Get().(*tailBuf); ok {
+		if tb, ok := frameBufPools[c].Get().(*frameBuf); ok {
 			return tb
 		}
 	}
-	return &tailBuf{b: make([]byte, 0, size)}
+	return &frameBuf{b: make([]byte, 0, size)}
 }
 
-// putTailBuf returns a buffer nobody references to its pool.
-func putTailBuf(tb *tailBuf) {
+// putFrameBuf returns a buffer nobody references to its pool.
+func putFrameBuf(tb *frameBuf) {
 	c, size := bufClass(cap(tb.b))
 	if c < 0 || size != cap(tb.b) {
 		return
 	}
 	tb.b = tb.b[:0]
 	tb.refs.Store(0)
-	tailBufPools[c].Put(tb)
+	frameBufPools[c].Put(tb)
 }
 
 // unref drops a reference to tb, pooling it when that was the last.
-func (tb *tailBuf) unref() {
+func (tb *frameBuf) unref() {
 	if tb.refs.Add(-1) == 0 {
-		putTailBuf(tb)
+		putFrameBuf(tb)
 	}
 }
 
@@ -126,7 +127,7 @@ type tailFrame struct {
 	count int
 	time  int64
 	body  []byte // the records section
-	buf   *tailBuf
+	buf   *frameBuf
 }
 
 func (f *tailFrame) end() uint64 { return f.first + uint64(f.count) }
@@ -137,18 +138,18 @@ func (c *tailCache) reset() {
 }
 
 // add caches a published round's frames (ops in offset order) and evicts
-// the oldest frames beyond limit bytes. It takes the ops' tail buffers.
+// the oldest frames beyond limit bytes. It takes the ops' frame buffers.
 func (c *tailCache) add(ops []*appendOp, limit int64) {
 	for _, op := range ops {
-		if op.tb == nil || int64(cap(op.tb.b)) > limit {
+		if op.aead != nil || int64(cap(op.buf.b)) > limit {
 			c.reset()
 			continue
 		}
 		if n := len(c.frames); n > 0 && c.frames[n-1].end() != op.res.FirstOffset {
 			c.reset()
 		}
-		tb := op.tb
-		op.tb = nil
+		tb := op.buf
+		op.buf = nil
 		tb.refs.Store(1)
 		c.frames = append(c.frames, tailFrame{
 			first: op.res.FirstOffset,

@@ -192,7 +192,7 @@ func lenderLog(t *testing.T, cache int64) (engine.Log, engine.Lender) {
 // Read's records stay intact for good.
 func TestTailCacheLentRecords(t *testing.T) {
 	ctx := context.Background()
-	l, ln := lenderLog(t, 256 << 10)
+	l, ln := lenderLog(t, 256<<10)
 	appendSized(t, l, 20, 10, 1000)
 	lent, release, err := ln.ReadLent(ctx, 0, 20, 1<<20)
 	if err != nil || len(lent) != 20 {
@@ -243,7 +243,7 @@ func TestTailCacheLentRecords(t *testing.T) {
 // checks every record read (run it with -race).
 func TestTailCacheLentConcurrent(t *testing.T) {
 	ctx := context.Background()
-	l, ln := lenderLog(t, 128 << 10)
+	l, ln := lenderLog(t, 128<<10)
 	const total = 3000
 	done := make(chan error, 1)
 	go func() {
