@@ -108,3 +108,21 @@ func TestParseServeTailCache(t *testing.T) {
 		t.Error("negative --tail-cache accepted")
 	}
 }
+
+func TestParseServeBufferedWrites(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		env  map[string]string
+		want bool
+	}{
+		{nil, nil, false},
+		{nil, map[string]string{"RUNNEL_BUFFERED_WRITES": "true"}, true},
+		{[]string{"--buffered-writes=false"}, map[string]string{"RUNNEL_BUFFERED_WRITES": "true"}, false},
+		{[]string{"--buffered-writes"}, nil, true},
+	} {
+		cfg, err := parseServe(tt.args, mapEnv(tt.env))
+		if err != nil || cfg.bufferedWrites != tt.want {
+			t.Errorf("%v %v: buffered writes %v, %v; want %v", tt.args, tt.env, cfg.bufferedWrites, err, tt.want)
+		}
+	}
+}

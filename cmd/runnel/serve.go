@@ -66,6 +66,7 @@ type serveConfig struct {
 	gcPercent         int           // GOGC with the disk engine
 	memoryLimit       int64         // soft memory limit with the disk engine, bytes; 0: none
 	tailCache         int64         // the disk engine's tail cache, bytes; 0: none
+	bufferedWrites    bool          // the disk engine writes segments through the page cache
 	timerSlack        time.Duration // the process's timer slack (Linux); 0: as inherited
 	natsURLs          string        // jetstream engine: the NATS servers; empty: embedded
 	natsReplicas      int           // jetstream engine: copies of each log; 0: 1 embedded, else 3
@@ -285,6 +286,7 @@ func serveFlags(c *serveConfig, getenv env) (fs *flag.FlagSet, logLevel *string,
 	fs.IntVar(&c.metricsMaxSeries, "metrics-max-series", intEnv("RUNNEL_METRICS_MAX_SERIES", metrics.DefaultOptions().MaxSeries), "most stream and shard time series /metrics exports; past it shard series go first, with a warning in the log (env RUNNEL_METRICS_MAX_SERIES)")
 	fs.DurationVar(&c.timerSlack, "timer-slack", durationEnv("RUNNEL_TIMER_SLACK", defaultTimerSlack), "how late the process's timers may fire (Linux), so that the Go runtime's monitor thread wakes less often; 0 leaves it as inherited (env RUNNEL_TIMER_SLACK)")
 	fs.Var(bytesFlag{&c.memoryLimit}, "memory-limit", "with the disk engine: the garbage collector's soft memory `limit` (e.g. 512MiB, 2GiB, off); the GOMEMLIMIT environment variable wins (env RUNNEL_MEMORY_LIMIT)")
+	fs.BoolVar(&c.bufferedWrites, "buffered-writes", boolEnv("RUNNEL_BUFFERED_WRITES", false), "with the disk engine: write the shards' segment files through the page cache; by default each write bypasses it (O_DIRECT), since it is fdatasynced at once anyway (env RUNNEL_BUFFERED_WRITES)")
 	fs.Var(bytesFlag{&c.tailCache}, "tail-cache", "with the disk engine: `bytes` of the shards' newest records kept in memory for consumers that follow the producers (at most 16MiB a shard; off for none) (env RUNNEL_TAIL_CACHE)")
 	return fs, logLevel, envErr
 }
@@ -474,6 +476,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 		dopts := disk.DefaultOptions()
 		dopts.Logger = log
 		dopts.TailCache = cfg.tailCache
+		dopts.BufferedWrites = cfg.bufferedWrites
 		if reg != nil {
 			dopts.Observer = reg.EngineObserver()
 		}

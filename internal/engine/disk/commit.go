@@ -39,9 +39,6 @@ type appendOp struct {
 	done chan struct{}
 }
 
-// writeBufs hold the frames of one log's round, written with one call.
-var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1<<20); return &b }}
-
 func newAppendOp(l *log, recs []engine.Record, keyID uint32, aead cipher.AEAD) *appendOp {
 	op := &appendOp{l: l, count: len(recs), aead: aead, keyID: keyID, done: make(chan struct{})}
 	_, total := frameSize(recs, aead != nil)
@@ -75,6 +72,8 @@ type writeState struct {
 	idxSyncedAt  int64    // seg's size when its index was last synced
 	entries      []indexEntry
 	idxBuf       []byte // index bytes not yet written
+	// dio is seg's last partial block, for direct writes (direct.go).
+	dio directTail
 
 	rolled  []rolledSeg // segments closed during this round
 	newSegs []*segment  // segments created (or being created) during this round
@@ -290,19 +289,47 @@ func (c *committer) write(g *group, now int64) (err error) {
 		}
 	}
 	opts := &c.e.opts
-	bp := writeBufs.Get().(*[]byte)
-	buf := (*bp)[:0]
+	dw := c.directWriter(w.h)
+	var bp *[]byte // the frames staged for one write, from bufAt
+	pre := 0       // bytes before bufAt in *bp (direct writes)
 	bufAt := w.size
-	flush := func() error {
-		if len(buf) == 0 {
+	stage := func() error {
+		bufAt = w.size
+		if dw == nil {
+			bp, pre = getAligned(0), 0
 			return nil
 		}
-		_, err := w.h.f.WriteAt(buf, bufAt)
-		buf = buf[:0]
-		bufAt = w.size
+		var err error
+		bp, pre, err = w.dio.stage(w.h.f, w.seg, w.size)
 		return err
 	}
-	defer func() { *bp = buf[:0]; writeBufs.Put(bp) }()
+	flush := func() error {
+		if bp == nil {
+			return nil
+		}
+		b := *bp
+		var err error
+		switch {
+		case len(b) == pre:
+		case dw != nil:
+			err = w.dio.write(dw, w.seg, b, pre, bufAt)
+			if errors.Is(err, errDirectUnsupported) {
+				c.noDirect(err)
+				dw = nil
+				_, err = w.h.f.WriteAt(b[pre:], bufAt)
+			}
+		default:
+			_, err = w.h.f.WriteAt(b, bufAt)
+		}
+		putAligned(bp)
+		bp = nil
+		return err
+	}
+	defer func() {
+		if bp != nil {
+			putAligned(bp)
+		}
+	}()
 	for i, op := range g.ops {
 		t := max(now, w.maxTime)
 		fl := int64(len(op.frame))
@@ -316,7 +343,7 @@ func (c *committer) write(g *group, now int64) (err error) {
 			if err := c.roll(l); err != nil {
 				return err
 			}
-			bufAt = w.size
+			dw = c.directWriter(w.h)
 		}
 		if op.aead != nil {
 			op.frame = sealEncryptedFrame(op.frame, op.aead, op.keyID, w.salt, w.next, t)
@@ -332,19 +359,24 @@ func (c *committer) write(g *group, now int64) (err error) {
 			w.idxBuf = appendIndexEntry(w.idxBuf, e)
 			w.lastIndexPos = w.size
 		}
-		if len(buf) > 0 && len(buf)+len(op.frame) > 4<<20 {
+		if bp != nil && len(*bp) > pre && len(*bp)-pre+len(op.frame) > 4<<20 {
 			if err := flush(); err != nil {
 				return err
 			}
 		}
-		if len(buf) == 0 && (len(op.frame) >= 1<<20 || i == len(g.ops)-1) {
+		if bp == nil {
+			if err := stage(); err != nil {
+				return err
+			}
+		}
+		if dw == nil && len(*bp) == 0 && (len(op.frame) >= 1<<20 || i == len(g.ops)-1) {
 			// Alone or large: write it from where it is, without a copy.
 			if _, err := w.h.f.WriteAt(op.frame, w.size); err != nil {
 				return err
 			}
 			bufAt = w.size + fl
 		} else {
-			buf = append(buf, op.frame...)
+			bp = appendAligned(bp, op.frame)
 		}
 		op.res = engine.AppendResult{FirstOffset: w.next, Time: t}
 		w.next += uint64(op.count)
@@ -464,7 +496,8 @@ func (c *committer) undo(l *log) error {
 		return err
 	}
 	w.seg, w.size, w.idxSize, w.idxSyncedAt, w.next = st.seg, st.size, st.idxSize, min(st.idxSyncedAt, st.size), st.next
-	w.salt = newSalt() // the round's offsets go to other records next
+	w.salt = newSalt()                   // the round's offsets go to other records next
+	w.dio.seg, w.dio.allocSeg = nil, nil // the truncation freed what was allocated ahead
 	w.maxTime, w.firstTime, w.lastTime, w.lastIndexPos = st.maxTime, st.firstTime, st.lastTime, st.lastIdx
 	w.entries = st.entries
 	w.idxBuf = w.idxBuf[:0]
@@ -530,6 +563,15 @@ func (c *committer) roll(l *log) error {
 	if err := c.writeIndex(w); err != nil {
 		return err
 	}
+	if w.dio.seg == w.seg || w.dio.allocSeg == w.seg {
+		// Cut the zeros after the last direct write, and free the blocks
+		// allocated ahead: a segment that no longer grows ends where its
+		// frames end.
+		w.dio.seg, w.dio.allocSeg = nil, nil
+		if err := w.h.f.Truncate(w.size); err != nil {
+			return err
+		}
+	}
 	if err := w.h.f.Sync(); err != nil {
 		c.failIfInterval(l, err)
 		return err
@@ -564,6 +606,25 @@ func (c *committer) roll(l *log) error {
 	w.entries = nil
 	w.firstTime, w.lastTime, w.lastIndexPos, w.idxSyncedAt = 0, 0, 0, 0
 	return nil
+}
+
+// directWriter returns the file of h as a directWriter if the engine writes
+// segments around the page cache: under SyncAlways, unless
+// Options.BufferedWrites is set or the filesystem refused.
+func (c *committer) directWriter(h *handle) directWriter {
+	if c.e.opts.Durability != SyncAlways || c.e.opts.BufferedWrites || c.e.noDirect.Load() {
+		return nil
+	}
+	dw, _ := h.f.(directWriter)
+	return dw
+}
+
+// noDirect turns direct writes off for good after the filesystem refused
+// one.
+func (c *committer) noDirect(err error) {
+	if !c.e.noDirect.Swap(true) {
+		c.e.opts.logger().Warn("disk: writing segments through the page cache: the filesystem refused direct writes", "error", err)
+	}
 }
 
 // syncDirty syncs the files written since the last tick (SyncInterval).

@@ -24,15 +24,18 @@ func TestConformance(t *testing.T) {
 		name      string
 		d         Durability
 		tailCache int64
+		buffered  bool
 	}{
-		{"always", SyncAlways, DefaultOptions().TailCache},
-		{"interval", SyncInterval, DefaultOptions().TailCache},
-		{"always/no tail cache", SyncAlways, 0},
+		{"always", SyncAlways, DefaultOptions().TailCache, false},
+		{"interval", SyncInterval, DefaultOptions().TailCache, false},
+		{"always/no tail cache", SyncAlways, 0, false},
+		{"always/buffered writes", SyncAlways, DefaultOptions().TailCache, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opts := testOptions()
 			opts.Durability = tc.d
 			opts.TailCache = tc.tailCache
+			opts.BufferedWrites = tc.buffered
 			dirs := map[engine.Engine]string{}
 			enginetest.Run(t, enginetest.Harness{
 				New: func(t *testing.T) engine.Engine {
@@ -65,8 +68,11 @@ func TestConformance(t *testing.T) {
 	}
 }
 
-// dropTailCache empties the tail cache of log name, so that its records
-// are read from the segments: damage done to them there shows.
+// dropTailCache makes log name forget the newest bytes it keeps in memory
+// (the tail cache, and the last partial block that direct writes write
+// again), so that damage done to its files shows: its records are read from
+// disk, and the next append writes the damaged block back as it is. Call it
+// while no append is in flight.
 func dropTailCache(e engine.Engine, name string) {
 	d := e.(*Engine)
 	d.mu.Lock()
@@ -75,6 +81,7 @@ func dropTailCache(e engine.Engine, name string) {
 	l.mu.Lock()
 	l.tail.reset()
 	l.mu.Unlock()
+	l.w.dio.seg = nil
 }
 
 // damageRecords flips a byte in every frame of a log directory that holds

@@ -100,6 +100,16 @@
 // a segment file is created or removed). A segment is synced before the next
 // one is created, so every segment but the last is complete on disk.
 //
+// Under SyncAlways segments are written around the page cache (O_DIRECT,
+// unless Options.BufferedWrites or the filesystem refuses; direct.go): each
+// round is written as whole 4 KiB blocks, from the start of the block the
+// segment ends in (its bytes already on disk kept in memory) to its new end,
+// then zeros up to the next boundary; the next round writes that block again.
+// Blocks are allocated 8 MiB ahead (fallocate, keeping the file's size), so
+// that the fdatasync after a round writes no allocation. The zeros after the
+// active segment's end are cut when the segment rolls and at Close, and
+// after a crash Open cuts them without reporting them as a torn tail.
+//
 // On Open, for each log, only the last segment is examined: its index is read,
 // the last index entry that points at a valid frame is found, and the frames
 // after it are checked (length, CRC, offset sequence). At the first frame that

@@ -48,6 +48,8 @@ type Engine struct {
 		logs map[string]*log
 	}
 	nlogs atomic.Int64 // len(mu.logs), for the tail cache's shares
+	// noDirect is set once the filesystem refused a direct write.
+	noDirect atomic.Bool
 	// tailReads counts the reads served by the tail cache (hits) and by
 	// the segments (misses).
 	tailReads struct{ hits, misses atomic.Uint64 }
@@ -306,6 +308,11 @@ func (e *Engine) Close() error {
 	e.opMu.Lock() // wait for calls in progress
 	defer e.opMu.Unlock()
 	err := e.com.close()
+	e.mu.Lock()
+	for _, l := range e.mu.logs {
+		l.w.cutPadding(e.files)
+	}
+	e.mu.Unlock()
 	e.files.closeAll()
 	if cerr := e.db.Close(); err == nil {
 		err = cerr

@@ -1,6 +1,8 @@
 package disk
 
 import (
+	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -28,6 +30,29 @@ type FS interface {
 	SyncDir(name string) error
 }
 
+// directAlign is the alignment, in file position, length and memory
+// address, of writes that bypass the page cache: the largest logical block
+// size of common devices, and the page size.
+const directAlign = 4096
+
+// errDirectUnsupported is returned by WriteDirect when the filesystem cannot
+// bypass the page cache; the engine then writes through it.
+var errDirectUnsupported = errors.New("disk: direct I/O not supported")
+
+// directWriter is implemented by Files that can write around the page cache
+// (O_DIRECT on Linux). Under SyncAlways the committer writes segments with
+// it: a write that is followed by an fdatasync anyway gains nothing from the
+// page cache, and copying it there, and writing it back from there, is most
+// of what such a write costs. Positions, lengths and the memory written must
+// be multiples of directAlign.
+type directWriter interface {
+	WriteDirect(b []byte, off int64) error
+	// Allocate reserves disk blocks for n bytes from off without changing
+	// the file's size (fallocate with FALLOC_FL_KEEP_SIZE), so that the
+	// direct writes that fill them allocate nothing themselves.
+	Allocate(off, n int64) error
+}
+
 // File is an open file. The engine only uses positioned reads and writes, so
 // one File can serve concurrent readers and one writer.
 type File interface {
@@ -53,7 +78,7 @@ func (OSFS) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return osFile{f}, nil
+	return &osFile{File: f}, nil
 }
 
 // Remove implements FS.
@@ -84,11 +109,17 @@ func (OSFS) SyncDir(name string) error {
 	return err
 }
 
-type osFile struct{ *os.File }
+type osFile struct {
+	*os.File
+	// direct is the same file opened with O_DIRECT, for WriteDirect; opened
+	// on first use by the log's committer (the only writer).
+	direct    *os.File
+	directErr error
+}
 
 // Sync implements File with fdatasync: the data and the metadata needed to
 // read it back (the size), not timestamps.
-func (f osFile) Sync() error {
+func (f *osFile) Sync() error {
 	for {
 		err := unix.Fdatasync(int(f.File.Fd()))
 		if err != unix.EINTR {
@@ -100,8 +131,48 @@ func (f osFile) Sync() error {
 	}
 }
 
+// WriteDirect implements directWriter with a second descriptor of the file
+// opened with O_DIRECT.
+func (f *osFile) WriteDirect(b []byte, off int64) error {
+	if f.direct == nil {
+		if f.directErr != nil {
+			return f.directErr
+		}
+		d, err := os.OpenFile(f.Name(), os.O_WRONLY|unix.O_DIRECT, 0)
+		if err != nil {
+			f.directErr = fmt.Errorf("%w: %w", errDirectUnsupported, err)
+			return f.directErr
+		}
+		f.direct = d
+	}
+	_, err := f.direct.WriteAt(b, off)
+	if errors.Is(err, unix.EINVAL) {
+		// The filesystem takes O_DIRECT but not these alignments.
+		return fmt.Errorf("%w: %w", errDirectUnsupported, err)
+	}
+	return err
+}
+
+// Allocate implements directWriter.
+func (f *osFile) Allocate(off, n int64) error {
+	for {
+		err := unix.Fallocate(int(f.File.Fd()), unix.FALLOC_FL_KEEP_SIZE, off, n)
+		if err != unix.EINTR {
+			return err
+		}
+	}
+}
+
+// Close implements File.
+func (f *osFile) Close() error {
+	if f.direct != nil {
+		f.direct.Close()
+	}
+	return f.File.Close()
+}
+
 // Size implements File.
-func (f osFile) Size() (int64, error) {
+func (f *osFile) Size() (int64, error) {
 	st, err := f.File.Stat()
 	if err != nil {
 		return 0, err

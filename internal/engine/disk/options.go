@@ -65,6 +65,14 @@ type Options struct {
 	// trimmed or deleted, so shares that shrank as logs were added are
 	// given back at their next append). 0 turns the cache off.
 	TailCache int64
+	// BufferedWrites makes the engine write segments through the page
+	// cache under SyncAlways too. By default it writes them around it
+	// (O_DIRECT, where the filesystem allows), since every write is
+	// fdatasynced at once anyway: that saves copying the bytes into the
+	// cache and writing them back from there. Readers of older records then
+	// read them from the device (the tail cache holds the newest). Under
+	// SyncInterval writes always go through the page cache.
+	BufferedWrites bool
 	// RetentionCheckInterval is how often the background janitor deletes
 	// segments past their log's retention.
 	RetentionCheckInterval time.Duration

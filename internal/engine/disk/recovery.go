@@ -192,12 +192,21 @@ func (e *Engine) recoverActive(s *segment, prev *segment) (int64, []hole, error)
 		lastTime = h.Time
 	}
 	if cut < size {
-		e.reportCut(cutReport{path: s.path, from: cut, to: size, first: expect,
-			records: tornRecords(f, cut, size, expect), durability: e.opts.Durability})
+		// The zeros after a direct write are not torn records: cut them
+		// without a report.
+		if !zeroPadding(f, cut, size) {
+			e.reportCut(cutReport{path: s.path, from: cut, to: size, first: expect,
+				records: tornRecords(f, cut, size, expect), durability: e.opts.Durability})
+			rewrite = true
+		}
 		if err := f.Truncate(cut); err != nil {
 			return 0, nil, fmt.Errorf("cut torn tail of %s: %w", s.path, err)
 		}
-		rewrite = true
+	}
+	if cut == size {
+		// Free blocks a direct write allocated beyond the end before a
+		// crash (fallocate keeps the size); the data is unchanged.
+		f.Truncate(size)
 	}
 	if herr != nil || cut < size {
 		if err := f.Sync(); err != nil {

@@ -1,0 +1,201 @@
+package disk
+
+import (
+	"context"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// segFiles returns the segment files of log dir, oldest first.
+func segFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	segs, err := filepath.Glob(filepath.Join(dir, "*"+segmentExt))
+	if err != nil || len(segs) == 0 {
+		t.Fatalf("segments of %s: %v, %v", dir, segs, err)
+	}
+	sort.Strings(segs)
+	return segs
+}
+
+// allocated returns the bytes of disk a file holds.
+func allocated(t *testing.T, path string) int64 {
+	t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Blocks * 512
+}
+
+// copyTree copies the files of a data directory, as a crash would leave
+// them (the engine still running, nothing in flight).
+func copyTree(t *testing.T, from, to string) {
+	t.Helper()
+	err := filepath.WalkDir(from, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(from, p)
+		dst := filepath.Join(to, rel)
+		if d.IsDir() {
+			return os.MkdirAll(dst, 0o700)
+		}
+		src, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer src.Close()
+		out, err := os.Create(dst)
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(out, src); err != nil {
+			out.Close()
+			return err
+		}
+		return out.Close()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDirectWrites checks the segments written around the page cache: the
+// frames land where they belong although every write is rounded to whole
+// blocks, sealed segments end where their frames end, the zeros after the
+// active segment's end are cut at Close, and after a crash recovery cuts
+// them without reporting a torn tail.
+func TestDirectWrites(t *testing.T) {
+	dir := t.TempDir()
+	opts := testOptions()
+	opts.SegmentSize = 16 << 10
+	opts.TailCache = 0 // every read comes from the segments
+	e := openTest(t, dir, opts)
+	l := mustLog(t, e, "d")
+	appendN(t, l, 3000, 7) // batches of odd sizes: no write ends on a boundary
+	logDir := filepath.Join(dir, "logs", "d")
+	segs := segFiles(t, logDir)
+	if len(segs) < 3 {
+		t.Fatalf("%d segments, want several", len(segs))
+	}
+	for _, p := range segs[:len(segs)-1] {
+		if got, want := fileSize(t, p), framesEnd(segFrames(t, p)); got != want {
+			t.Errorf("sealed segment %s: %d bytes, its frames end at %d", p, got, want)
+		}
+	}
+	active := segs[len(segs)-1]
+	size, end := fileSize(t, active), framesEnd(segFrames(t, active))
+	if size%directAlign != 0 || size < end || size-end >= directAlign {
+		t.Fatalf("active segment while running: %d bytes, frames end at %d; want them padded to a block", size, end)
+	}
+	if got := allocated(t, active); got < size+allocChunk/2 {
+		t.Fatalf("active segment while running: %d bytes allocated for %d; want blocks allocated ahead", got, size)
+	}
+	checkLog(t, l, 0, 3000)
+
+	// A crash: the files as they are now, padding included.
+	crashed := t.TempDir()
+	copyTree(t, dir, crashed)
+	copts := opts
+	logs := captureLog(&copts)
+	e2 := openTest(t, crashed, copts)
+	if strings.Contains(logs.String(), "torn") || e2.Damage().TornBytes != 0 {
+		t.Fatalf("recovery reported the padding as torn: %+v\n%s", e2.Damage(), logs)
+	}
+	l2 := mustLog(t, e2, "d")
+	checkLog(t, l2, 0, 3000)
+	if got := fileSize(t, filepath.Join(crashed, "logs", "d", filepath.Base(active))); got != end {
+		t.Fatalf("after recovery the active segment has %d bytes, want %d", got, end)
+	}
+	// Appends after recovery start from the block on disk, not from memory.
+	appendN(t, l2, 500, 3)
+	checkLog(t, l2, 0, 3500)
+	if err := e2.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Close cuts the zeros off.
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := fileSize(t, active); got != end {
+		t.Fatalf("after Close the active segment has %d bytes, want %d", got, end)
+	}
+	for _, p := range segFiles(t, logDir) {
+		if got, size := allocated(t, p), fileSize(t, p); got > (size+directAlign-1)&^(directAlign-1) {
+			t.Errorf("after Close %s has %d bytes allocated for %d", p, got, size)
+		}
+	}
+	e3 := openTest(t, dir, opts)
+	checkLog(t, mustLog(t, e3, "d"), 0, 3000)
+}
+
+// TestBufferedWrites checks Options.BufferedWrites: segments are written
+// through the page cache, exactly as long as their frames.
+func TestBufferedWrites(t *testing.T) {
+	dir := t.TempDir()
+	opts := testOptions()
+	opts.BufferedWrites = true
+	e := openTest(t, dir, opts)
+	l := mustLog(t, e, "d")
+	appendN(t, l, 500, 7)
+	for _, p := range segFiles(t, filepath.Join(dir, "logs", "d")) {
+		if got, want := fileSize(t, p), framesEnd(segFrames(t, p)); got != want {
+			t.Errorf("segment %s: %d bytes, its frames end at %d", p, got, want)
+		}
+	}
+	checkLog(t, l, 0, 500)
+}
+
+// refusingFS is the OS filesystem with files that refuse direct writes, as
+// filesystems without O_DIRECT do.
+type refusingFS struct{ OSFS }
+
+func (refusingFS) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
+	f, err := OSFS{}.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return refusingFile{f}, nil
+}
+
+type refusingFile struct{ File }
+
+func (refusingFile) WriteDirect([]byte, int64) error { return errDirectUnsupported }
+func (refusingFile) Allocate(int64, int64) error     { return errDirectUnsupported }
+
+// TestDirectRefused checks that a filesystem refusing direct writes gets
+// buffered ones, with one warning, and loses nothing.
+func TestDirectRefused(t *testing.T) {
+	dir := t.TempDir()
+	opts := testOptions()
+	opts.FS = refusingFS{}
+	logs := captureLog(&opts)
+	e := openTest(t, dir, opts)
+	ctx := context.Background()
+	for _, name := range []string{"a", "b"} {
+		l := mustLog(t, e, name)
+		appendN(t, l, 300, 7)
+		checkLog(t, l, 0, 300)
+	}
+	if n := strings.Count(logs.String(), "refused direct writes"); n != 1 {
+		t.Fatalf("%d warnings, want 1:\n%s", n, logs)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e = openTest(t, dir, opts)
+	for _, name := range []string{"a", "b"} {
+		l, err := e.Log(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkLog(t, l, 0, 300)
+	}
+}
