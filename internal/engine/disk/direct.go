@@ -3,6 +3,7 @@ package disk
 import (
 	"errors"
 	"io"
+	"math"
 	"sync"
 	"unsafe"
 )
@@ -28,7 +29,6 @@ type directTail struct {
 	// allocSeg's blocks are allocated up to allocEnd (Allocate).
 	allocSeg *segment
 	allocEnd int64
-	noAlloc  bool // the filesystem refused to allocate ahead
 }
 
 // allocChunk is how far ahead of a direct write a segment's blocks are
@@ -72,13 +72,14 @@ func (t *directTail) write(dw directWriter, seg *segment, b []byte, pre int, at 
 	if t.allocSeg != seg {
 		t.allocSeg, t.allocEnd = seg, 0
 	}
-	if end := blk + int64(padded); end > t.allocEnd && !t.noAlloc {
+	if end := blk + int64(padded); end > t.allocEnd {
 		// Allocate the blocks this write and the next ones fill, so that
-		// the syncs after them have no allocation to write.
+		// the syncs after them have no allocation to write. If that fails
+		// (no space, or no fallocate), the writes allocate them as they
+		// go: not again for this segment.
 		from := max(t.allocEnd, blk)
-		if err := dw.Allocate(from, end-from+allocChunk); err != nil {
-			t.noAlloc = true
-		} else {
+		t.allocEnd = math.MaxInt64
+		if dw.Allocate(from, end-from+allocChunk) == nil {
 			t.allocEnd = end + allocChunk
 		}
 	}

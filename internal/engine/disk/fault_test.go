@@ -81,6 +81,33 @@ func (f *faultFile) WriteAt(b []byte, off int64) (int, error) {
 	return f.File.WriteAt(b, off)
 }
 
+// WriteDirect fails as WriteAt does, half the blocks written, so that the
+// faults reach direct writes too (the engine's default under SyncAlways).
+func (f *faultFile) WriteDirect(b []byte, off int64) error {
+	dw, ok := f.File.(directWriter)
+	if !ok {
+		return errDirectUnsupported
+	}
+	if err := f.fs.check("write", f.path); err != nil {
+		if half := len(b) / 2 &^ (directAlign - 1); half > 0 {
+			dw.WriteDirect(b[:half], off)
+		}
+		return err
+	}
+	return dw.WriteDirect(b, off)
+}
+
+func (f *faultFile) Allocate(off, n int64) error {
+	dw, ok := f.File.(directWriter)
+	if !ok {
+		return errDirectUnsupported
+	}
+	if err := f.fs.check("write", f.path); err != nil {
+		return err
+	}
+	return dw.Allocate(off, n)
+}
+
 func (f *faultFile) Sync() error {
 	if err := f.fs.check("sync", f.path); err != nil {
 		return err
