@@ -62,6 +62,7 @@ func newEnv(t *testing.T, tune ...func(*Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	waitScaler(t, svc)
 	e := &env{t: t, svc: svc, eng: eng, clock: c, opts: opts}
 	t.Cleanup(func() {
 		e.svc.Close()
@@ -78,7 +79,29 @@ func (e *env) restart() {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	waitScaler(e.t, svc)
 	e.svc = svc
+}
+
+// waitScaler waits until the service's scaler has opened its first window.
+// The scaler does that on its own goroutine once it has resealed closed
+// shards; a test's own scaleTick that ran first would have its window
+// restarted at the test clock's time by it, and find nothing to do.
+func waitScaler(t *testing.T, s *Service) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s.scale.mu.Lock()
+		started := !s.scale.started.IsZero()
+		s.scale.mu.Unlock()
+		if started {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the scaler did not start within 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func (e *env) create(name string, shards int32) {
