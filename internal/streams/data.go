@@ -637,9 +637,14 @@ func (s *Service) GetRecords(ctx context.Context, in *GetRecordsInput) (*GetReco
 	if err != nil {
 		return nil, s.mapLogErr(err, sid, name)
 	}
-	out := &GetRecordsOutput{release: release}
+	out := &GetRecordsOutput{}
 	var bytes int
-	out.Records, bytes = toRecords(sh, stored)
+	ab := getAnswerBufs()
+	out.Records, bytes = ab.toRecords(sh, stored)
+	out.release = func() {
+		release()
+		putAnswerBufs(ab)
+	}
 	// Records lost to damage on disk are skipped as expired ones are: the
 	// offsets of the records returned may jump, and the next iterator
 	// follows the last of them.
@@ -774,8 +779,43 @@ func (s *Service) positionOffset(ctx context.Context, op, name string, st *strea
 // numbers share one buffer; partition keys and data are views of the stored
 // keys and values, which the engine hands over and never modifies.
 func toRecords(sh *shard, stored []engine.StoredRecord) ([]Record, int) {
-	recs := make([]Record, len(stored))
-	seqBuf := make([]byte, 0, seqNumDigits*len(stored))
+	return (&answerBufs{}).toRecords(sh, stored)
+}
+
+// answerBufs are the record slice and the sequence numbers' bytes of one
+// answer. GetRecords takes them from a pool and gives them back when the
+// answer is released, once written out (GetRecordsOutput.Release): an
+// answer of thousands of records needs hundreds of kilobytes of them.
+type answerBufs struct {
+	recs []Record
+	seq  []byte
+}
+
+var answerPool sync.Pool
+
+func getAnswerBufs() *answerBufs {
+	if ab, ok := answerPool.Get().(*answerBufs); ok {
+		return ab
+	}
+	return &answerBufs{}
+}
+
+// putAnswerBufs gives ab back, dropping what its records point to.
+func putAnswerBufs(ab *answerBufs) {
+	clear(ab.recs)
+	ab.recs, ab.seq = ab.recs[:0], ab.seq[:0]
+	answerPool.Put(ab)
+}
+
+// toRecords is toRecords with the slices of ab, grown as needed.
+func (ab *answerBufs) toRecords(sh *shard, stored []engine.StoredRecord) ([]Record, int) {
+	if cap(ab.recs) < len(stored) {
+		ab.recs = make([]Record, len(stored))
+	}
+	if cap(ab.seq) < seqNumDigits*len(stored) {
+		ab.seq = make([]byte, 0, seqNumDigits*len(stored))
+	}
+	recs, seqBuf := ab.recs[:len(stored)], ab.seq[:0]
 	bytes := 0
 	var kms *string
 	for i := range stored {
@@ -806,5 +846,6 @@ func toRecords(sh *shard, stored []engine.StoredRecord) ([]Record, int) {
 		rec.PartitionKey = unsafeString(pk)
 		bytes += len(r.Key) + len(r.Value)
 	}
+	ab.recs, ab.seq = recs, seqBuf // what putAnswerBufs clears
 	return recs, bytes
 }

@@ -642,3 +642,34 @@ func TestStoreKeepsShardState(t *testing.T) {
 		t.Fatal("the cached stream's shards changed", err)
 	}
 }
+
+// TestGetRecordsAnswersReused checks that a released answer's buffers,
+// reused for the next answers, carry only those answers' own records: the
+// second answer is shorter than the first, so that anything left over from
+// it would show.
+func TestGetRecordsAnswersReused(t *testing.T) {
+	e := newEnv(t)
+	e.create("s", 1)
+	var want []string // sequence numbers, as PutRecord returned them
+	for i := range 30 {
+		want = append(want, e.put("s", fmt.Sprint("k", i), fmt.Sprint("v", i)).SequenceNumber)
+	}
+	it := e.iter("s", "shardId-000000000000", "TRIM_HORIZON", nil)
+	next := 0
+	for _, limit := range []int32{20, 4, 6} {
+		out := e.get(it, limit)
+		if len(out.Records) != int(limit) {
+			t.Fatalf("limit %d: %d records", limit, len(out.Records))
+		}
+		for _, r := range out.Records {
+			if r.PartitionKey != fmt.Sprint("k", next) || string(r.Data) != fmt.Sprint("v", next) ||
+				r.SequenceNumber != want[next] || r.EncryptionType != nil {
+				t.Fatalf("record %d: %q %q %s %v, want sequence number %s", next, r.PartitionKey, r.Data, r.SequenceNumber, r.EncryptionType, want[next])
+			}
+			next++
+		}
+		it = *out.NextShardIterator
+		out.Release()
+		out.Release() // a second call does nothing
+	}
+}

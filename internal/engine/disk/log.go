@@ -531,7 +531,10 @@ func (l *log) ReadLent(ctx context.Context, from uint64, maxRecords, maxBytes in
 			for _, f := range frames {
 				f.buf.unref()
 			}
-			frames = nil
+			if frames != nil {
+				putStoredRecs(recs)
+			}
+			frames, recs = nil, nil
 		}, nil
 	}
 }

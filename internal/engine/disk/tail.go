@@ -227,7 +227,7 @@ func (c *collector) addFrames(frames []tailFrame) {
 		for i := range frames {
 			n += frames[i].count
 		}
-		c.out = make([]engine.StoredRecord, 0, min(n, c.maxRecords))
+		c.out = getStoredRecs(min(n, c.maxRecords))
 	}
 	for i := range frames {
 		f := &frames[i]
@@ -237,4 +237,22 @@ func (c *collector) addFrames(frames []tailFrame) {
 			return
 		}
 	}
+}
+
+// storedRecs pools the record slices of reads served from the tail cache,
+// given back when the reader releases the records (ReadLent).
+var storedRecs sync.Pool
+
+func getStoredRecs(n int) []engine.StoredRecord {
+	if p, ok := storedRecs.Get().(*[]engine.StoredRecord); ok && cap(*p) >= n {
+		return (*p)[:0]
+	}
+	return make([]engine.StoredRecord, 0, n)
+}
+
+// putStoredRecs gives a slice back, dropping what its records point to.
+func putStoredRecs(recs []engine.StoredRecord) {
+	clear(recs)
+	recs = recs[:0]
+	storedRecs.Put(&recs)
 }
