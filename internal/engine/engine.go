@@ -231,8 +231,7 @@ type Log interface {
 // they reuse afterwards. ReadLent reads as Read does, and returns with the
 // records a release function: the records, and the slice holding them,
 // stay valid until it is called, and not after. It must be called exactly
-// once. Callers use the package
-// function ReadLent.
+// once. Callers use the package function ReadLent.
 type Lender interface {
 	ReadLent(ctx context.Context, from uint64, maxRecords, maxBytes int) ([]StoredRecord, func(), error)
 }

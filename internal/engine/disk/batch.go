@@ -256,9 +256,6 @@ func decodeFrame(b []byte, open func(id uint32) (cipher.AEAD, error), fn func(i 
 	return h, walkRecords(body, int(h.Count), fn)
 }
 
-// walkRecords walks a checksummed records section. A section that does not
-// hold exactly count records is an error (it can only come from a bug or a
-// CRC collision, but the decoder must not trust it).
 // collector gathers a Read's records within its limits.
 type collector struct {
 	out        []engine.StoredRecord
@@ -294,6 +291,9 @@ func (c *collector) add(body []byte, count int, first uint64, t int64, keyID uin
 	return err
 }
 
+// walkRecords walks a checksummed records section. A section that does not
+// hold exactly count records is an error (it can only come from a bug or a
+// CRC collision, but the decoder must not trust it).
 func walkRecords(body []byte, count int, fn func(i int, key, value []byte)) error {
 	p := 0
 	for i := 0; i < count; i++ {

@@ -292,7 +292,7 @@ func (c *committer) write(g *group, now int64) (err error) {
 	dw := c.directWriter(w.h)
 	var bp *[]byte // the frames staged for one write, from bufAt
 	pre := 0       // bytes before bufAt in *bp (direct writes)
-	bufAt := w.size
+	var bufAt int64
 	stage := func() error {
 		bufAt = w.size
 		if dw == nil {
@@ -364,18 +364,17 @@ func (c *committer) write(g *group, now int64) (err error) {
 				return err
 			}
 		}
-		if bp == nil {
-			if err := stage(); err != nil {
-				return err
-			}
-		}
-		if dw == nil && len(*bp) == 0 && (len(op.frame) >= 1<<20 || i == len(g.ops)-1) {
+		if dw == nil && bp == nil && (len(op.frame) >= 1<<20 || i == len(g.ops)-1) {
 			// Alone or large: write it from where it is, without a copy.
 			if _, err := w.h.f.WriteAt(op.frame, w.size); err != nil {
 				return err
 			}
-			bufAt = w.size + fl
 		} else {
+			if bp == nil {
+				if err := stage(); err != nil {
+					return err
+				}
+			}
 			bp = appendAligned(bp, op.frame)
 		}
 		op.res = engine.AppendResult{FirstOffset: w.next, Time: t}

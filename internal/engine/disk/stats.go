@@ -30,10 +30,9 @@ type LogStats struct {
 }
 
 // Stats returns the engine's open files, its tail cache's size and reads,
-// and, for every log, its segment
-// count and the size of its files, read from its directory (one listing per
-// log: cheap enough for a scrape every few seconds, not for a hot path). A
-// log deleted meanwhile is left out.
+// and, for every log, its segment count and the size of its files, read
+// from its directory (one listing per log: cheap enough for a scrape every
+// few seconds, not for a hot path). A log deleted meanwhile is left out.
 func (e *Engine) Stats() Stats {
 	var st Stats
 	if !e.enter() {
