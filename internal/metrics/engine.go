@@ -25,7 +25,7 @@ func newEngineMetrics() *engineMetrics {
 		}),
 		sync: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "runnel_engine_sync_seconds",
-			Help:    "Time one fdatasync of a segment file took.",
+			Help:    "Time one sync of a segment file took (an fdatasync, or a direct write that syncs as it writes).",
 			Buckets: engineBuckets,
 		}),
 	}
@@ -42,5 +42,5 @@ func (r *Registry) EngineObserver() EngineObserver { return EngineObserver{r.eng
 // Append records the duration of one append.
 func (o EngineObserver) Append(d time.Duration) { o.m.append.Observe(d.Seconds()) }
 
-// Sync records the duration of one fdatasync.
+// Sync records the duration of one segment sync.
 func (o EngineObserver) Sync(d time.Duration) { o.m.sync.Observe(d.Seconds()) }

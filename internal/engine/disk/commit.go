@@ -85,6 +85,8 @@ type writeState struct {
 	broken error
 	// failing is set after a failed round, until one succeeds.
 	failing bool
+	// synced is set when the round's last write synced the segment too.
+	synced bool
 }
 
 // roundStart is what a round changes in writeState.
@@ -222,7 +224,7 @@ type group struct {
 func (c *committer) commit(l *log, ops []*appendOp) {
 	err := c.write(&group{l: l, ops: ops}, c.e.opts.now())
 	if err == nil {
-		if c.e.opts.Durability == SyncAlways {
+		if c.e.opts.Durability == SyncAlways && !l.w.synced {
 			if serr := c.sync(l.w.h.f); serr != nil {
 				err = fmt.Errorf("disk: sync %s: %w", l.name, serr)
 				c.abort(l, err)
@@ -275,6 +277,7 @@ func (c *committer) write(g *group, now int64) (err error) {
 		}
 		w.broken = nil
 	}
+	w.synced = false
 	w.start = roundStart{seg: w.seg, size: w.size, idxSize: w.idxSize, idxSyncedAt: w.idxSyncedAt, next: w.next,
 		maxTime: w.maxTime, firstTime: w.firstTime, lastTime: w.lastTime, lastIdx: w.lastIndexPos, entries: w.entries}
 	defer func() {
@@ -303,7 +306,9 @@ func (c *committer) write(g *group, now int64) (err error) {
 		bp, pre, err = w.dio.stage(w.h.f, w.seg, w.size)
 		return err
 	}
-	flush := func() error {
+	// flush writes what is staged. With last (the round's last write, under
+	// SyncAlways) a direct write syncs the segment as well.
+	flush := func(last bool) error {
 		if bp == nil {
 			return nil
 		}
@@ -312,7 +317,18 @@ func (c *committer) write(g *group, now int64) (err error) {
 		switch {
 		case len(b) == pre:
 		case dw != nil:
-			err = w.dio.write(dw, w.seg, b, pre, bufAt)
+			sync := last && opts.Durability == SyncAlways
+			var start time.Time
+			if sync && opts.Observer != nil {
+				start = time.Now()
+			}
+			err = w.dio.write(dw, w.seg, b, pre, bufAt, opts.SegmentSize, now, sync)
+			if sync && err == nil {
+				w.synced = true
+				if opts.Observer != nil {
+					opts.Observer.Sync(time.Since(start))
+				}
+			}
 			if errors.Is(err, errDirectUnsupported) {
 				c.noDirect(err)
 				dw = nil
@@ -337,7 +353,7 @@ func (c *committer) write(g *group, now int64) (err error) {
 			fl += tagSize
 		}
 		if w.next > w.seg.base && (w.size+fl > opts.SegmentSize || t-w.firstTime >= opts.SegmentMaxAge.Milliseconds()) {
-			if err := flush(); err != nil {
+			if err := flush(false); err != nil {
 				return err
 			}
 			if err := c.roll(l); err != nil {
@@ -360,7 +376,7 @@ func (c *committer) write(g *group, now int64) (err error) {
 			w.lastIndexPos = w.size
 		}
 		if bp != nil && len(*bp) > pre && len(*bp)-pre+len(op.frame) > 4<<20 {
-			if err := flush(); err != nil {
+			if err := flush(false); err != nil {
 				return err
 			}
 		}
@@ -382,7 +398,7 @@ func (c *committer) write(g *group, now int64) (err error) {
 		w.size += fl
 		w.maxTime, w.lastTime = t, t
 	}
-	if err := flush(); err != nil {
+	if err := flush(true); err != nil {
 		return err
 	}
 	if err := c.writeIndex(w); err != nil {
@@ -495,8 +511,8 @@ func (c *committer) undo(l *log) error {
 		return err
 	}
 	w.seg, w.size, w.idxSize, w.idxSyncedAt, w.next = st.seg, st.size, st.idxSize, min(st.idxSyncedAt, st.size), st.next
-	w.salt = newSalt()                   // the round's offsets go to other records next
-	w.dio.seg, w.dio.allocSeg = nil, nil // the truncation freed what was allocated ahead
+	w.salt = newSalt() // the round's offsets go to other records next
+	w.dio.forget()     // the truncation cut the zeros ahead
 	w.maxTime, w.firstTime, w.lastTime, w.lastIndexPos = st.maxTime, st.firstTime, st.lastTime, st.lastIdx
 	w.entries = st.entries
 	w.idxBuf = w.idxBuf[:0]
@@ -562,11 +578,10 @@ func (c *committer) roll(l *log) error {
 	if err := c.writeIndex(w); err != nil {
 		return err
 	}
-	if w.dio.seg == w.seg || w.dio.allocSeg == w.seg {
-		// Cut the zeros after the last direct write, and free the blocks
-		// allocated ahead: a segment that no longer grows ends where its
-		// frames end.
-		w.dio.seg, w.dio.allocSeg = nil, nil
+	if w.dio.padded(w.seg) {
+		// Cut the zeros after the last direct write: a segment that no
+		// longer grows ends where its frames end.
+		w.dio.forget()
 		if err := w.h.f.Truncate(w.size); err != nil {
 			return err
 		}

@@ -86,6 +86,12 @@ func resync(f File, path string, pos, end int64, expect, limit uint64) (int64, b
 		}
 		b := buf[:n]
 		for i := 0; i+batchHeaderSize <= len(b); i++ {
+			if i%directAlign == 0 && i+directAlign <= len(b) && isZero(b[i:i+directAlign]) {
+				// No header lies wholly in zeros (its count would be 0):
+				// step over them, as over the zeros after a direct write.
+				i += directAlign - batchHeaderSize
+				continue
+			}
 			c := b[i:]
 			// Flags are zero or flagEncrypted and the count is at most
 			// 10000: reject most positions before decoding the header.

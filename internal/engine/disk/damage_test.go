@@ -434,3 +434,44 @@ func FuzzReadDamagedSegment(f *testing.F) {
 		l.Info(ctx)
 	})
 }
+
+// TestResyncOverZeros checks that the search for an intact frame after
+// damage steps over long runs of zeros (as direct writes leave them, or as
+// a zeroed page is) without missing a frame that starts anywhere after them.
+func TestResyncOverZeros(t *testing.T) {
+	frame := func(first uint64) []byte {
+		recs := []engine.Record{{Key: []byte("k"), Value: []byte("a record after the zeros")}}
+		b, crc := encodeBody(nil, recs, false)
+		sealFrame(b, crc, first, 1)
+		return b
+	}
+	sizes := []int{1, 4095, 4096 + 17, 3*4096 - 5, 1<<20 + 999, 2<<20 + 4096}
+	for n := 2*4096 - 2*batchHeaderSize; n <= 2*4096+8; n++ {
+		sizes = append(sizes, n) // the frame at every phase near a block's end
+	}
+	for _, zeros := range sizes {
+		for _, lead := range []int{0, 1, 33, 4000} {
+			b := append([]byte(nil), frame(0)...)
+			b = append(b, make([]byte, lead)...)
+			for i := len(b) - lead; i < len(b); i++ {
+				b[i] = 0xa5 // damage that is not zeros
+			}
+			b = append(b, make([]byte, zeros)...)
+			want := int64(len(b))
+			b = append(b, frame(1)...)
+			p := filepath.Join(t.TempDir(), "seg")
+			if err := os.WriteFile(p, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			f, err := OSFS{}.OpenFile(p, os.O_RDONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fp, h, ok, err := resync(f, p, 0, int64(len(b)), 1, 0)
+			f.Close()
+			if err != nil || !ok || fp != want || h.FirstOffset != 1 {
+				t.Errorf("%d bytes of damage, %d zeros: resync = %d, %+v, %v, %v; want the frame at %d", lead, zeros, fp, h, ok, err, want)
+			}
+		}
+	}
+}

@@ -10,6 +10,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/runnel/runnel/internal/engine"
 )
 
 // segFiles returns the segment files of log dir, oldest first.
@@ -91,11 +94,8 @@ func TestDirectWrites(t *testing.T) {
 	}
 	active := segs[len(segs)-1]
 	size, end := fileSize(t, active), framesEnd(segFrames(t, active))
-	if size%directAlign != 0 || size < end || size-end >= directAlign {
-		t.Fatalf("active segment while running: %d bytes, frames end at %d; want them padded to a block", size, end)
-	}
-	if got := allocated(t, active); got < size+allocChunk/2 {
-		t.Fatalf("active segment while running: %d bytes allocated for %d; want blocks allocated ahead", got, size)
+	if want := max(alignUp(end), alignUp(opts.SegmentSize)); size != want {
+		t.Fatalf("active segment while running: %d bytes, frames end at %d; want zeros up to %d (the segment size, rounded to a block)", size, end, want)
 	}
 	checkLog(t, l, 0, 3000)
 
@@ -136,6 +136,122 @@ func TestDirectWrites(t *testing.T) {
 	checkLog(t, mustLog(t, e3, "d"), 0, 3000)
 }
 
+func alignUp(n int64) int64 { return (n + directAlign - 1) &^ (directAlign - 1) }
+
+// TestZeroAhead checks that a round growing the active segment writes
+// zeros after its frames, more of them while the log grows fast, that the
+// rounds after it write in place until they pass them, and that recovery
+// cuts the zeros silently.
+func TestZeroAhead(t *testing.T) {
+	dir := t.TempDir()
+	opts := testOptions()
+	opts.SegmentSize = 64 << 20
+	opts.TailCache = 0
+	start := time.Now()
+	opts.Clock = func() time.Time { return start } // every growth comes fast
+	e := openTest(t, dir, opts)
+	l := mustLog(t, e, "z")
+	ctx := context.Background()
+	value := make([]byte, 16<<10)
+	put := func(n int) {
+		t.Helper()
+		for range n {
+			if _, err := l.Append(ctx, []engine.Record{{Key: []byte("k"), Value: value}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	active := segFiles(t, filepath.Join(dir, "logs", "z"))[0]
+	put(1)
+	end := framesEnd(segFrames(t, active))
+	first := alignUp(end) + minZero
+	if got := fileSize(t, active); got != first {
+		t.Fatalf("after the first round: %d bytes, frames end at %d; want %d", got, end, first)
+	}
+	if got := allocated(t, active); got < first {
+		t.Fatalf("after the first round: %d bytes allocated; want the zeros' blocks too", got)
+	}
+	put(2) // within the zeros: in place
+	if got := fileSize(t, active); got != first {
+		t.Fatalf("rounds within the zeros grew the file: %d bytes, want %d", got, first)
+	}
+	put(600) // about 10 MiB at once: the zeros grow to zeroChunk
+	end = framesEnd(segFrames(t, active))
+	if got := l.(*log).w.dio.zeroSize; got != zeroChunk {
+		t.Errorf("zeros after 10 MiB written at once: %d, want %d", got, zeroChunk)
+	}
+	if got := fileSize(t, active); got%directAlign != 0 || got < end || got > alignUp(end)+zeroChunk {
+		t.Fatalf("after 10 MiB: %d bytes, frames end at %d", got, end)
+	}
+
+	crashed := t.TempDir()
+	copyTree(t, dir, crashed)
+	copts := opts
+	logs := captureLog(&copts)
+	e2 := openTest(t, crashed, copts)
+	if strings.Contains(logs.String(), "torn") || e2.Damage().TornBytes != 0 {
+		t.Fatalf("recovery reported the zeros as torn: %+v\n%s", e2.Damage(), logs)
+	}
+	if got := fileSize(t, filepath.Join(crashed, "logs", "z", filepath.Base(active))); got != end {
+		t.Fatalf("after recovery: %d bytes, want %d", got, end)
+	}
+	l2 := mustLog(t, e2, "z")
+	if info, _ := l2.Info(ctx); info.Next != 603 {
+		t.Fatalf("after recovery the log ends at %d, want 603", info.Next)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := fileSize(t, active); got != end {
+		t.Fatalf("after Close: %d bytes, want %d", got, end)
+	}
+}
+
+// zeroRecorder is a directWriter that records the zeros written.
+type zeroRecorder struct{ zeros [][2]int64 }
+
+func (z *zeroRecorder) WriteDirect([]byte, int64, bool) error { return nil }
+func (z *zeroRecorder) ZeroDirect(off, n int64) error {
+	z.zeros = append(z.zeros, [2]int64{off, n})
+	return nil
+}
+
+// TestZeroAheadSizes checks how many zeros a growth writes: minZero first,
+// doubling while the log uses them up fast, halving when it is slow, never
+// beyond the segment's limit, and none while the writes stay within them.
+func TestZeroAheadSizes(t *testing.T) {
+	var tail directTail
+	var z zeroRecorder
+	seg, seg2 := &segment{}, &segment{}
+	const limit = 64 << 20
+	grow := func(s *segment, end, now, want int64) {
+		t.Helper()
+		z.zeros = nil
+		tail.zeroAhead(&z, s, end, limit, now)
+		var got int64
+		if len(z.zeros) == 1 && z.zeros[0][0] == end {
+			got = z.zeros[0][1]
+		} else if len(z.zeros) > 0 {
+			t.Fatalf("at %d: zeros %v", end, z.zeros)
+		}
+		if got != want {
+			t.Fatalf("write ending at %d (t=%d): %d zeros, want %d", end, now, got, want)
+		}
+	}
+	grow(seg, 8192, 1000, minZero)
+	grow(seg, 8192+minZero, 1000, 0) // within the zeros
+	grow(seg, 8192+minZero+4096, 1100, 2*minZero)
+	grow(seg, 1<<20, 1200, 4*minZero)
+	for now := int64(1300); now < 1370; now += 10 { // up to zeroChunk, and on
+		grow(seg, tail.zeroEnd+4096, now, min(tail.zeroSize*2, zeroChunk))
+	}
+	grow(seg, tail.zeroEnd+4096, 5000, zeroChunk/2) // slow: halves
+	grow(seg, tail.zeroEnd+4096, 5500, zeroChunk/2) // neither: stays
+	grow(seg2, 8192, 6200, zeroChunk/2)             // a new segment keeps the size
+	grow(seg2, limit-8192, 6900, 8192)              // not beyond the limit
+	grow(seg2, limit+4096, 7600, 0)
+}
+
 // TestBufferedWrites checks Options.BufferedWrites: segments are written
 // through the page cache, exactly as long as their frames.
 func TestBufferedWrites(t *testing.T) {
@@ -167,8 +283,8 @@ func (refusingFS) OpenFile(name string, flag int, perm fs.FileMode) (File, error
 
 type refusingFile struct{ File }
 
-func (refusingFile) WriteDirect([]byte, int64) error { return errDirectUnsupported }
-func (refusingFile) Allocate(int64, int64) error     { return errDirectUnsupported }
+func (refusingFile) WriteDirect([]byte, int64, bool) error { return errDirectUnsupported }
+func (refusingFile) ZeroDirect(int64, int64) error         { return errDirectUnsupported }
 
 // TestDirectRefused checks that a filesystem refusing direct writes gets
 // buffered ones, with one warning, and loses nothing.

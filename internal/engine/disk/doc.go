@@ -105,10 +105,12 @@
 // round is written as whole 4 KiB blocks, from the start of the block the
 // segment ends in (its bytes already on disk kept in memory) to its new end,
 // then zeros up to the next boundary; the next round writes that block again.
-// Blocks are allocated 8 MiB ahead (fallocate, keeping the file's size), so
-// that the fdatasync after a round writes no allocation. The zeros after the
-// active segment's end are cut when the segment rolls and at Close, and
-// after a crash Open cuts them without reporting them as a torn tail.
+// A round that grows the file also writes zeros after its frames (64 KiB to
+// 8 MiB, following the log's pace), so that the rounds after it overwrite
+// in place and their syncs have no metadata to write; the round's last write
+// is its sync too (RWF_DSYNC). The zeros after the active segment's end are
+// cut when the segment rolls and at Close, and after a crash Open cuts them
+// without reporting them as a torn tail.
 //
 // On Open, for each log, only the last segment is examined: its index is read,
 // the last index entry that points at a valid frame is found, and the frames

@@ -83,21 +83,25 @@ func (f *faultFile) WriteAt(b []byte, off int64) (int, error) {
 
 // WriteDirect fails as WriteAt does, half the blocks written, so that the
 // faults reach direct writes too (the engine's default under SyncAlways).
-func (f *faultFile) WriteDirect(b []byte, off int64) error {
+// A write that syncs fails as Sync does once it has written.
+func (f *faultFile) WriteDirect(b []byte, off int64, sync bool) error {
 	dw, ok := f.File.(directWriter)
 	if !ok {
 		return errDirectUnsupported
 	}
 	if err := f.fs.check("write", f.path); err != nil {
 		if half := len(b) / 2 &^ (directAlign - 1); half > 0 {
-			dw.WriteDirect(b[:half], off)
+			dw.WriteDirect(b[:half], off, false)
 		}
 		return err
 	}
-	return dw.WriteDirect(b, off)
+	if err := dw.WriteDirect(b, off, false); err != nil || !sync {
+		return err
+	}
+	return f.Sync()
 }
 
-func (f *faultFile) Allocate(off, n int64) error {
+func (f *faultFile) ZeroDirect(off, n int64) error {
 	dw, ok := f.File.(directWriter)
 	if !ok {
 		return errDirectUnsupported
@@ -105,7 +109,7 @@ func (f *faultFile) Allocate(off, n int64) error {
 	if err := f.fs.check("write", f.path); err != nil {
 		return err
 	}
-	return dw.Allocate(off, n)
+	return dw.ZeroDirect(off, n)
 }
 
 func (f *faultFile) Sync() error {

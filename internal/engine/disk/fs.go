@@ -6,6 +6,8 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -46,11 +48,12 @@ var errDirectUnsupported = errors.New("disk: direct I/O not supported")
 // of what such a write costs. Positions, lengths and the memory written must
 // be multiples of directAlign.
 type directWriter interface {
-	WriteDirect(b []byte, off int64) error
-	// Allocate reserves disk blocks for n bytes from off without changing
-	// the file's size (fallocate with FALLOC_FL_KEEP_SIZE), so that the
-	// direct writes that fill them allocate nothing themselves.
-	Allocate(off, n int64) error
+	// WriteDirect writes b at off. With sync, it returns once b and the
+	// metadata needed to read it back are durable, as after Sync: one
+	// system call where a write and an fdatasync would be two.
+	WriteDirect(b []byte, off int64, sync bool) error
+	// ZeroDirect writes n zero bytes from off the same way.
+	ZeroDirect(off, n int64) error
 }
 
 // File is an open file. The engine only uses positioned reads and writes, so
@@ -132,35 +135,112 @@ func (f *osFile) Sync() error {
 }
 
 // WriteDirect implements directWriter with a second descriptor of the file
-// opened with O_DIRECT.
-func (f *osFile) WriteDirect(b []byte, off int64) error {
-	if f.direct == nil {
-		if f.directErr != nil {
-			return f.directErr
-		}
-		d, err := os.OpenFile(f.Name(), os.O_WRONLY|unix.O_DIRECT, 0)
-		if err != nil {
-			f.directErr = fmt.Errorf("%w: %w", errDirectUnsupported, err)
-			return f.directErr
-		}
-		f.direct = d
+// opened with O_DIRECT; with sync, by pwritev2 with RWF_DSYNC (or, where
+// the kernel lacks it, a write and an fdatasync).
+func (f *osFile) WriteDirect(b []byte, off int64, sync bool) error {
+	d, err := f.directFile()
+	if err != nil {
+		return err
 	}
-	_, err := f.direct.WriteAt(b, off)
+	if sync && !noDSync.Load() {
+		err = pwriteDSync(d, b, off)
+		if !errors.Is(err, unix.EOPNOTSUPP) {
+			return directErr(err)
+		}
+		noDSync.Store(true)
+	}
+	if _, err = d.WriteAt(b, off); err != nil || !sync {
+		return directErr(err)
+	}
+	return f.Sync()
+}
+
+// noDSync is set once the kernel refused RWF_DSYNC.
+var noDSync atomic.Bool
+
+func pwriteDSync(d *os.File, b []byte, off int64) error {
+	fd := int(d.Fd())
+	for len(b) > 0 {
+		n, err := unix.Pwritev2(fd, [][]byte{b}, off, unix.RWF_DSYNC)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return &os.PathError{Op: "pwritev2", Path: d.Name(), Err: err}
+		}
+		if n == 0 {
+			return &os.PathError{Op: "pwritev2", Path: d.Name(), Err: io.ErrShortWrite}
+		}
+		b, off = b[n:], off+int64(n)
+	}
+	return nil
+}
+
+// directErr marks EINVAL from a direct write as errDirectUnsupported: the
+// filesystem takes O_DIRECT but not these alignments.
+func directErr(err error) error {
 	if errors.Is(err, unix.EINVAL) {
-		// The filesystem takes O_DIRECT but not these alignments.
 		return fmt.Errorf("%w: %w", errDirectUnsupported, err)
 	}
 	return err
 }
 
-// Allocate implements directWriter.
-func (f *osFile) Allocate(off, n int64) error {
-	for {
-		err := unix.Fallocate(int(f.File.Fd()), unix.FALLOC_FL_KEEP_SIZE, off, n)
-		if err != unix.EINTR {
-			return err
+func (f *osFile) directFile() (*os.File, error) {
+	if f.direct == nil {
+		if f.directErr != nil {
+			return nil, f.directErr
 		}
+		d, err := os.OpenFile(f.Name(), os.O_WRONLY|unix.O_DIRECT, 0)
+		if err != nil {
+			f.directErr = fmt.Errorf("%w: %w", errDirectUnsupported, err)
+			return nil, f.directErr
+		}
+		f.direct = d
 	}
+	return f.direct, nil
+}
+
+// zeroIovBuf is the zeros ZeroDirect writes, one buffer named by many
+// iovecs. Only the kernel reads it.
+var zeroIovBuf = sync.OnceValue(func() []byte {
+	bp := getAligned(zeroIov)
+	return (*bp)[:zeroIov]
+})
+
+const zeroIov = 1 << 20
+
+// ZeroDirect implements directWriter: one pwritev per zeroChunk naming the
+// same zeros many times.
+func (f *osFile) ZeroDirect(off, n int64) error {
+	if off%directAlign != 0 || n%directAlign != 0 {
+		return fmt.Errorf("%w: zeros at %d, %d bytes", errDirectUnsupported, off, n)
+	}
+	d, err := f.directFile()
+	if err != nil {
+		return err
+	}
+	z := zeroIovBuf()
+	var iovs [zeroChunk / zeroIov][]byte
+	for n > 0 {
+		k := 0
+		var m int64
+		for ; k < len(iovs) && m < n; k++ {
+			iovs[k] = z[:min(int64(len(z)), n-m)]
+			m += int64(len(iovs[k]))
+		}
+		w, err := unix.Pwritev(int(d.Fd()), iovs[:k], off)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return &os.PathError{Op: "pwritev", Path: f.Name(), Err: err}
+		}
+		if w == 0 {
+			return &os.PathError{Op: "pwritev", Path: f.Name(), Err: io.ErrShortWrite}
+		}
+		off, n = off+int64(w), n-int64(w)
+	}
+	return nil
 }
 
 // Close implements File.

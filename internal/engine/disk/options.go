@@ -98,7 +98,8 @@ type Observer interface {
 	// Append reports one Append, from its call to its acknowledgement
 	// (failed ones included).
 	Append(d time.Duration)
-	// Sync reports one fdatasync of a segment file.
+	// Sync reports one sync of a segment file: an fdatasync, or a direct
+	// write that synced as it wrote (the round's last, timed whole).
 	Sync(d time.Duration)
 }
 

@@ -203,11 +203,6 @@ func (e *Engine) recoverActive(s *segment, prev *segment) (int64, []hole, error)
 			return 0, nil, fmt.Errorf("cut torn tail of %s: %w", s.path, err)
 		}
 	}
-	if cut == size {
-		// Free blocks a direct write allocated beyond the end before a
-		// crash (fallocate keeps the size); the data is unchanged.
-		f.Truncate(size)
-	}
 	if herr != nil || cut < size {
 		if err := f.Sync(); err != nil {
 			return 0, nil, err

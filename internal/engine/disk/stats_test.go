@@ -17,9 +17,11 @@ func TestObserverAndStats(t *testing.T) {
 	tests := []struct {
 		name       string
 		durability Durability
+		buffered   bool
 	}{
-		{"sync always", SyncAlways},
-		{"sync interval", SyncInterval},
+		{"sync always", SyncAlways, false}, // each round's last write syncs
+		{"sync always, buffered writes", SyncAlways, true},
+		{"sync interval", SyncInterval, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -29,6 +31,7 @@ func TestObserverAndStats(t *testing.T) {
 			opts.SyncInterval = 10 * time.Millisecond
 			opts.SegmentSize = 4096
 			opts.Observer = obs
+			opts.BufferedWrites = tt.buffered
 			e := openTest(t, t.TempDir(), opts)
 			if st := e.Stats(); len(st.Logs) != 0 {
 				t.Fatalf("stats of an empty engine: %+v", st)
@@ -38,6 +41,9 @@ func TestObserverAndStats(t *testing.T) {
 			appendN(t, a, 1000, 50) // 20 appends, several 4 KiB segments
 			if n := obs.appends.Load(); n != 20 {
 				t.Errorf("%d appends observed, want 20", n)
+			}
+			if n := obs.syncs.Load(); tt.durability == SyncAlways && n != 20 {
+				t.Errorf("%d syncs observed, want one per append", n)
 			}
 			// Under SyncInterval the syncs come from the background syncer.
 			for deadline := time.Now().Add(10 * time.Second); obs.syncs.Load() == 0; time.Sleep(5 * time.Millisecond) {
