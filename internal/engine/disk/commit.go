@@ -17,7 +17,9 @@ import (
 // offsets and arrival time, writes them all with one write, fdatasyncs the
 // segment once, and then acknowledges them all. While it syncs, the next group
 // queues up, so a log's syncs per second stay near the disk's fsync rate
-// however many appenders it has. Different logs commit concurrently (up to
+// however many appenders it has. An appender that finds its log idle commits
+// its own group on its own goroutine; groups that queue behind it get a
+// goroutine of their own. Different logs commit concurrently (up to
 // maxCommitting at once): their writes use every core and their syncs overlap
 // in the disk's queue and share the filesystem's journal commits.
 
@@ -138,8 +140,10 @@ func newCommitter(e *Engine) *committer {
 	return c
 }
 
-// submit queues op on its log and starts the log's commit loop if it is
-// not running.
+// submit queues op on its log. If no round is running for the log, the
+// caller runs one itself: its op is alone in the queue, so that round
+// commits it, and an Append that finds its log idle costs no goroutine and
+// no wake-up. What queued meanwhile goes to a goroutine of its own (loop).
 func (c *committer) submit(op *appendOp) {
 	l := op.l
 	l.q.Lock()
@@ -149,20 +153,28 @@ func (c *committer) submit(op *appendOp) {
 	l.q.Unlock()
 	if start {
 		c.wg.Add(1)
-		go c.loop(l)
+		c.loop(l, true)
 	}
 }
 
-// loop commits l's queue, group after group, until it is empty.
-func (c *committer) loop(l *log) {
+// loop commits l's queue, group after group, until it is empty. With
+// caller (see submit) it commits one group and hands the rest, if any, to
+// a new loop.
+func (c *committer) loop(l *log, caller bool) {
 	defer c.wg.Done()
 	var spare []*appendOp
-	for {
+	for i := 0; ; i++ {
 		l.q.Lock()
 		ops := l.q.ops
 		if len(ops) == 0 {
 			l.q.committing = false
 			l.q.Unlock()
+			return
+		}
+		if caller && i > 0 {
+			l.q.Unlock()
+			c.wg.Add(1)
+			go c.loop(l, false)
 			return
 		}
 		l.q.ops = spare[:0]
