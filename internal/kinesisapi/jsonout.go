@@ -58,6 +58,10 @@ type jsonWriter struct {
 	count bool
 	n     int   // bytes counted, or written to w
 	err   error // the first error from w
+	// escaped is set by a counting writer that met a string needing
+	// escapes. A writer told (plain) that a counting pass over the same
+	// answer met none writes its strings without looking at them again.
+	escaped, plain bool
 	// ts is the text of the last timestamp written, tsMs its time: the
 	// records of a batch share theirs, and a body is walked twice.
 	ts    [24]byte
@@ -106,11 +110,18 @@ func (j *jsonWriter) int(v int64) {
 
 // str writes s as a JSON string.
 func (j *jsonWriter) str(s string) {
-	if j.count && jsonstr.Plain(s) {
+	switch {
+	case j.count && jsonstr.Plain(s):
 		j.n += len(s) + 2
 		return
+	case j.plain:
+		j.buf = append(j.buf, '"')
+		j.buf = append(j.buf, s...)
+		j.buf = append(j.buf, '"')
+	default:
+		j.escaped = j.escaped || j.count
+		j.buf = jsonstr.Append(j.buf, s)
 	}
-	j.buf = jsonstr.Append(j.buf, s)
 	j.settle()
 }
 
@@ -296,17 +307,18 @@ func appendSubscribeEventJSON(dst []byte, ev *streams.SubscribeToShardEvent) []b
 	return j.buf
 }
 
-// getRecordsJSONLen returns the length of out's JSON encoding.
-func getRecordsJSONLen(out *streams.GetRecordsOutput) int {
+// getRecordsJSONLen returns the length of out's JSON encoding, and whether
+// its strings need no escapes (jsonWriter.plain).
+func getRecordsJSONLen(out *streams.GetRecordsOutput) (int, bool) {
 	j := jsonWriter{count: true, buf: make([]byte, 0, 64)}
 	j.getRecords(out)
-	return j.n
+	return j.n, !j.escaped
 }
 
 // writeGetRecordsJSON answers with out in JSON, streamed through a pooled
 // chunk buffer after a Content-Length computed beforehand.
 func (x *exchange) writeGetRecordsJSON(out *streams.GetRecordsOutput) {
-	n := getRecordsJSONLen(out)
+	n, plain := getRecordsJSONLen(out)
 	hdr := x.w.Header()
 	hdr.Set("Content-Type", x.proto.contentType())
 	hdr.Set("Content-Length", strconv.Itoa(n))
@@ -317,7 +329,7 @@ func (x *exchange) writeGetRecordsJSON(out *streams.GetRecordsOutput) {
 		pool, chunk = &bigChunkPool, jsonBigChunk
 	}
 	bp := pool.Get().(*[]byte)
-	j := jsonWriter{buf: (*bp)[:0], w: x.w, chunk: chunk}
+	j := jsonWriter{buf: (*bp)[:0], w: x.w, chunk: chunk, plain: plain}
 	j.getRecords(out)
 	j.flush()
 	// A write error means the client went away; nothing more can be sent.

@@ -3,10 +3,12 @@ package kinesisapi
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,12 +47,17 @@ func checkGetRecordsJSON(t testing.TB, out *streams.GetRecordsOutput) {
 	if !bytes.Equal(got, want) {
 		t.Fatalf("fast encoding differs from encoding/json:\n got %s\nwant %s", got, want)
 	}
-	if n := getRecordsJSONLen(out); n != len(want) {
+	n, plain := getRecordsJSONLen(out)
+	if n != len(want) {
 		t.Fatalf("counted length %d, encoding is %d bytes", n, len(want))
+	}
+	if plain && (bytes.Contains(want, []byte(`\`)) || !isASCII(want)) {
+		t.Fatalf("counting pass found every string plain, but the encoding has escapes or non-ASCII: %s", want)
 	}
 	for _, chunk := range []int{1, 7, 64, jsonChunk} {
 		var rec chunkRecorder
-		j := jsonWriter{w: &rec, chunk: chunk}
+		// As writeGetRecordsJSON streams it: told what the count found.
+		j := jsonWriter{w: &rec, chunk: chunk, plain: plain}
 		j.getRecords(out)
 		j.flush()
 		if !bytes.Equal(rec.Bytes(), want) || j.n != len(want) {
@@ -303,4 +310,35 @@ func FuzzPutRecordsJSON(f *testing.F) {
 		e := streams.PutRecordsResultEntry{SequenceNumber: opt(seq), ShardId: opt(shard), ErrorCode: opt(code), ErrorMessage: opt(msg)}
 		checkPutRecordsJSON(t, &streams.PutRecordsOutput{FailedRecordCount: failed, Records: []streams.PutRecordsResultEntry{e, {}, e}, EncryptionType: opt(enc)})
 	})
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// TestGetRecordsJSONPlain checks that an answer whose strings need no
+// escapes (the usual one: sequence numbers, plain partition keys) is found
+// so by the counting pass, and streamed the same without a second look.
+func TestGetRecordsJSONPlain(t *testing.T) {
+	recs := make([]streams.Record, 50)
+	for i := range recs {
+		recs[i] = streams.Record{SequenceNumber: fmt.Sprintf("4963%052d", i), PartitionKey: fmt.Sprintf("key-%d", i),
+			Data: []byte(strings.Repeat("d", i)), ApproximateArrivalTimestamp: streams.TimestampMillis(1700000000000 + int64(i))}
+	}
+	next := "AAAAAAAAAAFakeIterator"
+	out := &streams.GetRecordsOutput{Records: recs, NextShardIterator: &next, MillisBehindLatest: 5}
+	if _, plain := getRecordsJSONLen(out); !plain {
+		t.Fatal("counting pass: an answer of plain strings not found plain")
+	}
+	checkGetRecordsJSON(t, out)
+	recs[7].PartitionKey = "a \"quoted\" key"
+	if _, plain := getRecordsJSONLen(out); plain {
+		t.Fatal("counting pass: a key with quotes found plain")
+	}
+	checkGetRecordsJSON(t, out)
 }

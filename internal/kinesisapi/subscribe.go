@@ -219,7 +219,7 @@ func (w *eventWriter) streamJSONEvent(eventType string, ev *streams.SubscribeToS
 	_, _ = cw.Write(prelude[:])
 	_, _ = cw.Write(headers)
 	bp := chunkPool.Get().(*[]byte)
-	j := jsonWriter{buf: (*bp)[:0], w: cw, chunk: jsonChunk}
+	j := jsonWriter{buf: (*bp)[:0], w: cw, chunk: jsonChunk, plain: !cnt.escaped}
 	j.subscribeEvent(ev)
 	j.flush()
 	if cap(j.buf) <= 4*jsonChunk {
