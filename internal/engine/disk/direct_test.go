@@ -315,3 +315,27 @@ func TestDirectRefused(t *testing.T) {
 		checkLog(t, l, 0, 300)
 	}
 }
+
+// TestDirectWritesWithoutDSync checks the path for kernels without
+// RWF_DSYNC: each round's direct write is followed by an fdatasync.
+func TestDirectWritesWithoutDSync(t *testing.T) {
+	noDSync.Store(true)
+	defer noDSync.Store(false)
+	dir := t.TempDir()
+	opts := testOptions()
+	opts.SegmentSize = 16 << 10
+	opts.TailCache = 0
+	obs := &countingObserver{}
+	opts.Observer = obs
+	e := openTest(t, dir, opts)
+	l := mustLog(t, e, "d")
+	appendN(t, l, 700, 7)
+	if n := obs.syncs.Load(); n != 100 {
+		t.Errorf("%d syncs observed, want one per append", n)
+	}
+	checkLog(t, l, 0, 700)
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkLog(t, mustLog(t, openTest(t, dir, opts), "d"), 0, 700)
+}

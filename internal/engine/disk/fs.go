@@ -144,10 +144,10 @@ func (f *osFile) WriteDirect(b []byte, off int64, sync bool) error {
 	}
 	if sync && !noDSync.Load() {
 		err = pwriteDSync(d, b, off)
-		if !errors.Is(err, unix.EOPNOTSUPP) {
+		if !errors.Is(err, unix.EOPNOTSUPP) && !errors.Is(err, unix.ENOSYS) {
 			return directErr(err)
 		}
-		noDSync.Store(true)
+		noDSync.Store(true) // a kernel older than 4.7
 	}
 	if _, err = d.WriteAt(b, off); err != nil || !sync {
 		return directErr(err)
