@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -86,6 +87,44 @@ func (s *Service) checkRecordSize(name, member string, data, pk int, maxKiB int3
 		return errorf(CodeValidation, "1 validation error detected: Record size %d bytes (data plus partition key) at '%s' exceeds the maximum record size of %d KiB of stream %s under account %s.", data+pk, member, maxKiB, name, s.opts.AccountID)
 	}
 	return nil
+}
+
+// appenders runs the appends of a PutRecords call to its shards but the
+// first on goroutines kept between calls. A goroutine started for each
+// would grow its stack anew every time: an append commits its round on its
+// own goroutine, down to the disk's system calls. Idle ones wait for work
+// until the service stops; at most maxAppenders are kept.
+type appenders struct {
+	work chan func() // unbuffered: a send succeeds only to an idle one
+	n    atomic.Int32
+}
+
+const maxAppenders = 256
+
+// run runs f on an idle appender, a new one, or (beyond maxAppenders) a
+// goroutine of its own.
+func (a *appenders) run(stop <-chan struct{}, f func()) {
+	select {
+	case a.work <- f:
+		return
+	default:
+	}
+	if a.n.Add(1) > maxAppenders {
+		a.n.Add(-1)
+		go f()
+		return
+	}
+	go func() {
+		defer a.n.Add(-1)
+		for {
+			f()
+			select {
+			case f = <-a.work:
+			case <-stop:
+				return
+			}
+		}
+	}()
 }
 
 // slowAppend is how long an append may take before it is logged.
@@ -402,10 +441,11 @@ func (s *Service) putRecords(ctx context.Context, in *PutRecordsInput, request b
 		var wg sync.WaitGroup
 		for j := 1; j < len(groups); j++ {
 			wg.Add(1)
-			go func(g *putGroup) {
+			g := &groups[j]
+			s.appenders.run(s.stop, func() {
 				defer wg.Done()
 				appendGroup(g)
-			}(&groups[j])
+			})
 		}
 		appendGroup(&groups[0])
 		wg.Wait()

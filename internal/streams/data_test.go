@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -672,4 +673,51 @@ func TestGetRecordsAnswersReused(t *testing.T) {
 		out.Release()
 		out.Release() // a second call does nothing
 	}
+}
+
+// TestAppenders checks the goroutines that run PutRecords' other appends:
+// an idle one takes the next call's work, no more than maxAppenders are
+// kept (beyond, work runs on a goroutine of its own), and they end when the
+// service stops.
+func TestAppenders(t *testing.T) {
+	a := appenders{work: make(chan func())}
+	stop := make(chan struct{})
+	waitIdle := func(want int32) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); a.n.Load() != want; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d appenders, want %d", a.n.Load(), want)
+			}
+		}
+	}
+	done := make(chan struct{})
+	a.run(stop, func() { done <- struct{}{} })
+	<-done
+	for range 20 { // the one appender waits for work again, and takes it
+		select {
+		case a.work <- func() { done <- struct{}{} }:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no idle appender took the work")
+		}
+		<-done
+	}
+	if n := a.n.Load(); n != 1 {
+		t.Fatalf("%d appenders after sequential work, want 1", n)
+	}
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	for range maxAppenders + 50 {
+		wg.Add(1)
+		a.run(stop, func() {
+			defer wg.Done()
+			<-release
+		})
+	}
+	if n := a.n.Load(); n != maxAppenders {
+		t.Errorf("%d appenders while %d calls wait, want at most %d", n, maxAppenders+50, maxAppenders)
+	}
+	close(release)
+	wg.Wait()
+	close(stop)
+	waitIdle(0)
 }

@@ -145,6 +145,9 @@ type Service struct {
 
 	// scale is the on-demand scaler's state (scaler.go).
 	scale scalerState
+
+	// appenders runs PutRecords' appends to its other shards (data.go).
+	appenders appenders
 }
 
 // New starts a service on eng. The caller owns eng and closes it after the
@@ -175,11 +178,12 @@ func New(ctx context.Context, eng engine.Engine, opts Options) (*Service, error)
 		}
 	}
 	s := &Service{
-		opts:   opts,
-		eng:    eng,
-		tokens: tokenSigner{key: append([]byte(nil), key...)},
-		wake:   make(chan struct{}, 1),
-		stop:   make(chan struct{}),
+		opts:      opts,
+		eng:       eng,
+		tokens:    tokenSigner{key: append([]byte(nil), key...)},
+		wake:      make(chan struct{}, 1),
+		stop:      make(chan struct{}),
+		appenders: appenders{work: make(chan func())},
 	}
 	s.mu.cache = make(map[string]*stream)
 	s.subs.m = make(map[subKey]*Subscription)
