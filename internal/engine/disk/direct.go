@@ -105,8 +105,8 @@ func (t *directTail) write(dw directWriter, seg *segment, b []byte, pre int, at,
 // when the zeros written last time were used up within half of zeroSpan,
 // and halves when that took more than twice as long. If the write fails (no
 // space), the rounds grow the file as they go: not again for this segment.
-// The zeros need no sync of their own: the round's sync makes them durable
-// with its frames.
+// The zeros need no sync: a crash that loses them loses no frame, and the
+// next round's sync makes them durable with its own frames.
 func (t *directTail) zeroAhead(dw directWriter, seg *segment, end, limit, now int64) {
 	if t.zeroSeg != seg {
 		t.zeroSeg, t.zeroEnd = seg, 0
