@@ -100,14 +100,7 @@ func TestDirectWrites(t *testing.T) {
 	checkLog(t, l, 0, 3000)
 
 	// A crash: the files as they are now, padding included.
-	crashed := t.TempDir()
-	copyTree(t, dir, crashed)
-	copts := opts
-	logs := captureLog(&copts)
-	e2 := openTest(t, crashed, copts)
-	if strings.Contains(logs.String(), "torn") || e2.Damage().TornBytes != 0 {
-		t.Fatalf("recovery reported the padding as torn: %+v\n%s", e2.Damage(), logs)
-	}
+	crashed, e2 := openCrashCopy(t, dir, opts)
 	l2 := mustLog(t, e2, "d")
 	checkLog(t, l2, 0, 3000)
 	if got := fileSize(t, filepath.Join(crashed, "logs", "d", filepath.Base(active))); got != end {
@@ -134,6 +127,21 @@ func TestDirectWrites(t *testing.T) {
 	}
 	e3 := openTest(t, dir, opts)
 	checkLog(t, mustLog(t, e3, "d"), 0, 3000)
+}
+
+// openCrashCopy opens a copy of the data directory dir taken while its
+// engine runs (a crash), and checks that recovery reported no torn tail:
+// the zeros after the active segments' frames are not one.
+func openCrashCopy(t *testing.T, dir string, opts Options) (string, *Engine) {
+	t.Helper()
+	crashed := t.TempDir()
+	copyTree(t, dir, crashed)
+	logs := captureLog(&opts)
+	e := openTest(t, crashed, opts)
+	if strings.Contains(logs.String(), "torn") || e.Damage().TornBytes != 0 {
+		t.Fatalf("recovery reported the zeros after the frames as torn: %+v\n%s", e.Damage(), logs)
+	}
+	return crashed, e
 }
 
 func alignUp(n int64) int64 { return (n + directAlign - 1) &^ (directAlign - 1) }
@@ -184,14 +192,7 @@ func TestZeroAhead(t *testing.T) {
 		t.Fatalf("after 10 MiB: %d bytes, frames end at %d", got, end)
 	}
 
-	crashed := t.TempDir()
-	copyTree(t, dir, crashed)
-	copts := opts
-	logs := captureLog(&copts)
-	e2 := openTest(t, crashed, copts)
-	if strings.Contains(logs.String(), "torn") || e2.Damage().TornBytes != 0 {
-		t.Fatalf("recovery reported the zeros as torn: %+v\n%s", e2.Damage(), logs)
-	}
+	crashed, e2 := openCrashCopy(t, dir, opts)
 	if got := fileSize(t, filepath.Join(crashed, "logs", "z", filepath.Base(active))); got != end {
 		t.Fatalf("after recovery: %d bytes, want %d", got, end)
 	}

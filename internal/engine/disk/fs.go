@@ -143,7 +143,7 @@ func (f *osFile) WriteDirect(b []byte, off int64, sync bool) error {
 		return err
 	}
 	if sync && !noDSync.Load() {
-		err = pwriteDSync(d, b, off)
+		err = pwritevFull(d, [][]byte{b}, off, unix.RWF_DSYNC)
 		if !errors.Is(err, unix.EOPNOTSUPP) && !errors.Is(err, unix.ENOSYS) {
 			return directErr(err)
 		}
@@ -158,20 +158,35 @@ func (f *osFile) WriteDirect(b []byte, off int64, sync bool) error {
 // noDSync is set once the kernel refused RWF_DSYNC.
 var noDSync atomic.Bool
 
-func pwriteDSync(d *os.File, b []byte, off int64) error {
+// pwritevFull writes iovs at off with pwritev2 (pwritev without flags),
+// again after EINTR and short writes.
+func pwritevFull(d *os.File, iovs [][]byte, off int64, flags int) error {
 	fd := int(d.Fd())
-	for len(b) > 0 {
-		n, err := unix.Pwritev2(fd, [][]byte{b}, off, unix.RWF_DSYNC)
+	for len(iovs) > 0 {
+		var n int
+		var err error
+		if flags == 0 {
+			n, err = unix.Pwritev(fd, iovs, off)
+		} else {
+			n, err = unix.Pwritev2(fd, iovs, off, flags)
+		}
 		if err == unix.EINTR {
 			continue
 		}
+		if err == nil && n == 0 {
+			err = io.ErrShortWrite
+		}
 		if err != nil {
-			return &os.PathError{Op: "pwritev2", Path: d.Name(), Err: err}
+			return &os.PathError{Op: "pwritev", Path: d.Name(), Err: err}
 		}
-		if n == 0 {
-			return &os.PathError{Op: "pwritev2", Path: d.Name(), Err: io.ErrShortWrite}
+		off += int64(n)
+		for n > 0 {
+			k := min(n, len(iovs[0]))
+			n -= k
+			if iovs[0] = iovs[0][k:]; len(iovs[0]) == 0 {
+				iovs = iovs[1:]
+			}
 		}
-		b, off = b[n:], off+int64(n)
 	}
 	return nil
 }
@@ -209,8 +224,8 @@ var zeroIovBuf = sync.OnceValue(func() []byte {
 
 const zeroIov = 1 << 20
 
-// ZeroDirect implements directWriter: one pwritev per zeroChunk naming the
-// same zeros many times.
+// ZeroDirect implements directWriter: pwritev calls naming the same zeros
+// many times.
 func (f *osFile) ZeroDirect(off, n int64) error {
 	if off%directAlign != 0 || n%directAlign != 0 {
 		return fmt.Errorf("%w: zeros at %d, %d bytes", errDirectUnsupported, off, n)
@@ -222,23 +237,15 @@ func (f *osFile) ZeroDirect(off, n int64) error {
 	z := zeroIovBuf()
 	var iovs [zeroChunk / zeroIov][]byte
 	for n > 0 {
-		k := 0
-		var m int64
+		k, m := 0, int64(0)
 		for ; k < len(iovs) && m < n; k++ {
 			iovs[k] = z[:min(int64(len(z)), n-m)]
 			m += int64(len(iovs[k]))
 		}
-		w, err := unix.Pwritev(int(d.Fd()), iovs[:k], off)
-		if err == unix.EINTR {
-			continue
+		if err := pwritevFull(d, iovs[:k], off, 0); err != nil {
+			return err
 		}
-		if err != nil {
-			return &os.PathError{Op: "pwritev", Path: f.Name(), Err: err}
-		}
-		if w == 0 {
-			return &os.PathError{Op: "pwritev", Path: f.Name(), Err: io.ErrShortWrite}
-		}
-		off, n = off+int64(w), n-int64(w)
+		off, n = off+m, n-m
 	}
 	return nil
 }
