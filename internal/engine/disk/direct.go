@@ -164,11 +164,16 @@ func getAligned(n int) *[]byte {
 		}
 		alignedBufs.Put(bp)
 	}
-	size := max(minAligned, (2*n+directAlign-1)&^(directAlign-1))
+	b := newAligned(max(minAligned, (2*n+directAlign-1)&^(directAlign-1)))[:0]
+	return &b
+}
+
+// newAligned allocates size bytes (a multiple of directAlign), zeroed,
+// starting at a directAlign boundary.
+func newAligned(size int) []byte {
 	raw := make([]byte, size+directAlign)
 	off := int(-uintptr(unsafe.Pointer(unsafe.SliceData(raw))) & (directAlign - 1))
-	b := raw[off : off : off+size]
-	return &b
+	return raw[off : off+size : off+size]
 }
 
 func putAligned(bp *[]byte) {

@@ -179,6 +179,9 @@ func TestZeroAhead(t *testing.T) {
 	if got := allocated(t, active); got < first {
 		t.Fatalf("after the first round: %d bytes allocated; want the zeros' blocks too", got)
 	}
+	if b, err := os.ReadFile(active); err != nil || !isZero(b[end:]) {
+		t.Fatalf("after the first round the file after its frames is not all zeros (%v)", err)
+	}
 	put(2) // within the zeros: in place
 	if got := fileSize(t, active); got != first {
 		t.Fatalf("rounds within the zeros grew the file: %d bytes, want %d", got, first)

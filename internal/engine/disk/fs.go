@@ -216,11 +216,9 @@ func (f *osFile) directFile() (*os.File, error) {
 }
 
 // zeroIovBuf is the zeros ZeroDirect writes, one buffer named by many
-// iovecs. Only the kernel reads it.
-var zeroIovBuf = sync.OnceValue(func() []byte {
-	bp := getAligned(zeroIov)
-	return (*bp)[:zeroIov]
-})
+// iovecs. Only the kernel reads it. It is allocated for the purpose (a
+// pooled write buffer would hold old frames).
+var zeroIovBuf = sync.OnceValue(func() []byte { return newAligned(zeroIov) })
 
 const zeroIov = 1 << 20
 
