@@ -201,12 +201,18 @@ func (c *committer) close() error {
 
 // sync fdatasyncs a segment file, timing it for Options.Observer.
 func (c *committer) sync(f File) error {
+	return c.timeSync(f.Sync)
+}
+
+// timeSync runs fn, a segment's sync (or a write that syncs), timing it
+// for Options.Observer.
+func (c *committer) timeSync(fn func() error) error {
 	obs := c.e.opts.Observer
 	if obs == nil {
-		return f.Sync()
+		return fn()
 	}
 	start := time.Now()
-	err := f.Sync()
+	err := fn()
 	obs.Sync(time.Since(start))
 	return err
 }
@@ -329,17 +335,14 @@ func (c *committer) write(g *group, now int64) (err error) {
 		switch {
 		case len(b) == pre:
 		case dw != nil:
-			sync := last && opts.Durability == SyncAlways
-			var start time.Time
-			if sync && opts.Observer != nil {
-				start = time.Now()
+			write := func(sync bool) error {
+				return w.dio.write(dw, w.seg, b, pre, bufAt, opts.SegmentSize, now, sync)
 			}
-			err = w.dio.write(dw, w.seg, b, pre, bufAt, opts.SegmentSize, now, sync)
-			if sync && err == nil {
-				w.synced = true
-				if opts.Observer != nil {
-					opts.Observer.Sync(time.Since(start))
-				}
+			if last && opts.Durability == SyncAlways {
+				err = c.timeSync(func() error { return write(true) })
+				w.synced = err == nil
+			} else {
+				err = write(false)
 			}
 			if errors.Is(err, errDirectUnsupported) {
 				c.noDirect(err)
