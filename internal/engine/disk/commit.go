@@ -416,10 +416,13 @@ func (c *committer) write(g *group, now int64) (err error) {
 	if err := flush(true); err != nil {
 		return err
 	}
-	if err := c.writeIndex(w); err != nil {
-		return err
+	syncIdx := opts.Durability == SyncAlways && w.size-w.idxSyncedAt >= indexSyncEvery
+	if syncIdx || len(w.idxBuf) >= indexWriteAt {
+		if err := c.writeIndex(w); err != nil {
+			return err
+		}
 	}
-	if opts.Durability == SyncAlways && w.size-w.idxSyncedAt >= indexSyncEvery {
+	if syncIdx {
 		c.syncIndex(w)
 	}
 	return nil
@@ -430,6 +433,15 @@ func (c *committer) write(g *group, now int64) (err error) {
 // its recent entries in a machine crash makes Open scan the segment from the
 // last surviving entry; syncing it now and then bounds that scan.
 const indexSyncEvery = 8 << 20
+
+// indexWriteAt is how many bytes of index entries the committer keeps
+// before it writes them to the active segment's index file (a roll, a sync
+// of the index and Close write them sooner). Readers use the entries in
+// memory; the file is for the next Open, which scans the segment from the
+// file's last entry, so entries not yet written cost only a longer scan
+// after a crash (at the default IndexInterval, 128 entries cover 8 MiB).
+// Writing them with every round cost a system call a round.
+const indexWriteAt = 128 * indexEntrySize
 
 // syncIndex syncs the active segment's index, best effort: a failure costs
 // only a longer scan at the next Open.
@@ -461,6 +473,17 @@ func (c *committer) writeIndex(w *writeState) error {
 	w.idxSize += int64(len(w.idxBuf))
 	w.idxBuf = w.idxBuf[:0]
 	return nil
+}
+
+// pendingIndex sets idxBuf to the entries of w.entries that the index file
+// (idxSize bytes) does not hold: the file holds the header and then the
+// first entries, in order.
+func (w *writeState) pendingIndex() {
+	w.idxBuf = w.idxBuf[:0]
+	k := max(0, min(int((w.idxSize-indexHeaderSize)/indexEntrySize), len(w.entries)))
+	for _, e := range w.entries[k:] {
+		w.idxBuf = appendIndexEntry(w.idxBuf, e)
+	}
 }
 
 // abort undoes a failed round (see undo). If that fails too, the round is
@@ -530,7 +553,7 @@ func (c *committer) undo(l *log) error {
 	w.dio.forget()     // the truncation cut the zeros ahead
 	w.maxTime, w.firstTime, w.lastTime, w.lastIndexPos = st.maxTime, st.firstTime, st.lastTime, st.lastIdx
 	w.entries = st.entries
-	w.idxBuf = w.idxBuf[:0]
+	w.pendingIndex()
 	if err := c.checkTail(l, h.f); err != nil {
 		c.fail(l, err)
 	}

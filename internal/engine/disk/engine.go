@@ -310,6 +310,9 @@ func (e *Engine) Close() error {
 	err := e.com.close()
 	e.mu.Lock()
 	for _, l := range e.mu.logs {
+		if l.w.seg != nil && l.w.broken == nil {
+			e.com.writeIndex(&l.w) // best effort: Open rebuilds what it lacks
+		}
 		l.w.cutPadding(e.files)
 	}
 	e.mu.Unlock()

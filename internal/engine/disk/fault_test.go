@@ -163,7 +163,7 @@ func TestFaults(t *testing.T) {
 
 			ffs.set(tt.op, tt.path, tt.err)
 			var err error
-			for i := 0; i < 100 && err == nil; i++ { // until the fault is hit (a roll, a tick)
+			for i := 0; i < 1000 && err == nil; i++ { // until the fault is hit (a roll, a tick, the index written)
 				_, err = l.Append(ctx, []engine.Record{{Value: make([]byte, 300)}})
 				if tt.durability == SyncInterval && tt.op == "sync" {
 					time.Sleep(2 * time.Millisecond)

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/runnel/runnel/internal/engine"
@@ -251,5 +252,82 @@ func TestClosedSegmentIndexRebuilt(t *testing.T) {
 	off, err := l.OffsetAt(context.Background(), 0)
 	if err != nil || off != 0 {
 		t.Fatalf("OffsetAt(0) = %d, %v", off, err)
+	}
+}
+
+// TestIndexWrittenInBatches checks that the active segment's index entries
+// reach its file indexWriteAt bytes at a time, that a crash before then
+// loses no record (Open rebuilds the entries), that a failed round keeps
+// the entries of the rounds before it, and that Close writes the rest: the
+// file then holds what recovery would rebuild from the segment.
+func TestIndexWrittenInBatches(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	ffs := &faultFS{}
+	opts := testOptions()
+	opts.FS = ffs
+	opts.SegmentSize = 64 << 20 // one segment
+	e := openTest(t, dir, opts)
+	l := mustLog(t, e, "x")
+	idxFiles, _ := filepath.Glob(filepath.Join(dir, "logs", "x", "*"+indexExt))
+	if len(idxFiles) != 1 {
+		t.Fatalf("index files %v", idxFiles)
+	}
+	idx := idxFiles[0]
+	const per = 40 // records a round: a frame over IndexInterval, an entry each
+	perEntries := int64(indexWriteAt / indexEntrySize)
+	appendN(t, l, per*int(perEntries-10), per)
+	if n := fileSize(t, idx); n != indexHeaderSize {
+		t.Fatalf("index is %d bytes after %d rounds, want only its header", n, perEntries-10)
+	}
+	appendN(t, l, per*20, per)
+	if n := fileSize(t, idx); n != indexHeaderSize+indexWriteAt {
+		t.Fatalf("index is %d bytes after %d rounds, want %d", n, perEntries+10, indexHeaderSize+indexWriteAt)
+	}
+	total := uint64(per * (perEntries + 10))
+
+	_, crashed := openCrashCopy(t, dir, opts)
+	checkLog(t, mustLog(t, crashed, "x"), 0, total)
+	crashed.Close()
+
+	ffs.set("write", ".seg", syscall.EIO)
+	if _, err := l.Append(ctx, []engine.Record{{Value: val(total)}}); err == nil {
+		t.Fatal("Append under a write fault succeeded")
+	}
+	ffs.set("write", "", nil)
+	appendN(t, l, per*10, per)
+	total += per * 10
+	checkLog(t, l, 0, total)
+	e.Close()
+
+	b, err := os.ReadFile(idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := decodeIndex(b, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rebuilt := t.TempDir()
+	copyTree(t, dir, rebuilt)
+	os.Remove(filepath.Join(rebuilt, "logs", "x", filepath.Base(idx)))
+	e = openTest(t, rebuilt, testOptions())
+	checkLog(t, mustLog(t, e, "x"), 0, total)
+	e.Close()
+	b, err = os.ReadFile(filepath.Join(rebuilt, "logs", "x", filepath.Base(idx)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _, err := decodeIndex(b, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) || int64(len(got)) < perEntries+20 {
+		t.Fatalf("index holds %d entries, recovery rebuilds %d", len(got), len(want))
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("entry %d is %+v, recovery rebuilds %+v", i, got[i], want[i])
+		}
 	}
 }
