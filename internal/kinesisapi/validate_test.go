@@ -3,8 +3,13 @@ package kinesisapi
 import (
 	"encoding/base64"
 	"fmt"
+	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/runnel/runnel/internal/streams"
 
 	"github.com/fxamacker/cbor/v2"
 )
@@ -197,4 +202,72 @@ func TestJavaLength(t *testing.T) {
 			t.Errorf("javaLength(%q) = %d, want %d", s, got, want)
 		}
 	}
+}
+
+// TestPutEntriesValid holds PutRecords' quick check to the reflective walk:
+// it may answer "valid" only where the walk finds nothing, and it must
+// answer it for the usual requests (or it saves nothing).
+func TestPutEntriesValid(t *testing.T) {
+	sure := &operations["PutRecords"].input
+	slow := *sure
+	slow.members = slices.Clone(sure.members)
+	hooks := 0
+	for i := range slow.members {
+		if slow.members[i].shape.valid != nil {
+			slow.members[i].shape.valid = nil
+			hooks++
+		}
+	}
+	if hooks != 1 {
+		t.Fatalf("%d quick checks on PutRecords' members, want 1 (Records)", hooks)
+	}
+	str := func(s string) *string { return &s }
+	keys := []*string{nil, str(""), str("k"), str(strings.Repeat("k", 256)), str(strings.Repeat("k", 257)),
+		str(strings.Repeat("é", 128)), str(strings.Repeat("é", 129)), str(strings.Repeat("😀", 64)), str("\xff\xfe")}
+	hashes := []*string{nil, str(""), str("0"), str("00"), str("01"), str("1"), str(strings.Repeat("9", 39)),
+		str(strings.Repeat("9", 40)), str("12a"), str("-1"), str(" 1"), str("340282366920938463463374607431768211455")}
+	datas := [][]byte{nil, {}, []byte("x"), make([]byte, maxRecordData), make([]byte, maxRecordData+1)}
+	name := str("s")
+	checked, quick := 0, 0
+	for _, k := range keys {
+		for _, h := range hashes {
+			for _, d := range datas {
+				for _, lead := range []bool{false, true} {
+					e := streams.PutRecordsRequestEntry{PartitionKey: k, ExplicitHashKey: h, Data: d}
+					recs := []streams.PutRecordsRequestEntry{e}
+					if lead { // the entry after a valid one
+						recs = []streams.PutRecordsRequestEntry{{PartitionKey: str("a"), Data: []byte("b")}, e}
+					}
+					in := &streams.PutRecordsInput{StreamName: name, Records: recs}
+					walked := validate(&slow, in)
+					fast := putEntriesValid(reflect.ValueOf(recs))
+					if fast && walked != nil {
+						t.Fatalf("key %q hash %v data %d: quick check says valid, the walk: %v", derefOr(k), derefOr(h), len(d), walked)
+					}
+					if got := validate(sure, in); (got == nil) != (walked == nil) || got != nil && got.message != walked.message {
+						t.Fatalf("key %q hash %v data %d: %v with the quick check, %v without", derefOr(k), derefOr(h), len(d), got, walked)
+					}
+					checked++
+					if fast {
+						quick++
+					}
+				}
+			}
+		}
+	}
+	usual := make([]streams.PutRecordsRequestEntry, 500)
+	for i := range usual {
+		usual[i] = streams.PutRecordsRequestEntry{PartitionKey: str("key-" + strconv.Itoa(i)), Data: make([]byte, 1024)}
+	}
+	if !putEntriesValid(reflect.ValueOf(usual)) {
+		t.Fatal("quick check refuses a usual request")
+	}
+	t.Logf("%d inputs, %d decided by the quick check", checked, quick)
+}
+
+func derefOr(s *string) string {
+	if s == nil {
+		return "<nil>"
+	}
+	return *s
 }
