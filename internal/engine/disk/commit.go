@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/runnel/runnel/internal/engine"
 )
@@ -44,9 +46,49 @@ type appendOp struct {
 func newAppendOp(l *log, recs []engine.Record, keyID uint32, aead cipher.AEAD) *appendOp {
 	op := &appendOp{l: l, count: len(recs), aead: aead, keyID: keyID, done: make(chan struct{})}
 	_, total := frameSize(recs, aead != nil)
-	op.buf = getFrameBuf(total)
-	op.frame, op.crc = encodeBody(op.buf.b[:0], recs, aead != nil)
+	if aead != nil || total < inPlaceMin || !l.e.directWanted() {
+		op.buf = getFrameBuf(total)
+		op.frame, op.crc = encodeBody(op.buf.b[:0], recs, aead != nil)
+		return op
+	}
+	// Place the frame so that, if it lands where the log ends now, its
+	// buffer can be written directly (inPlace): room for the block's bytes
+	// before it, and for the zeros after it.
+	op.buf = getFrameBuf(total + 2*directAlign)
+	full := op.buf.b[:cap(op.buf.b)]
+	off := int(uint64(l.end.Load()-int64(uintptr(unsafe.Pointer(unsafe.SliceData(full))))) % directAlign)
+	op.frame, op.crc = encodeBody(full[off:off], recs, false)
 	return op
+}
+
+// inPlaceMin is the smallest frame built for a direct write from its own
+// buffer. Below it the copy into a staging buffer costs little, and the
+// room around the frame (up to 8 KiB) would cost the tail cache more.
+const inPlaceMin = 64 << 10
+
+// inPlace returns the frame's buffer from pre = at % directAlign bytes
+// before the frame to the end of its last block, for a direct write at
+// position at without copying the frame: when the buffer holds those bytes
+// before the frame and the zeros after it, and the write would start on a
+// directAlign boundary in memory. The caller fills the pre bytes.
+func (op *appendOp) inPlace(at int64) (b []byte, pre int, ok bool) {
+	if op.buf == nil || op.aead != nil || len(op.frame) == 0 {
+		return nil, 0, false
+	}
+	full := op.buf.b[:cap(op.buf.b)]
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(full)))
+	fp := uintptr(unsafe.Pointer(unsafe.SliceData(op.frame)))
+	if fp < base || fp >= base+uintptr(len(full)) {
+		return nil, 0, false // the frame outgrew the buffer (not expected)
+	}
+	pre = int(at % directAlign)
+	start := int(fp-base) - pre
+	end := start + pre + len(op.frame)
+	padded := start + (pre+len(op.frame)+directAlign-1)&^(directAlign-1)
+	if start < 0 || padded > len(full) || (base+uintptr(start))%directAlign != 0 {
+		return nil, 0, false
+	}
+	return full[start:end:padded], pre, true
 }
 
 // free pools the frame's buffer unless the tail cache took it.
@@ -117,6 +159,10 @@ type committer struct {
 	wg   sync.WaitGroup
 	stop chan struct{} // stops the interval syncer
 	done chan struct{}
+
+	// inPlaceWrites counts the frames written from their own buffers
+	// (appendOp.inPlace), for the tests.
+	inPlaceWrites atomic.Int64
 
 	mu struct {
 		sync.Mutex
@@ -324,34 +370,40 @@ func (c *committer) write(g *group, now int64) (err error) {
 		bp, pre, err = w.dio.stage(w.h.f, w.seg, w.size)
 		return err
 	}
-	// flush writes what is staged. With last (the round's last write, under
-	// SyncAlways) a direct write syncs the segment as well.
+	// put writes b, frames for position at after pre bytes of at's block
+	// (direct writes). With last (the round's last write, under SyncAlways)
+	// a direct write syncs the segment as well.
+	put := func(b []byte, pre int, at int64, last bool) error {
+		if len(b) == pre {
+			return nil
+		}
+		if dw == nil {
+			_, err := w.h.f.WriteAt(b[pre:], at)
+			return err
+		}
+		write := func(sync bool) error {
+			return w.dio.write(dw, w.seg, b, pre, at, opts.SegmentSize, now, sync)
+		}
+		var err error
+		if last && opts.Durability == SyncAlways {
+			err = c.timeSync(func() error { return write(true) })
+			w.synced = err == nil
+		} else {
+			err = write(false)
+		}
+		if errors.Is(err, errDirectUnsupported) {
+			c.noDirect(err)
+			dw = nil
+			_, err = w.h.f.WriteAt(b[pre:], at)
+		}
+		return err
+	}
+	// flush writes what is staged.
 	flush := func(last bool) error {
 		if bp == nil {
 			return nil
 		}
-		b := *bp
-		var err error
-		switch {
-		case len(b) == pre:
-		case dw != nil:
-			write := func(sync bool) error {
-				return w.dio.write(dw, w.seg, b, pre, bufAt, opts.SegmentSize, now, sync)
-			}
-			if last && opts.Durability == SyncAlways {
-				err = c.timeSync(func() error { return write(true) })
-				w.synced = err == nil
-			} else {
-				err = write(false)
-			}
-			if errors.Is(err, errDirectUnsupported) {
-				c.noDirect(err)
-				dw = nil
-				_, err = w.h.f.WriteAt(b[pre:], bufAt)
-			}
-		default:
-			_, err = w.h.f.WriteAt(b, bufAt)
-		}
+		err := put(*bp, pre, bufAt, last)
 		putAligned(bp)
 		bp = nil
 		return err
@@ -395,7 +447,22 @@ func (c *committer) write(g *group, now int64) (err error) {
 				return err
 			}
 		}
-		if dw == nil && bp == nil && (len(op.frame) >= 1<<20 || i == len(g.ops)-1) {
+		var inPlace []byte
+		opre := 0
+		if dw != nil && bp == nil && i == len(g.ops)-1 {
+			inPlace, opre, _ = op.inPlace(w.size)
+		}
+		if inPlace != nil {
+			// The round's last frame, nothing staged, and its buffer
+			// has room around it: write it from there.
+			if err := w.dio.prefix(inPlace[:opre], w.h.f, w.seg, w.size); err != nil {
+				return err
+			}
+			if err := put(inPlace, opre, w.size, true); err != nil {
+				return err
+			}
+			c.inPlaceWrites.Add(1)
+		} else if dw == nil && bp == nil && (len(op.frame) >= 1<<20 || i == len(g.ops)-1) {
 			// Alone or large: write it from where it is, without a copy.
 			if _, err := w.h.f.WriteAt(op.frame, w.size); err != nil {
 				return err
@@ -416,6 +483,7 @@ func (c *committer) write(g *group, now int64) (err error) {
 	if err := flush(true); err != nil {
 		return err
 	}
+	l.end.Store(w.size)
 	syncIdx := opts.Durability == SyncAlways && w.size-w.idxSyncedAt >= indexSyncEvery
 	if syncIdx || len(w.idxBuf) >= indexWriteAt {
 		if err := c.writeIndex(w); err != nil {
@@ -664,11 +732,17 @@ func (c *committer) roll(l *log) error {
 // segments around the page cache: under SyncAlways, unless
 // Options.BufferedWrites is set or the filesystem refused.
 func (c *committer) directWriter(h *handle) directWriter {
-	if c.e.opts.Durability != SyncAlways || c.e.opts.BufferedWrites || c.e.noDirect.Load() {
+	if !c.e.directWanted() {
 		return nil
 	}
 	dw, _ := h.f.(directWriter)
 	return dw
+}
+
+// directWanted reports whether segments are written with direct writes
+// (where the filesystem takes them).
+func (e *Engine) directWanted() bool {
+	return e.opts.Durability == SyncAlways && !e.opts.BufferedWrites && !e.noDirect.Load()
 }
 
 // noDirect turns direct writes off for good after the filesystem refused

@@ -60,21 +60,31 @@ func (t *directTail) stage(f File, seg *segment, at int64) (*[]byte, int, error)
 	pre := int(at % directAlign)
 	bp := getAligned(0)
 	*bp = (*bp)[:pre]
-	b := *bp
-	if pre > 0 {
-		if t.seg == seg && t.end == at {
-			copy(b, t.b[:pre])
-		} else if n, err := f.ReadAt(b, at-int64(pre)); err != nil {
-			if !errors.Is(err, io.EOF) {
-				putAligned(bp)
-				return nil, 0, err
-			}
-			// The file was cut short under the engine (damage): what is
-			// missing reads as zeros, as it would through the page cache.
-			clear(b[n:])
-		}
+	if err := t.prefix(*bp, f, seg, at); err != nil {
+		putAligned(bp)
+		return nil, 0, err
 	}
 	return bp, pre, nil
+}
+
+// prefix fills b with the bytes of the active segment before position at,
+// from at's block (len(b) is at % directAlign): from the tail, or read from
+// f if the tail is not the segment's.
+func (t *directTail) prefix(b []byte, f File, seg *segment, at int64) error {
+	if len(b) == 0 {
+		return nil
+	}
+	if t.seg == seg && t.end == at {
+		copy(b, t.b[:len(b)])
+	} else if n, err := f.ReadAt(b, at-int64(len(b))); err != nil {
+		if !errors.Is(err, io.EOF) {
+			return err
+		}
+		// The file was cut short under the engine (damage): what is
+		// missing reads as zeros, as it would through the page cache.
+		clear(b[n:])
+	}
+	return nil
 }
 
 // write pads b (the staged prefix and the frames after it) with zeros to a

@@ -47,6 +47,9 @@ type log struct {
 	avgRecord atomic.Int64 // encoded size of a record, seen by the last Read   // where recent reads stopped, for sequential readers
 	hintNext  int
 	tail      tailCache
+	// end is the active segment's size after the last round: where the
+	// next frame most likely goes (appendOp.inPlace).
+	end atomic.Int64
 
 	// keys are the log's encryption keys (engine.Keys in a keysBox), nil
 	// when it has none.
