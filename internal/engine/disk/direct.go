@@ -16,6 +16,9 @@ import (
 // zeros up to the next boundary. The next round writes that block again,
 // its zeros replaced by frames. Rewriting a block with the same bytes where
 // it held acknowledged ones is what the page cache's write-back does too.
+// The frames are copied into an aligned staging buffer after those bytes,
+// except a round's only large frame, built where a direct write can take
+// it from (appendOp.inPlace).
 //
 // A round whose write ends past what the segment's file holds grows the
 // file, and growing it is metadata (blocks allocated, the size) that the

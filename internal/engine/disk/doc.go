@@ -105,6 +105,9 @@
 // round is written as whole 4 KiB blocks, from the start of the block the
 // segment ends in (its bytes already on disk kept in memory) to its new end,
 // then zeros up to the next boundary; the next round writes that block again.
+// A round's only frame of 64 KiB or more is written from its own buffer,
+// built with room around it for that (appendOp.inPlace); others are copied
+// into an aligned staging buffer.
 // A round that grows the file also writes zeros after its frames (64 KiB to
 // 8 MiB, following the log's pace), so that the rounds after it overwrite
 // in place and their syncs have no metadata to write; the round's last write
