@@ -35,37 +35,57 @@ func DecodeQuoted(dst, src []byte) (n, end int, ok bool) {
 	if want > len(dst) {
 		return 0, 0, false
 	}
-	if len(s) > 0 && s[len(s)-1] == '=' {
-		// Padding leaves bits of the last character unused: 2 after
-		// "xxx=", 4 after "xx==". They must be zero (the strict decoding
-		// Kinesis does). This looks at one character, so it costs nothing
-		// measurable; a character outside the alphabet reads as 0 here and
-		// is refused by the decoder below.
-		unused := byte(0x03)
-		last := s[len(s)-2]
-		want--
-		if last == '=' {
-			want--
-			unused = 0x0f
-			last = s[len(s)-3]
+	if len(s) == 0 || s[len(s)-1] != '=' {
+		n, err := base64.StdEncoding.Decode(dst, s)
+		if err != nil || n != want {
+			return 0, 0, false
 		}
-		if decodeMap[last]&unused != 0 {
+		return n, end, true
+	}
+	// The last quantum is padded: decode it here, and the rest (whole
+	// quanta) with the vector decoder, whose fallback takes a slow path for
+	// padding. Padding leaves bits of the last character unused: 2 after
+	// "xxx=", 4 after "xx==". They must be zero (the strict decoding Kinesis
+	// does).
+	// Padding anywhere in the rest makes the count below fall short.
+	q := s[len(s)-4:]
+	body := s[:len(s)-4]
+	a, b, c := quantumMap[q[0]], quantumMap[q[1]], quantumMap[q[2]]
+	var tail [2]byte
+	tn := 2
+	if q[2] == '=' {
+		if (a|b)&0xc0 != 0 || b&0x0f != 0 {
+			return 0, 0, false
+		}
+		tail[0], tn = a<<2|b>>4, 1
+	} else {
+		if (a|b|c)&0xc0 != 0 || c&0x03 != 0 {
+			return 0, 0, false
+		}
+		tail[0], tail[1] = a<<2|b>>4, b<<4|c>>2
+	}
+	n = 0
+	if len(body) > 0 {
+		var err error
+		if n, err = base64.StdEncoding.Decode(dst, body); err != nil || n != len(body)/4*3 {
 			return 0, 0, false
 		}
 	}
-	n, err := base64.StdEncoding.Decode(dst, s)
-	if err != nil || n != want {
-		return 0, 0, false
-	}
+	n += copy(dst[n:], tail[:tn])
 	return n, end, true
 }
 
-// decodeMap maps a character of the standard alphabet to its 6-bit value
-// (0 for every other byte).
-var decodeMap = func() (m [256]byte) {
+// quantumMap maps a character of the standard alphabet to its 6-bit value,
+// every other byte to invalid (whose bits 6 and 7 no value has).
+var quantumMap = func() (m [256]byte) {
 	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	for i := range m {
+		m[i] = invalid
+	}
 	for i := 0; i < len(alphabet); i++ {
 		m[alphabet[i]] = byte(i)
 	}
 	return m
 }()
+
+const invalid = 0xff
