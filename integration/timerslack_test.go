@@ -73,7 +73,7 @@ func TestServeTimerSlack(t *testing.T) {
 		}
 	}
 	t.Run("default", func(t *testing.T) {
-		check(t, startServer(t, t.TempDir()), 1e6)
+		check(t, startServer(t, t.TempDir()), 4e6)
 	})
 	t.Run("flag", func(t *testing.T) {
 		check(t, startServer(t, t.TempDir(), "--timer-slack", "3ms"), 3e6)
