@@ -90,8 +90,10 @@
 // that no longer grows: a is the offset after its last record, b the segment
 // file's size, c the time of its last frame. The index is derived data: it is
 // rebuilt from the segment whenever it is missing, torn or does not match
-// the segment. It is synced only once per 8 MiB of segment data (SyncAlways),
-// which bounds the scan at Open after a machine crash.
+// the segment. The active segment's entries are written to its file 128 at
+// a time (and on a roll, before a sync of the index and at Close), and
+// synced only once per 8 MiB of segment data (SyncAlways), which bounds the
+// scan at Open after a crash.
 //
 // # Durability and recovery
 //
