@@ -162,6 +162,13 @@ func (s *RunnelStore) call(ctx context.Context, op string, in map[string]any, ou
 	return nil
 }
 
+// How often, and how far apart, Prepare reads a table again that another
+// worker's creation reported as existing but a read did not find.
+var (
+	describeRetries    = 50
+	describeRetryDelay = 100 * time.Millisecond
+)
+
 // Prepare creates the table unless it exists.
 func (s *RunnelStore) Prepare(ctx context.Context, initial Position) (Position, error) {
 	pos := map[string]any{"Type": initial.Type}
@@ -179,7 +186,15 @@ func (s *RunnelStore) Prepare(ctx context.Context, initial Position) (Position, 
 	err := s.call(ctx, "CreateLeaseTable", map[string]any{"InitialPosition": pos}, &out)
 	var ae *APIError
 	if errors.As(err, &ae) && ae.Type == "ResourceInUseException" {
-		err = s.call(ctx, "DescribeLeaseTable", nil, &out)
+		// Another worker created it. On a cluster the read that follows
+		// may reach a replica that has not seen the creation yet (while
+		// the bucket's leader cannot be asked): look again for a while.
+		for wait := describeRetries; ; wait-- {
+			err = s.call(ctx, "DescribeLeaseTable", nil, &out)
+			if !errors.Is(err, ErrTableNotFound) || wait == 0 || sleep(ctx, describeRetryDelay) != nil {
+				break
+			}
+		}
 	}
 	if err != nil {
 		return Position{}, err

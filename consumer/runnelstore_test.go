@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -84,4 +85,54 @@ func FuzzRunnelStoreAnswers(f *testing.F) {
 		_, _ = s.Release(ctx, "k", "o", 1)
 		_, _ = s.Checkpoint(ctx, "k", "o", 1, "1", 0)
 	})
+}
+
+// scriptedHTTP answers the requests in turn with its statuses and bodies,
+// repeating the last.
+type scriptedHTTP struct {
+	answers []cannedHTTP
+	targets []string
+}
+
+func (s *scriptedHTTP) Do(req *http.Request) (*http.Response, error) {
+	s.targets = append(s.targets, strings.TrimPrefix(req.Header.Get("X-Amz-Target"), "RunnelLeases_20261206."))
+	a := s.answers[min(len(s.targets), len(s.answers))-1]
+	return &http.Response{StatusCode: a.status, Body: io.NopCloser(strings.NewReader(a.body)), Header: http.Header{}}, nil
+}
+
+// TestRunnelStorePrepareAfterOtherCreates: when another worker's creation
+// is reported (ResourceInUse) but the read after it does not find the table
+// yet (a cluster's replica behind its leader), Prepare reads again until
+// it does, and gives up after describeRetries.
+func TestRunnelStorePrepareAfterOtherCreates(t *testing.T) {
+	defer func(n int, d time.Duration) { describeRetries, describeRetryDelay = n, d }(describeRetries, describeRetryDelay)
+	describeRetries, describeRetryDelay = 3, time.Millisecond
+	inUse := cannedHTTP{status: 400, body: `{"__type":"ResourceInUseException","message":"Lease table of application app on stream s already exists."}`}
+	notFound := cannedHTTP{status: 400, body: `{"__type":"ResourceNotFoundException","message":"Lease table of application app on stream s not found."}`}
+	found := cannedHTTP{status: 200, body: `{"LeaseTable":{"InitialPosition":{"Type":"LATEST"}}}`}
+	store := func(h *scriptedHTTP) *RunnelStore {
+		s, err := NewRunnelStore(kinesis.Options{
+			Region: "us-east-1", BaseEndpoint: aws.String("http://127.0.0.1:1"), HTTPClient: h,
+			Credentials: credentials.NewStaticCredentialsProvider("AKID", "secret", ""),
+		}, "s", "app")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	h := &scriptedHTTP{answers: []cannedHTTP{inUse, notFound, notFound, found}}
+	pos, err := store(h).Prepare(context.Background(), Position{Type: "TRIM_HORIZON"})
+	if err != nil || pos.Type != "LATEST" {
+		t.Fatalf("Prepare = %+v, %v; want the table's LATEST", pos, err)
+	}
+	if want := "CreateLeaseTable DescribeLeaseTable DescribeLeaseTable DescribeLeaseTable"; strings.Join(h.targets, " ") != want {
+		t.Fatalf("calls %v, want %s", h.targets, want)
+	}
+	h = &scriptedHTTP{answers: []cannedHTTP{inUse, notFound}}
+	if _, err := store(h).Prepare(context.Background(), Position{Type: "TRIM_HORIZON"}); !errors.Is(err, ErrTableNotFound) {
+		t.Fatalf("Prepare with the table never found: %v", err)
+	}
+	if len(h.targets) != 1+describeRetries+1 {
+		t.Fatalf("%d calls, want the creation and %d reads", len(h.targets), describeRetries+1)
+	}
 }
