@@ -28,6 +28,11 @@ func (c *cannedHTTP) Do(req *http.Request) (*http.Response, error) {
 
 func cannedStore(t testing.TB, status int, body string) (*RunnelStore, *cannedHTTP) {
 	h := &cannedHTTP{status: status, body: body}
+	return testStore(t, h), h
+}
+
+// testStore is a store of application app on stream s whose requests go to h.
+func testStore(t testing.TB, h kinesis.HTTPClient) *RunnelStore {
 	s, err := NewRunnelStore(kinesis.Options{
 		Region: "us-east-1", BaseEndpoint: aws.String("http://127.0.0.1:1"), HTTPClient: h,
 		Credentials: credentials.NewStaticCredentialsProvider("AKID", "secret", ""),
@@ -35,7 +40,7 @@ func cannedStore(t testing.TB, status int, body string) (*RunnelStore, *cannedHT
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s, h
+	return s
 }
 
 func TestRunnelStoreErrors(t *testing.T) {
@@ -110,18 +115,8 @@ func TestRunnelStorePrepareAfterOtherCreates(t *testing.T) {
 	inUse := cannedHTTP{status: 400, body: `{"__type":"ResourceInUseException","message":"Lease table of application app on stream s already exists."}`}
 	notFound := cannedHTTP{status: 400, body: `{"__type":"ResourceNotFoundException","message":"Lease table of application app on stream s not found."}`}
 	found := cannedHTTP{status: 200, body: `{"LeaseTable":{"InitialPosition":{"Type":"LATEST"}}}`}
-	store := func(h *scriptedHTTP) *RunnelStore {
-		s, err := NewRunnelStore(kinesis.Options{
-			Region: "us-east-1", BaseEndpoint: aws.String("http://127.0.0.1:1"), HTTPClient: h,
-			Credentials: credentials.NewStaticCredentialsProvider("AKID", "secret", ""),
-		}, "s", "app")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
 	h := &scriptedHTTP{answers: []cannedHTTP{inUse, notFound, notFound, found}}
-	pos, err := store(h).Prepare(context.Background(), Position{Type: "TRIM_HORIZON"})
+	pos, err := testStore(t, h).Prepare(context.Background(), Position{Type: "TRIM_HORIZON"})
 	if err != nil || pos.Type != "LATEST" {
 		t.Fatalf("Prepare = %+v, %v; want the table's LATEST", pos, err)
 	}
@@ -129,7 +124,7 @@ func TestRunnelStorePrepareAfterOtherCreates(t *testing.T) {
 		t.Fatalf("calls %v, want %s", h.targets, want)
 	}
 	h = &scriptedHTTP{answers: []cannedHTTP{inUse, notFound}}
-	if _, err := store(h).Prepare(context.Background(), Position{Type: "TRIM_HORIZON"}); !errors.Is(err, ErrTableNotFound) {
+	if _, err := testStore(t, h).Prepare(context.Background(), Position{Type: "TRIM_HORIZON"}); !errors.Is(err, ErrTableNotFound) {
 		t.Fatalf("Prepare with the table never found: %v", err)
 	}
 	if len(h.targets) != 1+describeRetries+1 {
