@@ -44,10 +44,10 @@ func DecodeQuoted(dst, src []byte) (n, end int, ok bool) {
 	}
 	// The last quantum is padded: decode it here, and the rest (whole
 	// quanta) with the vector decoder, whose fallback takes a slow path for
-	// padding. Padding leaves bits of the last character unused: 2 after
+	// padding; padding anywhere in the rest makes that decoder's count fall
+	// short. Padding leaves bits of the last character unused: 2 after
 	// "xxx=", 4 after "xx==". They must be zero (the strict decoding Kinesis
 	// does).
-	// Padding anywhere in the rest makes the count below fall short.
 	q := s[len(s)-4:]
 	body := s[:len(s)-4]
 	a, b, c := quantumMap[q[0]], quantumMap[q[1]], quantumMap[q[2]]

@@ -163,7 +163,7 @@ var (
 	hashKey        = str().matching(`0|([1-9]\d{0,38})`)
 	sequenceNumber = str().matching(`0|([1-9]\d{0,128})`)
 	partitionKey   = str().length(1, 256)
-	data           = blob().length(0, maxRecordData)
+	data           = blob().length(0, 10485760)
 	tagKey         = str().length(1, 128)
 	tagValue       = str().length(0, 256)
 	tagMap         = mapOf(tagKey, tagValue).length(1, 200)

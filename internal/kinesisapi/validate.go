@@ -508,20 +508,24 @@ func lowerFirst(s string) string {
 // putEntriesValid is the quick check of PutRecords' Records (shape.valid):
 // true when every entry certainly meets PutRecordsRequestEntry's shape, the
 // usual request, whose 500 entries the reflective walk took a few
-// microseconds to check. It answers false for anything it does not decide
-// (a partition key of more than 256 bytes may still be 256 UTF-16 units);
-// the walk then gives the verdict. TestPutEntriesValid holds it to the walk.
+// microseconds to check, with the bounds of the data and partitionKey
+// shapes. It answers false for anything it does not decide (a partition
+// key of more than 256 bytes may still be 256 UTF-16 units); the walk then
+// gives the verdict. TestPutEntriesValid holds it to the walk.
 func putEntriesValid(list reflect.Value) bool {
 	entries, ok := list.Interface().([]streams.PutRecordsRequestEntry)
 	if !ok {
 		return false
 	}
+	// A key's length in bytes bounds its length in UTF-16 units from above,
+	// and one byte is at least one unit.
+	minKey, maxKey := int(partitionKey.min), int(partitionKey.max)
 	for i := range entries {
 		e := &entries[i]
-		if e.Data == nil || len(e.Data) > maxRecordData {
+		if e.Data == nil || int64(len(e.Data)) > data.max {
 			return false
 		}
-		if e.PartitionKey != nil && (len(*e.PartitionKey) == 0 || len(*e.PartitionKey) > 256) {
+		if e.PartitionKey != nil && (len(*e.PartitionKey) < max(minKey, 1) || len(*e.PartitionKey) > maxKey) {
 			return false
 		}
 		if e.ExplicitHashKey != nil && !decimalKey(*e.ExplicitHashKey) {
@@ -530,9 +534,6 @@ func putEntriesValid(list reflect.Value) bool {
 	}
 	return true
 }
-
-// maxRecordData is the model's bound on a record's Data (the data shape).
-const maxRecordData = 10485760
 
 // decimalKey reports whether s matches the hash key pattern 0|([1-9]\d{0,38}).
 func decimalKey(s string) bool {

@@ -226,7 +226,7 @@ func TestPutEntriesValid(t *testing.T) {
 		str(strings.Repeat("é", 128)), str(strings.Repeat("é", 129)), str(strings.Repeat("😀", 64)), str("\xff\xfe")}
 	hashes := []*string{nil, str(""), str("0"), str("00"), str("01"), str("1"), str(strings.Repeat("9", 39)),
 		str(strings.Repeat("9", 40)), str("12a"), str("-1"), str(" 1"), str("340282366920938463463374607431768211455")}
-	datas := [][]byte{nil, {}, []byte("x"), make([]byte, maxRecordData), make([]byte, maxRecordData+1)}
+	datas := [][]byte{nil, {}, []byte("x"), make([]byte, data.max), make([]byte, data.max+1)}
 	name := str("s")
 	checked, quick := 0, 0
 	for _, k := range keys {
